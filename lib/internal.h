@@ -1,0 +1,180 @@
+/* Internal declarations shared by lib/ modules. Not installed. */
+#ifndef LIBRISK_INTERNAL_H
+#define LIBRISK_INTERNAL_H
+
+#include "librisk.h"
+#include "librisk/store.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+/* ---- alloc.c: every allocation goes through these ---- */
+void *risk_malloc(size_t size);
+void *risk_calloc(size_t n, size_t size);   /* overflow-checked, zeroed */
+void *risk_realloc(void *ptr, size_t size); /* ptr may be NULL */
+void risk_free(void *ptr);                  /* NULL ok */
+char *risk_strdup(const char *s);           /* NULL in → NULL out (not an error) */
+char *risk_strndup(const char *s, size_t n);
+
+/* ---- error.c ---- */
+/* Set the thread-local last error with a printf-style message; returns code. */
+int risk_err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- record.c: validation shared by handles, codec and engine ---- */
+/* Each returns RISK_OK or RISK_EINVAL with a message naming `what`. */
+int risk_check_id(const char *what, const char *s);               /* 1–256 B, UTF-8, no controls */
+int risk_check_text(const char *what, const char *s, size_t max); /* NULL ok, ≤ max B, UTF-8, no controls */
+int risk_check_note(const char *what, const char *s);             /* NULL ok, ≤ 1024 B UTF-8; \t \n allowed */
+int risk_check_type(const char *what, const char *s);             /* 1–64 B of [A-Za-z0-9_.-] */
+int risk_check_time(const char *what, int64_t t);                 /* 0 ≤ t < 2^53 */
+int risk_check_time_opt(const char *what, int64_t t);             /* RISK_TIME_NONE or valid */
+int risk_check_event_level(const char *what, uint32_t level);     /* low..high */
+/* Strict UTF-8 (no overlongs, surrogates, > U+10FFFF, truncation). Returns the
+ * byte offset of the first bad byte, or (size_t)-1 if valid. */
+size_t risk_utf8_invalid_at(const uint8_t *s, size_t len);
+
+/* ---- the records ---- */
+struct risk_user {
+    char *id;
+    uint8_t mfa_registered;
+    uint8_t deleted;
+    uint8_t must_change_password;
+    uint8_t reset_required;
+    uint32_t level;  /* risk_level */
+    uint32_t state;  /* risk_state */
+    uint32_t detail; /* risk_detail */
+    uint32_t active_events;
+    int64_t mfa_registered_at;
+    int64_t remediated_at;
+    int64_t risk_updated_at;
+    int64_t risk_since;
+    int64_t next_change_at;
+    uint64_t score;
+    uint64_t version;
+    uint8_t chain_head[32];
+};
+
+struct risk_event {
+    char *id;
+    char *user_id;
+    char *type;
+    char *ip;        /* NULL: absent */
+    char *location;  /* NULL: absent */
+    char *source;    /* NULL: absent */
+    char *closed_by; /* NULL while active */
+    char *note;      /* NULL: absent */
+    uint32_t level;  /* risk_level */
+    uint32_t timing; /* risk_timing */
+    uint32_t state;  /* risk_event_state */
+    uint32_t reason; /* risk_close_reason */
+    int64_t detected_at;
+    int64_t closed_at; /* RISK_TIME_NONE while active */
+};
+
+struct risk_policy {
+    char *name;
+    uint32_t mode;      /* risk_policy_mode */
+    uint32_t threshold; /* risk_level */
+    uint32_t control;   /* risk_control */
+    size_t n_include, n_exclude;
+    char **include; /* empty: all users; kept sorted, unique */
+    char **exclude; /* kept sorted, unique */
+};
+
+struct risk_history {
+    uint64_t seq;
+    int64_t at;
+    char *actor;
+    uint32_t action; /* risk_history_action */
+    char *user_id;   /* NULL for policy changes */
+    char *event_id;  /* NULL for user-wide actions */
+    char *policy;    /* NULL unless a policy change */
+    uint32_t level_before, level_after;
+    uint32_t state_before, state_after;
+    uint32_t changed;
+    char *note; /* NULL: absent */
+    uint8_t chain[32];
+};
+
+/* Report-only entry of a verdict. */
+struct risk_verdict_ro {
+    char policy[RISK_ID_MAX + 1];
+    uint32_t decision;
+    uint32_t reason;
+};
+
+struct risk_verdict {
+    uint32_t decision; /* risk_decision */
+    uint32_t reason;   /* risk_reason */
+    uint32_t level;
+    int has_policy;
+    char policy[RISK_ID_MAX + 1];
+    char user_id[RISK_ID_MAX + 1];
+    int64_t at;
+    size_t n_ro, cap_ro;
+    struct risk_verdict_ro *ro;
+    /* receipts (R-RC-1): filled by the engine when wanted */
+    int want_receipt;
+    char *receipt;
+};
+
+/* Reset a verdict to the fail-closed value (block/store_error). */
+void risk_verdict_fail_closed(risk_verdict *v, const char *user_id, int64_t at);
+
+/* ---- transition.c ---- */
+/* The close reason each closing action records (RISK_CLOSE_NONE for reactivate). */
+risk_close_reason risk_action_reason(risk_action action);
+
+/* ---- score.c ---- */
+extern const risk_scoring risk_scoring_default;
+
+
+/* ---- codec.c ---- */
+/* Canonical encoding of a history item without its chain field: the bytes
+ * the chain hash covers (R-AU-1). Same conventions as risk_history_encode. */
+int risk_history_encode_body(uint8_t *buf, size_t cap, size_t *len, const risk_history *item);
+
+/* ---- sha256.c (R-AU-1, R-RC-1) ---- */
+typedef struct risk_sha256_ctx {
+    uint32_t h[8];
+    uint64_t nbytes;
+    uint8_t buf[64];
+    size_t nbuf;
+} risk_sha256_ctx;
+void risk_sha256_init(risk_sha256_ctx *c);
+void risk_sha256_update(risk_sha256_ctx *c, const void *data, size_t len);
+void risk_sha256_final(risk_sha256_ctx *c, uint8_t out[32]);
+void risk_sha256(const void *data, size_t len, uint8_t out[32]);
+void risk_hmac_sha256(const uint8_t *key, size_t keylen, const void *data, size_t len,
+                      uint8_t out[32]);
+int risk_sha256_hw_available(void);     /* 1 if the SHA-NI path is used */
+void risk_sha256_force_portable(int on); /* tests/bench: 1 forces the portable path */
+/* Compress whole 64-byte blocks with each implementation (tests compare them). */
+void risk_sha256_blocks_portable(uint32_t h[8], const uint8_t *p, size_t nblocks);
+void risk_sha256_blocks_hw(uint32_t h[8], const uint8_t *p, size_t nblocks); /* only if available */
+
+/* ---- store_memory.c: internal API for wrappers (the journal store) ---- */
+typedef struct risk_memstore risk_memstore;
+/* keep_history 0: reserve_seq still numbers items, append_history drops them,
+ * read_history is NULL in the table (the wrapper keeps history itself). */
+int risk_memstore_new(risk_memstore **out, int keep_history);
+void risk_memstore_free(risk_memstore *ms);
+/* Fill a callback table whose ctx is ms; close frees ms. */
+void risk_memstore_table(risk_memstore *ms, risk_store *out);
+/* Two-phase commit for wrappers: prepare does every check (conflicts) and
+ * allocation and may fail (txn is then still open: rollback it); after it
+ * succeeded apply cannot fail, makes the writes visible, releases the
+ * sequencer and frees txn. commit == prepare + apply. */
+int risk_memstore_prepare(risk_memstore *ms, void *txn);
+void risk_memstore_apply(risk_memstore *ms, void *txn);
+/* Sequence numbers: the next one reserve_seq hands out (recovery sets it). */
+uint64_t risk_memstore_next_seq(risk_memstore *ms);
+void risk_memstore_set_next_seq(risk_memstore *ms, uint64_t next);
+/* Visit committed records (compaction, dumps); fn returns non-zero to stop. */
+int risk_memstore_each_user(risk_memstore *ms, risk_user_visit_fn fn, void *arg);
+int risk_memstore_each_event(risk_memstore *ms, risk_event_visit_fn fn, void *arg);
+int risk_memstore_each_policy(risk_memstore *ms, risk_policy_visit_fn fn, void *arg);
+typedef int (*risk_meta_visit_fn)(const char *key, const uint8_t *val, size_t len, void *arg);
+int risk_memstore_each_meta(risk_memstore *ms, risk_meta_visit_fn fn, void *arg);
+
+#endif /* LIBRISK_INTERNAL_H */
