@@ -1,0 +1,63 @@
+/* Engine internals shared by engine.c, engine_query.c and the §10 modules
+ * (audit.c, whatif.c, receipt.c). Not installed. */
+#ifndef LIBRISK_ENGINE_H
+#define LIBRISK_ENGINE_H
+
+#include "internal.h"
+
+#include <pthread.h>
+
+#define RISK_LOCK_STRIPES 1024u
+#define RISK_META_POLICY_CHAIN "chain:policies"
+#define RISK_COMPROMISED_TYPE "adminConfirmedUserCompromised"
+#define RISK_RESERVED_PREFIX "librisk:"
+#define RISK_SYSTEM_ACTOR "system"
+
+struct risk_engine {
+    risk_store st;
+    risk_scoring scoring;       /* type_aging points into owned copies below */
+    risk_type_aging *type_aging; /* owned */
+    risk_engine_options opts;   /* scoring/receipt_key pointers not used */
+    uint8_t *receipt_key;       /* owned copy, or NULL */
+    size_t receipt_key_len;
+
+    pthread_mutex_t stripes[RISK_LOCK_STRIPES]; /* per-user serialisation (R-CC-1) */
+    pthread_mutex_t policy_write;               /* serialises policy changes */
+
+    /* Policy cache (sorted by name), invalidated by policy changes. */
+    pthread_rwlock_t policy_lock;
+    int policy_valid;
+    risk_policy **policies;
+    size_t n_policies;
+};
+
+/* 64-bit FNV-1a of a string: the lock stripe and reserved ids use it. */
+uint64_t risk_hash_str(const char *s);
+
+int64_t risk_engine_clock(const risk_engine *e);
+
+/* Load the policy cache if needed; on success the read lock is held and
+ * the caller must release it with risk_engine_policies_unlock(). */
+int risk_engine_policies_rdlock(risk_engine *e);
+void risk_engine_policies_unlock(risk_engine *e);
+
+/* Whether MFA counts for self-remediation (R-PO-11). */
+int risk_user_mfa_counts(const risk_user *u);
+
+/* Read a user's events (committed) as owned copies, sorted by detected_at
+ * then id, inside a read transaction. */
+int risk_engine_load_events(risk_engine *e, void *txn, const char *user_id,
+                            risk_event ***out, size_t *n);
+void risk_events_free(risk_event **ev, size_t n);
+
+/* The user and its events as of `now` without writing: what the aging
+ * catch-up would produce (R-SC-2: "a sign-in is right at any time without
+ * writing"). user and events are modified in place. */
+void risk_engine_simulate_aging(const risk_engine *e, risk_user *user, risk_event **ev,
+                                size_t n, int64_t now);
+
+/* Compute a history item's chain hash from the previous head (R-AU-1) and
+ * write it to the item; the new head is the item's chain. */
+int risk_history_seal(risk_history *item, const uint8_t prev[32]);
+
+#endif /* LIBRISK_ENGINE_H */
