@@ -76,10 +76,14 @@ static void fx_open(void)
     fx_open_with(NULL, 0);
 }
 
+static risk_verdict *fx_verdict;
+
 static void fx_close(void)
 {
     risk_engine_free(fx);
     fx = NULL;
+    risk_verdict_free(fx_verdict);
+    fx_verdict = NULL;
 }
 
 /* Create a user; mfa: -1 not registered, else registered at T0 + mfa minutes. */
@@ -172,8 +176,6 @@ static void fx_policy(const char *name, risk_level threshold, risk_control contr
               risk_error_last());
     risk_policy_free(p);
 }
-
-static risk_verdict *fx_verdict;
 
 static risk_decision fx_signin(const char *user, risk_reason *reason)
 {

@@ -1,0 +1,663 @@
+/* Engine rules of SPEC §3–§9, one behaviour per test. */
+#include "engine_fixture.h"
+
+#include <ctype.h>
+#include <stdio.h>
+
+TestSuite(engine, .init = fx_open, .fini = fx_close);
+
+/* ---- §3 lifecycle through the engine ---- */
+
+/* R-EV-5: closing a closed event, or reactivating an active one, changes nothing */
+Test(engine, closing_twice_is_a_transition_error_and_changes_nothing)
+{
+    fx_user("u", 0, 0);
+    cr_assert(eq(int, fx_event("u", "e1", "x", RISK_LEVEL_LOW, 1), RISK_OK));
+    cr_assert(eq(int, risk_engine_reactivate(fx, "admin", "e1", NULL), RISK_ETRANSITION));
+    cr_assert(eq(int, risk_engine_resolve(fx, "admin", "e1", "first"), RISK_OK));
+    int h = fx_history_count("u");
+    cr_assert(eq(int, risk_engine_false_positive(fx, "other", "e1", NULL), RISK_ETRANSITION));
+    cr_assert(eq(int, risk_engine_resolve(fx, "other", "e1", NULL), RISK_ETRANSITION));
+    cr_assert(eq(int, risk_engine_ignore(fx, "other", "e1", "n"), RISK_ETRANSITION));
+    cr_assert(eq(int, fx_history_count("u"), h));
+    risk_event *ev = fx_ev("e1");
+    cr_assert(eq(int, risk_event_close_reason(ev), RISK_CLOSE_RESOLVED));
+    cr_assert(eq(str, (char *)risk_event_closed_by(ev), "admin"));
+    cr_assert(eq(str, (char *)risk_event_note(ev), "first"));
+    risk_event_free(ev);
+    /* Re-classify: reactivate then close again, two history items. */
+    cr_assert(eq(int, risk_engine_reactivate(fx, "admin", "e1", NULL), RISK_OK));
+    cr_assert(eq(int, risk_engine_false_positive(fx, "admin", "e1", NULL), RISK_OK));
+    cr_assert(eq(int, fx_history_count("u"), h + 2));
+}
+
+/* R-EV-7: an event detected at or before the last remediation cannot be
+ * reactivated; one detected after it can; a late detection dated before
+ * the remediation is still ingested active and counts. */
+Test(engine, no_reactivation_across_a_remediation)
+{
+    fx_user("u", 0, 0);
+    cr_assert(eq(int, fx_event("u", "old", "x", RISK_LEVEL_LOW, 1), RISK_OK));
+    cr_assert(eq(int, risk_engine_resolve(fx, "admin", "old", NULL), RISK_OK));
+    fx_now = T0 + 10 * MINUTE;
+    cr_assert(eq(int, risk_engine_password_changed(fx, "u", "u", RISK_PASSWORD_SECURE_CHANGE), RISK_OK));
+    cr_assert(eq(int, risk_engine_reactivate(fx, "admin", "old", NULL), RISK_ETRANSITION));
+    cr_assert(eq(int, fx_reason("old"), RISK_CLOSE_RESOLVED));
+    /* Late arrival dated before the remediation: active, counts. */
+    fx_now = T0 + 20 * MINUTE;
+    cr_assert(eq(int, fx_event("u", "late", "x", RISK_LEVEL_MEDIUM, 5), RISK_OK));
+    cr_assert(eq(int, fx_evstate("late"), RISK_EVENT_ACTIVE));
+    cr_assert(eq(int, fx_level("u"), RISK_LEVEL_MEDIUM));
+    cr_assert(eq(int, risk_engine_resolve(fx, "admin", "late", NULL), RISK_OK));
+    cr_assert(eq(int, risk_engine_reactivate(fx, "admin", "late", NULL), RISK_ETRANSITION));
+    /* After the remediation: reactivatable. */
+    cr_assert(eq(int, fx_event("u", "new", "x", RISK_LEVEL_LOW, 15), RISK_OK));
+    cr_assert(eq(int, risk_engine_resolve(fx, "admin", "new", NULL), RISK_OK));
+    cr_assert(eq(int, risk_engine_reactivate(fx, "admin", "new", NULL), RISK_OK));
+}
+
+/* R-EV-8, R-SC-5, R-US-3: confirm compromised adds a reserved high event that
+ * cannot be closed manually and never ages; only remediation or dismiss
+ * closes it; confirm safe is refused. */
+Test(engine, confirm_compromised)
+{
+    fx_user("u", 0, 0);
+    cr_assert(eq(int, risk_engine_confirm_compromised(fx, "admin", "u"), RISK_OK));
+    cr_assert(eq(int, fx_level("u"), RISK_LEVEL_HIGH));
+    cr_assert(eq(int, fx_state("u"), RISK_STATE_CONFIRMED_COMPROMISED));
+    cr_assert(eq(int, fx_detail("u"), RISK_DETAIL_ADMIN_CONFIRMED_COMPROMISED));
+    char id[RISK_ID_MAX + 1] = "";
+    struct ctx {
+        char *id;
+    } c = { id };
+    int grab(const risk_event *ev, void *ud);
+    cr_assert(eq(int, risk_engine_events(fx, "u", 0, grab, &c), RISK_OK));
+    cr_assert(eq(int, strncmp(id, "librisk:", 8), 0));
+    risk_event *ev = fx_ev(id);
+    cr_assert(eq(str, (char *)risk_event_type(ev), "adminConfirmedUserCompromised"));
+    cr_assert(eq(int, risk_event_level(ev), RISK_LEVEL_HIGH));
+    risk_event_free(ev);
+    cr_assert(eq(int, risk_engine_resolve(fx, "admin", id, NULL), RISK_ETRANSITION));
+    cr_assert(eq(int, risk_engine_false_positive(fx, "admin", id, NULL), RISK_ETRANSITION));
+    cr_assert(eq(int, risk_engine_ignore(fx, "admin", id, "n"), RISK_ETRANSITION));
+    cr_assert(eq(int, risk_engine_confirm_safe(fx, "admin", "u"), RISK_ETRANSITION));
+    /* New events keep the state. */
+    cr_assert(eq(int, fx_event("u", "e1", "x", RISK_LEVEL_LOW, 1), RISK_OK));
+    cr_assert(eq(int, fx_state("u"), RISK_STATE_CONFIRMED_COMPROMISED));
+    /* Never ages: even after years (no aging catch-up closes it). */
+    fx_now = T0 + 5000 * DAY;
+    cr_assert(eq(int, fx_level("u"), RISK_LEVEL_HIGH));
+    cr_assert(eq(int, fx_signin("u", NULL), RISK_DECISION_ALLOW));
+    cr_assert(eq(int, fx_evstate(id), RISK_EVENT_ACTIVE));
+    /* Remediation closes it. */
+    cr_assert(eq(int, risk_engine_password_changed(fx, "u", "u", RISK_PASSWORD_SECURE_CHANGE), RISK_OK));
+    cr_assert(eq(int, fx_reason(id), RISK_CLOSE_REMEDIATED));
+    cr_assert(eq(int, fx_state("u"), RISK_STATE_REMEDIATED));
+    cr_assert(eq(int, fx_level("u"), RISK_LEVEL_NONE));
+}
+
+int grab(const risk_event *ev, void *ud)
+{
+    struct ctx {
+        char *id;
+    } *c = ud;
+    if (strncmp(risk_event_id(ev), "librisk:", 8) == 0)
+        strcpy(c->id, risk_event_id(ev));
+    return 0;
+}
+
+/* R-US-3: dismiss-all leaves confirmed compromised too. */
+Test(engine, dismiss_leaves_confirmed_compromised)
+{
+    fx_user("u", -1, 0);
+    cr_assert(eq(int, risk_engine_confirm_compromised(fx, "admin", "u"), RISK_OK));
+    cr_assert(eq(int, risk_engine_dismiss(fx, "admin", "u", NULL, NULL), RISK_OK));
+    cr_assert(eq(int, fx_state("u"), RISK_STATE_DISMISSED));
+    cr_assert(eq(int, fx_level("u"), RISK_LEVEL_NONE));
+}
+
+/* R-US-4: confirm safe closes all as false positive (reactivatable), calls
+ * the feedback hook for each, state confirmed_safe, level none. */
+Test(engine, confirm_safe)
+{
+    fx_user("u", 0, 0);
+    cr_assert(eq(int, fx_event("u", "e1", "x", RISK_LEVEL_HIGH, 1), RISK_OK));
+    cr_assert(eq(int, fx_event("u", "e2", "x", RISK_LEVEL_LOW, 2), RISK_OK));
+    cr_assert(eq(int, risk_engine_confirm_safe(fx, "admin", "u"), RISK_OK));
+    cr_assert(eq(int, fx_reason("e1"), RISK_CLOSE_FALSE_POSITIVE));
+    cr_assert(eq(int, fx_reason("e2"), RISK_CLOSE_FALSE_POSITIVE));
+    cr_assert(eq(int, fx_fb.calls, 2));
+    cr_assert(eq(int, fx_state("u"), RISK_STATE_CONFIRMED_SAFE));
+    cr_assert(eq(int, fx_detail("u"), RISK_DETAIL_ADMIN_CONFIRMED_SAFE));
+    cr_assert(eq(int, fx_level("u"), RISK_LEVEL_NONE));
+    cr_assert(eq(int, risk_engine_reactivate(fx, "admin", "e1", NULL), RISK_OK));
+    cr_assert(eq(int, fx_state("u"), RISK_STATE_AT_RISK)); /* R-US-1 */
+}
+
+/* R-US-5: on a user never at risk, a secure change, a temporary password or
+ * a dismiss write their history item with 0 changed and leave state/detail. */
+Test(engine, state_changes_only_for_users_at_risk)
+{
+    fx_user("u", 0, 0);
+    int h = fx_history_count("u");
+    uint32_t closed = 7;
+    cr_assert(eq(int, risk_engine_dismiss(fx, "admin", "u", NULL, &closed), RISK_OK));
+    cr_assert(eq(u32, closed, 0)); /* R-DI-3 */
+    cr_assert(eq(int, fx_state("u"), RISK_STATE_NONE));
+    cr_assert(eq(int, fx_detail("u"), RISK_DETAIL_NONE));
+    cr_assert(eq(int, risk_engine_password_changed(fx, "u", "u", RISK_PASSWORD_SECURE_CHANGE), RISK_OK));
+    cr_assert(eq(int, fx_state("u"), RISK_STATE_NONE));
+    char pw[32];
+    cr_assert(eq(int, risk_engine_temporary_password(fx, "admin", "u", pw, sizeof pw), RISK_OK));
+    cr_assert(eq(int, fx_state("u"), RISK_STATE_NONE));
+    risk_user *u = fx_get("u");
+    cr_assert(eq(int, risk_user_must_change_password(u), 1)); /* flags still set */
+    risk_user_free(u);
+    cr_assert(eq(int, fx_history_count("u"), h + 3));
+}
+
+/* R-US-2: a remediated user stays remediated until an event arrives. */
+Test(engine, new_event_after_remediation_puts_user_at_risk)
+{
+    fx_user("u", 0, 0);
+    cr_assert(eq(int, fx_event("u", "e1", "x", RISK_LEVEL_HIGH, 1), RISK_OK));
+    cr_assert(eq(int, risk_engine_password_changed(fx, "u", "u", RISK_PASSWORD_SECURE_CHANGE), RISK_OK));
+    cr_assert(eq(int, fx_state("u"), RISK_STATE_REMEDIATED));
+    cr_assert(eq(int, fx_event("u", "e2", "x", RISK_LEVEL_LOW, 2), RISK_OK));
+    cr_assert(eq(int, fx_state("u"), RISK_STATE_AT_RISK));
+    cr_assert(eq(int, fx_detail("u"), RISK_DETAIL_NONE));
+}
+
+/* ---- §4 aging through the engine ---- */
+
+/* R-SC-2: a low event ages after 180 days: scoring treats it as closed at
+ * once (no write needed), the next operation writes the closing as actor
+ * system with a history item, and the user becomes none/aged_out. */
+Test(engine, aging_closes_low_events_after_180_days)
+{
+    fx_policy("p", RISK_LEVEL_LOW, RISK_CONTROL_BLOCK, RISK_MODE_ON);
+    fx_user("u", 0, 0);
+    cr_assert(eq(int, fx_event("u", "e1", "x", RISK_LEVEL_LOW, 0), RISK_OK));
+    cr_assert(eq(int, fx_event("u", "e2", "x", RISK_LEVEL_MEDIUM, 0), RISK_OK));
+    risk_user *u = fx_get("u");
+    cr_assert(eq(i64, risk_user_next_change_at(u), T0 + 180 * DAY));
+    risk_user_free(u);
+    fx_now = T0 + 180 * DAY - 1;
+    cr_assert(eq(int, fx_level("u"), RISK_LEVEL_MEDIUM)); /* 1 + 3 = 4 ≥ 3 */
+    cr_assert(eq(int, fx_signin("u", NULL), RISK_DECISION_BLOCK));
+    fx_now = T0 + 180 * DAY; /* exactly at the limit: aged */
+    cr_assert(eq(int, fx_level("u"), RISK_LEVEL_MEDIUM)); /* medium never ages */
+    cr_assert(eq(int, fx_evstate("e1"), RISK_EVENT_CLOSED)); /* view as of now */
+    int h = fx_history_count("u");
+    cr_assert(eq(int, fx_signin("u", NULL), RISK_DECISION_BLOCK)); /* catch-up ran */
+    cr_assert(eq(int, fx_history_count("u"), h + 1));
+    risk_event *ev = fx_ev("e1");
+    cr_assert(eq(int, risk_event_close_reason(ev), RISK_CLOSE_AGED));
+    cr_assert(eq(str, (char *)risk_event_closed_by(ev), "system"));
+    risk_event_free(ev);
+    cr_assert(eq(int, risk_engine_reactivate(fx, "admin", "e1", NULL), RISK_ETRANSITION)); /* R-EV-4 */
+    /* The last active event ages out → none/aged_out. */
+    cr_assert(eq(int, risk_engine_resolve(fx, "admin", "e2", NULL), RISK_OK));
+    cr_assert(eq(int, fx_event("u", "e3", "x", RISK_LEVEL_LOW, 180 * 24 * 60 + 10), RISK_OK));
+    cr_assert(eq(int, fx_state("u"), RISK_STATE_AT_RISK));
+    fx_now = T0 + 360 * DAY + 10 * MINUTE;
+    uint64_t users = 0, events = 0;
+    cr_assert(eq(int, risk_engine_expire(fx, &users, &events), RISK_OK));
+    cr_assert(eq(u64, users, 1));
+    cr_assert(eq(u64, events, 1));
+    cr_assert(eq(int, fx_state("u"), RISK_STATE_NONE));
+    cr_assert(eq(int, fx_detail("u"), RISK_DETAIL_AGED_OUT));
+    cr_assert(eq(int, fx_signin("u", NULL), RISK_DECISION_ALLOW));
+}
+
+/* R-SC-7, R-SC-8: engine with custom parameters; invalid ones refused. */
+Test(engine, custom_scoring_parameters, .init = NULL, .fini = fx_close)
+{
+    risk_scoring sc;
+    risk_scoring_init(&sc);
+    sc.threshold_low = 5; sc.threshold_medium = 2; /* out of order */
+    risk_store st;
+    cr_assert(eq(int, risk_memory_store_new(&st), RISK_OK));
+    risk_engine_options o;
+    risk_engine_options_init(&o);
+    o.scoring = &sc;
+    cr_assert(eq(int, risk_engine_new(&fx, &st, &o), RISK_EINVAL));
+    cr_assert_null(fx);
+    st.close(st.ctx);
+    risk_type_aging ta[1] = { { "unfamiliarFeatures", 30 * DAY } };
+    risk_scoring_init(&sc);
+    sc.type_aging = ta;
+    sc.type_aging_count = 1;
+    fx_open_with(&sc, 0);
+    fx_user("u", 0, 0);
+    cr_assert(eq(int, fx_event("u", "e1", "unfamiliarFeatures", RISK_LEVEL_HIGH, 0), RISK_OK));
+    fx_now = T0 + 30 * DAY - 1;
+    cr_assert(eq(int, fx_level("u"), RISK_LEVEL_HIGH));
+    fx_now = T0 + 30 * DAY;
+    cr_assert(eq(int, fx_level("u"), RISK_LEVEL_NONE));
+}
+
+/* R-SC-6: a stored user's explanation. */
+Test(engine, explain_a_stored_user)
+{
+    fx_user("u", 0, 0);
+    cr_assert(eq(int, fx_event("u", "e1", "x", RISK_LEVEL_LOW, 0), RISK_OK));
+    cr_assert(eq(int, fx_event("u", "e2", "y", RISK_LEVEL_HIGH, 1), RISK_OK));
+    cr_assert(eq(int, risk_engine_resolve(fx, "admin", "e2", NULL), RISK_OK));
+    risk_explanation *ex = NULL;
+    cr_assert(eq(int, risk_engine_explain(&ex, fx, "u"), RISK_OK));
+    cr_assert(eq(sz, risk_explanation_count(ex), 2));
+    cr_assert(eq(int, risk_explanation_result(ex)->level, RISK_LEVEL_LOW));
+    cr_assert(eq(u64, risk_explanation_result(ex)->score, 1));
+    size_t i1 = strcmp(risk_explanation_event_id(ex, 0), "e1") == 0 ? 0 : 1;
+    cr_assert(eq(int, risk_explanation_counted(ex, i1), 1));
+    cr_assert(eq(u64, risk_explanation_contribution(ex, i1), 1));
+    cr_assert(eq(i64, risk_explanation_ages_at(ex, i1), T0 + 180 * DAY));
+    cr_assert(eq(int, risk_explanation_counted(ex, 1 - i1), 0));
+    risk_explanation_free(ex);
+    cr_assert(eq(int, risk_engine_explain(&ex, fx, "nobody"), RISK_ENOTFOUND));
+    cr_assert_null(ex);
+}
+
+/* ---- §6.1 sign-in through the engine ---- */
+
+/* R-PO-4, R-PO-5: most restrictive enforced decision wins; report-only
+ * policies are reported but never enforced. */
+Test(engine, several_policies_and_report_only)
+{
+    fx_policy("a-require", RISK_LEVEL_LOW, RISK_CONTROL_REQUIRE_PASSWORD_CHANGE, RISK_MODE_ON);
+    fx_policy("b-block-report", RISK_LEVEL_LOW, RISK_CONTROL_BLOCK, RISK_MODE_REPORT_ONLY);
+    fx_policy("c-off", RISK_LEVEL_LOW, RISK_CONTROL_BLOCK, RISK_MODE_OFF);
+    fx_user("u", 0, 0);
+    cr_assert(eq(int, fx_event("u", "e1", "x", RISK_LEVEL_LOW, 1), RISK_OK));
+    risk_reason why;
+    cr_assert(eq(int, fx_signin("u", &why), RISK_DECISION_REQUIRE_PASSWORD_CHANGE));
+    cr_assert(eq(str, (char *)risk_verdict_policy(fx_verdict), "a-require"));
+    cr_assert(eq(sz, risk_verdict_report_only_count(fx_verdict), 1));
+    cr_assert(eq(str, (char *)risk_verdict_report_only_policy(fx_verdict, 0), "b-block-report"));
+    cr_assert(eq(int, risk_verdict_report_only_decision(fx_verdict, 0), RISK_DECISION_BLOCK));
+    fx_policy("d-block", RISK_LEVEL_MEDIUM, RISK_CONTROL_BLOCK, RISK_MODE_ON);
+    cr_assert(eq(int, fx_signin("u", &why), RISK_DECISION_REQUIRE_PASSWORD_CHANGE)); /* low < medium */
+    cr_assert(eq(int, fx_event("u", "e2", "x", RISK_LEVEL_MEDIUM, 2), RISK_OK));
+    cr_assert(eq(int, fx_signin("u", &why), RISK_DECISION_BLOCK));
+    cr_assert(eq(str, (char *)risk_verdict_policy(fx_verdict), "d-block"));
+}
+
+/* R-PO-8: an unknown user signs in with level none: allow. */
+Test(engine, unknown_user_is_allowed)
+{
+    fx_policy("p", RISK_LEVEL_LOW, RISK_CONTROL_BLOCK, RISK_MODE_ON);
+    risk_reason why;
+    cr_assert(eq(int, fx_signin("stranger", &why), RISK_DECISION_ALLOW));
+    cr_assert(eq(int, why, RISK_REASON_NONE));
+    cr_assert(eq(int, risk_verdict_level(fx_verdict), RISK_LEVEL_NONE));
+}
+
+/* R-PO-7: a temporary password requires a change whatever the level, but an
+ * enforced block still wins (R-PO-5 precedence). */
+Test(engine, temporary_password_precedence)
+{
+    fx_policy("p", RISK_LEVEL_LOW, RISK_CONTROL_BLOCK, RISK_MODE_ON);
+    fx_user("u", -1, 0);
+    char pw[32];
+    cr_assert(eq(int, risk_engine_temporary_password(fx, "admin", "u", pw, sizeof pw), RISK_OK));
+    risk_reason why;
+    cr_assert(eq(int, fx_signin("u", &why), RISK_DECISION_REQUIRE_PASSWORD_CHANGE));
+    cr_assert(eq(int, why, RISK_REASON_TEMPORARY_PASSWORD));
+    cr_assert(eq(int, fx_event("u", "e1", "x", RISK_LEVEL_LOW, 1), RISK_OK));
+    cr_assert(eq(int, fx_signin("u", &why), RISK_DECISION_BLOCK));
+    cr_assert(eq(int, why, RISK_REASON_RISK_LEVEL));
+}
+
+/* R-PO-10: a change without MFA proof closes nothing but clears
+ * must_change_password; reset_required stays until a secure reset. */
+Test(engine, insecure_change)
+{
+    fx_user("u", 0, 0);
+    cr_assert(eq(int, fx_event("u", "e1", "x", RISK_LEVEL_HIGH, 1), RISK_OK));
+    cr_assert(eq(int, risk_engine_require_reset(fx, "admin", "u"), RISK_OK));
+    cr_assert(eq(int, risk_engine_password_changed(fx, "u", "u", RISK_PASSWORD_INSECURE), RISK_OK));
+    cr_assert(eq(int, fx_evstate("e1"), RISK_EVENT_ACTIVE));
+    risk_user *u = fx_get("u");
+    cr_assert(eq(int, risk_user_reset_required(u), 1));
+    cr_assert(eq(i64, risk_user_remediated_at(u), RISK_TIME_NONE));
+    risk_user_free(u);
+    cr_assert(eq(int, risk_engine_password_changed(fx, "x", "nobody", RISK_PASSWORD_INSECURE),
+                 RISK_ENOTFOUND));
+}
+
+/* R-PW-1: 16 characters from the unambiguous alphabet with every class;
+ * the length follows the option; a small buffer changes nothing. */
+Test(engine, temporary_password_shape)
+{
+    fx_user("u", -1, 0);
+    char small[8];
+    int h = fx_history_count("u");
+    cr_assert(eq(int, risk_engine_temporary_password(fx, "admin", "u", small, sizeof small), RISK_ERANGE));
+    cr_assert(eq(int, fx_history_count("u"), h));
+    for (int round = 0; round < 50; round++) {
+        char pw[64];
+        cr_assert(eq(int, risk_engine_temporary_password(fx, "admin", "u", pw, sizeof pw), RISK_OK));
+        cr_assert(eq(sz, strlen(pw), 16));
+        int up = 0, lo = 0, dg = 0, sy = 0;
+        for (const char *p = pw; *p; p++) {
+            cr_assert_null(strchr("0Oo1lI", *p), "ambiguous character in %s", pw);
+            up |= isupper((unsigned char)*p) != 0;
+            lo |= islower((unsigned char)*p) != 0;
+            dg |= isdigit((unsigned char)*p) != 0;
+            sy |= strchr("!#$%&*+-=?@^_", *p) != NULL;
+        }
+        cr_assert(up && lo && dg && sy, "%s lacks a class", pw);
+    }
+    cr_assert(eq(int, risk_engine_temporary_password(fx, "admin", "nobody", small, 64), RISK_ENOTFOUND));
+}
+
+/* R-PW-3: both manual resets are refused for a deleted user. */
+Test(engine, manual_resets_refused_for_deleted_users)
+{
+    fx_user("u", 0, 1);
+    char pw[32];
+    cr_assert(eq(int, risk_engine_temporary_password(fx, "admin", "u", pw, sizeof pw), RISK_EDELETED));
+    cr_assert(eq(int, risk_engine_require_reset(fx, "admin", "u"), RISK_EDELETED));
+}
+
+/* ---- §6.3 bulk dismiss, §6.5 operations ---- */
+
+/* R-DI-4: per-user results; each user atomic on its own. */
+Test(engine, bulk_dismiss)
+{
+    fx_user("a", 0, 0);
+    fx_user("b", 0, 0);
+    cr_assert(eq(int, fx_event("a", "e1", "x", RISK_LEVEL_HIGH, 1), RISK_OK));
+    cr_assert(eq(int, fx_event("a", "e2", "x", RISK_LEVEL_HIGH, 1), RISK_OK));
+    const char *ids[] = { "a", "missing", "b" };
+    int res[3];
+    uint32_t closed[3];
+    cr_assert(eq(int, risk_engine_dismiss_bulk(fx, "admin", ids, 3, "bulk", res, closed), 1));
+    cr_assert(eq(int, res[0], RISK_OK));
+    cr_assert(eq(int, res[1], RISK_ENOTFOUND));
+    cr_assert(eq(int, res[2], RISK_OK));
+    cr_assert(eq(u32, closed[0], 2));
+    cr_assert(eq(u32, closed[2], 0));
+    cr_assert(eq(int, fx_state("a"), RISK_STATE_DISMISSED));
+}
+
+/* R-OP-0: the actor is validated and recorded in closed_by and history. */
+Test(engine, actor_is_recorded)
+{
+    fx_user("u", 0, 0);
+    cr_assert(eq(int, fx_event("u", "e1", "x", RISK_LEVEL_LOW, 1), RISK_OK));
+    cr_assert(eq(int, risk_engine_resolve(fx, "", "e1", NULL), RISK_EINVAL));
+    cr_assert(eq(int, risk_engine_resolve(fx, NULL, "e1", NULL), RISK_EINVAL));
+    cr_assert(eq(int, risk_engine_resolve(fx, "bad\x01", "e1", NULL), RISK_EINVAL));
+    cr_assert_not_null(strstr(risk_error_last(), "actor"));
+    cr_assert(eq(int, fx_evstate("e1"), RISK_EVENT_ACTIVE));
+    cr_assert(eq(int, risk_engine_resolve(fx, "sec-admin@example", "e1", NULL), RISK_OK));
+    risk_event *ev = fx_ev("e1");
+    cr_assert(eq(str, (char *)risk_event_closed_by(ev), "sec-admin@example"));
+    risk_event_free(ev);
+    struct {
+        char actor[64];
+        int action;
+    } last = { "", -1 };
+    int keep_last(const risk_history *h, void *ud);
+    cr_assert(eq(int, risk_engine_history(fx, "u", keep_last, &last), RISK_OK));
+    cr_assert(eq(str, last.actor, "sec-admin@example"));
+    cr_assert(eq(int, last.action, RISK_HISTORY_RESOLVE));
+}
+
+int keep_last(const risk_history *h, void *ud)
+{
+    struct {
+        char actor[64];
+        int action;
+    } *last = ud;
+    snprintf(last->actor, sizeof last->actor, "%s", risk_history_actor(h));
+    last->action = risk_history_action_get(h);
+    return 0;
+}
+
+/* R-OP-1: the same event again is OK and changes nothing; a different event
+ * under a taken id is EEXISTS. R-OP-7: with the update flag an active event
+ * is updated and rescored; a closed one never. */
+Test(engine, ingest_idempotence_and_updates)
+{
+    fx_user("u", 0, 0);
+    cr_assert(eq(int, fx_event("u", "e1", "x", RISK_LEVEL_LOW, 1), RISK_OK));
+    int h = fx_history_count(NULL);
+    cr_assert(eq(int, fx_event("u", "e1", "x", RISK_LEVEL_LOW, 1), RISK_OK));
+    cr_assert(eq(int, fx_history_count(NULL), h));
+    cr_assert(eq(int, fx_event("u", "e1", "x", RISK_LEVEL_HIGH, 1), RISK_EEXISTS));
+    cr_assert(eq(int, fx_event("other", "e1", "x", RISK_LEVEL_LOW, 1), RISK_EEXISTS));
+    risk_event *ev = NULL;
+    cr_assert(eq(int, risk_event_new(&ev, "e1", "u", "x", RISK_LEVEL_HIGH, T0 + MINUTE), RISK_OK));
+    cr_assert(eq(int, risk_engine_ingest(fx, "d", ev, RISK_INGEST_UPDATE), RISK_OK));
+    cr_assert(eq(int, fx_level("u"), RISK_LEVEL_HIGH));
+    cr_assert(eq(int, fx_history_count(NULL), h + 1));
+    cr_assert(eq(int, risk_engine_resolve(fx, "admin", "e1", NULL), RISK_OK));
+    cr_assert(eq(int, risk_event_set_level(ev, RISK_LEVEL_LOW), RISK_OK));
+    cr_assert(eq(int, risk_engine_ingest(fx, "d", ev, RISK_INGEST_UPDATE), RISK_ETRANSITION));
+    cr_assert(eq(int, risk_engine_ingest(fx, "d", ev, 0x8), RISK_EINVAL));
+    risk_event_free(ev);
+    /* Reserved ids are refused. */
+    cr_assert(eq(int, fx_event("u", "librisk:mine", "x", RISK_LEVEL_LOW, 1), RISK_EINVAL));
+}
+
+/* R-OP-2: unknown users are created, or refused when so configured. */
+Test(engine, ingest_for_unknown_users)
+{
+    cr_assert(eq(int, fx_event("new", "e1", "x", RISK_LEVEL_LOW, 1), RISK_OK));
+    risk_user *u = fx_get("new");
+    cr_assert(eq(int, risk_user_mfa_registered(u), 0));
+    cr_assert(eq(int, risk_user_deleted(u), 0));
+    risk_user_free(u);
+    fx_close();
+    fx_open_with(NULL, 1);
+    cr_assert(eq(int, fx_event("new", "e1", "x", RISK_LEVEL_LOW, 1), RISK_ENOTFOUND));
+    risk_user *none = NULL;
+    cr_assert(eq(int, risk_engine_user(&none, fx, "new"), RISK_ENOTFOUND));
+}
+
+/* R-OP-4: upsert changes only mfa_registered and deleted; re-registering
+ * keeps the original registration time (R-PO-11). */
+Test(engine, upsert_changes_only_the_flags)
+{
+    fx_user("u", 0, 0);
+    cr_assert(eq(int, fx_event("u", "e1", "x", RISK_LEVEL_HIGH, 1), RISK_OK));
+    risk_user *u = NULL;
+    cr_assert(eq(int, risk_user_new(&u, "u"), RISK_OK));
+    cr_assert(eq(int, risk_user_set_mfa_registered(u, 1, RISK_TIME_NONE), RISK_OK));
+    fx_now = T0 + 99 * MINUTE;
+    cr_assert(eq(int, risk_engine_upsert_user(fx, "admin", u), RISK_OK));
+    risk_user_free(u);
+    u = fx_get("u");
+    cr_assert(eq(i64, risk_user_mfa_registered_at(u), T0)); /* unchanged */
+    cr_assert(eq(int, risk_user_risk_level(u), RISK_LEVEL_HIGH));
+    cr_assert(eq(int, risk_user_risk_state(u), RISK_STATE_AT_RISK));
+    risk_user_free(u);
+}
+
+/* R-OP-5: users at or above a level, highest first then id; events by
+ * detected_at then id; history in order; the store-wide feed. */
+static int collect_ids(const risk_user *u, void *ud)
+{
+    strcat(ud, risk_user_id(u));
+    strcat(ud, ",");
+    return 0;
+}
+
+static int collect_events(const risk_event *e, void *ud)
+{
+    strcat(ud, risk_event_id(e));
+    strcat(ud, ",");
+    return 0;
+}
+
+static int collect_seq(const risk_history *h, void *ud)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%llu,", (unsigned long long)risk_history_seq(h));
+    strcat(ud, buf);
+    return 0;
+}
+
+Test(engine, queries)
+{
+    cr_assert(eq(int, fx_event("m", "m1", "x", RISK_LEVEL_MEDIUM, 5), RISK_OK));
+    cr_assert(eq(int, fx_event("h2", "h2a", "x", RISK_LEVEL_HIGH, 5), RISK_OK));
+    cr_assert(eq(int, fx_event("h1", "h1a", "x", RISK_LEVEL_HIGH, 5), RISK_OK));
+    cr_assert(eq(int, fx_event("l", "l1", "x", RISK_LEVEL_LOW, 5), RISK_OK));
+    fx_user("n", 0, 0);
+    char buf[512] = "";
+    cr_assert(eq(int, risk_engine_users(fx, RISK_LEVEL_LOW, collect_ids, buf), RISK_OK));
+    cr_assert(eq(str, buf, "h1,h2,m,l,"));
+    buf[0] = 0;
+    cr_assert(eq(int, risk_engine_users(fx, RISK_LEVEL_HIGH, collect_ids, buf), RISK_OK));
+    cr_assert(eq(str, buf, "h1,h2,"));
+    buf[0] = 0;
+    cr_assert(eq(int, risk_engine_users(fx, RISK_LEVEL_NONE, collect_ids, buf), RISK_OK));
+    cr_assert(eq(str, buf, "h1,h2,m,l,n,"));
+
+    cr_assert(eq(int, fx_event("m", "m0", "x", RISK_LEVEL_LOW, 1), RISK_OK));
+    cr_assert(eq(int, fx_event("m", "m2b", "x", RISK_LEVEL_LOW, 9), RISK_OK));
+    cr_assert(eq(int, fx_event("m", "m2a", "x", RISK_LEVEL_LOW, 9), RISK_OK));
+    cr_assert(eq(int, risk_engine_resolve(fx, "admin", "m2b", NULL), RISK_OK));
+    buf[0] = 0;
+    cr_assert(eq(int, risk_engine_events(fx, "m", 0, collect_events, buf), RISK_OK));
+    cr_assert(eq(str, buf, "m0,m1,m2a,m2b,"));
+    buf[0] = 0;
+    cr_assert(eq(int, risk_engine_events(fx, "m", RISK_EVENTS_ACTIVE, collect_events, buf), RISK_OK));
+    cr_assert(eq(str, buf, "m0,m1,m2a,"));
+
+    buf[0] = 0;
+    cr_assert(eq(int, risk_engine_history(fx, "m", collect_seq, buf), RISK_OK));
+    cr_assert(eq(str, buf, "1,6,7,8,9,"));
+    buf[0] = 0;
+    cr_assert(eq(int, risk_engine_history_feed(fx, 8, collect_seq, buf), RISK_OK));
+    cr_assert(eq(str, buf, "8,9,"));
+    /* A visitor's non-zero value stops and is returned. */
+    int stop(const risk_user *u, void *ud);
+    cr_assert(eq(int, risk_engine_users(fx, RISK_LEVEL_NONE, stop, NULL), 42));
+}
+
+int stop(const risk_user *u, void *ud)
+{
+    (void)u;
+    (void)ud;
+    return 42;
+}
+
+/* R-OP-6: policy changes are atomic, kept by the store, in the history. */
+static int count_policies(const risk_policy *p, void *ud)
+{
+    (void)p;
+    ++*(int *)ud;
+    return 0;
+}
+
+static int last_policy_item(const risk_history *h, void *ud)
+{
+    const char **out = ud;
+    if (risk_history_policy(h)) {
+        out[0] = risk_history_policy(h);
+        out[1] = risk_history_note(h);
+        static char keep[2][1100];
+        snprintf(keep[0], sizeof keep[0], "%s", out[0]);
+        snprintf(keep[1], sizeof keep[1], "%s", out[1] ? out[1] : "");
+        out[0] = keep[0];
+        out[1] = keep[1];
+    }
+    return 0;
+}
+
+Test(engine, policy_changes_are_audited)
+{
+    fx_policy("p1", RISK_LEVEL_HIGH, RISK_CONTROL_BLOCK, RISK_MODE_ON);
+    fx_policy("p1", RISK_LEVEL_MEDIUM, RISK_CONTROL_BLOCK, RISK_MODE_ON); /* replace */
+    int n = 0;
+    cr_assert(eq(int, risk_engine_policies(fx, count_policies, &n), RISK_OK));
+    cr_assert(eq(int, n, 1));
+    const char *item[2] = { NULL, NULL };
+    cr_assert(eq(int, risk_engine_history_feed(fx, 0, last_policy_item, item), RISK_OK));
+    cr_assert(eq(str, (char *)item[0], "p1"));
+    cr_assert_not_null(strstr(item[1], "before: mode=on threshold=high"));
+    cr_assert_not_null(strstr(item[1], "after: mode=on threshold=medium"));
+    cr_assert(eq(int, risk_engine_policy_remove(fx, "admin", "p1"), RISK_OK));
+    cr_assert(eq(int, risk_engine_policy_remove(fx, "admin", "p1"), RISK_ENOTFOUND));
+    n = 0;
+    cr_assert(eq(int, risk_engine_policies(fx, count_policies, &n), RISK_OK));
+    cr_assert(eq(int, n, 0));
+    cr_assert(eq(int, fx_history_count(NULL), 3));
+}
+
+/* R-OP-8: the user-change hook sees before and after. */
+Test(engine, user_change_hook)
+{
+    fx_user("u", 0, 0);
+    int calls = fx_ch.calls;
+    cr_assert(eq(int, fx_event("u", "e1", "x", RISK_LEVEL_HIGH, 1), RISK_OK));
+    cr_assert(eq(int, fx_ch.calls, calls + 1));
+    cr_assert(eq(int, fx_ch.before, RISK_LEVEL_NONE));
+    cr_assert(eq(int, fx_ch.after, RISK_LEVEL_HIGH));
+    cr_assert(eq(int, fx_ch.state_after, RISK_STATE_AT_RISK));
+    cr_assert(eq(int, risk_engine_require_reset(fx, "admin", "u"), RISK_OK)); /* no level change */
+    cr_assert(eq(int, fx_ch.calls, calls + 1));
+}
+
+/* R-IV-1: bad arguments → EINVAL naming the argument, nothing changed. */
+Test(engine, bad_arguments_change_nothing)
+{
+    fx_user("u", 0, 0);
+    int h = fx_history_count(NULL);
+    risk_verdict *v = NULL;
+    cr_assert(eq(int, risk_verdict_new(&v), RISK_OK));
+    cr_assert(eq(int, risk_engine_sign_in(NULL, "u", v), RISK_EINVAL));
+    cr_assert(eq(int, risk_verdict_decision(v), RISK_DECISION_BLOCK)); /* fail closed */
+    cr_assert(eq(int, risk_engine_sign_in(fx, "\xff", v), RISK_EINVAL));
+    cr_assert_not_null(strstr(risk_error_last(), "user_id"));
+    cr_assert(eq(int, risk_engine_sign_in(fx, "u", NULL), RISK_EINVAL));
+    risk_verdict_free(v);
+    cr_assert(eq(int, risk_engine_dismiss(fx, "admin", NULL, NULL, NULL), RISK_EINVAL));
+    cr_assert(eq(int, risk_engine_dismiss(fx, "admin", "u", "\xc0\x80", NULL), RISK_EINVAL));
+    cr_assert_not_null(strstr(risk_error_last(), "note"));
+    cr_assert(eq(int, risk_engine_password_changed(fx, "u", "u", (risk_password_change)7), RISK_EINVAL));
+    cr_assert(eq(int, risk_engine_ingest(fx, "d", NULL, 0), RISK_EINVAL));
+    cr_assert(eq(int, risk_engine_upsert_user(fx, "admin", NULL), RISK_EINVAL));
+    cr_assert(eq(int, risk_engine_policy_set(fx, "admin", NULL), RISK_EINVAL));
+    cr_assert(eq(int, risk_engine_users(fx, (risk_level)9, collect_ids, NULL), RISK_EINVAL));
+    char pw[32];
+    cr_assert(eq(int, risk_engine_temporary_password(fx, "admin", "u", NULL, 32), RISK_EINVAL));
+    cr_assert(eq(int, risk_engine_temporary_password(fx, "admin", "u", pw, sizeof pw), RISK_OK));
+    cr_assert(eq(int, fx_history_count(NULL), h + 1));
+}
+
+/* R-ST-1: an options struct of an unknown version is refused; a store table
+ * newer than the library is refused; R-ST-4: missing optional callbacks
+ * give EUNSUPPORTED. */
+Test(engine, versioned_structs_and_optional_callbacks, .init = NULL, .fini = fx_close)
+{
+    risk_store st;
+    cr_assert(eq(int, risk_memory_store_new(&st), RISK_OK));
+    risk_engine_options o;
+    risk_engine_options_init(&o);
+    o.version = 99;
+    cr_assert(eq(int, risk_engine_new(&fx, &st, &o), RISK_EINVAL));
+    st.version = RISK_STORE_VERSION + 1;
+    cr_assert(eq(int, risk_engine_new(&fx, &st, NULL), RISK_EINVAL));
+    st.version = RISK_STORE_VERSION;
+    st.list_users = NULL;
+    st.read_history = NULL;
+    st.view_user = NULL;
+    cr_assert(eq(int, risk_engine_new(&fx, &st, NULL), RISK_OK));
+    cr_assert(eq(int, risk_engine_users(fx, RISK_LEVEL_LOW, collect_ids, NULL), RISK_EUNSUPPORTED));
+    cr_assert(eq(int, risk_engine_history_feed(fx, 0, collect_seq, NULL), RISK_EUNSUPPORTED));
+    cr_assert(eq(int, risk_engine_expire(fx, NULL, NULL), RISK_EUNSUPPORTED));
+    cr_assert(eq(int, risk_engine_compact(fx), RISK_EUNSUPPORTED));
+    /* Sign-in still works without view_user (slow path). */
+    fx_now = T0;
+    risk_verdict *v = NULL;
+    cr_assert(eq(int, risk_verdict_new(&v), RISK_OK));
+    cr_assert(eq(int, risk_engine_sign_in(fx, "nobody", v), RISK_OK));
+    cr_assert(eq(int, risk_verdict_decision(v), RISK_DECISION_ALLOW));
+    risk_verdict_free(v);
+}
