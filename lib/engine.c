@@ -445,6 +445,7 @@ struct uop {
     /* The state the operation's history item reports as "before". */
     uint32_t lvl_before, st_before;
     int wrote_history;
+    uint32_t aged; /* events the catch-up closed */
 
     /* After commit. */
     risk_event **fb;
@@ -471,6 +472,7 @@ static void uop_reset(struct uop *o)
     o->nfb = 0;
     o->fb_withdrawn = 0;
     o->wrote_history = 0;
+    o->aged = 0;
 }
 
 /* Read the user; create a fresh one if missing and `create` is set. */
@@ -629,6 +631,7 @@ static int uop_catch_up(struct uop *o)
         return rc;
     if (u->active_events == 0 && u->state == RISK_STATE_AT_RISK)
         set_state(u, RISK_STATE_NONE, RISK_DETAIL_AGED_OUT);
+    o->aged = closed;
     if (closed) {
         rc = uop_history(o, RISK_SYSTEM_ACTOR, RISK_HISTORY_AGE, NULL, lvl, st, closed, NULL);
         if (rc)
@@ -1526,14 +1529,16 @@ static int op_catch_up(struct uop *o)
         rc = uop_catch_up(o);
     if (rc == RISK_OK && o->wrote_history)
         rc = uop_write(o);
+    if (rc == RISK_OK && o->arg)
+        *(uint32_t *)o->arg = o->aged;
     return rc;
 }
 
-/* Run the aging catch-up of one user as its own operation. */
-int risk_engine_catch_up(risk_engine *e, const char *user_id);
-int risk_engine_catch_up(risk_engine *e, const char *user_id)
+int risk_engine_catch_up(risk_engine *e, const char *user_id, uint32_t *closed)
 {
-    return run_user_op(e, RISK_SYSTEM_ACTOR, user_id, op_catch_up, NULL);
+    if (closed)
+        *closed = 0;
+    return run_user_op(e, RISK_SYSTEM_ACTOR, user_id, op_catch_up, closed);
 }
 
 void risk_engine_simulate_aging(const risk_engine *e, risk_user *u, risk_event **ev, size_t n,
@@ -1640,7 +1645,7 @@ int risk_engine_sign_in(risk_engine *engine, const char *user_id, risk_verdict *
         if (rc || !a.due)
             break;
         /* SPEC §4: the catch-up runs first as its own atomic operation. */
-        rc = risk_engine_catch_up(engine, user_id);
+        rc = risk_engine_catch_up(engine, user_id, NULL);
         if (rc)
             break;
         a.now = risk_engine_clock(engine);

@@ -56,6 +56,10 @@ void risk_events_free(risk_event **ev, size_t n);
 void risk_engine_simulate_aging(const risk_engine *e, risk_user *user, risk_event **ev,
                                 size_t n, int64_t now);
 
+/* Run the aging catch-up of one user as its own operation (R-SC-2);
+ * *closed (optional) receives the number of events it closed. */
+int risk_engine_catch_up(risk_engine *e, const char *user_id, uint32_t *closed);
+
 /* Compute a history item's chain hash from the previous head (R-AU-1) and
  * write it to the item; the new head is the item's chain. */
 int risk_history_seal(risk_history *item, const uint8_t prev[32]);

@@ -6,8 +6,6 @@
 
 #include <stdlib.h>
 
-int risk_engine_catch_up(risk_engine *e, const char *user_id);
-
 #define CHECK_ENGINE(e)                                                                  \
     do {                                                                                 \
         if (!(e))                                                                        \
@@ -292,25 +290,14 @@ int risk_engine_expire(risk_engine *engine, uint64_t *users, uint64_t *events)
         risk_user *u = vec.v[i];
         if (u->next_change_at == RISK_TIME_NONE || u->next_change_at > now)
             continue;
-        uint32_t before = u->active_events;
-        rc = risk_engine_catch_up(engine, u->id);
-        if (rc)
-            break;
-        risk_user *after = NULL;
-        void *txn = NULL;
-        if ((rc = engine->st.begin(engine->st.ctx, u->id, &txn)))
-            break;
-        rc = engine->st.get_user(engine->st.ctx, txn, u->id, &after);
-        engine->st.rollback(engine->st.ctx, txn);
-        if (rc)
-            break;
-        if (after->active_events < before) {
+        uint32_t closed = 0;
+        rc = risk_engine_catch_up(engine, u->id, &closed);
+        if (rc == RISK_OK && closed) {
             if (users)
                 ++*users;
             if (events)
-                *events += before - after->active_events;
+                *events += closed;
         }
-        risk_user_free(after);
     }
     users_free(&vec);
     return rc;
