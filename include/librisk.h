@@ -1295,6 +1295,148 @@ RISK_API int risk_engine_backup(risk_engine *engine, const char *path);
 /** @} */
 
 /* ------------------------------------------------------------------ */
+/** @defgroup beyond Audit chain, what-if, receipts (SPEC §10)
+ *  @{ */
+
+/** @brief The version of #risk_anchor this header describes. */
+#define RISK_ANCHOR_VERSION 1
+
+/**
+ * @brief A history anchor (R-AU-3): the highest sequence number and a
+ *        SHA-256 over every subject's chain head, to keep elsewhere.
+ */
+typedef struct risk_anchor {
+    uint32_t version;  /**< #RISK_ANCHOR_VERSION. */
+    uint32_t subjects; /**< Number of chains (users with history, and the policy set). */
+    uint64_t seq;      /**< Highest sequence number covered (0: empty history). */
+    uint8_t hash[32];  /**< SHA-256 over the sorted (subject, head) pairs. */
+} risk_anchor;
+
+/** @brief Bytes risk_anchor_format() needs, with the terminating NUL. */
+#define RISK_ANCHOR_TEXT_MAX 128
+
+/**
+ * @brief Export the anchor of the current history (R-AU-3).
+ * @param[in] engine the engine. @param[out] out the anchor.
+ * @retval RISK_OK done. @retval RISK_EUNSUPPORTED no read_history callback.
+ * @retval RISK_EINVAL NULL argument. @retval RISK_ENOMEM out of memory.
+ * @note Thread-safe; concurrent writers may add items after the anchor.
+ * @since 0.1
+ */
+RISK_API int risk_engine_history_anchor(risk_engine *engine, risk_anchor *out);
+
+/**
+ * @brief Verify every history chain (R-AU-1, R-AU-2), optionally against an
+ *        anchor taken before (R-AU-3).
+ *
+ * Recomputes each item's chain hash from the previous item of the same
+ * subject; compares each user's (and the policy set's) stored head with
+ * the last item of its chain; with an anchor, recomputes the anchor over
+ * the items up to its sequence number and compares.
+ * @param[in] engine the engine. @param[in] anchor an anchor, or NULL.
+ * @param[out] bad_seq optional: the sequence number of the first item that
+ *             does not match, or 0 when the damage is not one item (a
+ *             truncated chain, a different anchor).
+ * @retval RISK_OK every chain (and the anchor) matches.
+ * @retval RISK_EVERIFY a mismatch; risk_error_last() says which and why.
+ * @retval RISK_EUNSUPPORTED no read_history callback. @retval RISK_EINVAL bad anchor.
+ * @note Thread-safe. @since 0.1
+ */
+RISK_API int risk_engine_verify_history(risk_engine *engine, const risk_anchor *anchor,
+                                        uint64_t *bad_seq);
+
+/**
+ * @brief Write an anchor as one line of text: `librisk-anchor 1 SEQ SUBJECTS HEX`.
+ * @param[out] buf destination. @param[in] cap its size (≥ #RISK_ANCHOR_TEXT_MAX is enough).
+ * @param[in] anchor the anchor.
+ * @retval RISK_OK written. @retval RISK_ERANGE too small. @retval RISK_EINVAL NULL argument.
+ * @since 0.1
+ */
+RISK_API int risk_anchor_format(char *buf, size_t cap, const risk_anchor *anchor);
+
+/**
+ * @brief Parse the text of risk_anchor_format() (surrounding blanks allowed).
+ * @param[out] out the anchor. @param[in] text the text.
+ * @retval RISK_OK parsed. @retval RISK_EINVAL malformed.
+ * @since 0.1
+ */
+RISK_API int risk_anchor_parse(risk_anchor *out, const char *text);
+
+/** @brief The result of a policy what-if (R-WI-1). */
+typedef struct risk_what_if risk_what_if;
+
+/**
+ * @brief Evaluate candidate policies against every stored user at a time,
+ *        changing nothing (R-WI-1, R-WI-2).
+ *
+ * Each user is decided as risk_engine_sign_in() would decide at `at` with
+ * these policies: one pass over the users; events are read only for users
+ * whose level changes by aging before `at`.
+ * @param[out] out the result, owned by the caller.
+ * @param[in] engine the engine. @param[in] policies the candidate set.
+ * @param[in] n its size. @param[in] at the time of evaluation.
+ * @retval RISK_OK done. @retval RISK_EUNSUPPORTED no list_users callback.
+ * @retval RISK_EINVAL invalid argument. @retval RISK_ENOMEM out of memory.
+ * @note Thread-safe. @since 0.1
+ */
+RISK_API int risk_engine_what_if(risk_what_if **out, risk_engine *engine,
+                                 const risk_policy *const *policies, size_t n, int64_t at);
+/** @brief Free a what-if result; NULL is accepted. @param[in] w the result. @since 0.1 */
+RISK_API void risk_what_if_free(risk_what_if *w);
+/** @brief Users evaluated. @param[in] w the result. @returns the count. @since 0.1 */
+RISK_API size_t risk_what_if_total(const risk_what_if *w);
+/**
+ * @brief Users with a given decision and reason.
+ * @param[in] w the result. @param[in] decision a #risk_decision. @param[in] reason a #risk_reason.
+ * @returns the count (0 for values out of range).
+ * @since 0.1
+ */
+RISK_API size_t risk_what_if_count(const risk_what_if *w, risk_decision decision,
+                                   risk_reason reason);
+/**
+ * @brief The i-th user (by id) with a decision and reason: page with i.
+ * @param[in] w the result. @param[in] decision the decision. @param[in] reason the reason.
+ * @param[in] i index below risk_what_if_count().
+ * @returns borrowed id, or NULL out of range.
+ * @since 0.1
+ */
+RISK_API const char *risk_what_if_user(const risk_what_if *w, risk_decision decision,
+                                       risk_reason reason, size_t i);
+/** @brief The time evaluated. @param[in] w the result. @returns ms. @since 0.1 */
+RISK_API int64_t risk_what_if_at(const risk_what_if *w);
+
+/**
+ * @brief Ask for a receipt with the next sign-ins filled into this verdict
+ *        (R-RC-1). The engine needs a receipt key in its options.
+ * @param[in,out] v the verdict. @param[in] want 1 to ask, 0 to stop.
+ * @retval RISK_OK set. @retval RISK_EINVAL NULL or want not 0/1.
+ * @since 0.1
+ */
+RISK_API int risk_verdict_want_receipt(risk_verdict *v, int want);
+/**
+ * @brief The receipt of the last sign-in, if one was asked for.
+ *
+ * Text, one `key=value` per line: `librisk-receipt 1`, user_id, at,
+ * decision, reason, level, policy, one `event=` per counted event, and
+ * `mac=` the hex HMAC-SHA-256 of everything before it.
+ * @param[in] v the verdict.
+ * @returns borrowed text, or NULL.
+ * @since 0.1
+ */
+RISK_API const char *risk_verdict_receipt(const risk_verdict *v);
+/**
+ * @brief Verify a receipt under a key (R-RC-1).
+ * @param[in] receipt the text. @param[in] key the key. @param[in] key_len its length.
+ * @retval RISK_OK authentic and well-formed.
+ * @retval RISK_EVERIFY altered, malformed, or another key.
+ * @retval RISK_EINVAL NULL argument.
+ * @note Thread-safe. @since 0.1
+ */
+RISK_API int risk_receipt_verify(const char *receipt, const uint8_t *key, size_t key_len);
+
+/** @} */
+
+/* ------------------------------------------------------------------ */
 /** @defgroup stores Shipped stores
  *  @{ */
 
@@ -1349,6 +1491,25 @@ typedef struct risk_journal_stats {
  */
 RISK_API int risk_journal_open(risk_store *out, const char *path,
                                const risk_journal_options *opts, risk_journal_stats *stats);
+
+/**
+ * @brief Check a journal file frame by frame without opening it as a store.
+ *
+ * Reads the file only (no lock, no write, no truncation), so it may run
+ * beside a writer; a frame being appended at that moment shows as a torn
+ * tail. Every record of every frame is decoded as recovery would.
+ * docs/journal-format.md describes what is checked.
+ * @param[in] path the journal file.
+ * @param[out] stats optional: frames checked (records_replayed) and the
+ *             file size; bytes_dropped is always 0.
+ * @retval RISK_OK every byte is a valid header followed by valid frames.
+ * @retval RISK_ECORRUPT a bad header, a damaged frame or a torn tail (the
+ *         byte offset is in the message). @retval RISK_ENOTFOUND no such file.
+ * @retval RISK_EIO I/O failure. @retval RISK_EINVAL NULL or empty path.
+ * @retval RISK_ENOMEM out of memory.
+ * @note Thread-safe. @since 0.1
+ */
+RISK_API int risk_journal_check(const char *path, risk_journal_stats *stats);
 
 /** @} */
 

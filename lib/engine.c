@@ -446,6 +446,7 @@ struct uop {
     uint32_t lvl_before, st_before;
     int wrote_history;
     uint32_t aged; /* events the catch-up closed */
+    int write_user; /* the user record must be written at the end */
 
     /* After commit. */
     risk_event **fb;
@@ -473,6 +474,7 @@ static void uop_reset(struct uop *o)
     o->fb_withdrawn = 0;
     o->wrote_history = 0;
     o->aged = 0;
+    o->write_user = 0;
 }
 
 /* Read the user; create a fresh one if missing and `create` is set. */
@@ -642,7 +644,9 @@ static int uop_catch_up(struct uop *o)
     return RISK_OK;
 }
 
-/* Write what the operation changed: events, then the user. */
+/* Write the events the operation changed and mark the user for writing.
+ * The runner writes the user record last (uop_put_user), after every
+ * history item: the record carries the head of the user's chain. */
 static int uop_write(struct uop *o)
 {
     risk_engine *e = o->e;
@@ -652,12 +656,18 @@ static int uop_write(struct uop *o)
             return rc;
     if (o->added && (rc = e->st.put_event(e->st.ctx, o->txn, o->added)))
         return rc;
+    o->write_user = 1;
+    return RISK_OK;
+}
+
+static int uop_put_user(struct uop *o)
+{
     risk_user *u = o->user;
     if (o->is_new || (o->orig && (o->orig->level != u->level || o->orig->state != u->state ||
                                   o->orig->detail != u->detail)))
         u->risk_updated_at = o->now;
     u->version = (o->orig ? o->orig->version : 0) + 1;
-    return e->st.put_user(e->st.ctx, o->txn, u);
+    return o->e->st.put_user(o->e->st.ctx, o->txn, u);
 }
 
 /* Close every active event with `action`; returns the count in *n. */
@@ -738,6 +748,8 @@ static int run_user_op(risk_engine *e, const char *actor, const char *user_id, u
         if (rc)
             break;
         rc = fn(&o);
+        if (rc == RISK_OK && o.write_user)
+            rc = uop_put_user(&o);
         if (rc == RISK_OK)
             rc = e->st.commit(e->st.ctx, o.txn);
         else
@@ -794,10 +806,10 @@ static int op_upsert(struct uop *o)
         u->mfa_registered_at = RISK_TIME_NONE;
     }
     u->deleted = want->deleted;
-    rc = uop_write(o);
+    rc = uop_history(o, o->actor, RISK_HISTORY_USER_UPSERT, NULL, o->lvl_before, o->st_before,
+                     0, NULL);
     if (rc == RISK_OK)
-        rc = uop_history(o, o->actor, RISK_HISTORY_USER_UPSERT, NULL, o->lvl_before,
-                         o->st_before, 0, NULL);
+        rc = uop_write(o);
     return rc;
 }
 
@@ -989,10 +1001,10 @@ static int op_ingest(struct uop *o)
         u->active_events++;
     }
     arrive_at_risk(u);
-    if ((rc = uop_write(o)))
+    if ((rc = uop_history(o, o->actor, RISK_HISTORY_INGEST, in->id, o->lvl_before, o->st_before, 1,
+                       NULL)))
         return rc;
-    return uop_history(o, o->actor, RISK_HISTORY_INGEST, in->id, o->lvl_before, o->st_before, 1,
-                       NULL);
+    return uop_write(o);
 }
 
 static int check_detection(const risk_event *ev)
@@ -1180,10 +1192,10 @@ static int op_temp_password(struct uop *o)
     u->must_change_password = 1;
     u->reset_required = 0; /* superseded: the admin replaced the password */
     u->remediated_at = o->now;
-    if ((rc = uop_write(o)))
+    if ((rc = uop_history(o, o->actor, RISK_HISTORY_TEMPORARY_PASSWORD, NULL, o->lvl_before,
+                       o->st_before, closed, NULL)))
         return rc;
-    return uop_history(o, o->actor, RISK_HISTORY_TEMPORARY_PASSWORD, NULL, o->lvl_before,
-                       o->st_before, closed, NULL);
+    return uop_write(o);
 }
 
 int risk_engine_temporary_password(risk_engine *engine, const char *actor, const char *user_id,
@@ -1223,10 +1235,10 @@ static int op_require_reset(struct uop *o)
                             : "user_id: '%s' is not registered for MFA",
                         o->user_id);
     u->reset_required = 1;
-    if ((rc = uop_write(o)))
+    if ((rc = uop_history(o, o->actor, RISK_HISTORY_REQUIRE_RESET, NULL, o->lvl_before,
+                       o->st_before, 0, NULL)))
         return rc;
-    return uop_history(o, o->actor, RISK_HISTORY_REQUIRE_RESET, NULL, o->lvl_before,
-                       o->st_before, 0, NULL);
+    return uop_write(o);
 }
 
 int risk_engine_require_reset(risk_engine *engine, const char *actor, const char *user_id)
@@ -1255,10 +1267,10 @@ static int op_dismiss(struct uop *o)
         (rc = uop_close_all(o, RISK_ACTION_DISMISS, NULL, &a->closed)) || (rc = uop_rescore(o)))
         return rc;
     uop_settle(o, a->closed, RISK_STATE_DISMISSED, RISK_DETAIL_ADMIN_DISMISSED_ALL_RISK);
-    if ((rc = uop_write(o)))
+    if ((rc = uop_history(o, o->actor, RISK_HISTORY_DISMISS_ALL, NULL, o->lvl_before, o->st_before,
+                       a->closed, a->note)))
         return rc;
-    return uop_history(o, o->actor, RISK_HISTORY_DISMISS_ALL, NULL, o->lvl_before, o->st_before,
-                       a->closed, a->note);
+    return uop_write(o);
 }
 
 int risk_engine_dismiss(risk_engine *engine, const char *actor, const char *user_id,
@@ -1366,10 +1378,10 @@ static int op_event(struct uop *o)
         if (a->action == RISK_ACTION_FALSE_POSITIVE && (rc = uop_keep_feedback(o, ev)))
             return rc;
     }
-    if ((rc = uop_write(o)))
+    if ((rc = uop_history(o, o->actor, action_history[a->action], a->event_id, o->lvl_before,
+                       o->st_before, 1, a->note)))
         return rc;
-    return uop_history(o, o->actor, action_history[a->action], a->event_id, o->lvl_before,
-                       o->st_before, 1, a->note);
+    return uop_write(o);
 }
 
 static int event_action(risk_engine *e, const char *actor, const char *event_id,
@@ -1470,10 +1482,10 @@ static int op_confirm_compromised(struct uop *o)
     if ((rc = uop_rescore(o)))
         return rc;
     set_state(u, RISK_STATE_CONFIRMED_COMPROMISED, RISK_DETAIL_ADMIN_CONFIRMED_COMPROMISED);
-    if ((rc = uop_write(o)))
+    if ((rc = uop_history(o, o->actor, RISK_HISTORY_CONFIRM_COMPROMISED, NULL, o->lvl_before,
+                       o->st_before, changed, NULL)))
         return rc;
-    return uop_history(o, o->actor, RISK_HISTORY_CONFIRM_COMPROMISED, NULL, o->lvl_before,
-                       o->st_before, changed, NULL);
+    return uop_write(o);
 }
 
 int risk_engine_confirm_compromised(risk_engine *engine, const char *actor, const char *user_id)
@@ -1504,10 +1516,10 @@ static int op_confirm_safe(struct uop *o)
         if (o->dirty[i] && (rc = uop_keep_feedback(o, o->ev[i])))
             return rc;
     uop_settle(o, closed, RISK_STATE_CONFIRMED_SAFE, RISK_DETAIL_ADMIN_CONFIRMED_SAFE);
-    if ((rc = uop_write(o)))
+    if ((rc = uop_history(o, o->actor, RISK_HISTORY_CONFIRM_SAFE, NULL, o->lvl_before, o->st_before,
+                       closed, NULL)))
         return rc;
-    return uop_history(o, o->actor, RISK_HISTORY_CONFIRM_SAFE, NULL, o->lvl_before, o->st_before,
-                       closed, NULL);
+    return uop_write(o);
 }
 
 int risk_engine_confirm_safe(risk_engine *engine, const char *actor, const char *user_id)
@@ -1636,9 +1648,11 @@ int risk_engine_sign_in(risk_engine *engine, const char *user_id, risk_verdict *
         a.rc = RISK_OK;
         rc = engine->st.view_user ? engine->st.view_user(engine->st.ctx, user_id, signin_visit, &a)
                                   : signin_slow(&a, user_id);
-        if (rc == RISK_ENOTFOUND) /* R-PO-8: unknown users sign in with level none */
+        if (rc == RISK_ENOTFOUND) { /* R-PO-8: unknown users sign in with level none */
             rc = risk_decide(verdict, (const risk_policy *const *)engine->policies,
                              engine->n_policies, NULL, RISK_LEVEL_NONE, a.now);
+            snprintf(verdict->user_id, sizeof verdict->user_id, "%s", user_id);
+        }
         else if (rc == RISK_OK)
             rc = a.rc;
         risk_engine_policies_unlock(engine);
@@ -1652,6 +1666,8 @@ int risk_engine_sign_in(risk_engine *engine, const char *user_id, risk_verdict *
     }
     if (rc == RISK_OK && a.due)
         rc = risk_err(RISK_ESTORE, "store: aging catch-up did not settle for '%s'", user_id);
+    if (rc == RISK_OK && verdict->want_receipt)
+        rc = risk_engine_make_receipt(engine, verdict); /* R-RC-1 */
     if (rc) {
         /* R-PO-9: fail closed. */
         int keep = rc;
@@ -1723,7 +1739,7 @@ static int policy_op(risk_engine *e, const char *actor, struct policy_arg *a)
             const char *name;
             risk_policy *found;
         } f = { a->name, NULL };
-        char *note = NULL;
+        char note[2 * 1100 + 32];
         if ((rc = e->st.begin(e->st.ctx, NULL, &txn)))
             return rc;
         rc = e->st.list_policies(e->st.ctx, txn, find_policy, &f);
@@ -1755,15 +1771,10 @@ static int policy_op(risk_engine *e, const char *actor, struct policy_arg *a)
                                   a->set ? RISK_HISTORY_POLICY_SET : RISK_HISTORY_POLICY_REMOVE,
                                   NULL, NULL, a->name);
         if (rc == RISK_OK) {
-            note = risk_malloc(2 * 1200);
-            if (!note)
-                rc = risk_err(RISK_ENOMEM, "history: out of memory");
-        }
-        if (rc == RISK_OK) {
             char before[1100], after[1100];
             describe_policy(before, sizeof before, f.found);
             describe_policy(after, sizeof after, a->set);
-            snprintf(note, 2 * 1200, "before: %s; after: %s", before, after);
+            snprintf(note, sizeof note, "before: %s; after: %s", before, after);
             clamp_note(note);
             rc = risk_history_set_change(h, RISK_LEVEL_NONE, RISK_LEVEL_NONE, RISK_STATE_NONE,
                                          RISK_STATE_NONE, 0, note);
@@ -1778,7 +1789,6 @@ static int policy_op(risk_engine *e, const char *actor, struct policy_arg *a)
             rc = e->st.commit(e->st.ctx, txn);
         else
             e->st.rollback(e->st.ctx, txn);
-        risk_free(note);
         risk_history_free(h);
         risk_policy_free(f.found);
         if (rc != RISK_ECONFLICT || attempt >= e->opts.max_conflict_retries)

@@ -60,6 +60,9 @@ void risk_engine_simulate_aging(const risk_engine *e, risk_user *user, risk_even
  * *closed (optional) receives the number of events it closed. */
 int risk_engine_catch_up(risk_engine *e, const char *user_id, uint32_t *closed);
 
+/* Build the receipt of a decided verdict (R-RC-1, lib/receipt.c). */
+int risk_engine_make_receipt(risk_engine *e, risk_verdict *v);
+
 /* Compute a history item's chain hash from the previous head (R-AU-1) and
  * write it to the item; the new head is the item's chain. */
 int risk_history_seal(risk_history *item, const uint8_t prev[32]);

@@ -52,7 +52,6 @@ static int tick(void)
     }
 
 FWD(begin, (void *ctx, const char *u, void **txn), (F.inner.ctx, u, txn))
-FWD(get_user, (void *ctx, void *t, const char *id, risk_user **o), (F.inner.ctx, t, id, o))
 FWD(get_event, (void *ctx, void *t, const char *id, risk_event **o), (F.inner.ctx, t, id, o))
 FWD(put_event, (void *ctx, void *t, const risk_event *e), (F.inner.ctx, t, e))
 FWD(user_events, (void *ctx, void *t, const char *u, risk_event_visit_fn fn, void *a),
@@ -71,22 +70,26 @@ FWD(list_users, (void *ctx, risk_level m, risk_user_visit_fn fn, void *a), (F.in
 FWD(read_history, (void *ctx, const char *u, uint64_t s, risk_history_visit_fn fn, void *a),
     (F.inner.ctx, u, s, fn, a))
 
-static int w_put_user(void *ctx, void *t, const risk_user *u)
+FWD(put_user, (void *ctx, void *t, const risk_user *u), (F.inner.ctx, t, u))
+
+static int w_get_user(void *ctx, void *t, const char *id, risk_user **o)
 {
     (void)ctx;
     if (tick())
-        return risk_error_set(F.code, "injected failure in put_user");
-    if (F.other && !F.other_done) {
-        /* Another engine on the same store changes this user now. */
+        return risk_error_set(F.code, "injected failure in get_user");
+    int rc = F.inner.get_user(F.inner.ctx, t, id, o);
+    if (rc == RISK_OK && F.other && !F.other_done) {
+        /* Right after this engine read the user, another engine on the
+         * same store changes it (R-ST-6). */
         F.other_done = 1;
         risk_user *v = NULL;
-        cr_assert(eq(int, risk_user_new(&v, risk_user_id(u)), RISK_OK));
+        cr_assert(eq(int, risk_user_new(&v, id), RISK_OK));
         cr_assert(eq(int, risk_user_set_deleted(v, 1), RISK_OK));
         cr_assert(eq(int, risk_engine_upsert_user(F.other, "other-engine", v), RISK_OK), "%s",
                   risk_error_last());
         risk_user_free(v);
     }
-    return F.inner.put_user(F.inner.ctx, t, u);
+    return rc;
 }
 
 static int w_commit(void *ctx, void *t)

@@ -1,0 +1,309 @@
+/* The tamper-evident history (R-AU-1…3).
+ *
+ * Every history item carries chain = SHA-256(previous chain of the same
+ * subject ‖ the item's canonical encoding without its chain). A subject is
+ * a user, or the policy set (the empty subject; user ids are never empty).
+ * Each user record keeps the head of its chain and the store keeps the
+ * policy set's head as meta, so removing items from the end of a chain is
+ * visible too. An anchor is the highest sequence number and a SHA-256 over
+ * the sorted (subject, head) pairs: kept elsewhere, it pins everything up
+ * to it.
+ *
+ * Verification reads the store while it runs; with concurrent writers it
+ * may see a user's record newer than the history it read, so run it on a
+ * quiet store (riskctl check opens the journal read-only). */
+#include "engine.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* ---- subject → head map ---- */
+
+struct head {
+    char *subject; /* "" for the policy set */
+    uint8_t head[32];
+    uint8_t anchored[32]; /* head as of the anchor's seq */
+    int has_anchored;
+};
+
+struct heads {
+    struct head *v;
+    size_t cap, n; /* open addressing; cap a power of two */
+};
+
+static struct head *heads_find(struct heads *h, const char *subject, int create, int *rc)
+{
+    if (create && (h->n + 1) * 2 > h->cap) {
+        size_t ncap = h->cap ? h->cap * 2 : 64;
+        struct head *nv = risk_calloc(ncap, sizeof *nv);
+        if (!nv) {
+            *rc = risk_err(RISK_ENOMEM, "verify: out of memory");
+            return NULL;
+        }
+        for (size_t i = 0; i < h->cap; i++) {
+            if (!h->v[i].subject)
+                continue;
+            size_t j = risk_hash_str(h->v[i].subject) & (ncap - 1);
+            while (nv[j].subject)
+                j = (j + 1) & (ncap - 1);
+            nv[j] = h->v[i];
+        }
+        risk_free(h->v);
+        h->v = nv;
+        h->cap = ncap;
+    }
+    if (!h->cap)
+        return NULL;
+    size_t j = risk_hash_str(subject) & (h->cap - 1);
+    while (h->v[j].subject) {
+        if (strcmp(h->v[j].subject, subject) == 0)
+            return &h->v[j];
+        j = (j + 1) & (h->cap - 1);
+    }
+    if (!create)
+        return NULL;
+    h->v[j].subject = risk_strdup(subject);
+    if (!h->v[j].subject) {
+        *rc = risk_err(RISK_ENOMEM, "verify: out of memory");
+        return NULL;
+    }
+    h->n++;
+    return &h->v[j];
+}
+
+static void heads_free(struct heads *h)
+{
+    for (size_t i = 0; i < h->cap; i++)
+        risk_free(h->v[i].subject);
+    risk_free(h->v);
+}
+
+/* ---- walking the history ---- */
+
+struct walk {
+    struct heads heads;
+    int check;          /* recompute and compare each chain hash */
+    uint64_t last_seq;  /* highest seen */
+    uint64_t anchor_seq;/* snapshot heads at this seq (0: none) */
+    uint64_t bad_seq;
+    int rc;
+};
+
+static int walk_item(const risk_history *item, void *arg)
+{
+    struct walk *w = arg;
+    if (item->seq <= w->last_seq) {
+        w->bad_seq = item->seq ? item->seq : w->last_seq + 1;
+        return risk_err(RISK_EVERIFY, "history: item %" PRIu64 " comes after %" PRIu64
+                        " (reordered or inserted)", item->seq, w->last_seq);
+    }
+    w->last_seq = item->seq;
+    int rc = RISK_OK;
+    const char *subject = item->user_id ? item->user_id : "";
+    struct head *h = heads_find(&w->heads, subject, 1, &rc);
+    if (!h)
+        return rc;
+    if (w->check) {
+        risk_history *copy = NULL;
+        if ((rc = risk_history_dup(&copy, item)))
+            return rc;
+        rc = risk_history_seal(copy, h->head);
+        int same = rc == RISK_OK && memcmp(copy->chain, item->chain, 32) == 0;
+        risk_history_free(copy);
+        if (rc)
+            return rc;
+        if (!same) {
+            w->bad_seq = item->seq;
+            return risk_err(RISK_EVERIFY, "history: item %" PRIu64 " of %s%s%s does not match "
+                            "its chain (changed, or an item before it in the chain was removed)",
+                            item->seq, *subject ? "user '" : "the policy set", subject,
+                            *subject ? "'" : "");
+        }
+    }
+    memcpy(h->head, item->chain, 32);
+    if (w->anchor_seq && item->seq <= w->anchor_seq) {
+        memcpy(h->anchored, item->chain, 32);
+        h->has_anchored = 1;
+    }
+    return RISK_OK;
+}
+
+static int subject_cmp(const void *a, const void *b)
+{
+    return strcmp((*(const struct head *const *)a)->subject,
+                  (*(const struct head *const *)b)->subject);
+}
+
+/* SHA-256 over the sorted (len ‖ subject ‖ head) of every chain. */
+static int anchor_hash(struct heads *hs, int anchored, uint8_t out[32], uint32_t *subjects)
+{
+    struct head **v = risk_calloc(hs->n ? hs->n : 1, sizeof *v);
+    if (!v)
+        return risk_err(RISK_ENOMEM, "anchor: out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < hs->cap; i++)
+        if (hs->v[i].subject && (!anchored || hs->v[i].has_anchored))
+            v[n++] = &hs->v[i];
+    qsort(v, n, sizeof *v, subject_cmp);
+    risk_sha256_ctx c;
+    risk_sha256_init(&c);
+    risk_sha256_update(&c, "librisk-anchor-1", 16);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t len = (uint32_t)strlen(v[i]->subject);
+        uint8_t lb[4] = { (uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16),
+                          (uint8_t)(len >> 24) };
+        risk_sha256_update(&c, lb, 4);
+        risk_sha256_update(&c, v[i]->subject, len);
+        risk_sha256_update(&c, anchored ? v[i]->anchored : v[i]->head, 32);
+    }
+    risk_sha256_final(&c, out);
+    *subjects = (uint32_t)n;
+    risk_free(v);
+    return RISK_OK;
+}
+
+int risk_engine_history_anchor(risk_engine *engine, risk_anchor *out)
+{
+    if (!engine || !out)
+        return risk_err(RISK_EINVAL, "%s: NULL", !engine ? "engine" : "out");
+    if (!engine->st.read_history)
+        return risk_err(RISK_EUNSUPPORTED, "store: no read_history callback");
+    struct walk w;
+    memset(&w, 0, sizeof w);
+    int rc = engine->st.read_history(engine->st.ctx, NULL, 0, walk_item, &w);
+    risk_anchor a;
+    memset(&a, 0, sizeof a);
+    a.version = RISK_ANCHOR_VERSION;
+    a.seq = w.last_seq;
+    if (rc == RISK_OK)
+        rc = anchor_hash(&w.heads, 0, a.hash, &a.subjects);
+    heads_free(&w.heads);
+    if (rc == RISK_OK)
+        *out = a;
+    return rc;
+}
+
+/* Compare the stored heads with the chains' ends: items removed from the
+ * end of a chain leave the record's head pointing past them. */
+struct head_check {
+    struct heads *heads;
+    int rc;
+};
+
+static const uint8_t zero32[32];
+
+static int check_user_head(const risk_user *u, void *arg)
+{
+    struct head_check *hc = arg;
+    int rc = RISK_OK;
+    struct head *h = heads_find(hc->heads, u->id, 0, &rc);
+    const uint8_t *expect = h ? h->head : zero32;
+    if (memcmp(expect, u->chain_head, 32) != 0)
+        return risk_err(RISK_EVERIFY, "history: the chain of user '%s' does not end where its "
+                        "record says (items removed from its end?)", u->id);
+    return RISK_OK;
+}
+
+int risk_engine_verify_history(risk_engine *engine, const risk_anchor *anchor, uint64_t *bad_seq)
+{
+    if (bad_seq)
+        *bad_seq = 0;
+    if (!engine)
+        return risk_err(RISK_EINVAL, "engine: NULL");
+    if (anchor && anchor->version != RISK_ANCHOR_VERSION)
+        return risk_err(RISK_EINVAL, "anchor.version: %u, expected %u", (unsigned)anchor->version,
+                        (unsigned)RISK_ANCHOR_VERSION);
+    if (!engine->st.read_history)
+        return risk_err(RISK_EUNSUPPORTED, "store: no read_history callback");
+    struct walk w;
+    memset(&w, 0, sizeof w);
+    w.check = 1;
+    w.anchor_seq = anchor ? anchor->seq : 0;
+    int rc = engine->st.read_history(engine->st.ctx, NULL, 0, walk_item, &w);
+    if (rc == RISK_OK) {
+        /* The policy set's head. */
+        uint8_t head[32];
+        size_t len = 0;
+        void *txn = NULL;
+        rc = engine->st.begin(engine->st.ctx, NULL, &txn);
+        if (rc == RISK_OK) {
+            rc = engine->st.get_meta(engine->st.ctx, txn, RISK_META_POLICY_CHAIN, head,
+                                     sizeof head, &len);
+            engine->st.rollback(engine->st.ctx, txn);
+        }
+        if (rc == RISK_ENOTFOUND) {
+            memset(head, 0, sizeof head);
+            len = 32;
+            rc = RISK_OK;
+        }
+        if (rc == RISK_OK) {
+            struct head *h = heads_find(&w.heads, "", 0, &rc);
+            if (len != 32 || memcmp(h ? h->head : zero32, head, 32) != 0)
+                rc = risk_err(RISK_EVERIFY, "history: the policy set's chain does not end "
+                              "where the store says (items removed from its end?)");
+        }
+    }
+    if (rc == RISK_OK && engine->st.list_users) {
+        struct head_check hc = { &w.heads, RISK_OK };
+        rc = engine->st.list_users(engine->st.ctx, RISK_LEVEL_NONE, check_user_head, &hc);
+    }
+    if (rc == RISK_OK && anchor) {
+        risk_anchor now;
+        if (w.last_seq < anchor->seq)
+            rc = risk_err(RISK_EVERIFY, "history: ends at item %" PRIu64 ", the anchor covers up "
+                          "to %" PRIu64 " (items removed)", w.last_seq, anchor->seq);
+        else if ((rc = anchor_hash(&w.heads, 1, now.hash, &now.subjects)) == RISK_OK &&
+                 (now.subjects != anchor->subjects || memcmp(now.hash, anchor->hash, 32) != 0))
+            rc = risk_err(RISK_EVERIFY, "history: the items up to %" PRIu64 " do not match the "
+                          "anchor (items removed or replaced)", anchor->seq);
+    }
+    if (bad_seq)
+        *bad_seq = w.bad_seq;
+    heads_free(&w.heads);
+    return rc;
+}
+
+/* ---- anchors as text ---- */
+
+int risk_anchor_format(char *buf, size_t cap, const risk_anchor *anchor)
+{
+    if (!buf || !anchor)
+        return risk_err(RISK_EINVAL, "%s: NULL", !buf ? "buf" : "anchor");
+    char hex[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", anchor->hash[i]);
+    int n = snprintf(buf, cap, "librisk-anchor 1 %" PRIu64 " %" PRIu32 " %s", anchor->seq,
+                     anchor->subjects, hex);
+    if (n < 0 || (size_t)n >= cap)
+        return risk_err(RISK_ERANGE, "cap: %zu, the anchor needs %d bytes", cap, n + 1);
+    return RISK_OK;
+}
+
+int risk_anchor_parse(risk_anchor *out, const char *text)
+{
+    if (!out || !text)
+        return risk_err(RISK_EINVAL, "%s: NULL", !out ? "out" : "text");
+    risk_anchor a;
+    memset(&a, 0, sizeof a);
+    a.version = RISK_ANCHOR_VERSION;
+    char hex[65];
+    unsigned long long seq;
+    unsigned long subjects;
+    int used = 0;
+    if (sscanf(text, " librisk-anchor 1 %llu %lu %64[0-9a-f]%n", &seq, &subjects, hex, &used) != 3 ||
+        strlen(hex) != 64 || subjects > UINT32_MAX)
+        return risk_err(RISK_EINVAL, "text: not a librisk anchor");
+    for (const char *p = text + used; *p; p++)
+        if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t')
+            return risk_err(RISK_EINVAL, "text: trailing characters after the anchor");
+    for (int i = 0; i < 32; i++) {
+        unsigned v;
+        sscanf(hex + 2 * i, "%2x", &v);
+        a.hash[i] = (uint8_t)v;
+    }
+    a.seq = seq;
+    a.subjects = (uint32_t)subjects;
+    *out = a;
+    return RISK_OK;
+}
