@@ -1,0 +1,200 @@
+"""Adapter: a Python object implementing stores.HostStore → struct risk_store.
+
+Every CFUNCTYPE object lives in ``self.keep`` as long as the adapter, and the
+engine keeps the adapter until risk_engine_free() returned, so C never calls
+a freed thunk. A callback never lets an exception escape into C: a RiskError
+returns its own code, anything else RISK_ESTORE; the exception is remembered
+(_ffi.note_callback_error) and chained onto the error the caller sees.
+"""
+from __future__ import annotations
+
+import ctypes
+import itertools
+import sys
+
+from typing import Any, Callable, Dict, Iterable, List
+
+from . import _ffi
+from ._ffi import (STORE_VERSION, VISIT_FN, Store, dec, decode_handle, encode_handle, enc,
+                   lib)
+from .errors import NotFound, RiskError
+from .stores import EventRecord, HistoryRecord, PolicyRecord, UserRecord
+from .types import Level
+
+ENOTFOUND, ERANGE, ESTORE = -3, -13, -15
+_FREE = {"user": "risk_user_free", "event": "risk_event_free", "policy": "risk_policy_free",
+         "history": "risk_history_free"}
+
+REQUIRED = ("begin", "commit", "rollback", "get_user", "put_user", "get_event", "put_event",
+            "user_events", "reserve_seq", "append_history", "list_policies", "put_policy",
+            "remove_policy", "get_meta", "put_meta")
+OPTIONAL = ("close", "view_user", "list_users", "read_history", "compact", "backup")
+
+
+def _guard(fn: Callable[..., Any], void: bool = False) -> Callable[..., Any]:
+    def wrapper(*args: Any) -> Any:
+        try:
+            rc = fn(*args)
+            return None if void else (rc or 0)
+        except RiskError as exc:
+            if exc.code != ENOTFOUND:
+                _ffi.note_callback_error(exc)
+            lib.risk_error_set(exc.code, enc(f"host store: {exc}"[:511]))
+            return None if void else exc.code
+        except BaseException as exc:  # noqa: BLE001 — nothing may unwind into C
+            _ffi.note_callback_error(exc)
+            lib.risk_error_set(ESTORE, enc(f"host store: {type(exc).__name__}: {exc}"[:511]))
+            return None if void else ESTORE
+    wrapper.__name__ = getattr(fn, "__name__", "callback")
+    return wrapper
+
+
+def _visit_all(kind: str, blobs: Iterable[bytes], fn: int, arg: int) -> int:
+    """Decode each blob into a borrowed handle and hand it to the C visitor."""
+    visit = VISIT_FN(fn)
+    free = getattr(lib, _FREE[kind])
+    for blob in blobs:
+        h = decode_handle(kind, blob)
+        try:
+            rc = visit(h, arg)
+        finally:
+            free(h)
+        if rc:
+            return rc
+    return 0
+
+
+class HostStoreAdapter:
+    """Builds the C callback table for a Python store object."""
+
+    def __init__(self, obj: Any) -> None:
+        missing = [m for m in REQUIRED if not callable(getattr(obj, m, None))]
+        if missing:
+            from .errors import InvalidArgument
+            raise InvalidArgument(-1, "store: missing callbacks " + ", ".join(missing))
+        self.obj = obj
+        self.txns: Dict[int, Any] = {}
+        self._ids = itertools.count(1)
+        self.keep: List[Any] = []
+        self.table = Store()
+        self.table.version = STORE_VERSION
+        self.table.ctx = None
+        for name, ftype in _ffi.STORE_CALLBACKS:
+            if name in OPTIONAL and not callable(getattr(obj, name, None)):
+                continue
+            void = name in ("rollback", "close")
+            cfn = ftype(_guard(getattr(self, "_" + name), void))
+            self.keep.append(cfn)
+            setattr(self.table, name, cfn)
+
+    # -- transactions
+    def _begin(self, ctx: int, user_id: bytes, out: Any) -> None:
+        txn = self.obj.begin(dec(user_id))
+        key = next(self._ids)
+        self.txns[key] = txn
+        out[0] = key
+
+    def _commit(self, ctx: int, key: int) -> None:
+        self.obj.commit(self.txns.pop(key))
+
+    def _rollback(self, ctx: int, key: int) -> None:
+        self.obj.rollback(self.txns.pop(key, None))
+
+    # -- records
+    def _get(self, kind: str, getter: str, key: int, rid: bytes, out: Any) -> int:
+        blob = getattr(self.obj, getter)(self.txns[key], dec(rid))
+        if blob is None:
+            return ENOTFOUND
+        out[0] = decode_handle(kind, blob)
+        return 0
+
+    def _get_user(self, ctx: int, key: int, rid: bytes, out: Any) -> int:
+        return self._get("user", "get_user", key, rid, out)
+
+    def _get_event(self, ctx: int, key: int, rid: bytes, out: Any) -> int:
+        return self._get("event", "get_event", key, rid, out)
+
+    def _put_user(self, ctx: int, key: int, h: int) -> None:
+        rec = UserRecord(id=dec(lib.risk_user_id(h)) or "", version=lib.risk_user_version(h),
+                         level=Level(lib.risk_user_risk_level(h)),
+                         data=encode_handle("user", h))
+        self.obj.put_user(self.txns[key], rec)
+
+    def _put_event(self, ctx: int, key: int, h: int) -> None:
+        rec = EventRecord(id=dec(lib.risk_event_id(h)) or "",
+                          user_id=dec(lib.risk_event_user_id(h)) or "",
+                          active=lib.risk_event_state_get(h) == 0,
+                          data=encode_handle("event", h))
+        self.obj.put_event(self.txns[key], rec)
+
+    def _user_events(self, ctx: int, key: int, uid: bytes, fn: int, arg: int) -> int:
+        return _visit_all("event", self.obj.user_events(self.txns[key], dec(uid)), fn, arg)
+
+    def _reserve_seq(self, ctx: int, key: int, out: Any) -> None:
+        out[0] = int(self.obj.reserve_seq(self.txns[key]))
+
+    def _append_history(self, ctx: int, key: int, h: int) -> None:
+        rec = HistoryRecord(seq=lib.risk_history_seq(h), user_id=dec(lib.risk_history_user_id(h)),
+                            data=encode_handle("history", h))
+        self.obj.append_history(self.txns[key], rec)
+
+    def _list_policies(self, ctx: int, key: int, fn: int, arg: int) -> int:
+        return _visit_all("policy", self.obj.list_policies(self.txns[key]), fn, arg)
+
+    def _put_policy(self, ctx: int, key: int, h: int) -> None:
+        rec = PolicyRecord(name=dec(lib.risk_policy_name(h)) or "",
+                           data=encode_handle("policy", h))
+        self.obj.put_policy(self.txns[key], rec)
+
+    def _remove_policy(self, ctx: int, key: int, name: bytes) -> int:
+        if self.obj.remove_policy(self.txns[key], dec(name)) is False:
+            raise NotFound(f"policy {dec(name)!r}")
+        return 0
+
+    def _get_meta(self, ctx: int, key: int, mkey: bytes, buf: Any, cap: int, n: Any) -> int:
+        value = self.obj.get_meta(self.txns[key], dec(mkey))
+        if value is None:
+            return ENOTFOUND
+        value = bytes(value)
+        n[0] = len(value)
+        if len(value) > cap:
+            return ERANGE
+        ctypes.memmove(buf, value, len(value))
+        return 0
+
+    def _put_meta(self, ctx: int, key: int, mkey: bytes, buf: Any, n: int) -> None:
+        self.obj.put_meta(self.txns[key], dec(mkey), ctypes.string_at(buf, n))
+
+    # -- optional
+    def _close(self, ctx: int) -> None:
+        self.obj.close()
+
+    def _view_user(self, ctx: int, rid: bytes, fn: int, arg: int) -> int:
+        blob = self.obj.view_user(dec(rid))
+        if blob is None:
+            return ENOTFOUND
+        return _visit_all("user", [blob], fn, arg)
+
+    def _list_users(self, ctx: int, min_level: int, fn: int, arg: int) -> int:
+        return _visit_all("user", self.obj.list_users(Level(min_level)), fn, arg)
+
+    def _read_history(self, ctx: int, uid: bytes, since: int, fn: int, arg: int) -> int:
+        return _visit_all("history", self.obj.read_history(dec(uid), since), fn, arg)
+
+    def _compact(self, ctx: int) -> None:
+        self.obj.compact()
+
+    def _backup(self, ctx: int, path: bytes) -> None:
+        self.obj.backup(dec(path))
+
+
+def report_unraisable(exc: BaseException, where: str) -> None:
+    """A hook raised after commit: nothing to roll back, so report it."""
+    hook = getattr(sys, "unraisablehook", None)
+    if hook is not None:
+        class _U:
+            exc_type, exc_value, exc_traceback = type(exc), exc, exc.__traceback__
+            err_msg, object = f"Exception ignored in librisk {where}", None
+        hook(_U)  # type: ignore[arg-type]
+
+

@@ -1,0 +1,549 @@
+"""The engine: every operation of SPEC §6 as a method.
+
+``Engine.memory()``, ``Engine.open(path)`` and ``Engine(store=obj)`` own one C
+``risk_engine``; ``close()`` (or the ``with`` block, or, as a safety net,
+garbage collection through ``weakref.finalize``) frees it and closes its
+store. Methods that change anything take ``actor=`` (default: the engine's
+``actor`` option, R-OP-0). Times are aware ``datetime`` objects.
+"""
+from __future__ import annotations
+
+import ctypes
+import time
+import weakref
+from ctypes import byref, c_char_p, c_int, c_uint32, c_uint64, c_void_p
+from datetime import datetime
+from typing import (Any, Callable, Iterable, Iterator, List, Optional, Tuple, TypeVar,
+                    Union, overload)
+
+from . import _ffi
+from ._ffi import (CLOCK_FN, FEEDBACK_FN, TIME_NONE, USER_CHANGE_FN, VISIT_FN, EngineOptions,
+                   JournalOptions, JournalStats, Store, enc, lib)
+from ._hoststore import HostStoreAdapter, report_unraisable
+from .errors import InvalidArgument, RiskError, error_for_code
+from .types import (Anchor, DismissResult, Event, Explanation, HistoryItem, Level, Policy,
+                    PasswordChange, Scoring, Timing, User, Verdict, WhatIf, c_value, from_ms,
+                    to_ms)
+
+__all__ = ["Engine"]
+
+T = TypeVar("T")
+LevelLike = Union[Level, str, int]
+
+_DURABILITY = {"full": 0, "normal": 1, "off": 2}
+_EVENTS_ACTIVE = 1
+_INGEST_UPDATE = 1
+
+
+class _Box(list):
+    """What a visitor collects into; carries an exception raised while visiting."""
+    error: Optional[BaseException] = None
+
+
+def _collector(factory: Callable[[int], Any]) -> Any:
+    @VISIT_FN
+    def visit(handle: int, arg: int) -> int:
+        box = ctypes.cast(arg, ctypes.py_object).value
+        try:
+            box.append(factory(handle))
+        except BaseException as exc:  # noqa: BLE001 — stop visiting, re-raise after
+            box.error = exc
+            return 1
+        return 0
+    return visit
+
+
+# One thunk per record kind for the whole process: listings allocate none.
+_VISIT_USER = _collector(User._from_handle)
+_VISIT_EVENT = _collector(Event._from_handle)
+_VISIT_POLICY = _collector(Policy._from_handle)
+_VISIT_HISTORY = _collector(HistoryItem._from_handle)
+
+
+def _policy_handle(policy: Policy) -> int:
+    """A new C policy (owned by the caller) from a Policy."""
+    out = c_void_p()
+    lib.risk_policy_new(byref(out), enc(policy.name, "name"), int(policy.threshold),
+                        c_value(type(policy.control), policy.control))
+    try:
+        lib.risk_policy_set_mode(out, c_value(type(policy.mode), policy.mode))
+        for u in policy.include:
+            lib.risk_policy_include_add(out, enc(u, "include"))
+        for u in policy.exclude:
+            lib.risk_policy_exclude_add(out, enc(u, "exclude"))
+    except BaseException:
+        lib.risk_policy_free(out)
+        raise
+    return out.value
+
+
+def _free_engine(handle: int, keepalive: List[Any]) -> None:
+    """Finalizer: free the engine, then let go of the callbacks it used."""
+    lib.risk_engine_free(handle)
+    keepalive.clear()
+
+
+class Engine:
+    """An engine over a store (R-ST-2). Thread-safe like the C engine (R-CC-1).
+
+    Options (keywords of every constructor):
+        actor: default actor of changing methods (default ``"python"``).
+        clock: a callable returning an aware ``datetime``, or a fixed aware
+            ``datetime`` used as "now" (tests, replays).
+        refuse_unknown_users: ingest for an unknown user raises ``NotFound``.
+        temp_password_length: 12–128 (default 16).
+        max_conflict_retries: retries on ``Conflict`` (default 8).
+        scoring: a :class:`Scoring`.
+        feedback: ``callable(event, withdrawn)`` after a false positive is
+            marked (withdrawn False) or reactivated (True), R-IN-2.
+        on_user_change: ``callable(before, after)`` after commit when a user's
+            level, state or detail changed (before is None for a new user).
+        receipt_key: ``bytes`` (≥ 16) for signed sign-in receipts.
+    """
+
+    def __init__(self, store: Any = None, *, actor: str = "python",
+                 clock: Union[None, datetime, Callable[[], datetime]] = None,
+                 refuse_unknown_users: bool = False, temp_password_length: int = 0,
+                 max_conflict_retries: int = 0, scoring: Optional[Scoring] = None,
+                 feedback: Optional[Callable[[Event, bool], None]] = None,
+                 on_user_change: Optional[Callable[[Optional[User], User], None]] = None,
+                 receipt_key: Optional[bytes] = None,
+                 _cstore: Optional[Store] = None) -> None:
+        self._handle: Optional[int] = None
+        self._actor_b = enc(actor, "actor")
+        self._receipt_key = bytes(receipt_key) if receipt_key is not None else b""
+        keep: List[Any] = []
+        if _cstore is None:
+            if store is None:
+                _cstore = Store()
+                lib.risk_memory_store_new(byref(_cstore))
+            else:
+                adapter = HostStoreAdapter(store)
+                keep.append(adapter)
+                _cstore = adapter.table
+        try:
+            opts = self._options(keep, clock, refuse_unknown_users, temp_password_length,
+                                 max_conflict_retries, scoring, feedback, on_user_change,
+                                 receipt_key)
+            out = c_void_p()
+            lib.risk_engine_new(byref(out), byref(_cstore), byref(opts))
+        except BaseException:
+            # On failure the store is still ours to close (risk_engine_new()).
+            if store is None and _cstore.close:
+                _cstore.close(_cstore.ctx)
+            raise
+        keep.append(_cstore)
+        self._handle = out.value
+        self._finalizer = weakref.finalize(self, _free_engine, out.value, keep)
+
+    # -- constructors
+    @classmethod
+    def memory(cls, **options: Any) -> "Engine":
+        """An engine over a fresh in-memory store."""
+        return cls(None, **options)
+
+    @classmethod
+    def open(cls, path: str, durability: str = "full", *, read_only: bool = False,
+             sync_interval_ms: int = 0, **options: Any) -> "Engine":
+        """An engine over a journal file (R-CC-3); ``durability`` is "full",
+        "normal" or "off". Raises ``Busy`` if another writer has it open."""
+        if durability not in _DURABILITY:
+            raise InvalidArgument(-1, f"durability: one of {', '.join(_DURABILITY)}")
+        jo = JournalOptions(1, _DURABILITY[durability], int(bool(read_only)), sync_interval_ms)
+        cstore, stats = Store(), JournalStats()
+        import os
+        lib.risk_journal_open(byref(cstore), enc(os.fspath(path), "path"), byref(jo),
+                              byref(stats))
+        engine = cls(None, _cstore=cstore, **options)
+        engine.journal_stats = {"records_replayed": stats.records_replayed,
+                                "bytes_dropped": stats.bytes_dropped,
+                                "file_bytes": stats.file_bytes}
+        return engine
+
+    def _options(self, keep: List[Any], clock: Any, refuse: bool, temp_len: int,
+                 retries: int, scoring: Optional[Scoring], feedback: Any, on_change: Any,
+                 receipt_key: Optional[bytes]) -> EngineOptions:
+        opts = EngineOptions()
+        lib.risk_engine_options_init(byref(opts))
+        opts.refuse_unknown_users = int(bool(refuse))
+        opts.temp_password_length = temp_len
+        opts.max_conflict_retries = retries
+        keep.append(opts)
+        if scoring is not None:
+            s, arr = scoring._to_c()
+            keep += [s, arr]
+            opts.scoring = ctypes.pointer(s)
+        if isinstance(clock, datetime):
+            fixed = to_ms(clock, "clock")
+            clock = None
+            cb = CLOCK_FN(lambda _ud: fixed)
+            keep.append(cb)
+            opts.clock = cb
+        elif clock is not None:
+            user_clock = clock
+
+            def tick(_ud: int) -> int:
+                try:
+                    return to_ms(user_clock(), "clock")
+                except BaseException as exc:  # noqa: BLE001 — fall back to real time
+                    report_unraisable(exc, "clock")
+                    return int(time.time() * 1000)
+            cb = CLOCK_FN(tick)
+            keep.append(cb)
+            opts.clock = cb
+        if feedback is not None:
+            def fb(h: int, withdrawn: int, _ud: int) -> None:
+                try:
+                    feedback(Event._from_handle(h), bool(withdrawn))
+                except BaseException as exc:  # noqa: BLE001 — committed already
+                    report_unraisable(exc, "feedback hook")
+            cb = FEEDBACK_FN(fb)
+            keep.append(cb)
+            opts.feedback = cb
+        if on_change is not None:
+            def uc(before: int, after: int, _ud: int) -> None:
+                try:
+                    on_change(User._from_handle(before) if before else None,
+                              User._from_handle(after))
+                except BaseException as exc:  # noqa: BLE001 — committed already
+                    report_unraisable(exc, "on_user_change hook")
+            cb = USER_CHANGE_FN(uc)
+            keep.append(cb)
+            opts.user_changed = cb
+        if receipt_key is not None:
+            key = (ctypes.c_uint8 * len(receipt_key)).from_buffer_copy(bytes(receipt_key))
+            keep.append(key)
+            opts.receipt_key = ctypes.cast(key, ctypes.POINTER(ctypes.c_uint8))
+            opts.receipt_key_len = len(receipt_key)
+        return opts
+
+    # -- lifetime
+    @property
+    def _h(self) -> int:
+        if self._handle is None:
+            raise InvalidArgument(-1, "engine: closed")
+        return self._handle
+
+    @property
+    def closed(self) -> bool:
+        return self._handle is None
+
+    def close(self) -> None:
+        """Free the engine and close its store. Idempotent."""
+        if self._handle is not None:
+            self._handle = None
+            self._finalizer()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _a(self, actor: Optional[str]) -> Optional[bytes]:
+        return self._actor_b if actor is None else enc(actor, "actor")
+
+    def now(self) -> datetime:
+        """The engine's current time (its clock)."""
+        return from_ms(lib.risk_engine_now(self._h))  # type: ignore[return-value]
+
+    # -- users and events
+    def upsert_user(self, user_id: str, *, mfa_registered: bool = False,
+                    mfa_registered_at: Optional[datetime] = None, deleted: bool = False,
+                    actor: Optional[str] = None) -> User:
+        """Create or update a user; only the MFA registration and the deleted
+        flag can be set (R-OP-4). Returns the stored user."""
+        out = c_void_p()
+        lib.risk_user_new(byref(out), enc(user_id, "user_id"))
+        try:
+            at = TIME_NONE if mfa_registered_at is None else to_ms(mfa_registered_at,
+                                                                    "mfa_registered_at")
+            lib.risk_user_set_mfa_registered(out, int(bool(mfa_registered)), at)
+            lib.risk_user_set_deleted(out, int(bool(deleted)))
+            lib.risk_engine_upsert_user(self._h, self._a(actor), out)
+        finally:
+            lib.risk_user_free(out)
+        return self.user(user_id)
+
+    def ingest(self, user_id: str, event_id: str, type: str, level: LevelLike,
+               detected_at: datetime, *, timing: Union[Timing, str] = Timing.REALTIME,
+               ip: Optional[str] = None, location: Optional[str] = None,
+               source: Optional[str] = None, update: bool = False,
+               actor: Optional[str] = None) -> None:
+        """Ingest a detection (R-OP-1…3, R-OP-7): idempotent by event id;
+        ``update=True`` updates an active event that changed."""
+        out = c_void_p()
+        lib.risk_event_new(byref(out), enc(event_id, "event_id"), enc(user_id, "user_id"),
+                           enc(type, "type"), int(Level.parse(level)),
+                           to_ms(detected_at, "detected_at"))
+        try:
+            lib.risk_event_set_timing(out, c_value(Timing, timing))
+            if ip is not None:
+                lib.risk_event_set_ip(out, enc(ip, "ip"))
+            if location is not None:
+                lib.risk_event_set_location(out, enc(location, "location"))
+            if source is not None:
+                lib.risk_event_set_source(out, enc(source, "source"))
+            lib.risk_engine_ingest(self._h, self._a(actor), out,
+                                   _INGEST_UPDATE if update else 0)
+        finally:
+            lib.risk_event_free(out)
+
+    def sign_in(self, user_id: str, *, receipt: bool = False) -> Verdict:
+        """Decide a sign-in (R-PO-1…11). On a store failure the error raised
+        carries ``.verdict`` — block/store_error (fail closed, R-PO-9).
+        ``receipt=True`` fills ``Verdict.receipt`` with a signed receipt
+        (R-RC-1; the engine needs ``receipt_key``)."""
+        v = c_void_p()
+        lib.risk_verdict_new(byref(v))
+        try:
+            if receipt:
+                lib.risk_verdict_want_receipt(v, 1)
+            try:
+                lib.risk_engine_sign_in(self._h, enc(user_id, "user_id"), v)
+            except RiskError as exc:
+                exc.verdict = Verdict._from_handle(v.value)  # type: ignore[attr-defined]
+                raise
+            return Verdict._from_handle(v.value)
+        finally:
+            lib.risk_verdict_free(v)
+
+    # -- the four ways to close risk
+    def password_changed(self, user_id: str, *, secure: bool, reset: bool = False,
+                         actor: Optional[str] = None) -> None:
+        """Report a password change (R-PO-10, R-PO-11): ``secure`` means the
+        user passed MFA; ``reset`` marks a self-service reset."""
+        kind = (PasswordChange.INSECURE if not secure else
+                PasswordChange.SECURE_RESET if reset else PasswordChange.SECURE_CHANGE)
+        lib.risk_engine_password_changed(self._h, self._a(actor), enc(user_id, "user_id"),
+                                         c_value(PasswordChange, kind))
+
+    def generate_temporary_password(self, user_id: str, *,
+                                    actor: Optional[str] = None) -> str:
+        """Generate a temporary password (R-PW-1); returned once, never stored."""
+        buf = ctypes.create_string_buffer(256)
+        lib.risk_engine_temporary_password(self._h, self._a(actor), enc(user_id, "user_id"),
+                                           buf, len(buf))
+        try:
+            return buf.value.decode("ascii")
+        finally:
+            ctypes.memset(buf, 0, len(buf))
+
+    def require_password_reset(self, user_id: str, *, actor: Optional[str] = None) -> None:
+        """Require a secure reset (R-PW-2): ``MfaNotRegistered`` without MFA."""
+        lib.risk_engine_require_reset(self._h, self._a(actor), enc(user_id, "user_id"))
+
+    @overload
+    def dismiss(self, user_ids: str, *, note: Optional[str] = ...,
+                actor: Optional[str] = ...) -> DismissResult: ...
+
+    @overload
+    def dismiss(self, user_ids: Iterable[str], *, note: Optional[str] = ...,
+                actor: Optional[str] = ...) -> List[DismissResult]: ...
+
+    def dismiss(self, user_ids: Union[str, Iterable[str]], *, note: Optional[str] = None,
+                actor: Optional[str] = None) -> Union[DismissResult, List[DismissResult]]:
+        """Dismiss all risk of one user (raises on failure) or of many users,
+        each atomic on its own, with a result per user (R-DI-1…4)."""
+        if isinstance(user_ids, str):
+            closed = c_uint32()
+            lib.risk_engine_dismiss(self._h, self._a(actor), enc(user_ids, "user_id"),
+                                    enc(note, "note"), byref(closed))
+            return DismissResult(user_ids, closed.value)
+        ids = list(user_ids)
+        if not ids:
+            return []
+        arr = (c_char_p * len(ids))(*[enc(u, "user_ids") for u in ids])
+        codes = (c_int * len(ids))()
+        counts = (c_uint32 * len(ids))()
+        lib.risk_engine_dismiss_bulk(self._h, self._a(actor), arr, len(ids), enc(note, "note"),
+                                     codes, counts)
+        return [DismissResult(u, counts[i], None if codes[i] == 0 else
+                              error_for_code(codes[i], f"user_id {u!r}: "
+                                             + (lib.risk_strerror(codes[i]) or b"").decode()))
+                for i, u in enumerate(ids)]
+
+    def resolve(self, event_id: str, *, note: Optional[str] = None,
+                actor: Optional[str] = None) -> None:
+        """Close an active event as resolved (R-EV-2)."""
+        lib.risk_engine_resolve(self._h, self._a(actor), enc(event_id, "event_id"),
+                                enc(note, "note"))
+
+    def mark_false_positive(self, event_id: str, *, note: Optional[str] = None,
+                            actor: Optional[str] = None) -> None:
+        """Close an active event as a false positive; the feedback hook runs
+        after commit (R-EV-2, R-IN-2)."""
+        lib.risk_engine_false_positive(self._h, self._a(actor), enc(event_id, "event_id"),
+                                       enc(note, "note"))
+
+    def ignore(self, event_id: str, *, note: Optional[str] = None,
+               actor: Optional[str] = None) -> None:
+        """Close an active event as ignored; a non-empty note is required (R-EV-2)."""
+        lib.risk_engine_ignore(self._h, self._a(actor), enc(event_id, "event_id"),
+                               enc(note, "note"))
+
+    def reactivate(self, event_id: str, *, note: Optional[str] = None,
+                   actor: Optional[str] = None) -> None:
+        """Reopen a manually closed event (R-EV-3, R-EV-4, R-EV-7)."""
+        lib.risk_engine_reactivate(self._h, self._a(actor), enc(event_id, "event_id"),
+                                   enc(note, "note"))
+
+    def confirm_compromised(self, user_id: str, *, actor: Optional[str] = None) -> None:
+        """Confirm a user compromised (R-US-3, R-SC-5)."""
+        lib.risk_engine_confirm_compromised(self._h, self._a(actor), enc(user_id, "user_id"))
+
+    def confirm_safe(self, user_id: str, *, actor: Optional[str] = None) -> None:
+        """Confirm a user safe: active events close as false positives (R-US-4)."""
+        lib.risk_engine_confirm_safe(self._h, self._a(actor), enc(user_id, "user_id"))
+
+    # -- policies
+    def set_policy(self, policy: Union[Policy, str], threshold: Optional[LevelLike] = None,
+                   control: Any = None, *, mode: Any = "on", include: Iterable[str] = (),
+                   exclude: Iterable[str] = (), actor: Optional[str] = None) -> Policy:
+        """Add or replace a policy (R-OP-6): a :class:`Policy`, or its fields."""
+        if not isinstance(policy, Policy):
+            if threshold is None or control is None:
+                raise InvalidArgument(-1, "policy: give a Policy, or threshold and control")
+            policy = Policy(policy, threshold, control, mode, tuple(include), tuple(exclude))
+        h = _policy_handle(policy)
+        try:
+            lib.risk_engine_policy_set(self._h, self._a(actor), h)
+        finally:
+            lib.risk_policy_free(h)
+        return policy
+
+    def remove_policy(self, name: str, *, actor: Optional[str] = None) -> None:
+        """Remove a policy (R-OP-6); ``NotFound`` if there is none."""
+        lib.risk_engine_policy_remove(self._h, self._a(actor), enc(name, "name"))
+
+    # -- queries
+    def _collect(self, fn: Any, *args: Any) -> Iterator[Any]:
+        box = _Box()
+        fn(*args, c_void_p(id(box)))
+        if box.error is not None:
+            raise box.error
+        return iter(box)
+
+    def policies(self) -> Iterator[Policy]:
+        """The policies, by name."""
+        return self._collect(lib.risk_engine_policies, self._h, _VISIT_POLICY)
+
+    def user(self, user_id: str) -> User:
+        """One user as of now; ``NotFound`` if unknown."""
+        out = c_void_p()
+        lib.risk_engine_user(byref(out), self._h, enc(user_id, "user_id"))
+        try:
+            return User._from_handle(out.value)
+        finally:
+            lib.risk_user_free(out)
+
+    def event(self, event_id: str) -> Event:
+        """One event; ``NotFound`` if unknown."""
+        out = c_void_p()
+        lib.risk_engine_event(byref(out), self._h, enc(event_id, "event_id"))
+        try:
+            return Event._from_handle(out.value)
+        finally:
+            lib.risk_event_free(out)
+
+    def events(self, user_id: str, *, active_only: bool = False) -> Iterator[Event]:
+        """A user's events by detected_at, then id (R-OP-5)."""
+        return self._collect(lib.risk_engine_events, self._h, enc(user_id, "user_id"),
+                             _EVENTS_ACTIVE if active_only else 0, _VISIT_EVENT)
+
+    def users(self, min_level: LevelLike = Level.NONE) -> Iterator[User]:
+        """Users at or above a level, highest first, then by id (R-OP-5)."""
+        return self._collect(lib.risk_engine_users, self._h, int(Level.parse(min_level)),
+                             _VISIT_USER)
+
+    def history(self, user_id: Optional[str] = None, *, since: int = 0) -> Iterator[HistoryItem]:
+        """A user's history in order, or (no user) the store-wide feed from
+        sequence number ``since`` on, policy changes included (R-OP-5)."""
+        if user_id is None:
+            return self._collect(lib.risk_engine_history_feed, self._h, since, _VISIT_HISTORY)
+        items = self._collect(lib.risk_engine_history, self._h, enc(user_id, "user_id"),
+                              _VISIT_HISTORY)
+        return (i for i in items if i.seq >= since) if since else items
+
+    def explain(self, user_id: str) -> Explanation:
+        """Why the user's level is what it is now (R-SC-6, R-SC-8)."""
+        out = c_void_p()
+        lib.risk_engine_explain(byref(out), self._h, enc(user_id, "user_id"))
+        try:
+            return Explanation._from_handle(out.value)
+        finally:
+            lib.risk_explanation_free(out)
+
+    # -- beyond the hosted services (SPEC §10)
+    def what_if(self, policies: Iterable[Policy], at: Optional[datetime] = None) -> WhatIf:
+        """What a candidate policy set would decide for every stored user at
+        ``at`` (default now); changes nothing (R-WI-1, R-WI-2)."""
+        handles: List[int] = []
+        try:
+            for p in policies:
+                if not isinstance(p, Policy):
+                    raise InvalidArgument(-1, "policies: expected Policy objects")
+                handles.append(_policy_handle(p))
+            arr = (c_void_p * max(1, len(handles)))(*handles)
+            out = c_void_p()
+            when = lib.risk_engine_now(self._h) if at is None else to_ms(at, "at")
+            lib.risk_engine_what_if(byref(out), self._h, arr, len(handles), when)
+        finally:
+            for h in handles:
+                lib.risk_policy_free(h)
+        try:
+            return WhatIf._from_handle(out.value)
+        finally:
+            lib.risk_what_if_free(out)
+
+    def history_anchor(self) -> Anchor:
+        """The anchor of the current history, to keep elsewhere (R-AU-3)."""
+        c = _ffi.Anchor()
+        lib.risk_engine_history_anchor(self._h, byref(c))
+        return Anchor._from_c(c)
+
+    def verify_history(self, anchor: Optional[Anchor] = None) -> None:
+        """Verify every history chain, and against ``anchor`` if given
+        (R-AU-1…3). Raises ``VerificationError`` whose ``bad_seq`` is the
+        first item that does not match (0 when it is not one item)."""
+        bad = c_uint64()
+        c = anchor._to_c() if anchor is not None else None
+        try:
+            lib.risk_engine_verify_history(self._h, byref(c) if c is not None else None,
+                                           byref(bad))
+        except RiskError as exc:
+            exc.bad_seq = bad.value  # type: ignore[attr-defined]
+            raise
+
+    def verify_receipt(self, receipt: str, key: Optional[bytes] = None) -> bool:
+        """Whether a sign-in receipt is authentic under ``key`` (default: this
+        engine's ``receipt_key``) and unaltered in every field (R-RC-1)."""
+        key = self._receipt_key if key is None else bytes(key)
+        if not key:
+            raise InvalidArgument(-1, "key: no receipt key given or configured")
+        try:
+            lib.risk_receipt_verify(enc(receipt, "receipt"), key, len(key))
+        except RiskError as exc:
+            if exc.code == -16:
+                return False
+            raise
+        return True
+
+    # -- maintenance
+    def expire(self) -> Tuple[int, int]:
+        """The aging sweep (R-SC-2): returns (users changed, events closed)."""
+        users, events = c_uint64(), c_uint64()
+        lib.risk_engine_expire(self._h, byref(users), byref(events))
+        return users.value, events.value
+
+    def compact(self) -> None:
+        """Compact the store, if it can (``Unsupported`` otherwise)."""
+        lib.risk_engine_compact(self._h)
+
+    def backup(self, path: str) -> None:
+        """Write a consistent copy of the store to ``path``, if it can."""
+        import os
+        lib.risk_engine_backup(self._h, enc(os.fspath(path), "path"))
+
+    def __repr__(self) -> str:
+        return f"<librisk.Engine {'closed' if self.closed else 'open'}>"
