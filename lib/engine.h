@@ -40,6 +40,8 @@ int64_t risk_engine_clock(const risk_engine *e);
  * the caller must release it with risk_engine_policies_unlock(). */
 int risk_engine_policies_rdlock(risk_engine *e);
 void risk_engine_policies_unlock(risk_engine *e);
+/* Drop the cached policies (lock held by the caller, or engine teardown). */
+void risk_engine_policies_clear(risk_engine *e);
 
 /* Whether MFA counts for self-remediation (R-PO-11). */
 int risk_user_mfa_counts(const risk_user *u);
@@ -66,5 +68,73 @@ int risk_engine_make_receipt(risk_engine *e, risk_verdict *v);
 /* Compute a history item's chain hash from the previous head (R-AU-1) and
  * write it to the item; the new head is the item's chain. */
 int risk_history_seal(risk_history *item, const uint8_t prev[32]);
+
+/* ---- the per-user operation frame (lib/engine.c) ---- */
+
+#define CHECK_ENGINE(e)                                                                  \
+    do {                                                                                 \
+        if (!(e))                                                                        \
+            return risk_err(RISK_EINVAL, "engine: NULL");                                \
+    } while (0)
+
+struct ev_vec {
+    risk_event **v;
+    size_t n, cap;
+};
+int ev_push(struct ev_vec *vec, risk_event *ev);
+
+struct uop;
+typedef int (*uop_fn)(struct uop *o);
+
+struct uop {
+    risk_engine *e;
+    void *txn;
+    int64_t now;
+    const char *actor;
+    const char *user_id;
+    uop_fn fn;
+    void *arg;
+
+    risk_user *user;   /* working copy; NULL if the user does not exist */
+    risk_user *orig;   /* as read (NULL for a new user), for the hook */
+    int is_new;
+    risk_event **ev;   /* the user's events, when loaded */
+    size_t nev;
+    int ev_loaded;
+    uint8_t *dirty;    /* per event: must be written */
+    risk_event *added; /* a new event (ingest, confirm compromised) */
+
+    /* The state the operation's history item reports as "before". */
+    uint32_t lvl_before, st_before;
+    int wrote_history;
+    uint32_t aged; /* events the catch-up closed */
+    int write_user; /* the user record must be written at the end */
+
+    /* After commit. */
+    risk_event **fb;
+    size_t nfb;
+    int fb_withdrawn;
+};
+
+void uop_reset(struct uop *o);
+int uop_load_user(struct uop *o, int create);
+int uop_load_events(struct uop *o);
+int uop_act(struct uop *o, size_t i, risk_action action, const char *note);
+int is_reserved_event(const risk_event *ev);
+int uop_rescore(struct uop *o);
+void set_state(risk_user *u, risk_state s, risk_detail d);
+int uop_history(struct uop *o, const char *actor, risk_history_action action,
+                const char *event_id, uint32_t lvl_before, uint32_t st_before, uint32_t changed,
+                const char *note);
+int uop_catch_up(struct uop *o);
+int uop_write(struct uop *o);
+int uop_put_user(struct uop *o);
+int uop_close_all(struct uop *o, risk_action action, const char *note, uint32_t *n);
+void uop_settle(struct uop *o, uint32_t closed, risk_state s, risk_detail d);
+int uop_keep_feedback(struct uop *o, const risk_event *ev);
+void uop_hooks(struct uop *o);
+int run_user_op(risk_engine *e, const char *actor, const char *user_id, uop_fn fn, void *arg);
+int check_actor_user(const char *actor, const char *user_id);
+void arrive_at_risk(risk_user *u);
 
 #endif /* LIBRISK_ENGINE_H */

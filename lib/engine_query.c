@@ -6,11 +6,6 @@
 
 #include <stdlib.h>
 
-#define CHECK_ENGINE(e)                                                                  \
-    do {                                                                                 \
-        if (!(e))                                                                        \
-            return risk_err(RISK_EINVAL, "engine: NULL");                                \
-    } while (0)
 
 /* Read a user and its events as of now inside a read transaction. */
 static int read_view(risk_engine *e, const char *user_id, risk_user **user, risk_event ***ev,

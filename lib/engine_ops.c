@@ -1,0 +1,758 @@
+/* The engine's per-user operations (SPEC §6): upsert, ingest, the
+ * password remediations, dismiss, individual events, admin verdicts. Each
+ * is a uop_fn run by run_user_op (lib/engine.c): read → catch-up → pure
+ * transitions → rescore → history → write, inside one transaction. */
+#include "engine.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+
+/* ------------------------------------------------------------------ */
+/* Upsert (R-OP-4)                                                    */
+
+static int op_upsert(struct uop *o)
+{
+    const risk_user *want = o->arg;
+    int rc = uop_load_user(o, 1);
+    if (rc == RISK_OK)
+        rc = uop_catch_up(o);
+    if (rc)
+        return rc;
+    risk_user *u = o->user;
+    if (want->mfa_registered) {
+        if (!u->mfa_registered || want->mfa_registered_at != RISK_TIME_NONE)
+            u->mfa_registered_at =
+                want->mfa_registered_at != RISK_TIME_NONE ? want->mfa_registered_at : o->now;
+        u->mfa_registered = 1;
+    } else {
+        u->mfa_registered = 0;
+        u->mfa_registered_at = RISK_TIME_NONE;
+    }
+    u->deleted = want->deleted;
+    rc = uop_history(o, o->actor, RISK_HISTORY_USER_UPSERT, NULL, o->lvl_before, o->st_before,
+                     0, NULL);
+    if (rc == RISK_OK)
+        rc = uop_write(o);
+    return rc;
+}
+
+int risk_engine_upsert_user(risk_engine *engine, const char *actor, const risk_user *user)
+{
+    CHECK_ENGINE(engine);
+    if (!user)
+        return risk_err(RISK_EINVAL, "user: NULL");
+    int rc = check_actor_user(actor, user->id);
+    if (rc)
+        return rc;
+    return run_user_op(engine, actor, user->id, op_upsert, (void *)user);
+}
+
+/* ------------------------------------------------------------------ */
+/* Ingest (R-OP-1…3, R-OP-7, R-US-1)                                  */
+
+struct ingest_arg {
+    const risk_event *ev;
+    uint32_t flags;
+};
+
+static int str_eq(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+static int same_detection(const risk_event *a, const risk_event *b)
+{
+    return strcmp(a->user_id, b->user_id) == 0 && strcmp(a->type, b->type) == 0 &&
+           a->level == b->level && a->detected_at == b->detected_at &&
+           a->timing == b->timing && str_eq(a->ip, b->ip) && str_eq(a->location, b->location) &&
+           str_eq(a->source, b->source);
+}
+
+/* Copy the detection fields of src onto dst (an event being updated). */
+static int copy_detection(risk_event *dst, const risk_event *src)
+{
+    risk_event *tmp = NULL;
+    int rc = risk_event_dup(&tmp, dst);
+    if (rc)
+        return rc;
+    if ((rc = risk_event_set_level(tmp, src->level)) ||
+        (rc = risk_event_set_detected_at(tmp, src->detected_at)) ||
+        (rc = risk_event_set_timing(tmp, src->timing)) || (rc = risk_event_set_ip(tmp, src->ip)) ||
+        (rc = risk_event_set_location(tmp, src->location)) ||
+        (rc = risk_event_set_source(tmp, src->source))) {
+        risk_event_free(tmp);
+        return rc;
+    }
+    char *type = risk_strdup(src->type);
+    if (!type) {
+        risk_event_free(tmp);
+        return risk_err(RISK_ENOMEM, "event: out of memory");
+    }
+    risk_free(tmp->type);
+    tmp->type = type;
+    /* swap contents */
+    risk_event t = *dst;
+    *dst = *tmp;
+    *tmp = t;
+    risk_event_free(tmp);
+    return RISK_OK;
+}
+
+void arrive_at_risk(risk_user *u)
+{
+    /* R-US-1: an active event puts the user at risk, unless confirmed
+     * compromised, which stays. */
+    if (u->state != RISK_STATE_CONFIRMED_COMPROMISED)
+        set_state(u, RISK_STATE_AT_RISK, RISK_DETAIL_NONE);
+}
+
+static int op_ingest(struct uop *o)
+{
+    struct ingest_arg *a = o->arg;
+    const risk_event *in = a->ev;
+    risk_engine *e = o->e;
+    risk_event *old = NULL;
+    int rc = e->st.get_event(e->st.ctx, o->txn, in->id, &old);
+    if (rc && rc != RISK_ENOTFOUND)
+        return rc;
+    if (rc == RISK_OK) {
+        int same = same_detection(old, in);
+        int other_user = strcmp(old->user_id, in->user_id) != 0;
+        int closed = old->state != RISK_EVENT_ACTIVE;
+        risk_event_free(old);
+        if (same)
+            return RISK_OK; /* R-OP-1: idempotent, nothing written */
+        if (other_user || !(a->flags & RISK_INGEST_UPDATE))
+            return risk_err(RISK_EEXISTS, "event: id '%s' is taken by a different event",
+                            in->id);
+        if (closed)
+            return risk_err(RISK_ETRANSITION, "event: '%s' is closed and cannot be updated",
+                            in->id);
+        /* R-OP-7: update the active event and rescore. */
+        if ((rc = uop_load_user(o, 0)) || (rc = uop_catch_up(o)) || (rc = uop_load_events(o)))
+            return rc;
+        size_t i;
+        for (i = 0; i < o->nev && strcmp(o->ev[i]->id, in->id) != 0; i++)
+            ;
+        if (i == o->nev)
+            return risk_err(RISK_ECORRUPT, "store: event '%s' missing from its user", in->id);
+        if (o->ev[i]->state != RISK_EVENT_ACTIVE) /* aged by the catch-up */
+            return risk_err(RISK_ETRANSITION, "event: '%s' is closed and cannot be updated",
+                            in->id);
+        if ((rc = copy_detection(o->ev[i], in)))
+            return rc;
+        o->dirty[i] = 1;
+        if ((rc = uop_rescore(o)))
+            return rc;
+        if ((rc = uop_write(o)))
+            return rc;
+        return uop_history(o, o->actor, RISK_HISTORY_EVENT_UPDATED, in->id, o->lvl_before,
+                           o->st_before, 1, NULL);
+    }
+
+    rc = uop_load_user(o, !e->opts.refuse_unknown_users);
+    if (rc == RISK_ENOTFOUND)
+        return risk_err(RISK_ENOTFOUND, "user_id: no user '%s' and unknown users are refused",
+                        in->user_id);
+    if (rc || (rc = uop_catch_up(o)))
+        return rc;
+    /* A clean copy: only the detection fields, active (R-EV-1). */
+    rc = risk_event_new(&o->added, in->id, in->user_id, in->type, in->level, in->detected_at);
+    if (rc == RISK_OK)
+        rc = copy_detection(o->added, in);
+    if (rc)
+        return rc;
+    risk_user *u = o->user;
+    if (o->ev_loaded) {
+        /* Events are in memory (the catch-up read them): score them all. */
+        struct ev_vec vec = { o->ev, o->nev, o->nev };
+        risk_event *copy = NULL;
+        if ((rc = risk_event_dup(&copy, o->added)))
+            return rc;
+        if ((rc = ev_push(&vec, copy))) {
+            risk_event_free(copy);
+            return rc;
+        }
+        o->ev = vec.v;
+        o->nev = vec.n;
+        uint8_t *nd = risk_realloc(o->dirty, o->nev);
+        if (!nd)
+            return risk_err(RISK_ENOMEM, "events: out of memory");
+        o->dirty = nd;
+        o->dirty[o->nev - 1] = 0; /* written through o->added */
+        if ((rc = uop_rescore(o)))
+            return rc;
+    } else {
+        /* Incremental scoring: no aging is due, so every active event
+         * counts; the new one adds its weight (R-SC-3), the floor of
+         * R-SC-4 holds because the stored level already covers the old
+         * events and the threshold function is monotonic. */
+        const risk_scoring *sc = &e->scoring;
+        risk_event *n = o->added;
+        int64_t p = risk_scoring_aging_for(sc, n);
+        int counts = !(p > 0 && n->detected_at <= o->now - p);
+        if (counts) {
+            uint32_t w = n->level == RISK_LEVEL_HIGH     ? sc->weight_high
+                         : n->level == RISK_LEVEL_MEDIUM ? sc->weight_medium
+                                                         : sc->weight_low;
+            u->score += w;
+            uint32_t lvl = RISK_LEVEL_NONE;
+            if (u->score >= sc->threshold_high)
+                lvl = RISK_LEVEL_HIGH;
+            else if (u->score >= sc->threshold_medium)
+                lvl = RISK_LEVEL_MEDIUM;
+            else if (u->score >= sc->threshold_low)
+                lvl = RISK_LEVEL_LOW;
+            if (lvl < u->level)
+                lvl = u->level;
+            if (lvl < n->level)
+                lvl = n->level;
+            u->level = lvl;
+            if (u->risk_since == RISK_TIME_NONE || n->detected_at < u->risk_since)
+                u->risk_since = n->detected_at;
+            if (p > 0) {
+                int64_t at = n->detected_at > INT64_MAX - p ? INT64_MAX : n->detected_at + p;
+                if (u->next_change_at == RISK_TIME_NONE || at < u->next_change_at)
+                    u->next_change_at = at;
+            }
+        } else if (u->next_change_at == RISK_TIME_NONE || u->next_change_at > o->now) {
+            /* Already aged on arrival: the next operation closes it. */
+            u->next_change_at = o->now;
+        }
+        u->active_events++;
+    }
+    arrive_at_risk(u);
+    if ((rc = uop_history(o, o->actor, RISK_HISTORY_INGEST, in->id, o->lvl_before, o->st_before, 1,
+                       NULL)))
+        return rc;
+    return uop_write(o);
+}
+
+static int check_detection(const risk_event *ev)
+{
+    if (!ev)
+        return risk_err(RISK_EINVAL, "event: NULL");
+    if (is_reserved_event(ev))
+        return risk_err(RISK_EINVAL, "event.id: ids beginning '%s' are reserved",
+                        RISK_RESERVED_PREFIX);
+    return risk_check_id("event.user_id", ev->user_id);
+}
+
+int risk_engine_ingest(risk_engine *engine, const char *actor, const risk_event *event,
+                       uint32_t flags)
+{
+    CHECK_ENGINE(engine);
+    int rc = risk_check_id("actor", actor);
+    if (rc == RISK_OK)
+        rc = check_detection(event);
+    if (rc)
+        return rc;
+    if (flags & ~RISK_INGEST_UPDATE)
+        return risk_err(RISK_EINVAL, "flags: unknown bits 0x%x", (unsigned)flags);
+    struct ingest_arg a = { event, flags };
+    return run_user_op(engine, actor, event->user_id, op_ingest, &a);
+}
+
+int risk_engine_ingest_bulk(risk_engine *engine, const char *actor,
+                            const risk_event *const *events, size_t n, uint32_t flags,
+                            int *results)
+{
+    CHECK_ENGINE(engine);
+    int rc = risk_check_id("actor", actor);
+    if (rc)
+        return rc;
+    if (n && (!events || !results))
+        return risk_err(RISK_EINVAL, "%s: NULL", !events ? "events" : "results");
+    if (flags & ~RISK_INGEST_UPDATE)
+        return risk_err(RISK_EINVAL, "flags: unknown bits 0x%x", (unsigned)flags);
+    int failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        results[i] = risk_engine_ingest(engine, actor, events[i], flags);
+        failed += results[i] != RISK_OK;
+    }
+    return failed;
+}
+
+/* ------------------------------------------------------------------ */
+/* Password operations (R-PO-10, R-PO-11, R-PW-1…3)                    */
+
+static int op_password(struct uop *o)
+{
+    risk_password_change kind = *(risk_password_change *)o->arg;
+    int rc;
+    if ((rc = uop_load_user(o, 0)) || (rc = uop_catch_up(o)))
+        return rc;
+    risk_user *u = o->user;
+    int secure = kind != RISK_PASSWORD_INSECURE && risk_user_mfa_counts(u);
+    uint32_t closed = 0;
+    risk_history_action act = RISK_HISTORY_INSECURE_PASSWORD_CHANGE;
+    if (secure) {
+        if ((rc = uop_load_events(o)) ||
+            (rc = uop_close_all(o, RISK_ACTION_REMEDIATE, NULL, &closed)) ||
+            (rc = uop_rescore(o)))
+            return rc;
+        int reset = kind == RISK_PASSWORD_SECURE_RESET;
+        uop_settle(o, closed, RISK_STATE_REMEDIATED,
+                   reset ? RISK_DETAIL_USER_PERFORMED_SECURED_PASSWORD_RESET
+                         : RISK_DETAIL_USER_PERFORMED_SECURED_PASSWORD_CHANGE);
+        u->must_change_password = 0;
+        u->reset_required = 0;
+        u->remediated_at = o->now;
+        act = reset ? RISK_HISTORY_SECURE_PASSWORD_RESET : RISK_HISTORY_SECURE_PASSWORD_CHANGE;
+    } else {
+        /* Without MFA proof nothing closes (R-PO-10, R-PO-11). */
+        u->must_change_password = 0;
+    }
+    if ((rc = uop_write(o)))
+        return rc;
+    const char *note = kind != RISK_PASSWORD_INSECURE && !secure
+                           ? "reported secure, but MFA does not count (R-PO-11)"
+                           : NULL;
+    return uop_history(o, o->actor, act, NULL, o->lvl_before, o->st_before, closed, note);
+}
+
+int risk_engine_password_changed(risk_engine *engine, const char *actor, const char *user_id,
+                                 risk_password_change kind)
+{
+    CHECK_ENGINE(engine);
+    int rc = check_actor_user(actor, user_id);
+    if (rc)
+        return rc;
+    if ((unsigned)kind > RISK_PASSWORD_INSECURE)
+        return risk_err(RISK_EINVAL, "kind: %u out of range", (unsigned)kind);
+    return run_user_op(engine, actor, user_id, op_password, &kind);
+}
+
+/* The temporary password alphabet: no 0/O/o, 1/l/I (R-PW-1). */
+static const char *const pw_classes[4] = {
+    "ABCDEFGHJKLMNPQRSTUVWXYZ",
+    "abcdefghijkmnpqrstuvwxyz",
+    "23456789",
+    "!#$%&*+-=?@^_",
+};
+
+static int random_bytes(uint8_t *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = getrandom(buf + got, n - got, 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return risk_err(RISK_EIO, "getrandom: %s", strerror(errno));
+        }
+        got += (size_t)r;
+    }
+    return RISK_OK;
+}
+
+/* Uniform index below n (n ≤ 256) by rejection sampling. */
+static int random_below(unsigned n, unsigned *out)
+{
+    unsigned limit = 256 - 256 % n;
+    for (;;) {
+        uint8_t b;
+        int rc = random_bytes(&b, 1);
+        if (rc)
+            return rc;
+        if (b < limit) {
+            *out = b % n;
+            return RISK_OK;
+        }
+    }
+}
+
+static int generate_password(char *buf, size_t len)
+{
+    char all[128];
+    size_t na = 0;
+    for (int c = 0; c < 4; c++)
+        for (const char *p = pw_classes[c]; *p; p++)
+            all[na++] = *p;
+    unsigned idx;
+    int rc;
+    for (size_t i = 0; i < len; i++) {
+        if ((rc = random_below((unsigned)na, &idx)))
+            return rc;
+        buf[i] = all[idx];
+    }
+    /* One character of each class, at distinct random positions. */
+    size_t pos[4];
+    for (int c = 0; c < 4; c++) {
+        int fresh;
+        do {
+            if ((rc = random_below((unsigned)len, &idx)))
+                return rc;
+            fresh = 1;
+            for (int k = 0; k < c; k++)
+                fresh &= pos[k] != idx;
+        } while (!fresh);
+        pos[c] = idx;
+        size_t cl = strlen(pw_classes[c]);
+        if ((rc = random_below((unsigned)cl, &idx)))
+            return rc;
+        buf[pos[c]] = pw_classes[c][idx];
+    }
+    buf[len] = '\0';
+    return RISK_OK;
+}
+
+static int op_temp_password(struct uop *o)
+{
+    int rc;
+    if ((rc = uop_load_user(o, 0)) || (rc = uop_catch_up(o)))
+        return rc;
+    risk_user *u = o->user;
+    if (u->deleted)
+        return risk_err(RISK_EDELETED, "user_id: '%s' is deleted", o->user_id);
+    uint32_t closed = 0;
+    if ((rc = uop_load_events(o)) || (rc = uop_close_all(o, RISK_ACTION_REMEDIATE, NULL, &closed)) ||
+        (rc = uop_rescore(o)))
+        return rc;
+    uop_settle(o, closed, RISK_STATE_REMEDIATED, RISK_DETAIL_ADMIN_GENERATED_TEMPORARY_PASSWORD);
+    u->must_change_password = 1;
+    u->reset_required = 0; /* superseded: the admin replaced the password */
+    u->remediated_at = o->now;
+    if ((rc = uop_history(o, o->actor, RISK_HISTORY_TEMPORARY_PASSWORD, NULL, o->lvl_before,
+                       o->st_before, closed, NULL)))
+        return rc;
+    return uop_write(o);
+}
+
+int risk_engine_temporary_password(risk_engine *engine, const char *actor, const char *user_id,
+                                   char *buf, size_t cap)
+{
+    CHECK_ENGINE(engine);
+    int rc = check_actor_user(actor, user_id);
+    if (rc)
+        return rc;
+    if (!buf)
+        return risk_err(RISK_EINVAL, "buf: NULL");
+    size_t len = engine->opts.temp_password_length;
+    if (cap < len + 1)
+        return risk_err(RISK_ERANGE, "cap: %zu, the password needs %zu bytes", cap, len + 1);
+    char pw[129];
+    if ((rc = generate_password(pw, len)))
+        return rc;
+    rc = run_user_op(engine, actor, user_id, op_temp_password, NULL);
+    if (rc == RISK_OK)
+        memcpy(buf, pw, len + 1);
+    memset(pw, 0, sizeof pw);
+    return rc;
+}
+
+static int op_require_reset(struct uop *o)
+{
+    int rc;
+    if ((rc = uop_load_user(o, 0)) || (rc = uop_catch_up(o)))
+        return rc;
+    risk_user *u = o->user;
+    if (u->deleted)
+        return risk_err(RISK_EDELETED, "user_id: '%s' is deleted", o->user_id);
+    if (!risk_user_mfa_counts(u))
+        return risk_err(RISK_ENOMFA,
+                        u->mfa_registered
+                            ? "user_id: '%s' registered MFA after the risk began (R-PO-11)"
+                            : "user_id: '%s' is not registered for MFA",
+                        o->user_id);
+    u->reset_required = 1;
+    if ((rc = uop_history(o, o->actor, RISK_HISTORY_REQUIRE_RESET, NULL, o->lvl_before,
+                       o->st_before, 0, NULL)))
+        return rc;
+    return uop_write(o);
+}
+
+int risk_engine_require_reset(risk_engine *engine, const char *actor, const char *user_id)
+{
+    CHECK_ENGINE(engine);
+    int rc = check_actor_user(actor, user_id);
+    if (rc)
+        return rc;
+    return run_user_op(engine, actor, user_id, op_require_reset, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Dismiss all (R-DI-1…4)                                             */
+
+struct dismiss_arg {
+    const char *note;
+    uint32_t closed;
+};
+
+static int op_dismiss(struct uop *o)
+{
+    struct dismiss_arg *a = o->arg;
+    int rc;
+    a->closed = 0;
+    if ((rc = uop_load_user(o, 0)) || (rc = uop_catch_up(o)) || (rc = uop_load_events(o)) ||
+        (rc = uop_close_all(o, RISK_ACTION_DISMISS, NULL, &a->closed)) || (rc = uop_rescore(o)))
+        return rc;
+    uop_settle(o, a->closed, RISK_STATE_DISMISSED, RISK_DETAIL_ADMIN_DISMISSED_ALL_RISK);
+    if ((rc = uop_history(o, o->actor, RISK_HISTORY_DISMISS_ALL, NULL, o->lvl_before, o->st_before,
+                       a->closed, a->note)))
+        return rc;
+    return uop_write(o);
+}
+
+int risk_engine_dismiss(risk_engine *engine, const char *actor, const char *user_id,
+                        const char *note, uint32_t *closed)
+{
+    CHECK_ENGINE(engine);
+    int rc = check_actor_user(actor, user_id);
+    if (rc == RISK_OK)
+        rc = risk_check_note("note", note);
+    if (rc)
+        return rc;
+    struct dismiss_arg a = { note, 0 };
+    rc = run_user_op(engine, actor, user_id, op_dismiss, &a);
+    if (closed)
+        *closed = rc == RISK_OK ? a.closed : 0;
+    return rc;
+}
+
+int risk_engine_dismiss_bulk(risk_engine *engine, const char *actor, const char *const *user_ids,
+                             size_t n, const char *note, int *results, uint32_t *closed)
+{
+    CHECK_ENGINE(engine);
+    int rc = risk_check_id("actor", actor);
+    if (rc == RISK_OK)
+        rc = risk_check_note("note", note);
+    if (rc)
+        return rc;
+    if (n && (!user_ids || !results))
+        return risk_err(RISK_EINVAL, "%s: NULL", !user_ids ? "user_ids" : "results");
+    int failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t c = 0;
+        results[i] = risk_engine_dismiss(engine, actor, user_ids[i], note, &c);
+        if (closed)
+            closed[i] = c;
+        failed += results[i] != RISK_OK;
+    }
+    return failed;
+}
+
+/* ------------------------------------------------------------------ */
+/* Individual events (R-EV-2…8, R-IN-1…2)                              */
+
+struct event_arg {
+    const char *event_id;
+    risk_action action;
+    const char *note;
+};
+
+static const risk_history_action action_history[] = {
+    [RISK_ACTION_RESOLVE] = RISK_HISTORY_RESOLVE,
+    [RISK_ACTION_FALSE_POSITIVE] = RISK_HISTORY_FALSE_POSITIVE,
+    [RISK_ACTION_IGNORE] = RISK_HISTORY_IGNORE,
+    [RISK_ACTION_REACTIVATE] = RISK_HISTORY_REACTIVATE,
+};
+
+static int op_event(struct uop *o)
+{
+    struct event_arg *a = o->arg;
+    int rc;
+    if ((rc = uop_load_user(o, 0)) || (rc = uop_catch_up(o)) || (rc = uop_load_events(o)))
+        return rc;
+    size_t i;
+    for (i = 0; i < o->nev && strcmp(o->ev[i]->id, a->event_id) != 0; i++)
+        ;
+    if (i == o->nev)
+        return risk_err(RISK_ENOTFOUND, "event_id: no event '%s'", a->event_id);
+    risk_event *ev = o->ev[i];
+    risk_user *u = o->user;
+    if (a->action == RISK_ACTION_REACTIVATE) {
+        if (ev->state == RISK_EVENT_CLOSED && u->remediated_at != RISK_TIME_NONE &&
+            ev->detected_at <= u->remediated_at)
+            /* R-EV-7: the password it concerned has been replaced. */
+            return risk_err(RISK_ETRANSITION,
+                            "event_id: '%s' was detected before the user's remediation",
+                            a->event_id);
+    } else if (is_reserved_event(ev)) {
+        /* R-EV-8: only remediation or dismiss-all closes it. */
+        return risk_err(RISK_ETRANSITION,
+                        "event_id: '%s' records an admin's verdict; remediate or dismiss",
+                        a->event_id);
+    }
+    uint32_t was_reason = ev->reason;
+    rc = uop_act(o, i, a->action, a->note);
+    if (rc == RISK_ETRANSITION)
+        return risk_err(rc, "event_id: cannot %s an event that is %s%s%s",
+                        risk_enum_name(RISK_ENUM_ACTION, a->action),
+                        risk_enum_name(RISK_ENUM_EVENT_STATE, ev->state),
+                        ev->state == RISK_EVENT_CLOSED ? "/" : "",
+                        ev->state == RISK_EVENT_CLOSED
+                            ? risk_enum_name(RISK_ENUM_CLOSE_REASON, ev->reason)
+                            : "");
+    if (rc || (rc = uop_rescore(o)))
+        return rc;
+    if (a->action == RISK_ACTION_REACTIVATE) {
+        arrive_at_risk(u);
+        if (was_reason == RISK_CLOSE_FALSE_POSITIVE) {
+            o->fb_withdrawn = 1;
+            if ((rc = uop_keep_feedback(o, ev)))
+                return rc;
+        }
+    } else {
+        if (u->active_events == 0)
+            uop_settle(o, 1, RISK_STATE_NONE, RISK_DETAIL_ADMIN_CLOSED_EVENTS);
+        if (a->action == RISK_ACTION_FALSE_POSITIVE && (rc = uop_keep_feedback(o, ev)))
+            return rc;
+    }
+    if ((rc = uop_history(o, o->actor, action_history[a->action], a->event_id, o->lvl_before,
+                       o->st_before, 1, a->note)))
+        return rc;
+    return uop_write(o);
+}
+
+static int event_action(risk_engine *e, const char *actor, const char *event_id,
+                        risk_action action, const char *note)
+{
+    CHECK_ENGINE(e);
+    int rc = risk_check_id("actor", actor);
+    if (rc == RISK_OK)
+        rc = risk_check_id("event_id", event_id);
+    if (rc == RISK_OK)
+        rc = risk_check_note("note", note);
+    if (rc)
+        return rc;
+    if (action == RISK_ACTION_IGNORE && (!note || !*note))
+        /* R-EV-2: ignore is for unusual circumstances: say why. */
+        return risk_err(RISK_EINVAL, "note: ignore requires a non-empty note");
+    /* Find the owner, then run under the owner's lock. The event cannot
+     * change owner, so reading it outside the lock is safe. */
+    void *txn = NULL;
+    risk_event *ev = NULL;
+    if ((rc = e->st.begin(e->st.ctx, NULL, &txn)))
+        return rc;
+    rc = e->st.get_event(e->st.ctx, txn, event_id, &ev);
+    e->st.rollback(e->st.ctx, txn);
+    if (rc == RISK_ENOTFOUND)
+        return risk_err(rc, "event_id: no event '%s'", event_id);
+    if (rc)
+        return rc;
+    char user_id[RISK_ID_MAX + 1];
+    snprintf(user_id, sizeof user_id, "%s", ev->user_id);
+    risk_event_free(ev);
+    struct event_arg a = { event_id, action, note };
+    return run_user_op(e, actor, user_id, op_event, &a);
+}
+
+int risk_engine_resolve(risk_engine *engine, const char *actor, const char *event_id,
+                        const char *note)
+{
+    return event_action(engine, actor, event_id, RISK_ACTION_RESOLVE, note);
+}
+
+int risk_engine_false_positive(risk_engine *engine, const char *actor, const char *event_id,
+                               const char *note)
+{
+    return event_action(engine, actor, event_id, RISK_ACTION_FALSE_POSITIVE, note);
+}
+
+int risk_engine_ignore(risk_engine *engine, const char *actor, const char *event_id,
+                       const char *note)
+{
+    return event_action(engine, actor, event_id, RISK_ACTION_IGNORE, note);
+}
+
+int risk_engine_reactivate(risk_engine *engine, const char *actor, const char *event_id,
+                           const char *note)
+{
+    return event_action(engine, actor, event_id, RISK_ACTION_REACTIVATE, note);
+}
+
+/* ------------------------------------------------------------------ */
+/* Admin verdicts (R-US-3, R-US-4, R-SC-5)                             */
+
+static int op_confirm_compromised(struct uop *o)
+{
+    int rc;
+    if ((rc = uop_load_user(o, 0)) || (rc = uop_catch_up(o)) || (rc = uop_load_events(o)))
+        return rc;
+    risk_user *u = o->user;
+    int have = 0;
+    for (size_t i = 0; i < o->nev; i++)
+        have |= is_reserved_event(o->ev[i]) && o->ev[i]->state == RISK_EVENT_ACTIVE;
+    uint32_t changed = 0;
+    if (!have) {
+        /* R-SC-5: an active high event makes the level high through the
+         * ordinary scoring. Its id is unique per user and record version. */
+        char id[96];
+        snprintf(id, sizeof id, "%scompromised:%016llx:%llu", RISK_RESERVED_PREFIX,
+                 (unsigned long long)risk_hash_str(o->user_id),
+                 (unsigned long long)(u->version + 1));
+        risk_event *ev = NULL;
+        if ((rc = risk_event_new(&ev, id, o->user_id, RISK_COMPROMISED_TYPE, RISK_LEVEL_HIGH,
+                                 o->now)))
+            return rc;
+        struct ev_vec vec = { o->ev, o->nev, o->nev };
+        if ((rc = ev_push(&vec, ev))) {
+            risk_event_free(ev);
+            return rc;
+        }
+        o->ev = vec.v;
+        o->nev = vec.n;
+        uint8_t *nd = risk_realloc(o->dirty, o->nev);
+        if (!nd)
+            return risk_err(RISK_ENOMEM, "events: out of memory");
+        o->dirty = nd;
+        o->dirty[o->nev - 1] = 1;
+        changed = 1;
+    }
+    if ((rc = uop_rescore(o)))
+        return rc;
+    set_state(u, RISK_STATE_CONFIRMED_COMPROMISED, RISK_DETAIL_ADMIN_CONFIRMED_COMPROMISED);
+    if ((rc = uop_history(o, o->actor, RISK_HISTORY_CONFIRM_COMPROMISED, NULL, o->lvl_before,
+                       o->st_before, changed, NULL)))
+        return rc;
+    return uop_write(o);
+}
+
+int risk_engine_confirm_compromised(risk_engine *engine, const char *actor, const char *user_id)
+{
+    CHECK_ENGINE(engine);
+    int rc = check_actor_user(actor, user_id);
+    if (rc)
+        return rc;
+    return run_user_op(engine, actor, user_id, op_confirm_compromised, NULL);
+}
+
+static int op_confirm_safe(struct uop *o)
+{
+    int rc;
+    if ((rc = uop_load_user(o, 0)) || (rc = uop_catch_up(o)))
+        return rc;
+    if (o->user->state == RISK_STATE_CONFIRMED_COMPROMISED)
+        /* R-US-3: risky until remediation steps are taken. */
+        return risk_err(RISK_ETRANSITION,
+                        "user_id: '%s' is confirmed compromised; remediate or dismiss first",
+                        o->user_id);
+    uint32_t closed = 0;
+    if ((rc = uop_load_events(o)) ||
+        (rc = uop_close_all(o, RISK_ACTION_FALSE_POSITIVE, NULL, &closed)) ||
+        (rc = uop_rescore(o)))
+        return rc;
+    for (size_t i = 0; i < o->nev; i++)
+        if (o->dirty[i] && (rc = uop_keep_feedback(o, o->ev[i])))
+            return rc;
+    uop_settle(o, closed, RISK_STATE_CONFIRMED_SAFE, RISK_DETAIL_ADMIN_CONFIRMED_SAFE);
+    if ((rc = uop_history(o, o->actor, RISK_HISTORY_CONFIRM_SAFE, NULL, o->lvl_before, o->st_before,
+                       closed, NULL)))
+        return rc;
+    return uop_write(o);
+}
+
+int risk_engine_confirm_safe(risk_engine *engine, const char *actor, const char *user_id)
+{
+    CHECK_ENGINE(engine);
+    int rc = check_actor_user(actor, user_id);
+    if (rc)
+        return rc;
+    return run_user_op(engine, actor, user_id, op_confirm_safe, NULL);
+}
+
