@@ -740,7 +740,10 @@ static int op_confirm_safe(struct uop *o)
     for (size_t i = 0; i < o->nev; i++)
         if (o->dirty[i] && (rc = uop_keep_feedback(o, o->ev[i])))
             return rc;
-    uop_settle(o, closed, RISK_STATE_CONFIRMED_SAFE, RISK_DETAIL_ADMIN_CONFIRMED_SAFE);
+    /* An admin's explicit verdict (R-US-4), like confirm compromised: it sets
+     * the state whether or not the user was at risk (R-US-5 governs the
+     * routine remediations). */
+    set_state(o->user, RISK_STATE_CONFIRMED_SAFE, RISK_DETAIL_ADMIN_CONFIRMED_SAFE);
     if ((rc = uop_history(o, o->actor, RISK_HISTORY_CONFIRM_SAFE, NULL, o->lvl_before, o->st_before,
                        closed, NULL)))
         return rc;

@@ -661,3 +661,14 @@ Test(engine, versioned_structs_and_optional_callbacks, .init = NULL, .fini = fx_
     cr_assert(eq(int, risk_verdict_decision(v), RISK_DECISION_ALLOW));
     risk_verdict_free(v);
 }
+
+/* R-US-4: confirm safe is an explicit verdict: it sets confirmed_safe even
+ * on a user who was never at risk (R-US-5 is for routine remediations). */
+Test(engine, confirm_safe_on_a_user_never_at_risk)
+{
+    fx_user("u", 0, 0);
+    cr_assert(eq(int, risk_engine_confirm_safe(fx, "admin", "u"), RISK_OK));
+    cr_assert(eq(int, fx_state("u"), RISK_STATE_CONFIRMED_SAFE));
+    cr_assert(eq(int, fx_detail("u"), RISK_DETAIL_ADMIN_CONFIRMED_SAFE));
+    cr_assert(eq(int, fx_level("u"), RISK_LEVEL_NONE));
+}
