@@ -177,4 +177,19 @@ int risk_memstore_each_policy(risk_memstore *ms, risk_policy_visit_fn fn, void *
 typedef int (*risk_meta_visit_fn)(const char *key, const uint8_t *val, size_t len, void *arg);
 int risk_memstore_each_meta(risk_memstore *ms, risk_meta_visit_fn fn, void *arg);
 
+/* ---- store_journal.c ---- */
+/* CRC32C (Castagnoli) of data, continuing from crc (0 to start); the
+ * hardware instruction when available, else slicing-by-8. */
+uint32_t risk_crc32c(uint32_t crc, const void *data, size_t n);
+uint32_t risk_crc32c_portable(uint32_t crc, const void *data, size_t n);
+/* Fault injection for tests (process-wide). fail_write: the nth journal
+ * write from now writes half its bytes then fails with errno err (EIO or
+ * ENOSPC); fail_sync: the nth fdatasync from now fails with EIO;
+ * compact_crash: compaction stops at step 1..5 (docs/journal-format.md) as
+ * if the process died there, returning RISK_EIO; the store must then only
+ * be closed. 0 disarms each. */
+void risk_journal_test_fail_write(int n, int err);
+void risk_journal_test_fail_sync(int n);
+void risk_journal_test_compact_crash(int step);
+
 #endif /* LIBRISK_INTERNAL_H */
