@@ -280,7 +280,22 @@ engine:
         eo.clock = fixed_clock;
         eo.clock_userdata = &c->now;
     }
+    /* The receipt key (R-RC-1): made on first use by a writing command;
+     * only signin --receipt fails without it. The engine copies it. */
+    uint8_t key[32];
+    if (mode != OPEN_READ || c->need_key) {
+        char why[512];
+        int kr = receipt_key(c, mode != OPEN_READ, key, why, sizeof why);
+        if (kr == 0) {
+            eo.receipt_key = key;
+            eo.receipt_key_len = sizeof key;
+        } else if (c->need_key) {
+            if (st.close) st.close(st.ctx);
+            return fail_msg(c, kr, "%s", why);
+        }
+    }
     rc = risk_engine_new(&c->eng, &st, &eo);
+    memset(key, 0, sizeof key);
     if (rc != RISK_OK) {
         int saved = rc;
         char msg[1024];
@@ -325,11 +340,17 @@ static const command commands[] = {
      "[--mode on|off|report_only] [--include USER,...] [--exclude USER,...]"},
     {"policy", "list", cmd_policy_list, "policy list"},
     {"policy", "remove", cmd_policy_remove, "policy remove NAME"},
-    {"signin", NULL, cmd_signin, "signin USER"},
+    {"policy", "what-if", cmd_policy_what_if,
+     "policy what-if NAME --threshold LEVEL --control CONTROL [--mode MODE] "
+     "[--include USER,...] [--exclude USER,...] [--limit N] [--offset N] | "
+     "policy what-if --remove NAME [--limit N] [--offset N]"},
+    {"signin", NULL, cmd_signin, "signin USER [--receipt]"},
+    {"receipt", "verify", cmd_receipt_verify, "receipt verify FILE|-"},
     {"explain", NULL, cmd_explain, "explain USER"},
     {"history", NULL, cmd_history, "history USER | history --all [--since SEQ]"},
     {"expire", NULL, cmd_expire, "expire"},
-    {"check", NULL, cmd_check, "check [--anchor TEXT]"},
+    {"anchor", NULL, cmd_anchor, "anchor"},
+    {"check", NULL, cmd_check, "check [--anchor FILE|-|TEXT]"},
     {"compact", NULL, cmd_compact, "compact"},
     {"backup", NULL, cmd_backup, "backup PATH"},
     {"demo", NULL, cmd_demo, "demo"},
@@ -370,7 +391,8 @@ static int cmd_opt_has_value(const char *a)
 {
     static const char *const with_value[] = {"--note", "--at", "--ip", "--location", "--source",
                                              "--min-level", "--threshold", "--control", "--mode",
-                                             "--include", "--exclude", "--since", "--anchor", NULL};
+                                             "--include", "--exclude", "--since", "--anchor",
+                                             "--remove", "--limit", "--offset", NULL};
     for (int i = 0; with_value[i]; i++)
         if (strcmp(a, with_value[i]) == 0) return 1;
     return 0;
@@ -479,7 +501,8 @@ int main(int argc, char **argv)
     }
     if (!cmd) {
         if (nrest > 1 && (strcmp(rest[0], "user") == 0 || strcmp(rest[0], "event") == 0 ||
-                          strcmp(rest[0], "policy") == 0))
+                          strcmp(rest[0], "policy") == 0 ||
+                          strcmp(rest[0], "receipt") == 0))
             rc = usage_error(&c, "unknown command '%s %s'", rest[0], rest[1]);
         else
             rc = usage_error(&c, "unknown command '%s'", rest[0]);

@@ -71,6 +71,7 @@ typedef struct ctl {
     risk_engine *eng;
     int read_only;    /* the store was opened read-only */
     int fresh_memory; /* a read-only command found no journal: empty store */
+    int need_key;     /* the command needs the receipt key (signin --receipt) */
     const char *command;      /* the word naming the command ("set" of "user set") */
     const char *command_name; /* the first word */
 } ctl;

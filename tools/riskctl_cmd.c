@@ -42,7 +42,7 @@ VISITOR(visit_event, risk_event, risk_event_dup, risk_event_free)
 VISITOR(visit_policy, risk_policy, risk_policy_dup, risk_policy_free)
 VISITOR(visit_history, risk_history, risk_history_dup, risk_history_free)
 
-static void vec_free(vec *v, void (*fn)(void *))
+void vec_free(vec *v, void (*fn)(void *))
 {
     for (size_t i = 0; i < v->n; i++) fn(v->items[i]);
     free(v->items);
@@ -50,11 +50,11 @@ static void vec_free(vec *v, void (*fn)(void *))
 }
 static void free_user(void *p) { risk_user_free(p); }
 static void free_event(void *p) { risk_event_free(p); }
-static void free_policy(void *p) { risk_policy_free(p); }
+void free_policy(void *p) { risk_policy_free(p); }
 static void free_history(void *p) { risk_history_free(p); }
 
 /* Check the positional count; report the synopsis otherwise. */
-static int want_pos(ctl *c, int npos, int min, int max)
+int want_pos(ctl *c, int npos, int min, int max)
 {
     if (npos < min || (max >= 0 && npos > max))
         return usage_error(c, "%s", synopsis_of(c->command_name, c->command));
@@ -62,7 +62,7 @@ static int want_pos(ctl *c, int npos, int min, int max)
 }
 
 /* Validate an id before opening the store (R-IV-1: nothing changes). */
-static int check_id(ctl *c, const char *id)
+int check_id(ctl *c, const char *id)
 {
     int rc = risk_id_check(id);
     return rc == RISK_OK ? 0 : fail(c, rc);
@@ -468,16 +468,18 @@ static int add_list(ctl *c, risk_policy *p, const char *list, int include, int *
     }
 }
 
-int cmd_policy_set(ctl *c, int argc, char **argv)
+/* Build a policy from NAME and the options --threshold, --control, --mode,
+ * --include, --exclude (o[0..4], as policy set and policy what-if take
+ * them): every value is checked before the store is opened. Returns 0 or
+ * an exit status (reported). */
+int build_policy(ctl *c, const char *name, opt *o, risk_policy **out)
 {
-    opt o[] = {{"--threshold", 1, 0, 0}, {"--control", 1, 0, 0}, {"--mode", 1, 0, 0},
-               {"--include", 1, 0, 0},   {"--exclude", 1, 0, 0}, {NULL, 0, 0, 0}};
-    int np, rc;
     risk_level th;
     uint32_t control, mode = RISK_MODE_ON;
-    if ((rc = get_opts(c, argc, argv, o, &np)) || (rc = want_pos(c, np, 1, 1))) return rc;
+    int rc;
+    *out = NULL;
     if (!o[0].set || !o[1].set)
-        return usage_error(c, "%s", synopsis_of("policy", "set"));
+        return usage_error(c, "%s", synopsis_of("policy", c->command));
     if (parse_level(o[0].val, &th, 0))
         return usage_error(c, "--threshold: unknown level '%s' (low, medium, high)", o[0].val);
     if (risk_enum_parse(RISK_ENUM_CONTROL, o[1].val, &control))
@@ -486,7 +488,7 @@ int cmd_policy_set(ctl *c, int argc, char **argv)
     if (o[2].set && risk_enum_parse(RISK_ENUM_POLICY_MODE, o[2].val, &mode))
         return usage_error(c, "--mode: unknown mode '%s' (on, off, report_only)", o[2].val);
     risk_policy *p = NULL;
-    rc = risk_policy_new(&p, argv[0], th, (risk_control)control);
+    rc = risk_policy_new(&p, name, th, (risk_control)control);
     if (rc == RISK_OK) rc = risk_policy_set_mode(p, (risk_policy_mode)mode);
     if (rc != RISK_OK) {
         risk_policy_free(p);
@@ -498,6 +500,18 @@ int cmd_policy_set(ctl *c, int argc, char **argv)
         risk_policy_free(p);
         return erc;
     }
+    *out = p;
+    return 0;
+}
+
+int cmd_policy_set(ctl *c, int argc, char **argv)
+{
+    opt o[] = {{"--threshold", 1, 0, 0}, {"--control", 1, 0, 0}, {"--mode", 1, 0, 0},
+               {"--include", 1, 0, 0},   {"--exclude", 1, 0, 0}, {NULL, 0, 0, 0}};
+    int np, rc;
+    risk_policy *p = NULL;
+    if ((rc = get_opts(c, argc, argv, o, &np)) || (rc = want_pos(c, np, 1, 1))) return rc;
+    if ((rc = build_policy(c, argv[0], o, &p))) return rc;
     if ((rc = open_engine(c, OPEN_WRITE))) {
         risk_policy_free(p);
         return rc;
@@ -583,11 +597,15 @@ int cmd_policy_remove(ctl *c, int argc, char **argv)
 
 int cmd_signin(ctl *c, int argc, char **argv)
 {
+    opt o[] = {{"--receipt", 0, 0, 0}, {NULL, 0, 0, 0}};
     int np, rc;
-    if ((rc = get_opts(c, argc, argv, NULL, &np)) || (rc = want_pos(c, np, 1, 1))) return rc;
+    if ((rc = get_opts(c, argc, argv, o, &np)) || (rc = want_pos(c, np, 1, 1))) return rc;
+    /* --receipt (R-RC-1): the key beside the journal is made if missing. */
+    c->need_key = o[0].set;
     if ((rc = check_id(c, argv[0])) || (rc = open_engine(c, OPEN_WRITE))) return rc;
     risk_verdict *v = NULL;
     rc = risk_verdict_new(&v);
+    if (rc == RISK_OK && o[0].set) rc = risk_verdict_want_receipt(v, 1);
     if (rc == RISK_OK) rc = risk_engine_sign_in(c->eng, argv[0], v);
     if (rc != RISK_OK) {
         risk_verdict_free(v);
@@ -686,108 +704,6 @@ int cmd_expire(ctl *c, int argc, char **argv)
     } else {
         printf("aging closed %" PRIu64 " event%s of %" PRIu64 " user%s\n", events,
                events == 1 ? "" : "s", users, users == 1 ? "" : "s");
-    }
-    return EXIT_DONE;
-}
-
-static int count_visit(const void *x, void *arg)
-{
-    (void)x;
-    ++*(uint64_t *)arg;
-    return 0;
-}
-static int count_users(const risk_user *u, void *arg) { return count_visit(u, arg); }
-static int count_history(const risk_history *h, void *arg) { return count_visit(h, arg); }
-
-/* Verify the journal: risk_journal_check() reads every frame without a
- * lock (so it runs beside a writer) and decodes every record. A torn tail
- * (an interrupted or in-progress append) is not damage to committed data:
- * if a read-only open recovers the file by dropping only that tail, the
- * check passes and reports the bytes the next writer will drop. Then every
- * user and history item is read back through the engine. */
-int cmd_check(ctl *c, int argc, char **argv)
-{
-    opt o[] = {{"--anchor", 1, 0, 0}, {NULL, 0, 0, 0}};
-    risk_anchor want;
-    int np, rc;
-    if ((rc = get_opts(c, argc, argv, o, &np)) || (rc = want_pos(c, np, 0, 0))) return rc;
-    if (o[0].set && risk_anchor_parse(&want, o[0].val) != RISK_OK)
-        return usage_error(c, "--anchor: malformed anchor '%s' (as printed by check)", o[0].val);
-    risk_journal_stats stats, ro;
-    memset(&stats, 0, sizeof stats);
-    memset(&ro, 0, sizeof ro);
-    const char *path = c->memory ? NULL : store_path(c);
-    risk_store st;
-    uint64_t torn = 0;
-    if (c->memory) {
-        rc = risk_memory_store_new(&st);
-    } else {
-        rc = risk_journal_check(path, &stats);
-        if (rc != RISK_OK && rc != RISK_ECORRUPT) return fail(c, rc);
-        char why[512];
-        snprintf(why, sizeof why, "%s", risk_error_last());
-        int checked = rc;
-        risk_journal_options jo = RISK_JOURNAL_OPTIONS_INIT;
-        jo.read_only = 1;
-        rc = risk_journal_open(&st, path, &jo, &ro);
-        if (checked == RISK_ECORRUPT) {
-            if (rc == RISK_OK && ro.bytes_dropped == 0) {
-                /* Appended between the two reads: the check saw a frame
-                 * in flight, the open saw it whole. */
-            } else if (rc != RISK_OK || ro.bytes_dropped == 0) {
-                if (rc == RISK_OK && st.close) st.close(st.ctx);
-                return fail_msg(c, RISK_ECORRUPT, "%s", why);
-            }
-            torn = ro.bytes_dropped;
-            stats.records_replayed = ro.records_replayed;
-            stats.file_bytes = ro.file_bytes;
-        }
-    }
-    if (rc != RISK_OK) return fail(c, rc);
-    risk_engine_options eo;
-    risk_engine_options_init(&eo);
-    rc = risk_engine_new(&c->eng, &st, &eo);
-    if (rc != RISK_OK) {
-        if (st.close) st.close(st.ctx);
-        return fail(c, rc);
-    }
-    c->read_only = 1;
-    uint64_t users = 0, items = 0;
-    rc = risk_engine_users(c->eng, RISK_LEVEL_NONE, count_users, &users);
-    if (rc == RISK_OK) rc = risk_engine_history_feed(c->eng, 0, count_history, &items);
-    if (rc != RISK_OK) return fail(c, rc);
-    /* Every history chain (R-AU-2), and the anchor kept elsewhere (R-AU-3). */
-    uint64_t bad = 0;
-    rc = risk_engine_verify_history(c->eng, o[0].set ? &want : NULL, &bad);
-    if (rc != RISK_OK) return fail(c, rc);
-    risk_anchor now;
-    char anchor[RISK_ANCHOR_TEXT_MAX] = "";
-    if (risk_engine_history_anchor(c->eng, &now) == RISK_OK)
-        risk_anchor_format(anchor, sizeof anchor, &now);
-    if (c->json) {
-        jw w;
-        jw_init(&w, stdout);
-        jw_obj(&w);
-        jw_key(&w, "ok"); jw_bool(&w, 1);
-        jw_key(&w, "path"); jw_str(&w, path);
-        jw_key(&w, "anchor"); jw_str(&w, anchor[0] ? anchor : NULL);
-        jw_key(&w, "records"); jw_uint(&w, stats.records_replayed);
-        jw_key(&w, "bytes_dropped"); jw_uint(&w, torn);
-        jw_key(&w, "file_bytes"); jw_uint(&w, stats.file_bytes);
-        jw_key(&w, "users"); jw_uint(&w, users);
-        jw_key(&w, "history_items"); jw_uint(&w, items);
-        jw_obj_end(&w);
-        jw_end(&w);
-    } else {
-        printf("%s: ok\n", path ? path : "(memory)");
-        printf("  %" PRIu64 " committed records, %" PRIu64 " bytes, %" PRIu64 " users, %" PRIu64
-               " history items\n",
-               stats.records_replayed, stats.file_bytes, users, items);
-        printf("  history chains verified; anchor: %s\n", anchor[0] ? anchor : "-");
-        if (torn)
-            printf("  a torn tail of %" PRIu64 " bytes (an interrupted write) will be dropped by "
-                   "the next writer\n",
-                   torn);
     }
     return EXIT_DONE;
 }

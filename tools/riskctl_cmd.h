@@ -43,6 +43,9 @@ int cmd_explain(ctl *c, int argc, char **argv);
 int cmd_history(ctl *c, int argc, char **argv);
 int cmd_expire(ctl *c, int argc, char **argv);
 int cmd_check(ctl *c, int argc, char **argv);
+int cmd_anchor(ctl *c, int argc, char **argv);
+int cmd_policy_what_if(ctl *c, int argc, char **argv);
+int cmd_receipt_verify(ctl *c, int argc, char **argv);
 int cmd_compact(ctl *c, int argc, char **argv);
 int cmd_backup(ctl *c, int argc, char **argv);
 
@@ -56,5 +59,21 @@ int visit_user(const risk_user *u, void *arg);
 int visit_event(const risk_event *e, void *arg);
 int visit_policy(const risk_policy *p, void *arg);
 int visit_history(const risk_history *h, void *arg);
+void vec_free(vec *v, void (*fn)(void *));
+void free_policy(void *p);
+
+/* Check the positional count; report the synopsis otherwise. */
+int want_pos(ctl *c, int npos, int min, int max);
+/* Validate an id before opening the store (R-IV-1: nothing changes). */
+int check_id(ctl *c, const char *id);
+/* Build a policy from NAME and o[0..4] = --threshold, --control, --mode,
+ * --include, --exclude. Returns 0 or an exit status (reported). */
+int build_policy(ctl *c, const char *name, opt *o, risk_policy **out);
+
+/* The receipt key beside the journal (riskctl_audit.c): `<journal>.key`,
+ * 32 random bytes, mode 0600. With create, made on first use; for
+ * --memory a per-process random key. Fills key[32]; returns 0, or
+ * RISK_ENOTFOUND (no key and not create) or RISK_EIO (message in *why). */
+int receipt_key(ctl *c, int create, uint8_t key[32], char *why, size_t whycap);
 
 #endif

@@ -127,6 +127,10 @@ void json_verdict(jw *w, const risk_verdict *v)
         jw_obj_end(w);
     }
     jw_arr_end(w);
+    if (risk_verdict_receipt(v)) {
+        /* Only when asked for (signin --receipt, R-RC-1). */
+        jw_key(w, "receipt"); jw_str(w, risk_verdict_receipt(v));
+    }
     jw_obj_end(w);
 }
 
@@ -244,6 +248,7 @@ void human_verdict(ctl *c, const risk_verdict *v)
         printf("  report-only %s would decide %s (%s)\n", risk_verdict_report_only_policy(v, i),
                ename(RISK_ENUM_DECISION, risk_verdict_report_only_decision(v, i)),
                ename(RISK_ENUM_REASON, risk_verdict_report_only_reason(v, i)));
+    if (risk_verdict_receipt(v)) printf("receipt:\n%s", risk_verdict_receipt(v));
 }
 
 void human_explanation(ctl *c, const char *user_id, const risk_explanation *ex)

@@ -552,14 +552,19 @@ class TestExplainHistoryMaintenance(Base):
         self.refused('RISK_EINVAL', 'check', '--anchor', 'not an anchor', code=2)
 
     def test_check_torn_tail(self):
-        # R-CC-3: a torn tail is detected (and dropped by the next writer).
+        # R-CC-3, R-AU-3: a torn tail is not what was committed: check fails
+        # and names the byte offset; a read still opens without it.
         self.event('a', 'e1', 'high', T0_MS)
+        good = os.path.getsize(self.store)
         self.event('a', 'e2', 'low', T0_MS)
         size = os.path.getsize(self.store)
         with open(self.store, 'r+b') as f:
             f.truncate(size - 3)
-        chk = self.js('check')
-        self.assertGreater(chk['bytes_dropped'], 0)
+        before = self.digest()
+        out = self.refused('RISK_ECORRUPT', 'check')
+        self.assertIn('torn tail', out['message'])
+        self.assertIn('byte offset %d' % good, out['message'])
+        self.assertEqual(self.digest(), before)            # check never truncates
         self.assertEqual([e['id'] for e in self.js('events', 'a')], ['e1'])
 
     def test_check_damaged_frame(self):
@@ -772,6 +777,335 @@ class TestDemo(Base):
         self.assertTrue(js['ok'])
         titles = [s['title'] for s in js['steps']]
         self.assertEqual(len([t for t in titles if t[:2] in ('1.', '2.', '3.', '4.')]), 4)
+
+
+# ---- issue 8: audit chain, what-if, receipts (SPEC §10) ----
+
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def crc32c(data):
+    """CRC32C as docs/journal-format.md defines it (Castagnoli, reflected)."""
+    c = 0xFFFFFFFF
+    for b in data:
+        c = _CRC32C[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def journal_frames(data):
+    """(offset, length) of each frame of a journal (docs/journal-format.md)."""
+    frames, o = [], 32
+    while o + 16 <= len(data):
+        n = int.from_bytes(data[o:o + 4], 'little')
+        frames.append((o, 16 + n))
+        o += 16 + n
+    return frames
+
+
+def history_ops(data):
+    """(frame offset, body offset, body length) of every history-item
+    operation (tag 6) in the journal."""
+    out = []
+    for fo, flen in journal_frames(data):
+        o, end = fo + 16, fo + flen
+        while o < end:
+            tag, n = data[o], int.from_bytes(data[o + 1:o + 5], 'little')
+            if tag == 6:
+                out.append((fo, o + 5, n))
+            o += 5 + n
+    return out
+
+
+def refix_crc(data, frame_off):
+    """Recompute a frame's CRC32C(salt ‖ header bytes 0-11 ‖ payload) so
+    that only the history chain can notice a change inside it."""
+    n = int.from_bytes(data[frame_off:frame_off + 4], 'little')
+    crc = crc32c(bytes(data[16:24]) + bytes(data[frame_off:frame_off + 12]) +
+                 bytes(data[frame_off + 16:frame_off + 16 + n]))
+    data[frame_off + 12:frame_off + 16] = crc.to_bytes(4, 'little')
+
+
+class TestAudit(Base):
+    MARK = b'ZZZZMARKERZZZZ'
+
+    def setup_history(self):
+        self.event('a', 'e1', 'high', T0_MS)
+        self.event('b', 'f1', 'low', T0_MS)
+        self.js('dismiss', 'a', '--note', self.MARK.decode())
+        self.event('a', 'e2', 'medium', T0_MS)
+        self.js('policy', 'set', 'p', '--threshold', 'high', '--control', 'block')
+        item = [h for h in self.js('history', '--all') if h['note'] == self.MARK.decode()]
+        self.assertEqual(len(item), 1)
+        with open(self.store, 'rb') as f:
+            data = bytearray(f.read())
+        ops = [op for op in history_ops(data) if self.MARK in data[op[1]:op[1] + op[2]]]
+        self.assertEqual(len(ops), 1)
+        return data, ops[0], item[0]['seq']
+
+    def write(self, data):
+        with open(self.store, 'wb') as f:
+            f.write(data)
+
+    def test_crc32c_matches_the_documented_check_value(self):
+        # The test's own CRC32C (docs/journal-format.md): 0xE3069283 for "123456789".
+        self.assertEqual(crc32c(b'123456789'), 0xE3069283)
+
+    def test_check_finds_a_changed_history_byte_by_frame_crc(self):
+        # R-AU-2 (with R-IV-2): one byte of a history item changed in the
+        # file, CRC not fixed: the frame check fails it.
+        data, (fo, bo, n), seq = self.setup_history()
+        self.assertTrue(self.js('check')['ok'])
+        i = bo + data[bo:bo + n].index(self.MARK) + 4
+        data[i] ^= 0x01
+        self.write(data)
+        self.refused('RISK_ECORRUPT', 'check')
+
+    def test_check_finds_a_changed_history_item_by_its_chain(self):
+        # R-AU-1, R-AU-2: the byte flip with the frame CRC recomputed passes
+        # every frame check; only the chain finds it, naming the item's seq.
+        data, (fo, bo, n), seq = self.setup_history()
+        i = bo + data[bo:bo + n].index(self.MARK) + 4
+        data[i] ^= 0x01
+        refix_crc(data, fo)
+        self.write(data)
+        # The file still opens: a reader sees the altered note.
+        notes = [h['note'] for h in self.js('history', 'a')]
+        self.assertIn('ZZZZLARKERZZZZ', notes)
+        out = self.refused('RISK_EVERIFY', 'check')
+        self.assertEqual(out['seq'], seq)
+        self.assertIn('item %d' % seq, out['message'])
+        p = self.run_ctl('check')
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b'seq %d' % seq, p.stderr)
+
+    def test_check_finds_every_changed_byte_of_a_history_item(self):
+        # R-AU-2: any one byte of the item changed (CRC fixed so the frame
+        # is valid) makes check exit non-zero.
+        data, (fo, bo, n), seq = self.setup_history()
+        orig = bytes(data)
+        for k in range(n):
+            d = bytearray(orig)
+            d[bo + k] ^= 0x20
+            refix_crc(d, fo)
+            self.write(d)
+            p = self.run_ctl('check', '--json')
+            self.assertEqual(p.returncode, 1, (k, p.stdout, p.stderr))
+            out = json.loads(p.stdout)
+            self.assertIn(out['error'], ('RISK_EVERIFY', 'RISK_ECORRUPT'), (k, out))
+        self.write(orig)
+        self.assertTrue(self.js('check')['ok'])
+
+    def test_anchor_finds_removed_newest_items(self):
+        # R-AU-3: truncating at a frame boundary leaves a consistent store
+        # (every chain matches), but not the anchor taken before.
+        self.event('a', 'e1', 'high', T0_MS)
+        self.event('b', 'f1', 'low', T0_MS)
+        cut = os.path.getsize(self.store)
+        self.js('resolve', 'e1')
+        self.event('c', 'g1', 'medium', T0_MS)
+        anc = self.js('anchor')
+        self.assertEqual(anc['seq'], max(h['seq'] for h in self.js('history', '--all')))
+        self.assertEqual(anc['subjects'], 3)
+        self.assertEqual(len(anc['hash']), 64)
+        self.assertEqual(anc['anchor'], self.ok('anchor').strip())
+        self.assertTrue(anc['anchor'].startswith('librisk-anchor 1 %d 3 ' % anc['seq']))
+        afile = os.path.join(self.tmp, 'anchor.txt')
+        with open(afile, 'w') as f:
+            f.write(self.ok('anchor'))
+        chk = self.js('check', '--anchor', afile)
+        self.assertEqual(chk['verified_against'], anc['anchor'])
+        with open(self.store, 'r+b') as f:
+            f.truncate(cut)
+        self.assertTrue(self.js('check')['ok'])                       # chains alone agree
+        out = self.refused('RISK_EVERIFY', 'check', '--anchor', afile)
+        self.assertIn('removed', out['message'])
+        self.refused('RISK_EVERIFY', 'check', '--anchor', '-', stdin=anc['anchor'].encode())
+        jfile = os.path.join(self.tmp, 'anchor.json')                 # anchor --json kept
+        with open(jfile, 'w') as f:
+            json.dump(anc, f)
+        self.refused('RISK_EVERIFY', 'check', '--anchor', jfile)
+        self.refused('RISK_EVERIFY', 'check', '--anchor', anc['anchor'])
+        empty = os.path.join(self.tmp, 'empty.txt')
+        open(empty, 'w').close()
+        self.refused('RISK_EINVAL', 'check', '--anchor', empty, code=2)
+
+    def test_anchor_of_missing_journal(self):
+        # R-AU-3: an empty history has the anchor of seq 0; reads create nothing.
+        anc = self.js('anchor')
+        self.assertEqual((anc['seq'], anc['subjects']), (0, 0))
+        self.assertIsNone(self.digest())
+
+
+class TestWhatIf(Base):
+    def population(self):
+        self.js('--now', T0, 'user', 'set', 'alice', '--mfa')
+        self.js('--now', T0, 'user', 'set', 'carol', '--mfa')
+        self.js('user', 'set', 'dave')
+        self.js('user', 'set', 'erin')
+        self.event('alice', 'e1', 'high', T0_MS)
+        self.event('bob', 'e2', 'medium', T0_MS)
+        self.event('carol', 'e3', 'low', T0_MS)
+        self.event('erin', 'e4', 'high', T0_MS)
+        self.js('user', 'set', 'erin', '--deleted')
+        self.js('policy', 'set', 'high-block', '--threshold', 'high', '--control', 'block',
+                '--exclude', 'alice')
+
+    def groups(self, wi):
+        return {(r['decision'], r['reason']): r for r in wi['results']}
+
+    def signins(self, users, now):
+        got = {}
+        for u in users:
+            v = self.js('signin', u, '--now', now)
+            got.setdefault((v['decision'], v['reason']), []).append(u)
+        return got
+
+    def test_what_if_agrees_with_real_sign_ins(self):
+        # R-WI-1: counts per decision and reason, users for each, nothing
+        # changed. R-WI-2: after policy set, real sign-ins at the same time
+        # decide exactly that.
+        self.population()
+        now = str(T0_MS + DAY)
+        before = self.digest()
+        wi = self.js('policy', 'what-if', 'med-pw', '--threshold', 'medium', '--control',
+                     'require_password_change', '--exclude', 'carol', '--now', now)
+        self.assertEqual(self.digest(), before)                        # R-WI-1
+        self.assertEqual(wi['at'], T0_MS + DAY)
+        self.assertEqual(wi['total'], 5)
+        self.assertEqual(sorted(wi['policies']), ['high-block', 'med-pw'])
+        self.assertEqual(sum(r['count'] for r in wi['results']), 5)
+        g = self.groups(wi)
+        self.assertEqual(g[('require_password_change', 'risk_level')]['users'], ['alice'])
+        self.assertEqual(g[('block', 'not_mfa_registered')]['users'], ['bob'])
+        self.assertEqual(g[('block', 'user_deleted')]['users'], ['erin'])
+        self.assertEqual(sorted(g[('allow', 'none')]['users']), ['carol', 'dave'])
+        self.assertIn('risk_level', self.ok('policy', 'what-if', 'med-pw', '--threshold',
+                                            'medium', '--control', 'require_password_change'))
+        self.js('policy', 'set', 'med-pw', '--threshold', 'medium', '--control',
+                'require_password_change', '--exclude', 'carol')
+        real = self.signins(['alice', 'bob', 'carol', 'dave', 'erin'], now)   # R-WI-2
+        self.assertEqual({k: sorted(v) for k, v in real.items()},
+                         {k: sorted(r['users']) for k, r in g.items()})
+        self.assertEqual({k: len(v) for k, v in real.items()},
+                         {k: r['count'] for k, r in g.items()})
+
+    def test_what_if_replace_and_remove(self):
+        # R-WI-1, R-WI-2: a candidate replaces the stored policy of its
+        # name; --remove evaluates the stored set without it.
+        self.population()
+        now = str(T0_MS + DAY)
+        wi = self.js('policy', 'what-if', 'high-block', '--threshold', 'low', '--control',
+                     'block', '--now', now)
+        self.assertEqual(wi['policies'], ['high-block'])
+        g = self.groups(wi)
+        self.assertEqual(sorted(g[('block', 'risk_level')]['users']), ['alice', 'bob', 'carol'])
+        rm = self.js('policy', 'what-if', '--remove', 'high-block', '--now', now)
+        self.assertEqual(rm['policies'], [])
+        self.js('policy', 'remove', 'high-block')
+        real = self.signins(['alice', 'bob', 'carol', 'dave', 'erin'], now)
+        self.assertEqual({k: sorted(v) for k, v in real.items()},
+                         {(r['decision'], r['reason']): sorted(r['users'])
+                          for r in rm['results']})
+        self.refused('RISK_ENOTFOUND', 'policy', 'what-if', '--remove', 'high-block')
+
+    def test_what_if_paging_and_usage(self):
+        # R-WI-1: users are paged per group (--limit, --offset).
+        for i in range(5):
+            self.js('user', 'set', 'u%d' % i)
+        page = self.js('policy', 'what-if', 'p', '--threshold', 'high', '--control', 'block',
+                       '--limit', '2', '--offset', '1')
+        (r,) = page['results']
+        self.assertEqual((r['decision'], r['reason'], r['count']), ('allow', 'none', 5))
+        self.assertEqual(r['users'], ['u1', 'u2'])
+        full = self.js('policy', 'what-if', 'p', '--threshold', 'high', '--control', 'block')
+        self.assertEqual(full['results'][0]['users'], ['u%d' % i for i in range(5)])
+        self.refused('RISK_EINVAL', 'policy', 'what-if', 'p', '--threshold', 'high', code=2)
+        self.refused('RISK_EINVAL', 'policy', 'what-if', 'p', '--threshold', 'huge',
+                     '--control', 'block', code=2)
+        self.refused('RISK_EINVAL', 'policy', 'what-if', '--remove', 'p', '--threshold',
+                     'high', code=2)
+        self.refused('RISK_EINVAL', 'policy', 'what-if', 'p', '--threshold', 'high',
+                     '--control', 'block', '--limit', 'x', code=2)
+
+
+class TestReceipts(Base):
+    def test_receipt_round_trip_and_any_field_changed(self):
+        # R-RC-1: signin --receipt; the key beside the journal (0600, 32
+        # bytes); receipt verify accepts it and refuses any changed field.
+        self.event('a', 'e1', 'high', T0_MS)
+        self.event('a', 'e2', 'low', T0_MS)
+        self.js('policy', 'set', 'p', '--threshold', 'high', '--control', 'block')
+        key = self.store + '.key'
+        self.assertTrue(os.path.exists(key))          # made by the first writing command
+        self.assertEqual(os.stat(key).st_mode & 0o777, 0o600)
+        self.assertEqual(os.path.getsize(key), 32)
+        v = self.js('signin', 'a', '--receipt', '--now', str(T0_MS + HOUR))
+        self.assertEqual(v['decision'], 'block')
+        rec = v['receipt']
+        lines = rec.splitlines()
+        self.assertEqual(lines[0], 'librisk-receipt 1')
+        for want in ('user_id=a', 'at=%d' % (T0_MS + HOUR), 'decision=block',
+                     'reason=risk_level', 'level=high', 'policy=p', 'event=e1', 'event=e2'):
+            self.assertIn(want, lines)
+        self.assertNotIn('receipt', self.js('signin', 'a'))
+        path = os.path.join(self.tmp, 'r.txt')
+        with open(path, 'w') as f:
+            f.write(rec)
+        ok = self.js('receipt', 'verify', path)
+        self.assertEqual((ok['ok'], ok['user_id'], ok['decision'], ok['policy'], ok['events']),
+                         (True, 'a', 'block', 'p', ['e1', 'e2']))
+        self.assertIn('valid', self.ok('receipt', 'verify', '-', stdin=rec.encode()))
+        human = self.ok('signin', 'a', '--receipt')      # the human output verifies as is
+        self.ok('receipt', 'verify', '-', stdin=human.encode())
+        jpath = os.path.join(self.tmp, 'r.json')
+        with open(jpath, 'w') as f:
+            json.dump(v, f)
+        self.ok('receipt', 'verify', jpath)
+        # Any field changed: each line's value altered, a line dropped.
+        for i, line in enumerate(lines[1:], 1):
+            k, _, val = line.partition('=')
+            for alt in (val + 'x', val[:-1] if val else 'x'):
+                changed = lines[:i] + ['%s=%s' % (k, alt)] + lines[i + 1:]
+                out = self.refused('RISK_EVERIFY', 'receipt', 'verify', '-',
+                                   stdin=('\n'.join(changed) + '\n').encode())
+                self.assertTrue(out['message'])
+            dropped = lines[:i] + lines[i + 1:]
+            self.refused('RISK_EVERIFY', 'receipt', 'verify', '-',
+                         stdin=('\n'.join(dropped) + '\n').encode())
+        # Another key (the key file replaced): the receipt no longer verifies.
+        os.unlink(key)
+        self.js('user', 'set', 'z')
+        self.assertTrue(os.path.exists(key))
+        self.refused('RISK_EVERIFY', 'receipt', 'verify', path)
+
+    def test_receipt_key_missing_and_memory(self):
+        # R-RC-1: no key yet is a clear refusal; --memory signs under a
+        # per-process key.
+        path = os.path.join(self.tmp, 'r.txt')
+        with open(path, 'w') as f:
+            f.write('librisk-receipt 1\n')
+        self.refused('RISK_ENOTFOUND', 'receipt', 'verify', path)
+        self.refused('RISK_EIO', 'receipt', 'verify', os.path.join(self.tmp, 'none'))
+        v = self.js('--memory', 'signin', 'ghost', '--receipt')
+        self.assertIn('mac=', v['receipt'])
+        self.assertIsNone(self.digest())
+        self.assertFalse(os.path.exists(self.store + '.key'))
+        self.refused('RISK_EINVAL', '--memory', 'receipt', 'verify', path, code=2)
+        # signin --receipt on a fresh journal makes the key.
+        self.event('a', 'e1', 'low', T0_MS)
+        os.unlink(self.store + '.key')
+        self.assertIn('mac=', self.js('signin', 'a', '--receipt')['receipt'])
+        self.assertEqual(os.stat(self.store + '.key').st_mode & 0o777, 0o600)
 
 
 if __name__ == '__main__':

@@ -1,0 +1,848 @@
+/* risk-bench: the performance figures of issue 9 (and issue 5, item 9).
+ *
+ * Public API only. Each store configuration runs in its own forked child,
+ * so its peak RSS (getrusage ru_maxrss) is its own; the journal's reopen
+ * runs in a second child for the same reason. Every figure is one line
+ * `name value unit` on stdout; lines starting with '#' are context.
+ * docs/performance.md describes the workload and every figure. */
+#include "bench_util.h"
+
+#include <librisk.h>
+#include <librisk/store.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { ST_MEMORY, ST_JOFF, ST_JNORMAL, ST_JFULL, ST_COUNT };
+static const char *const store_names[ST_COUNT] = { "memory", "journal-off", "journal-normal",
+                                                   "journal-full" };
+static const uint32_t store_durability[ST_COUNT] = { 0, RISK_DURABILITY_OFF,
+                                                     RISK_DURABILITY_NORMAL,
+                                                     RISK_DURABILITY_FULL };
+
+#define MAX_THREADS 256
+#define BATCH 64 /* sign-ins timed per clock read; budget checked per BATCH ops */
+#define ACTOR "bench"
+#define DAY_MS INT64_C(86400000)
+
+static struct opts {
+    int quick;
+    uint32_t users, events, signins, dismisses;
+    unsigned stores; /* bit per ST_… */
+    int threads[16], n_threads; /* 0: per-store defaults */
+    char dir[4096];
+    int own_dir, keep;
+    double budget;      /* seconds per phase and thread set */
+    double sync_seconds;
+    uint64_t seed;
+    double fsync_rate;  /* measured by the parent, read by children */
+} O;
+
+/* ------------------------------------------------------------------ */
+/* Failure: children report and exit; the parent goes on.              */
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "risk-bench: ");
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    exit(1);
+}
+
+#define CHECK(call)                                                                     \
+    do {                                                                                \
+        int rc_ = (call);                                                               \
+        if (rc_ < 0)                                                                    \
+            die("%s: %s (%s)", #call, risk_error_name(rc_), risk_error_last());         \
+    } while (0)
+
+/* ------------------------------------------------------------------ */
+/* The world of one configuration                                      */
+
+struct world {
+    int kind, nthreads;
+    char prefix[64];   /* e.g. "memory.t1" */
+    char path[4200];   /* journal file */
+    risk_engine *eng;
+    char *uid_buf;
+    const char **uid;  /* users[i] */
+};
+
+struct worker;
+
+/* A phase runs in rounds: every thread prepares a pool of inputs (not
+ * timed: building events, picking users), a barrier, all threads run
+ * their pools (timed), a barrier. Throughput is all ops over the summed
+ * wall time of the run parts, so it is the system's rate with every
+ * thread busy, and input building never counts. */
+struct phase {
+    const char *name;
+    size_t (*prepare)(struct worker *k, size_t max); /* fill the pool; 0: done */
+    size_t (*run)(struct worker *k, size_t n);      /* timed; returns ops done */
+    void (*discard)(struct worker *k, size_t n);    /* free a pool (NULL: nothing) */
+};
+
+#define POOL_TOTAL 16384 /* inputs prepared per round over all threads */
+
+struct worker {
+    struct world *w;
+    int idx;
+    uint64_t rng;
+    bench_samples lat;
+    uint64_t cpu_ns, quota, done;
+    uint64_t decisions[3], closed;
+    size_t pool_cap;
+    risk_event **ev;   /* ingest pool */
+    risk_user **us;    /* upsert pool */
+    const char **ids;  /* sign-in and dismiss pool */
+    uint32_t *perm, perm_n; /* dismiss order */
+    risk_verdict *v;
+    const struct phase *ph;
+    pthread_barrier_t *bar;
+    const int *stop;
+    uint64_t deadline; /* bench_ns() after which runs stop early (budget) */
+    int stopped;       /* the budget cut this thread's work short */
+};
+
+/* Checked every BATCH ops: a phase on a slow store stops at its budget. */
+static int past_deadline(const struct worker *k, size_t i)
+{
+    return i % BATCH == 0 && bench_ns() > k->deadline;
+}
+
+/* Users of thread idx: those with index % nthreads == idx (disjoint). */
+static uint32_t class_size(const struct world *w, int idx)
+{
+    uint32_t t = (uint32_t)w->nthreads;
+    return O.users / t + ((uint32_t)idx < O.users % t);
+}
+
+static uint32_t pick_user(struct worker *k)
+{
+    return (uint32_t)k->idx +
+           (uint32_t)k->w->nthreads * bench_below(&k->rng, class_size(k->w, k->idx));
+}
+
+static uint64_t share(uint64_t total, int idx, int n)
+{
+    return total / (uint64_t)n + ((uint64_t)idx < total % (uint64_t)n);
+}
+
+static size_t left(const struct worker *k, size_t max)
+{
+    uint64_t l = k->quota - k->done;
+    return l < max ? (size_t)l : max;
+}
+
+/* Deterministic per-user attributes: half MFA, 1% deleted. */
+static uint64_t user_hash(uint32_t i)
+{
+    uint64_t s = O.seed ^ ((uint64_t)i << 20);
+    return bench_rand(&s);
+}
+
+static void make_users(struct world *w)
+{
+    w->uid_buf = malloc((size_t)O.users * 21);
+    w->uid = malloc((size_t)O.users * sizeof *w->uid);
+    if (!w->uid_buf || !w->uid)
+        die("out of memory for user ids");
+    for (uint32_t i = 0; i < O.users; i++) {
+        char *p = w->uid_buf + (size_t)i * 21, tmp[48];
+        /* 20 bytes: unique index (< 10^6), random-looking tail */
+        snprintf(tmp, sizeof tmp, "usr-%06u-%09llx", i % 1000000u,
+                 (unsigned long long)(user_hash(i) >> 28) & 0xfffffffffull);
+        memcpy(p, tmp, 20);
+        p[20] = 0;
+        w->uid[i] = p;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Phases                                                              */
+
+static size_t prep_upsert(struct worker *k, size_t max)
+{
+    struct world *w = k->w;
+    size_t n = left(k, max);
+    int64_t mfa_at = risk_engine_now(w->eng) - 365 * DAY_MS; /* before any risk */
+    for (size_t j = 0; j < n; j++) {
+        uint32_t i = (uint32_t)k->idx + (uint32_t)w->nthreads * (uint32_t)(k->done + j);
+        uint64_t h = user_hash(i);
+        CHECK(risk_user_new(&k->us[j], w->uid[i]));
+        if (h & 1)
+            CHECK(risk_user_set_mfa_registered(k->us[j], 1, mfa_at));
+        if ((h >> 8) % 100 == 0)
+            CHECK(risk_user_set_deleted(k->us[j], 1));
+    }
+    return n;
+}
+
+static void discard_upsert(struct worker *k, size_t n)
+{
+    for (size_t j = 0; j < n; j++)
+        risk_user_free(k->us[j]);
+}
+
+static size_t run_upsert(struct worker *k, size_t n)
+{
+    size_t j;
+    for (j = 0; j < n && !past_deadline(k, j); j++) {
+        uint64_t a = bench_ns();
+        CHECK(risk_engine_upsert_user(k->w->eng, ACTOR, k->us[j]));
+        bench_samples_add(&k->lat, bench_ns() - a);
+    }
+    discard_upsert(k, n);
+    return j;
+}
+
+static const char *const types[] = { "leakedCredentials", "anonymizedIPAddress",
+                                     "unfamiliarFeatures", "atypicalTravel",
+                                     "maliciousIPAddress", "suspiciousBrowser",
+                                     "unlikelyTravel", "passwordSpray",
+                                     "suspiciousInboxForwarding", "mcasImpossibleTravel" };
+static const char *const places[] = { "Seattle, WA, US", "Berlin, DE", "Lagos, NG",
+                                      "São Paulo, BR", "Mumbai, IN", "Sydney, AU",
+                                      "Toronto, ON, CA", "Tokyo, JP", "Paris, FR",
+                                      "Johannesburg, ZA", "Reykjavík, IS", "Austin, TX, US" };
+
+static void build_event(struct worker *k, risk_event **out, uint64_t serial, int64_t now)
+{
+    char id[32], ip[48];
+    uint64_t r = bench_rand(&k->rng);
+    uint32_t u = pick_user(k);
+    uint32_t lv = (uint32_t)(r % 10); /* 60% low, 30% medium, 10% high */
+    risk_level level = lv < 6 ? RISK_LEVEL_LOW : lv < 9 ? RISK_LEVEL_MEDIUM : RISK_LEVEL_HIGH;
+    /* 24 bytes, unique: thread and serial, plus a random-looking tail */
+    snprintf(id, sizeof id, "evt-%02x%06llx-%011llx", (unsigned)k->idx & 0xff,
+             (unsigned long long)serial & 0xffffff, (unsigned long long)(r >> 20) & 0xfffffffffffull);
+    int64_t at = now - (int64_t)(bench_rand(&k->rng) % (uint64_t)(30 * DAY_MS));
+    CHECK(risk_event_new(out, id, k->w->uid[u], types[(r >> 8) % 10], level, at));
+    if ((r >> 16) % 5 == 0)
+        snprintf(ip, sizeof ip, "2001:db8:%x:%x::%x", (unsigned)(r >> 24) & 0xffff,
+                 (unsigned)(r >> 40) & 0xffff, (unsigned)(r >> 56));
+    else
+        snprintf(ip, sizeof ip, "%u.%u.%u.%u", 1 + (unsigned)(r >> 24) % 223,
+                 (unsigned)(r >> 32) & 0xff, (unsigned)(r >> 40) & 0xff,
+                 1 + (unsigned)(r >> 48) % 254);
+    CHECK(risk_event_set_ip(*out, ip));
+    CHECK(risk_event_set_location(*out, places[(r >> 4) % 12]));
+    CHECK(risk_event_set_source(*out, "IdentityProtection"));
+    if ((r >> 12) % 10 == 0)
+        CHECK(risk_event_set_timing(*out, RISK_TIMING_OFFLINE));
+}
+
+static size_t prep_ingest(struct worker *k, size_t max)
+{
+    size_t n = left(k, max);
+    int64_t now = risk_engine_now(k->w->eng);
+    for (size_t i = 0; i < n; i++)
+        build_event(k, &k->ev[i], k->done + i, now);
+    return n;
+}
+
+static void discard_ingest(struct worker *k, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        risk_event_free(k->ev[i]);
+}
+
+static size_t run_ingest(struct worker *k, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n && !past_deadline(k, i); i++) {
+        uint64_t a = bench_ns();
+        int rc = risk_engine_ingest(k->w->eng, ACTOR, k->ev[i], 0);
+        uint64_t b = bench_ns();
+        if (rc)
+            die("ingest: %s (%s)", risk_error_name(rc), risk_error_last());
+        bench_samples_add(&k->lat, b - a);
+    }
+    discard_ingest(k, n);
+    return i;
+}
+
+static size_t prep_signin(struct worker *k, size_t max)
+{
+    size_t n = left(k, max);
+    for (size_t i = 0; i < n; i++)
+        k->ids[i] = k->w->uid[pick_user(k)];
+    return n;
+}
+
+/* One clock read per BATCH sign-ins: a clock read costs a sizable part
+ * of a sign-in. The decisions are tallied after each timed batch. */
+static size_t run_signin(struct worker *k, size_t n)
+{
+    risk_decision d[BATCH];
+    size_t at;
+    for (at = 0; at < n && !past_deadline(k, at); at += BATCH) {
+        size_t m = n - at < BATCH ? n - at : BATCH;
+        int bad = 0;
+        uint64_t a = bench_ns();
+        for (size_t i = 0; i < m; i++) {
+            bad |= risk_engine_sign_in(k->w->eng, k->ids[at + i], k->v);
+            d[i] = risk_verdict_decision(k->v);
+        }
+        uint64_t b = bench_ns();
+        if (bad)
+            die("sign-in: %s", risk_error_last());
+        for (size_t i = 0; i < m; i++)
+            k->decisions[d[i] <= 2 ? d[i] : 2]++;
+        bench_samples_add(&k->lat, (b - a) / m);
+    }
+    return at < n ? at : n;
+}
+
+static size_t prep_dismiss(struct worker *k, size_t max)
+{
+    struct world *w = k->w;
+    if (!k->perm) { /* a random order of this thread's users, each once */
+        k->perm_n = class_size(w, k->idx);
+        if (!(k->perm = malloc((size_t)k->perm_n * sizeof *k->perm)))
+            die("out of memory");
+        for (uint32_t i = 0; i < k->perm_n; i++)
+            k->perm[i] = i;
+        for (uint32_t i = k->perm_n; i > 1; i--) { /* Fisher-Yates */
+            uint32_t j = bench_below(&k->rng, i), t = k->perm[i - 1];
+            k->perm[i - 1] = k->perm[j];
+            k->perm[j] = t;
+        }
+    }
+    size_t n = left(k, max);
+    for (size_t i = 0; i < n; i++)
+        k->ids[i] = w->uid[(uint32_t)k->idx +
+                           (uint32_t)w->nthreads * k->perm[(k->done + i) % k->perm_n]];
+    return n;
+}
+
+static size_t run_dismiss(struct worker *k, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n && !past_deadline(k, i); i++) {
+        uint32_t closed = 0;
+        uint64_t a = bench_ns();
+        int rc = risk_engine_dismiss(k->w->eng, ACTOR, k->ids[i], NULL, &closed);
+        uint64_t b = bench_ns();
+        if (rc)
+            die("dismiss %s: %s (%s)", k->ids[i], risk_error_name(rc), risk_error_last());
+        bench_samples_add(&k->lat, b - a);
+        k->closed += closed;
+    }
+    return i;
+}
+
+static const struct phase PH_UPSERT = { "setup_users", prep_upsert, run_upsert, discard_upsert };
+static const struct phase PH_INGEST = { "ingest", prep_ingest, run_ingest, discard_ingest };
+static const struct phase PH_SIGNIN = { "signin", prep_signin, run_signin, NULL };
+static const struct phase PH_DISMISS = { "dismiss", prep_dismiss, run_dismiss, NULL };
+
+struct round_ctl {
+    pthread_barrier_t bar;
+    int stop;
+    struct worker *ks;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *k = arg;
+    for (;;) {
+        size_t n = k->ph->prepare(k, k->pool_cap);
+        pthread_barrier_wait(k->bar); /* A: all prepared */
+        pthread_barrier_wait(k->bar); /* B: main decided */
+        if (*k->stop) {
+            if (k->ph->discard)
+                k->ph->discard(k, n);
+            break;
+        }
+        uint64_t c = bench_thread_cpu_ns();
+        size_t ran = k->ph->run(k, n);
+        k->cpu_ns += bench_thread_cpu_ns() - c;
+        k->done += ran;
+        if (ran < n) {
+            k->quota = k->done; /* stopped by the budget */
+            k->stopped = 1;
+        }
+        pthread_barrier_wait(k->bar); /* C: round over */
+    }
+    return NULL;
+}
+
+/* Run a phase on the world's threads and print its figures. */
+static uint64_t run_phase(struct world *w, const struct phase *ph, uint64_t total)
+{
+    int t = w->nthreads;
+    struct round_ctl rc = { .stop = 0 };
+    rc.ks = calloc((size_t)t, sizeof *rc.ks);
+    pthread_t *th = calloc((size_t)t, sizeof *th);
+    if (!rc.ks || !th || pthread_barrier_init(&rc.bar, NULL, (unsigned)t + 1))
+        die("out of memory");
+    size_t cap = POOL_TOTAL / (size_t)t;
+    cap = cap < BATCH ? BATCH : cap / BATCH * BATCH;
+    for (int i = 0; i < t; i++) {
+        struct worker *k = &rc.ks[i];
+        k->w = w;
+        k->idx = i;
+        k->rng = O.seed * 1000003u + (uint64_t)i * 7919u + (uint64_t)(uintptr_t)ph->name[0];
+        k->ph = ph;
+        k->bar = &rc.bar;
+        k->stop = &rc.stop;
+        k->quota = share(total, i, t);
+        k->pool_cap = cap;
+        k->ev = calloc(cap, sizeof *k->ev);
+        k->us = calloc(cap, sizeof *k->us);
+        k->ids = calloc(cap, sizeof *k->ids);
+        if (!k->ev || !k->us || !k->ids || bench_samples_init(&k->lat, k->quota + 1))
+            die("out of memory for pools and samples");
+        if (ph == &PH_SIGNIN)
+            CHECK(risk_verdict_new(&k->v));
+    }
+    uint64_t start = bench_ns(), timed = 0;
+    for (int i = 0; i < t; i++) {
+        rc.ks[i].deadline = O.budget > 0 ? start + (uint64_t)(O.budget * 1e9) : UINT64_MAX;
+        if (pthread_create(&th[i], NULL, worker_main, &rc.ks[i]))
+            die("pthread_create failed");
+    }
+    int truncated = 0;
+    for (;;) {
+        pthread_barrier_wait(&rc.bar); /* A */
+        int done = 1, late = bench_ns() > rc.ks[0].deadline;
+        for (int i = 0; i < t; i++) {
+            done &= rc.ks[i].done >= rc.ks[i].quota;
+            truncated |= rc.ks[i].stopped || (late && rc.ks[i].done < rc.ks[i].quota);
+        }
+        rc.stop = done || late;
+        uint64_t a = bench_ns();
+        pthread_barrier_wait(&rc.bar); /* B */
+        if (rc.stop)
+            break;
+        pthread_barrier_wait(&rc.bar); /* C */
+        timed += bench_ns() - a;
+    }
+    uint64_t wall = bench_ns() - start;
+    for (int i = 0; i < t; i++)
+        pthread_join(th[i], NULL);
+
+    bench_samples all = { 0 };
+    uint64_t ops = 0, cpu = 0, dec[3] = { 0 }, closed = 0;
+    for (int i = 0; i < t; i++) {
+        struct worker *k = &rc.ks[i];
+        ops += k->done;
+        cpu += k->cpu_ns;
+        for (int d = 0; d < 3; d++)
+            dec[d] += k->decisions[d];
+        closed += k->closed;
+        if (bench_samples_merge(&all, &k->lat))
+            die("out of memory");
+        bench_samples_free(&k->lat);
+        free(k->ev);
+        free(k->us);
+        free(k->ids);
+        free(k->perm);
+        risk_verdict_free(k->v);
+    }
+    bench_samples_sort(&all);
+    const char *p = w->prefix, *op = ph->name;
+    bench_figf((double)ops, "ops", "%s.%s.ops", p, op);
+    bench_figf(timed ? (double)ops * 1e9 / (double)timed : 0, "ops/s", "%s.%s.throughput", p,
+               op);
+    bench_figf(bench_samples_q(&all, 0.50), "ns", "%s.%s.p50", p, op);
+    bench_figf(bench_samples_q(&all, 0.99), "ns", "%s.%s.p99", p, op);
+    bench_figf(bench_samples_q(&all, 0.999), "ns", "%s.%s.p99.9", p, op);
+    bench_figf(ops ? (double)cpu / (double)ops : 0, "ns", "%s.%s.cpu_per_op", p, op);
+    bench_figf((double)timed / 1e9, "s", "%s.%s.timed", p, op);
+    bench_figf((double)wall / 1e9, "s", "%s.%s.wall", p, op);
+    if (truncated)
+        bench_figf(O.budget, "s", "%s.%s.stopped_by_budget", p, op);
+    if (ph == &PH_SIGNIN) {
+        bench_figf((double)dec[0], "ops", "%s.signin.allow", p);
+        bench_figf((double)dec[1], "ops", "%s.signin.require_password_change", p);
+        bench_figf((double)dec[2], "ops", "%s.signin.block", p);
+    }
+    if (ph == &PH_DISMISS)
+        bench_figf((double)closed, "events", "%s.dismiss.events_closed", p);
+    if (ph == &PH_INGEST && w->kind == ST_JFULL && O.fsync_rate > 0 && timed)
+        bench_figf((double)ops * 1e9 / (double)timed / O.fsync_rate, "x",
+                   "%s.ingest.per_fdatasync", p);
+    bench_samples_free(&all);
+    pthread_barrier_destroy(&rc.bar);
+    free(rc.ks);
+    free(th);
+    return ops;
+}
+
+/* ------------------------------------------------------------------ */
+/* Stores                                                              */
+
+static void open_engine(struct world *w, uint32_t durability, risk_journal_stats *st)
+{
+    risk_store s;
+    if (w->kind == ST_MEMORY) {
+        CHECK(risk_memory_store_new(&s));
+    } else {
+        risk_journal_options jo = RISK_JOURNAL_OPTIONS_INIT;
+        jo.durability = durability;
+        CHECK(risk_journal_open(&s, w->path, &jo, st));
+    }
+    int rc = risk_engine_new(&w->eng, &s, NULL);
+    if (rc) {
+        if (s.close)
+            s.close(s.ctx);
+        die("risk_engine_new: %s (%s)", risk_error_name(rc), risk_error_last());
+    }
+}
+
+static double file_bytes(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (double)sb.st_size : -1;
+}
+
+static void set_policies(struct world *w)
+{
+    risk_policy *p = NULL;
+    CHECK(risk_policy_new(&p, "high-require-password-change", RISK_LEVEL_HIGH,
+                          RISK_CONTROL_REQUIRE_PASSWORD_CHANGE));
+    CHECK(risk_engine_policy_set(w->eng, ACTOR, p));
+    risk_policy_free(p);
+    CHECK(risk_policy_new(&p, "medium-block-report-only", RISK_LEVEL_MEDIUM,
+                          RISK_CONTROL_BLOCK));
+    CHECK(risk_policy_set_mode(p, RISK_MODE_REPORT_ONLY));
+    CHECK(risk_engine_policy_set(w->eng, ACTOR, p));
+    risk_policy_free(p);
+}
+
+/* Compaction and reopen are measured on the first thread count of each
+ * journal store only: on 1,000,000 events each takes seconds. */
+static int compact_here;
+
+/* The whole workload of one configuration (in a child process). */
+static void run_config(int kind, int nthreads)
+{
+    struct world w = { .kind = kind, .nthreads = nthreads };
+    snprintf(w.prefix, sizeof w.prefix, "%s.t%d", store_names[kind], nthreads);
+    snprintf(w.path, sizeof w.path, "%s/%s.journal", O.dir, w.prefix);
+    make_users(&w);
+    /* Setup: users and policies. A journal is loaded with durability off
+     * and reopened in the mode measured (100,000 synced upserts would
+     * only measure the disk, which the ingest phase does). */
+    open_engine(&w, RISK_DURABILITY_OFF, NULL);
+    run_phase(&w, &PH_UPSERT, O.users);
+    set_policies(&w);
+    if (kind != ST_MEMORY) {
+        risk_engine_free(w.eng);
+        w.eng = NULL;
+        open_engine(&w, store_durability[kind], NULL);
+    }
+    double before = kind != ST_MEMORY ? file_bytes(w.path) : 0;
+    uint64_t ev = run_phase(&w, &PH_INGEST, O.events);
+    if (kind != ST_MEMORY) {
+        double b = file_bytes(w.path);
+        bench_figf(before, "bytes", "%s.journal.bytes_before_ingest", w.prefix);
+        bench_figf(b, "bytes", "%s.journal.bytes_after_ingest", w.prefix);
+        /* what one ingest appends: the event, the user and the history item */
+        if (ev)
+            bench_figf((b - before) / (double)ev, "bytes/event", "%s.journal.bytes_per_event",
+                       w.prefix);
+    }
+    run_phase(&w, &PH_SIGNIN, O.signins);
+    run_phase(&w, &PH_DISMISS, O.dismisses);
+    if (kind != ST_MEMORY)
+        bench_figf(file_bytes(w.path), "bytes", "%s.journal.bytes_end", w.prefix);
+    if (kind != ST_MEMORY && compact_here) {
+        uint64_t a = bench_ns();
+        CHECK(risk_engine_compact(w.eng));
+        bench_figf((double)(bench_ns() - a) / 1e6, "ms", "%s.compact.time", w.prefix);
+        bench_figf(file_bytes(w.path), "bytes", "%s.journal.bytes_after_compact", w.prefix);
+    }
+    uint64_t a = bench_ns(), c = bench_thread_cpu_ns();
+    risk_engine_free(w.eng);
+    bench_figf((double)(bench_ns() - a) / 1e6, "ms", "%s.close.time", w.prefix);
+    bench_figf((double)(bench_thread_cpu_ns() - c) / 1e6, "ms", "%s.close.cpu", w.prefix);
+    bench_figf((double)bench_peak_rss_kib() / 1024.0, "MiB", "%s.peak_rss", w.prefix);
+    free(w.uid);
+    free(w.uid_buf);
+}
+
+/* Reopen a journal left by run_config (in its own child). */
+static void run_reopen(int kind, int nthreads)
+{
+    struct world w = { .kind = kind, .nthreads = nthreads };
+    snprintf(w.prefix, sizeof w.prefix, "%s.t%d", store_names[kind], nthreads);
+    snprintf(w.path, sizeof w.path, "%s/%s.journal", O.dir, w.prefix);
+    risk_journal_stats st = { 0 };
+    uint64_t a = bench_ns(), c = bench_thread_cpu_ns();
+    open_engine(&w, RISK_DURABILITY_OFF, &st);
+    bench_figf((double)(bench_ns() - a) / 1e6, "ms", "%s.reopen.time", w.prefix);
+    bench_figf((double)(bench_thread_cpu_ns() - c) / 1e6, "ms", "%s.reopen.cpu", w.prefix);
+    bench_figf((double)st.file_bytes, "bytes", "%s.reopen.file_bytes", w.prefix);
+    bench_figf((double)st.records_replayed, "records", "%s.reopen.records", w.prefix);
+    risk_engine_free(w.eng);
+    bench_figf((double)bench_peak_rss_kib() / 1024.0, "MiB", "%s.reopen.peak_rss", w.prefix);
+}
+
+static void run_limits_child(void)
+{
+    bench_fig("limit.clock.read", bench_clock_cost(), "ns");
+    double h = bench_hash_limit(100000, O.quick ? 1000000 : 4000000);
+    if (h < 0)
+        die("hash limit: out of memory");
+    bench_fig("limit.hash.lookup", h, "ns");
+    bench_fig("limit.hash.lookup_rate", 1e9 / h, "ops/s");
+}
+
+/* Run fn(kind, t) in a child; 0 on success. */
+static int in_child(void (*fn)(int, int), int kind, int t, const char *what)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        fn(kind, t);
+        fflush(stdout);
+        _exit(0);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    fprintf(stderr, "risk-bench: %s failed (status %d)\n", what, status);
+    return -1;
+}
+
+static void limits_adapter(int kind, int t)
+{
+    (void)kind;
+    (void)t;
+    run_limits_child();
+}
+
+/* ------------------------------------------------------------------ */
+/* Options                                                             */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: risk-bench [--quick] [--store memory|journal-off|journal-normal|journal-full|all[,...]]\n"
+            "                  [--threads N[,N...]] [--dir PATH] [--keep] [--budget SECONDS]\n"
+            "                  [--sync-seconds S] [--seed N]\n"
+            "Prints one figure per line: `name value unit` (docs/performance.md).\n"
+            "  --quick     a tenth of the workload (10,000 users, 100,000 events, ...)\n"
+            "  --threads   thread counts (default 1,2; journal-full 1,8,64)\n"
+            "  --dir       where journals and the fdatasync probe go (default: a new\n"
+            "              directory under /tmp, removed afterwards)\n"
+            "  --keep      keep the journal files\n"
+            "  --budget    stop a phase after this many seconds (default 20, quick 5)\n");
+}
+
+static void parse_stores(const char *arg)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", arg);
+    O.stores = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int found = 0;
+        if (strcmp(t, "all") == 0) {
+            O.stores = (1u << ST_COUNT) - 1;
+            continue;
+        }
+        if (strcmp(t, "journal") == 0) {
+            O.stores |= 1u << ST_JOFF | 1u << ST_JNORMAL | 1u << ST_JFULL;
+            continue;
+        }
+        for (int i = 0; i < ST_COUNT; i++)
+            if (strcmp(t, store_names[i]) == 0) {
+                O.stores |= 1u << i;
+                found = 1;
+            }
+        if (!found)
+            die("--store: unknown store '%s'", t);
+    }
+}
+
+static void parse_threads(const char *arg)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", arg);
+    O.n_threads = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        long n = strtol(t, NULL, 10);
+        if (n < 1 || n > MAX_THREADS || O.n_threads == 16)
+            die("--threads: bad value '%s' (1..%d, at most 16 values)", t, MAX_THREADS);
+        O.threads[O.n_threads++] = (int)n;
+    }
+}
+
+static void parse_args(int argc, char **argv)
+{
+    O.stores = (1u << ST_COUNT) - 1;
+    O.seed = 20261124;
+    O.sync_seconds = 1.0;
+    O.budget = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--quick") == 0)
+            O.quick = 1;
+        else if (strcmp(a, "--keep") == 0)
+            O.keep = 1;
+        else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        } else if (v && strcmp(a, "--store") == 0) {
+            parse_stores(v);
+            i++;
+        } else if (v && strcmp(a, "--threads") == 0) {
+            parse_threads(v);
+            i++;
+        } else if (v && strcmp(a, "--dir") == 0) {
+            snprintf(O.dir, sizeof O.dir, "%s", v);
+            i++;
+        } else if (v && strcmp(a, "--budget") == 0) {
+            O.budget = strtod(v, NULL);
+            i++;
+        } else if (v && strcmp(a, "--sync-seconds") == 0) {
+            O.sync_seconds = strtod(v, NULL);
+            i++;
+        } else if (v && strcmp(a, "--seed") == 0) {
+            O.seed = strtoull(v, NULL, 10);
+            i++;
+        } else {
+            usage(stderr);
+            exit(2);
+        }
+    }
+    uint32_t div = O.quick ? 10 : 1;
+    O.users = 100000 / div;
+    O.events = 1000000 / div;
+    O.signins = 1000000 / div;
+    O.dismisses = 100000 / div;
+    if (O.budget < 0)
+        O.budget = O.quick ? 5 : 20;
+}
+
+/* Remove what we created in our own temporary directory, then it. */
+static void remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    char p[8192];
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        unlink(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static void print_context(void)
+{
+    char date[64] = "?", cpu[512] = "?";
+    time_t now = time(NULL);
+    struct tm tm;
+    if (gmtime_r(&now, &tm))
+        strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[512];
+        while (fgets(line, sizeof line, f))
+            if (strncmp(line, "model name", 10) == 0) {
+                char *c = strchr(line, ':');
+                snprintf(cpu, sizeof cpu, "%s", c ? c + 2 : line);
+                cpu[strcspn(cpu, "\n")] = 0;
+                break;
+            }
+        fclose(f);
+    }
+    struct utsname un;
+    uname(&un);
+    printf("# risk-bench librisk %s, %s\n", risk_version_string(), date);
+    printf("# machine: %s %s, %s, %ld cores online\n", un.sysname, un.release, cpu,
+           sysconf(_SC_NPROCESSORS_ONLN));
+    printf("# workload: %u users, %u events, %u sign-ins, %u dismiss-all%s; budget %.0f s per phase\n",
+           O.users, O.events, O.signins, O.dismisses, O.quick ? " (--quick)" : "", O.budget);
+    printf("# dir: %s; load average %.2f\n", O.dir, bench_loadavg());
+    fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+    parse_args(argc, argv);
+    if (!O.dir[0]) {
+        snprintf(O.dir, sizeof O.dir, "/tmp/risk-bench-XXXXXX");
+        if (!mkdtemp(O.dir))
+            die("mkdtemp: %s", strerror(errno));
+        O.own_dir = 1;
+    } else if (mkdir(O.dir, 0700) != 0 && errno != EEXIST) {
+        die("--dir %s: %s", O.dir, strerror(errno));
+    }
+    print_context();
+    int failed = 0;
+
+    /* Limits first: the raw disk sync and a bare hash lookup. */
+    uint32_t p50 = 0, p99 = 0;
+    if (bench_fdatasync_limit(O.dir, O.sync_seconds, &O.fsync_rate, &p50, &p99) == 0) {
+        bench_fig("limit.fdatasync.rate", O.fsync_rate, "ops/s");
+        bench_fig("limit.fdatasync.p50", p50, "ns");
+        bench_fig("limit.fdatasync.p99", p99, "ns");
+    } else {
+        fprintf(stderr, "risk-bench: fdatasync probe in %s: %s\n", O.dir, strerror(errno));
+        failed = 1;
+    }
+    failed |= in_child(limits_adapter, 0, 0, "limits") != 0;
+
+    static const int def_threads[] = { 1, 2 }, full_threads[] = { 1, 8, 64 };
+    for (int kind = 0; kind < ST_COUNT; kind++) {
+        if (!(O.stores & (1u << kind)))
+            continue;
+        const int *ts = O.n_threads ? O.threads : kind == ST_JFULL ? full_threads : def_threads;
+        int nt = O.n_threads ? O.n_threads : kind == ST_JFULL ? 3 : 2;
+        for (int i = 0; i < nt; i++) {
+            compact_here = i == 0;
+            char what[96];
+            snprintf(what, sizeof what, "%s.t%d", store_names[kind], ts[i]);
+            printf("# %s: load average %.2f\n", what, bench_loadavg());
+            if (kind == ST_JFULL) {
+                /* the disk's sync rate right before the run it bounds */
+                uint32_t q50 = 0, q99 = 0;
+                if (bench_fdatasync_limit(O.dir, O.sync_seconds, &O.fsync_rate, &q50, &q99) == 0)
+                    bench_figf(O.fsync_rate, "ops/s", "%s.limit.fdatasync.rate", what);
+            }
+            int rc = in_child(run_config, kind, ts[i], what);
+            failed |= rc != 0;
+            if (kind != ST_MEMORY) {
+                if (rc == 0 && compact_here)
+                    failed |= in_child(run_reopen, kind, ts[i], what) != 0;
+                if (!O.keep) {
+                    char p[8192];
+                    snprintf(p, sizeof p, "%s/%s.journal", O.dir, what);
+                    unlink(p);
+                }
+            }
+        }
+    }
+    if (O.own_dir && !O.keep)
+        remove_dir(O.dir);
+    return failed ? 1 : 0;
+}
