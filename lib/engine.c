@@ -100,6 +100,20 @@ int ev_push(struct ev_vec *vec, risk_event *ev)
     return RISK_OK;
 }
 
+static int collect_active_event(const risk_event *ev, void *arg)
+{
+    if (ev->state != RISK_EVENT_ACTIVE)
+        return RISK_OK;
+    risk_event *copy = NULL;
+    int rc = risk_event_dup(&copy, ev);
+    if (rc)
+        return rc;
+    rc = ev_push(arg, copy);
+    if (rc)
+        risk_event_free(copy);
+    return rc;
+}
+
 static int collect_event(const risk_event *ev, void *arg)
 {
     risk_event *copy = NULL;
@@ -112,11 +126,12 @@ static int collect_event(const risk_event *ev, void *arg)
     return rc;
 }
 
-int risk_engine_load_events(risk_engine *e, void *txn, const char *user_id, risk_event ***out,
-                            size_t *n)
+int risk_engine_load_events_as(risk_engine *e, void *txn, const char *user_id,
+                               int active_only, risk_event ***out, size_t *n)
 {
     struct ev_vec vec = { 0 };
-    int rc = e->st.user_events(e->st.ctx, txn, user_id, collect_event, &vec);
+    int rc = e->st.user_events(e->st.ctx, txn, user_id,
+                               active_only ? collect_active_event : collect_event, &vec);
     if (rc) {
         risk_events_free(vec.v, vec.n);
         return rc;
@@ -126,6 +141,12 @@ int risk_engine_load_events(risk_engine *e, void *txn, const char *user_id, risk
     *out = vec.v;
     *n = vec.n;
     return RISK_OK;
+}
+
+int risk_engine_load_events(risk_engine *e, void *txn, const char *user_id, risk_event ***out,
+                            size_t *n)
+{
+    return risk_engine_load_events_as(e, txn, user_id, 0, out, n);
 }
 
 int risk_history_seal(risk_history *item, const uint8_t prev[32])
@@ -343,6 +364,7 @@ void uop_reset(struct uop *o)
     o->wrote_history = 0;
     o->aged = 0;
     o->write_user = 0;
+    o->events_all = 0;
 }
 
 /* Read the user; create a fresh one if missing and `create` is set. */
@@ -361,8 +383,12 @@ int uop_load_user(struct uop *o, int create)
     } else if (rc) {
         return rc;
     } else {
-        rc = risk_user_dup(&o->orig, u);
-        if (rc) {
+        o->orig_level = u->level;
+        o->orig_state = u->state;
+        o->orig_detail = u->detail;
+        o->orig_version = u->version;
+        /* The full "before" record is only for the user-change hook. */
+        if (o->e->opts.user_changed && (rc = risk_user_dup(&o->orig, u))) {
             risk_user_free(u);
             return rc;
         }
@@ -377,7 +403,10 @@ int uop_load_events(struct uop *o)
 {
     if (o->ev_loaded)
         return RISK_OK;
-    int rc = risk_engine_load_events(o->e, o->txn, o->user_id, &o->ev, &o->nev);
+    /* Closed events never count and most operations only change active
+     * ones: copy the closed ones only for operations that need them. */
+    int rc = risk_engine_load_events_as(o->e, o->txn, o->user_id, !o->events_all, &o->ev,
+                                        &o->nev);
     if (rc)
         return rc;
     o->dirty = risk_calloc(o->nev ? o->nev : 1, 1);
@@ -446,6 +475,33 @@ void set_state(risk_user *u, risk_state s, risk_detail d)
     u->detail = d;
 }
 
+/* A history item from values the engine already validated (actor and ids
+ * were checked at the API, notes too): no second validation pass on the
+ * hot path. */
+int history_make(risk_history **out, uint64_t seq, int64_t at, const char *actor,
+                 risk_history_action action, const char *user_id, const char *event_id,
+                 const char *policy, const char *note)
+{
+    risk_history *h = risk_calloc(1, sizeof *h);
+    if (!h)
+        return risk_err(RISK_ENOMEM, "history: out of memory");
+    h->seq = seq;
+    h->at = at;
+    h->action = action;
+    h->actor = risk_strdup(actor);
+    h->user_id = risk_strdup(user_id);
+    h->event_id = risk_strdup(event_id);
+    h->policy = risk_strdup(policy);
+    h->note = risk_strdup(note);
+    if (!h->actor || (user_id && !h->user_id) || (event_id && !h->event_id) ||
+        (policy && !h->policy) || (note && !h->note)) {
+        risk_history_free(h);
+        return risk_err(RISK_ENOMEM, "history: out of memory");
+    }
+    *out = h;
+    return RISK_OK;
+}
+
 /* Append one history item for the operation's user, chained to its head. */
 int uop_history(struct uop *o, const char *actor, risk_history_action action,
                        const char *event_id, uint32_t lvl_before, uint32_t st_before,
@@ -457,10 +513,14 @@ int uop_history(struct uop *o, const char *actor, risk_history_action action,
     int rc = e->st.reserve_seq(e->st.ctx, o->txn, &seq);
     if (rc)
         return rc;
-    rc = risk_history_new(&h, seq, o->now, actor, action, o->user_id, event_id, NULL);
-    if (rc == RISK_OK)
-        rc = risk_history_set_change(h, lvl_before, o->user->level, st_before, o->user->state,
-                                     changed, note);
+    rc = history_make(&h, seq, o->now, actor, action, o->user_id, event_id, NULL, note);
+    if (rc == RISK_OK) {
+        h->level_before = lvl_before;
+        h->level_after = o->user->level;
+        h->state_before = st_before;
+        h->state_after = o->user->state;
+        h->changed = changed;
+    }
     if (rc == RISK_OK)
         rc = risk_history_seal(h, o->user->chain_head);
     if (rc == RISK_OK)
@@ -531,10 +591,10 @@ int uop_write(struct uop *o)
 int uop_put_user(struct uop *o)
 {
     risk_user *u = o->user;
-    if (o->is_new || (o->orig && (o->orig->level != u->level || o->orig->state != u->state ||
-                                  o->orig->detail != u->detail)))
+    if (o->is_new || o->orig_level != u->level || o->orig_state != u->state ||
+        o->orig_detail != u->detail)
         u->risk_updated_at = o->now;
-    u->version = (o->orig ? o->orig->version : 0) + 1;
+    u->version = (o->is_new ? 0 : o->orig_version) + 1;
     return o->e->st.put_user(o->e->st.ctx, o->txn, u);
 }
 
@@ -720,8 +780,8 @@ static int signin_visit(const risk_user *u, void *arg)
         a->due = 1;
         return RISK_OK;
     }
-    a->rc = risk_decide(a->v, (const risk_policy *const *)a->e->policies, a->e->n_policies, u,
-                        (risk_level)u->level, a->now);
+    a->rc = risk_decide_checked(a->v, (const risk_policy *const *)a->e->policies,
+                                a->e->n_policies, u, (risk_level)u->level, a->now);
     return RISK_OK;
 }
 
@@ -745,17 +805,15 @@ static int signin_slow(struct signin_arg *a, const char *user_id)
 
 int risk_engine_sign_in(risk_engine *engine, const char *user_id, risk_verdict *verdict)
 {
-    if (verdict)
-        risk_verdict_fail_closed(verdict, user_id && strlen(user_id) <= RISK_ID_MAX ? user_id : "",
-                                 RISK_TIME_NONE);
-    CHECK_ENGINE(engine);
-    if (!verdict)
-        return risk_err(RISK_EINVAL, "verdict: NULL");
-    int rc = risk_check_id("user_id", user_id);
-    if (rc)
+    int rc = !engine    ? risk_err(RISK_EINVAL, "engine: NULL")
+             : !verdict ? risk_err(RISK_EINVAL, "verdict: NULL")
+                        : risk_check_id("user_id", user_id);
+    if (rc) {
+        if (verdict) /* R-PO-9: whatever fails, the verdict is block */
+            risk_verdict_fail_closed(verdict, "", RISK_TIME_NONE);
         return rc;
+    }
     struct signin_arg a = { engine, verdict, risk_engine_clock(engine), 0, RISK_OK };
-    risk_verdict_fail_closed(verdict, user_id, a.now);
     for (int round = 0; round < 3; round++) {
         rc = risk_engine_policies_rdlock(engine);
         if (rc)
@@ -765,8 +823,8 @@ int risk_engine_sign_in(risk_engine *engine, const char *user_id, risk_verdict *
         rc = engine->st.view_user ? engine->st.view_user(engine->st.ctx, user_id, signin_visit, &a)
                                   : signin_slow(&a, user_id);
         if (rc == RISK_ENOTFOUND) { /* R-PO-8: unknown users sign in with level none */
-            rc = risk_decide(verdict, (const risk_policy *const *)engine->policies,
-                             engine->n_policies, NULL, RISK_LEVEL_NONE, a.now);
+            rc = risk_decide_checked(verdict, (const risk_policy *const *)engine->policies,
+                                     engine->n_policies, NULL, RISK_LEVEL_NONE, a.now);
             snprintf(verdict->user_id, sizeof verdict->user_id, "%s", user_id);
         }
         else if (rc == RISK_OK)

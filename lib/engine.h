@@ -51,6 +51,9 @@ int risk_user_mfa_counts(const risk_user *u);
 int risk_engine_load_events(risk_engine *e, void *txn, const char *user_id,
                             risk_event ***out, size_t *n);
 void risk_events_free(risk_event **ev, size_t n);
+/* The same, or only the active ones. */
+int risk_engine_load_events_as(risk_engine *e, void *txn, const char *user_id,
+                               int active_only, risk_event ***out, size_t *n);
 
 /* The user and its events as of `now` without writing: what the aging
  * catch-up would produce (R-SC-2: "a sign-in is right at any time without
@@ -96,7 +99,9 @@ struct uop {
     void *arg;
 
     risk_user *user;   /* working copy; NULL if the user does not exist */
-    risk_user *orig;   /* as read (NULL for a new user), for the hook */
+    risk_user *orig;   /* as read, copied only when a user-change hook wants it */
+    uint32_t orig_level, orig_state, orig_detail; /* as read (meaningless if is_new) */
+    uint64_t orig_version;
     int is_new;
     risk_event **ev;   /* the user's events, when loaded */
     size_t nev;
@@ -109,6 +114,7 @@ struct uop {
     int wrote_history;
     uint32_t aged; /* events the catch-up closed */
     int write_user; /* the user record must be written at the end */
+    int events_all; /* load closed events too (default: active only) */
 
     /* After commit. */
     risk_event **fb;
@@ -123,6 +129,9 @@ int uop_act(struct uop *o, size_t i, risk_action action, const char *note);
 int is_reserved_event(const risk_event *ev);
 int uop_rescore(struct uop *o);
 void set_state(risk_user *u, risk_state s, risk_detail d);
+int history_make(risk_history **out, uint64_t seq, int64_t at, const char *actor,
+                 risk_history_action action, const char *user_id, const char *event_id,
+                 const char *policy, const char *note);
 int uop_history(struct uop *o, const char *actor, risk_history_action action,
                 const char *event_id, uint32_t lvl_before, uint32_t st_before, uint32_t changed,
                 const char *note);

@@ -161,11 +161,17 @@ static int op_ingest(struct uop *o)
     if (rc || (rc = uop_catch_up(o)))
         return rc;
     /* A clean copy: only the detection fields, active (R-EV-1). */
-    rc = risk_event_new(&o->added, in->id, in->user_id, in->type, in->level, in->detected_at);
-    if (rc == RISK_OK)
-        rc = copy_detection(o->added, in);
-    if (rc)
+    /* A clean copy of the detection: active, no closing, no note (R-EV-1).
+     * The caller's handle is valid by construction, so it is copied, not
+     * validated again. */
+    if ((rc = risk_event_dup(&o->added, in)))
         return rc;
+    risk_free(o->added->closed_by);
+    risk_free(o->added->note);
+    o->added->closed_by = o->added->note = NULL;
+    o->added->state = RISK_EVENT_ACTIVE;
+    o->added->reason = RISK_CLOSE_NONE;
+    o->added->closed_at = RISK_TIME_NONE;
     risk_user *u = o->user;
     if (o->ev_loaded) {
         /* Events are in memory (the catch-up read them): score them all. */
@@ -556,6 +562,7 @@ static int op_event(struct uop *o)
 {
     struct event_arg *a = o->arg;
     int rc;
+    o->events_all = 1; /* reactivate works on closed events */
     if ((rc = uop_load_user(o, 0)) || (rc = uop_catch_up(o)) || (rc = uop_load_events(o)))
         return rc;
     size_t i;

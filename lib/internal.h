@@ -118,6 +118,10 @@ struct risk_verdict {
     char *receipt;
 };
 
+/* risk_decide for callers whose arguments are valid by construction. */
+int risk_decide_checked(risk_verdict *v, const risk_policy *const *policies, size_t n,
+                        const risk_user *user, risk_level level, int64_t now);
+
 /* Reset a verdict to the fail-closed value (block/store_error). */
 void risk_verdict_fail_closed(risk_verdict *v, const char *user_id, int64_t at);
 

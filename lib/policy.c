@@ -220,12 +220,22 @@ int risk_decide(risk_verdict *v, const risk_policy *const *policies, size_t n,
 {
     if (!v)
         return risk_err(RISK_EINVAL, "v: NULL");
-    uint32_t lvl = (uint32_t)level;
-    int rc = check_args(policies, n, user, lvl, now);
-    int64_t at = rc == RISK_OK ? now : RISK_TIME_NONE;
-    risk_verdict_fail_closed(v, user ? user->id : NULL, at);
-    if (rc != RISK_OK)
+    int rc = check_args(policies, n, user, (uint32_t)level, now);
+    if (rc != RISK_OK) {
+        risk_verdict_fail_closed(v, user ? user->id : NULL, RISK_TIME_NONE);
         return rc;
+    }
+    return risk_decide_checked(v, policies, n, user, level, now);
+}
+
+/* risk_decide without the argument checks: for the engine's sign-in hot
+ * path, whose policies, user and level are valid by construction. */
+int risk_decide_checked(risk_verdict *v, const risk_policy *const *policies, size_t n,
+                        const risk_user *user, risk_level level, int64_t now)
+{
+    uint32_t lvl = (uint32_t)level;
+    int rc;
+    risk_verdict_fail_closed(v, user ? user->id : NULL, now);
 
     /* R-PO-8: unknown to the store → level none, nothing fires. */
     if (!user) {
