@@ -71,6 +71,14 @@ int risk_check_id(const char *what, const char *s)
 {
     if (s == NULL)
         return risk_err(RISK_EINVAL, "%s: NULL", what);
+    /* Fast path, one pass: most ids are printable ASCII (directory object
+     * ids, e-mail-like names); anything else takes the full check below. */
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = 0;
+    while (n <= RISK_ID_MAX && p[n] >= 0x20 && p[n] < 0x7F)
+        n++;
+    if (p[n] == '\0' && n > 0 && n <= RISK_ID_MAX)
+        return RISK_OK;
     size_t len = strlen(s);
     if (len == 0)
         return risk_err(RISK_EINVAL, "%s: empty", what);
