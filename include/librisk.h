@@ -1448,11 +1448,19 @@ RISK_API int risk_receipt_verify(const char *receipt, const uint8_t *key, size_t
  */
 RISK_API int risk_memory_store_new(risk_store *out);
 
-/** @brief Journal durability modes. */
+/**
+ * @brief Journal durability modes (docs/journal-format.md, "Durability").
+ *
+ * In every mode a crash leaves a prefix of the committed transactions,
+ * each whole. FULL: nothing acknowledged is ever lost. NORMAL and OFF
+ * buffer commits in memory and write them every sync_interval_ms (and
+ * when the buffer fills, on history reads, compaction, backup, close), so
+ * a crash or kill -9 may lose the commits of about that last window.
+ */
 typedef enum risk_durability {
     RISK_DURABILITY_FULL = 0,   /**< A commit returns once durable (default). */
-    RISK_DURABILITY_NORMAL = 1, /**< Synced in the background every sync_interval_ms. */
-    RISK_DURABILITY_OFF = 2     /**< Never synced (tests, bulk loads). */
+    RISK_DURABILITY_NORMAL = 1, /**< Written and synced in the background every sync_interval_ms. */
+    RISK_DURABILITY_OFF = 2     /**< Written in the background, never synced (tests, bulk loads). */
 } risk_durability;
 
 /** @brief The version of #risk_journal_options this header describes. */

@@ -22,299 +22,40 @@
  * commit): map reservations are counted, and a user claimed by one prepared
  * transaction makes another's prepare fail with RISK_ECONFLICT.
  *
- * History sequence numbers come from a sequencer token (mutex + condvar,
- * so apply may run on another thread than reserve_seq): the first
- * reserve_seq of a txn takes it, commit/rollback gives it back. Commits
- * carrying history are therefore published in seq order.
+ * History sequence numbers come from a sequencer token (a mutex and a FIFO
+ * of waiters, each with its own condvar, so apply may run on another
+ * thread than reserve_seq and a release wakes only the oldest waiter): the
+ * first reserve_seq of a txn takes it, commit/rollback hands it on.
+ * Commits carrying history are therefore published in seq order.
  *
- * Locking: one pthread rwlock over all committed state. Callbacks given to
+ * Memory: an event or history item is stored as ONE allocation holding the
+ * node, the record and all its strings (lib/store_memory_map.c), so a
+ * million events cost a million mallocs, not nine million.
+ *
+ * Locking: one striped rwlock over all committed state (a reader takes its
+ * thread's stripe, a writer all of them: readers on two cores do not share
+ * a counter). Callbacks given to
  * view_user, user_events, list_policies and risk_memstore_each_* run under
  * the read lock: they must not commit to this store (deadlock); they may
- * read it (glibc's default rwlock lets a reader re-enter). list_users
+ * read it (glibc's default rwlock lets a reader re-enter, and a thread
+ * always reads through the same stripe). list_users
  * and read_history call fn without the lock (they copy first), so a visitor
  * may run whole operations on the store. */
-#include "internal.h"
+#include "memstore.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 
-#define NOPE ((size_t)-1)
-#define META_MAX 256
-#define N_LEVELS 4
-#define CHUNK 64
-#define TXN_INLINE_SLOTS 8 /* power of two: 6 entries before growing */
-#define TXN_INLINE_HIST 4
-#define TXN_INLINE_SUBS 16
-
-/* ---- hashing: 8 bytes per step, 64x64→128 multiply folding ---- */
-static inline uint64_t fold_mul(uint64_t a, uint64_t b)
-{
-#ifdef __SIZEOF_INT128__
-    __uint128_t m = (__uint128_t)a * b;
-    return (uint64_t)m ^ (uint64_t)(m >> 64);
-#else
-    uint64_t h = a * b;
-    return h ^ (h >> 29) ^ ((a >> 32) * (b | 1));
-#endif
-}
-
-static uint64_t hash_str(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = strlen(s);
-    uint64_t h = 0x243f6a8885a308d3ULL ^ n;
-    for (; n >= 8; n -= 8, p += 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = fold_mul(h ^ w, 0x9e3779b97f4a7c15ULL);
-    }
-    uint64_t w = 0;
-    memcpy(&w, p, n);
-    h = fold_mul(h ^ w ^ 0xa0761d6478bd642fULL, 0xe7037ed1a0b428dbULL);
-    return h ^ (h >> 32);
-}
-
-/* ---- open-addressing map: string key taken from the value ---- */
-typedef const char *(*key_fn)(const void *val);
-typedef struct slot {
-    uint64_t hash;
-    void *val; /* NULL: empty */
-} slot;
-typedef struct map {
-    slot *s;
-    size_t cap, count, reserved; /* reserved: inserts promised by prepared txns */
-    key_fn key;
-    slot *inl; /* a caller-owned first table (txn maps), never freed here */
-} map;
-
-static void map_free(map *m)
-{
-    if (m->s != m->inl)
-        risk_free(m->s);
-}
-
-static size_t map_find(const map *m, uint64_t h, const char *key)
-{
-    if (m->count == 0)
-        return NOPE;
-    size_t mask = m->cap - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-        const slot *sl = &m->s[i];
-        if (sl->val == NULL)
-            return NOPE;
-        if (sl->hash == h && strcmp(m->key(sl->val), key) == 0)
-            return i;
-    }
-}
-
-static void *map_get(const map *m, uint64_t h, const char *key)
-{
-    size_t i = map_find(m, h, key);
-    return i == NOPE ? NULL : m->s[i].val;
-}
-
-/* Insert a key known to be absent into a table known to have room. */
-static void map_place(map *m, uint64_t h, void *val)
-{
-    size_t mask = m->cap - 1, i = h & mask;
-    while (m->s[i].val != NULL)
-        i = (i + 1) & mask;
-    m->s[i].hash = h;
-    m->s[i].val = val;
-    m->count++;
-}
-
-/* Make room for `extra` more entries beyond count + reserved (load ≤ 3/4)
- * and reserve them. ENOMEM leaves the map unchanged. */
-static int map_reserve(map *m, size_t extra)
-{
-    size_t need = m->count + m->reserved + extra;
-    if (need * 4 > m->cap * 3) {
-        size_t cap = m->cap ? m->cap : 8;
-        while (need * 4 > cap * 3)
-            cap *= 2;
-        slot *s = risk_calloc(cap, sizeof *s);
-        if (s == NULL)
-            return risk_err(RISK_ENOMEM, "memstore: out of memory growing a table to %zu", cap);
-        slot *old = m->s;
-        size_t oldcap = m->cap;
-        m->s = s;
-        m->cap = cap;
-        m->count = 0;
-        for (size_t i = 0; i < oldcap; i++)
-            if (old[i].val != NULL)
-                map_place(m, old[i].hash, old[i].val);
-        if (old != m->inl)
-            risk_free(old);
-    }
-    m->reserved += extra;
-    return RISK_OK;
-}
-
-/* Insert an absent key, growing if needed. */
-static int map_add(map *m, uint64_t h, void *val)
-{
-    int rc = map_reserve(m, 1);
-    if (rc != RISK_OK)
-        return rc;
-    m->reserved--;
-    map_place(m, h, val);
-    return RISK_OK;
-}
-
-/* Backward-shift deletion: keeps every probe chain intact without tombstones. */
-static void map_remove_at(map *m, size_t i)
-{
-    size_t mask = m->cap - 1, j = i;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (m->s[j].val == NULL)
-            break;
-        size_t home = m->s[j].hash & mask;
-        /* entry j may move to the hole i unless its home lies cyclically in (i, j] */
-        int stays = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
-        if (!stays) {
-            m->s[i] = m->s[j];
-            i = j;
-        }
-    }
-    m->s[i].val = NULL;
-    m->count--;
-}
-
-#define MAP_EACH(m, i) for (size_t i = 0; i < (m)->cap; i++) if ((m)->s[i].val != NULL)
-
-/* ---- nodes ---- */
-struct subject;
-typedef struct evnode {
-    risk_event *ev;
-    struct subject *owner;
-    struct evnode *prev, *next; /* the owner's events */
-} evnode;
-
-typedef struct hnode {
-    risk_history *item;
-    struct hnode *next; /* the subject's next item (committed nodes are never freed before close) */
-} hnode;
-
-typedef struct mtxn mtxn;
-
-/* The committed user is embedded (its id points at the subject's own id):
- * a sign-in then touches slot → subject only, and a user commit allocates
- * nothing. This relies on `id` being risk_user's only pointer field. */
-typedef struct subject {
-    risk_user u;      /* valid while has_user */
-    uint8_t has_user; /* 0 until the first put_user commits */
-    struct subject *lprev, *lnext; /* level list (only while has_user) */
-    evnode *ev_head;
-    hnode *h_head, *h_tail;
-    mtxn *claim;  /* a prepared txn that writes this user */
-    size_t pins;  /* prepared txns referring to this subject */
-    char id[];
-} subject;
-
-typedef struct metanode {
-    size_t len;
-    uint8_t val[META_MAX];
-    char key[];
-} metanode;
-
-typedef struct pnode { /* buffered policy write; p NULL = removal */
-    risk_policy *p;
-    char name[];
-} pnode;
-
-static const char *subject_key(const void *v) { return ((const subject *)v)->id; }
-static const char *evnode_key(const void *v) { return ((const evnode *)v)->ev->id; }
-static const char *policy_key(const void *v) { return ((const risk_policy *)v)->name; }
-static const char *meta_key(const void *v) { return ((const metanode *)v)->key; }
 static const char *user_key(const void *v) { return ((const risk_user *)v)->id; }
 static const char *pnode_key(const void *v) { return ((const pnode *)v)->name; }
 
-struct risk_memstore {
-    pthread_rwlock_t lock; /* all committed state below */
-    map users, events, policies, meta;
-    subject *levels[N_LEVELS];
-    size_t level_n[N_LEVELS];
-    hnode **hist;
-    size_t n_hist, cap_hist;
-    int keep_history;
-
-    pthread_mutex_t seq_mu; /* guards next_seq and seq_owner */
-    pthread_cond_t seq_cv;
-    mtxn *seq_owner;
-    pthread_t seq_thread; /* the thread that took the token (valid with seq_owner) */
-    uint64_t next_seq;
-};
-
-struct mtxn {
-    risk_memstore *ms;
-    map users;    /* risk_user* by id */
-    map events;   /* evnode* (node pre-allocated for apply) by id */
-    map policies; /* pnode* by name */
-    map meta;     /* metanode* by key */
-    hnode **hist;
-    size_t n_hist, cap_hist;
-    int has_seq, prepared;
-    uint64_t seq_lo, seq_hi, seq_appended;
-    subject **subs; /* prepared: users', then events' owners, then history users */
-    size_t n_subs;
-    size_t res_events, res_policies, res_meta;
-    /* inline first buffers: a typical operation allocates none of these */
-    slot inl_users[TXN_INLINE_SLOTS], inl_events[TXN_INLINE_SLOTS];
-    hnode *inl_hist[TXN_INLINE_HIST];
-    subject *inl_subs[TXN_INLINE_SUBS];
-};
-
-static int nomem(void) { return risk_err(RISK_ENOMEM, "memstore: out of memory"); }
-
-/* ---- level lists ---- */
-static void level_link(risk_memstore *ms, subject *s)
-{
-    uint32_t l = s->u.level < N_LEVELS ? s->u.level : 0;
-    s->lprev = NULL;
-    s->lnext = ms->levels[l];
-    if (s->lnext)
-        s->lnext->lprev = s;
-    ms->levels[l] = s;
-    ms->level_n[l]++;
-}
-
-static void level_unlink(risk_memstore *ms, subject *s)
-{
-    uint32_t l = s->u.level < N_LEVELS ? s->u.level : 0;
-    if (s->lprev)
-        s->lprev->lnext = s->lnext;
-    else
-        ms->levels[l] = s->lnext;
-    if (s->lnext)
-        s->lnext->lprev = s->lprev;
-    ms->level_n[l]--;
-}
-
-static void ev_link(subject *s, evnode *n)
-{
-    n->owner = s;
-    n->prev = NULL;
-    n->next = s->ev_head;
-    if (n->next)
-        n->next->prev = n;
-    s->ev_head = n;
-}
-
-static void ev_unlink(evnode *n)
-{
-    if (n->prev)
-        n->prev->next = n->next;
-    else
-        n->owner->ev_head = n->next;
-    if (n->next)
-        n->next->prev = n->prev;
-}
-
 /* ---- sequencer token ---- */
-/* A thread that already holds the token for another open txn would wait
- * for itself forever: that is reported as RISK_EBUSY instead of a hang. */
+/* Wake-one without hand-off: release frees the token and signals only the
+ * oldest waiter (each waiter has its own condvar), so 64 committers do not
+ * all wake on every release; a running thread may still take a free token
+ * first (no lock convoy: a hand-off would force a context switch per
+ * commit). A woken waiter that finds the token taken waits again, still
+ * first in line. A thread that already holds the token for another open
+ * txn would wait for itself forever: that is RISK_EBUSY instead of a hang. */
 static int seq_acquire(risk_memstore *ms, mtxn *t)
 {
     pthread_mutex_lock(&ms->seq_mu);
@@ -323,8 +64,27 @@ static int seq_acquire(risk_memstore *ms, mtxn *t)
         return risk_err(RISK_EBUSY, "txn: this thread holds the sequencer in another open "
                                     "transaction of this store (commit or roll it back first)");
     }
-    while (ms->seq_owner != NULL)
-        pthread_cond_wait(&ms->seq_cv, &ms->seq_mu);
+    if (ms->seq_owner != NULL) {
+        seq_waiter w = {.t = t};
+        if (pthread_cond_init(&w.cv, NULL) != 0) {
+            pthread_mutex_unlock(&ms->seq_mu);
+            return risk_err(RISK_ENOMEM, "txn: cannot wait for the sequencer");
+        }
+        if (ms->q_tail)
+            ms->q_tail->next = &w;
+        else
+            ms->q_head = &w;
+        ms->q_tail = &w;
+        while (ms->seq_owner != NULL)
+            pthread_cond_wait(&w.cv, &ms->seq_mu);
+        seq_waiter **pp = &ms->q_head, *prev = NULL; /* leave the queue */
+        while (*pp != &w)
+            prev = *pp, pp = &(*pp)->next;
+        *pp = w.next;
+        if (ms->q_tail == &w)
+            ms->q_tail = prev;
+        pthread_cond_destroy(&w.cv);
+    }
     ms->seq_owner = t;
     ms->seq_thread = pthread_self();
     pthread_mutex_unlock(&ms->seq_mu);
@@ -336,89 +96,9 @@ static void seq_release(risk_memstore *ms, mtxn *t)
     pthread_mutex_lock(&ms->seq_mu);
     if (ms->seq_owner == t) {
         ms->seq_owner = NULL;
-        pthread_cond_broadcast(&ms->seq_cv);
+        if (ms->q_head != NULL)
+            pthread_cond_signal(&ms->q_head->cv);
     }
-    pthread_mutex_unlock(&ms->seq_mu);
-}
-
-/* ---- store lifetime ---- */
-int risk_memstore_new(risk_memstore **out, int keep_history)
-{
-    if (out == NULL)
-        return risk_err(RISK_EINVAL, "out: NULL");
-    risk_memstore *ms = risk_calloc(1, sizeof *ms);
-    if (ms == NULL)
-        return nomem();
-    if (pthread_rwlock_init(&ms->lock, NULL) != 0) {
-        risk_free(ms);
-        return risk_err(RISK_ENOMEM, "memstore: cannot create the lock");
-    }
-    if (pthread_mutex_init(&ms->seq_mu, NULL) != 0) {
-        pthread_rwlock_destroy(&ms->lock);
-        risk_free(ms);
-        return risk_err(RISK_ENOMEM, "memstore: cannot create the sequencer");
-    }
-    if (pthread_cond_init(&ms->seq_cv, NULL) != 0) {
-        pthread_mutex_destroy(&ms->seq_mu);
-        pthread_rwlock_destroy(&ms->lock);
-        risk_free(ms);
-        return risk_err(RISK_ENOMEM, "memstore: cannot create the sequencer");
-    }
-    ms->users.key = subject_key;
-    ms->events.key = evnode_key;
-    ms->policies.key = policy_key;
-    ms->meta.key = meta_key;
-    ms->keep_history = keep_history != 0;
-    ms->next_seq = 1;
-    *out = ms;
-    return RISK_OK;
-}
-
-/* The engine never closes a store with open transactions; any left open
- * must be rolled back first or they leak. */
-void risk_memstore_free(risk_memstore *ms)
-{
-    if (ms == NULL)
-        return;
-    MAP_EACH(&ms->users, i) {
-        risk_free(ms->users.s[i].val);
-    }
-    MAP_EACH(&ms->events, i) {
-        evnode *n = ms->events.s[i].val;
-        risk_event_free(n->ev);
-        risk_free(n);
-    }
-    MAP_EACH(&ms->policies, i)
-        risk_policy_free(ms->policies.s[i].val);
-    MAP_EACH(&ms->meta, i)
-        risk_free(ms->meta.s[i].val);
-    for (size_t i = 0; i < ms->n_hist; i++) {
-        risk_history_free(ms->hist[i]->item);
-        risk_free(ms->hist[i]);
-    }
-    risk_free(ms->users.s);
-    risk_free(ms->events.s);
-    risk_free(ms->policies.s);
-    risk_free(ms->meta.s);
-    risk_free(ms->hist);
-    pthread_cond_destroy(&ms->seq_cv);
-    pthread_mutex_destroy(&ms->seq_mu);
-    pthread_rwlock_destroy(&ms->lock);
-    risk_free(ms);
-}
-
-uint64_t risk_memstore_next_seq(risk_memstore *ms)
-{
-    pthread_mutex_lock(&ms->seq_mu);
-    uint64_t n = ms->next_seq;
-    pthread_mutex_unlock(&ms->seq_mu);
-    return n;
-}
-
-void risk_memstore_set_next_seq(risk_memstore *ms, uint64_t next)
-{
-    pthread_mutex_lock(&ms->seq_mu);
-    ms->next_seq = next ? next : 1;
     pthread_mutex_unlock(&ms->seq_mu);
 }
 
@@ -430,7 +110,7 @@ static int cb_begin(void *ctx, const char *user_id, void **txn)
         return risk_err(RISK_EINVAL, "txn: NULL");
     mtxn *t = risk_calloc(1, sizeof *t);
     if (t == NULL)
-        return nomem();
+        return ms_nomem();
     t->ms = ctx;
     t->users.key = user_key;
     t->users.s = t->users.inl = t->inl_users;
@@ -466,9 +146,7 @@ static void txn_discard(mtxn *t)
     MAP_EACH(&t->users, i)
         risk_user_free(t->users.s[i].val);
     MAP_EACH(&t->events, i) {
-        evnode *n = t->events.s[i].val;
-        risk_event_free(n->ev);
-        risk_free(n);
+        risk_free(t->events.s[i].val);
     }
     MAP_EACH(&t->policies, i) {
         pnode *p = t->policies.s[i].val;
@@ -477,10 +155,8 @@ static void txn_discard(mtxn *t)
     }
     MAP_EACH(&t->meta, i)
         risk_free(t->meta.s[i].val);
-    for (size_t i = 0; i < t->n_hist; i++) {
-        risk_history_free(t->hist[i]->item);
+    for (size_t i = 0; i < t->n_hist; i++)
         risk_free(t->hist[i]);
-    }
     txn_free_shells(t);
 }
 
@@ -519,18 +195,9 @@ static void release_reservations(risk_memstore *ms, mtxn *t)
 /* Find or create (and pin) the subject of id; write lock held. */
 static int pin(risk_memstore *ms, mtxn *t, uint64_t h, const char *id)
 {
-    subject *s = map_get(&ms->users, h, id);
-    if (s == NULL) {
-        size_t len = strlen(id);
-        s = risk_calloc(1, sizeof *s + len + 1);
-        if (s == NULL)
-            return nomem();
-        memcpy(s->id, id, len + 1);
-        if (map_add(&ms->users, h, s) != RISK_OK) {
-            risk_free(s);
-            return nomem();
-        }
-    }
+    subject *s = subject_get(ms, h, id);
+    if (s == NULL)
+        return RISK_ENOMEM;
     s->pins++;
     t->subs[t->n_subs++] = s;
     return RISK_OK;
@@ -559,16 +226,24 @@ static int prepare_locked(risk_memstore *ms, mtxn *t)
     int rc = check_versions(ms, t);
     if (rc != RISK_OK)
         return rc;
+    /* a removal seen at remove_policy time may have been committed since by
+     * another transaction: the second of two removals must not commit too */
+    MAP_EACH(&t->policies, i) {
+        const pnode *pn = t->policies.s[i].val;
+        if (pn->must_exist && map_find(&ms->policies, t->policies.s[i].hash, pn->name) == NOPE)
+            return risk_err(RISK_ENOTFOUND, "name: policy '%s' was removed by another "
+                                            "transaction", pn->name);
+    }
     MAP_EACH(&t->users, i)
         if ((rc = pin(ms, t, t->users.s[i].hash, user_key(t->users.s[i].val))) != RISK_OK)
             return rc;
     MAP_EACH(&t->events, i) {
-        const char *uid = ((evnode *)t->events.s[i].val)->ev->user_id;
+        const char *uid = ((evnode *)t->events.s[i].val)->ev.user_id;
         if ((rc = pin(ms, t, hash_str(uid), uid)) != RISK_OK)
             return rc;
     }
     for (size_t i = 0; i < t->n_hist; i++) {
-        const char *uid = t->hist[i]->item->user_id;
+        const char *uid = t->hist[i]->item.user_id;
         if (uid && (rc = pin(ms, t, hash_str(uid), uid)) != RISK_OK)
             return rc;
     }
@@ -599,7 +274,7 @@ static int prepare_locked(risk_memstore *ms, mtxn *t)
             cap *= 2;
         hnode **h = risk_realloc(ms->hist, cap * sizeof *h);
         if (h == NULL)
-            return nomem();
+            return ms_nomem();
         ms->hist = h;
         ms->cap_hist = cap;
     }
@@ -622,7 +297,7 @@ static int alloc_subs(mtxn *t)
     if (refs <= TXN_INLINE_SUBS)
         t->subs = t->inl_subs;
     else if ((t->subs = risk_malloc(refs * sizeof *t->subs)) == NULL)
-        return nomem();
+        return ms_nomem();
     return RISK_OK;
 }
 
@@ -644,10 +319,10 @@ int risk_memstore_prepare(risk_memstore *ms, void *txn)
     if (txn_writes(t)) {
         if ((rc = alloc_subs(t)) != RISK_OK)
             return rc;
-        pthread_rwlock_wrlock(&ms->lock);
+        ms_wrlock(ms);
         if ((rc = prepare_locked(ms, t)) != RISK_OK)
             unprepare_locked(ms, t);
-        pthread_rwlock_unlock(&ms->lock);
+        ms_wrunlock(ms);
     }
     if (rc != RISK_OK) {
         if (t->subs != t->inl_subs)
@@ -678,19 +353,16 @@ static void apply_locked(risk_memstore *ms, mtxn *t)
     MAP_EACH(&t->events, i) {
         evnode *bn = t->events.s[i].val;
         subject *owner = t->subs[k++];
-        evnode *en = map_get(&ms->events, t->events.s[i].hash, bn->ev->id);
-        if (en == NULL) {
-            ev_link(owner, bn);
+        size_t at = map_find(&ms->events, t->events.s[i].hash, bn->ev.id);
+        ev_link(owner, bn);
+        if (at == NOPE) {
             map_place(&ms->events, t->events.s[i].hash, bn);
             continue;
         }
-        if (en->owner != owner) {
-            ev_unlink(en);
-            ev_link(owner, en);
-        }
-        risk_event_free(en->ev);
-        en->ev = bn->ev;
-        risk_free(bn);
+        evnode *en = ms->events.s[at].val; /* the packed node is replaced whole */
+        ev_unlink(en);
+        ms->events.s[at].val = bn;
+        risk_free(en);
     }
     MAP_EACH(&t->policies, i) {
         pnode *pn = t->policies.s[i].val;
@@ -720,7 +392,7 @@ static void apply_locked(risk_memstore *ms, mtxn *t)
     for (size_t i = 0; i < t->n_hist; i++) {
         hnode *h = t->hist[i];
         ms->hist[ms->n_hist++] = h;
-        if (h->item->user_id) {
+        if (h->item.user_id) {
             subject *s = t->subs[k++];
             if (s->h_tail)
                 s->h_tail->next = h;
@@ -744,9 +416,9 @@ void risk_memstore_apply(risk_memstore *ms, void *txn)
 {
     mtxn *t = txn;
     if (txn_writes(t)) {
-        pthread_rwlock_wrlock(&ms->lock);
+        ms_wrlock(ms);
         apply_locked(ms, t);
-        pthread_rwlock_unlock(&ms->lock);
+        ms_wrunlock(ms);
     }
     txn_finish(ms, t);
 }
@@ -758,9 +430,9 @@ static void cb_rollback(void *ctx, void *txn)
     if (t == NULL)
         return;
     if (t->prepared && txn_writes(t)) {
-        pthread_rwlock_wrlock(&ms->lock);
+        ms_wrlock(ms);
         unprepare_locked(ms, t);
-        pthread_rwlock_unlock(&ms->lock);
+        ms_wrunlock(ms);
     }
     if (t->has_seq)
         seq_release(ms, t);
@@ -780,12 +452,12 @@ static int cb_commit(void *ctx, void *txn)
     }
     int rc = RISK_OK;
     if (txn_writes(t) && (rc = alloc_subs(t)) == RISK_OK) {
-        pthread_rwlock_wrlock(&ms->lock);
+        ms_wrlock(ms);
         if ((rc = prepare_locked(ms, t)) != RISK_OK)
             unprepare_locked(ms, t);
         else
             apply_locked(ms, t);
-        pthread_rwlock_unlock(&ms->lock);
+        ms_wrunlock(ms);
     }
     if (rc != RISK_OK) {
         cb_rollback(ctx, txn); /* the engine does not roll back a failed commit */
@@ -835,26 +507,19 @@ static int cb_put_event(void *ctx, void *txn, const risk_event *event)
     NEED(event, "event");
     NEED(event->id, "event id");
     NEED(event->user_id, "event user_id");
-    risk_event *e;
-    int rc = risk_event_dup(&e, event);
-    if (rc != RISK_OK)
-        return rc;
-    uint64_t h = hash_str(e->id);
-    evnode *n = map_get(&t->events, h, e->id);
-    if (n != NULL) {
-        risk_event_free(n->ev);
-        n->ev = e;
+    evnode *n = evnode_new(event);
+    if (n == NULL)
+        return RISK_ENOMEM;
+    uint64_t h = hash_str(n->ev.id);
+    size_t at = map_find(&t->events, h, n->ev.id);
+    if (at != NOPE) {
+        risk_free(t->events.s[at].val);
+        t->events.s[at].val = n;
         return RISK_OK;
     }
-    if ((n = risk_calloc(1, sizeof *n)) == NULL) {
-        risk_event_free(e);
-        return nomem();
-    }
-    n->ev = e;
-    if ((rc = map_add(&t->events, h, n)) != RISK_OK) {
-        risk_event_free(e);
+    int rc = map_add(&t->events, h, n);
+    if (rc != RISK_OK)
         risk_free(n);
-    }
     return rc;
 }
 
@@ -866,16 +531,18 @@ static int buffer_policy(mtxn *t, const char *name, risk_policy *p)
     if (n != NULL) {
         risk_policy_free(n->p);
         n->p = p;
+        n->must_exist = 0; /* put then remove: the removal is of our own put */
         return RISK_OK;
     }
     size_t len = strlen(name);
     if ((n = risk_malloc(sizeof *n + len + 1)) == NULL)
-        return nomem();
+        return ms_nomem();
     n->p = p;
+    n->must_exist = p == NULL;
     memcpy(n->name, name, len + 1);
     if (map_add(&t->policies, h, n) != RISK_OK) {
         risk_free(n);
-        return nomem();
+        return ms_nomem();
     }
     return RISK_OK;
 }
@@ -908,9 +575,10 @@ static int cb_remove_policy(void *ctx, void *txn, const char *name)
     if (n != NULL) {
         exists = n->p != NULL;
     } else {
-        pthread_rwlock_rdlock(&ms->lock);
+        unsigned k_ = ms_stripe();
+        ms_rdlock(ms, k_);
         exists = map_find(&ms->policies, h, name) != NOPE;
-        pthread_rwlock_unlock(&ms->lock);
+        ms_rdunlock(ms, k_);
     }
     if (!exists)
         return risk_err(RISK_ENOTFOUND, "name: no policy '%s'", name);
@@ -943,11 +611,11 @@ static int cb_put_meta(void *ctx, void *txn, const char *key, const uint8_t *buf
     if (n == NULL) {
         size_t kl = strlen(key);
         if ((n = risk_malloc(sizeof *n + kl + 1)) == NULL)
-            return nomem();
+            return ms_nomem();
         memcpy(n->key, key, kl + 1);
         if (map_add(&t->meta, h, n) != RISK_OK) {
             risk_free(n);
-            return nomem();
+            return ms_nomem();
         }
     }
     n->len = len;
@@ -995,21 +663,16 @@ static int cb_append_history(void *ctx, void *txn, const risk_history *item)
         size_t cap = t->cap_hist ? t->cap_hist * 2 : 4;
         hnode **v = risk_malloc(cap * sizeof *v);
         if (v == NULL)
-            return nomem();
+            return ms_nomem();
         memcpy(v, t->hist, t->n_hist * sizeof *v);
         if (t->hist != t->inl_hist)
             risk_free(t->hist);
         t->hist = v;
         t->cap_hist = cap;
     }
-    hnode *n = risk_calloc(1, sizeof *n);
+    hnode *n = hnode_new(item);
     if (n == NULL)
-        return nomem();
-    int rc = risk_history_dup(&n->item, item);
-    if (rc != RISK_OK) {
-        risk_free(n);
-        return rc;
-    }
+        return RISK_ENOMEM;
     t->hist[t->n_hist++] = n;
     t->seq_appended = item->seq;
     return RISK_OK;
@@ -1026,12 +689,16 @@ static int cb_get_user(void *ctx, void *txn, const char *id, risk_user **out)
     const risk_user *u = t ? map_get(&t->users, h, id) : NULL;
     if (u != NULL)
         return risk_user_dup(out, u);
-    pthread_rwlock_rdlock(&ms->lock);
+    unsigned k_ = ms_stripe();
+    ms_rdlock(ms, k_);
     const subject *s = map_get(&ms->users, h, id);
+    risk_user copy; /* duplicated outside the lock; its id (the subject's) lives until close */
+    int found = s && s->has_user;
+    if (found)
+        copy = s->u;
+    ms_rdunlock(ms, k_);
     /* not found is an expected answer on the ingest path: no message */
-    int rc = (s && s->has_user) ? risk_user_dup(out, &s->u) : RISK_ENOTFOUND;
-    pthread_rwlock_unlock(&ms->lock);
-    return rc;
+    return found ? risk_user_dup(out, &copy) : RISK_ENOTFOUND;
 }
 
 static int cb_view_user(void *ctx, const char *id, risk_user_visit_fn fn, void *arg)
@@ -1040,10 +707,11 @@ static int cb_view_user(void *ctx, const char *id, risk_user_visit_fn fn, void *
     NEED(id, "id");
     NEED(fn, "fn");
     uint64_t h = hash_str(id);
-    pthread_rwlock_rdlock(&ms->lock);
+    unsigned k_ = ms_stripe();
+    ms_rdlock(ms, k_);
     const subject *s = map_get(&ms->users, h, id);
     int rc = (s && s->has_user) ? fn(&s->u, arg) : RISK_ENOTFOUND;
-    pthread_rwlock_unlock(&ms->lock);
+    ms_rdunlock(ms, k_);
     return rc;
 }
 
@@ -1056,11 +724,12 @@ static int cb_get_event(void *ctx, void *txn, const char *id, risk_event **out)
     uint64_t h = hash_str(id);
     const evnode *n = t ? map_get(&t->events, h, id) : NULL;
     if (n != NULL)
-        return risk_event_dup(out, n->ev);
-    pthread_rwlock_rdlock(&ms->lock);
+        return evnode_dup(out, n);
+    unsigned k_ = ms_stripe();
+    ms_rdlock(ms, k_);
     n = map_get(&ms->events, h, id);
-    int rc = n ? risk_event_dup(out, n->ev) : RISK_ENOTFOUND;
-    pthread_rwlock_unlock(&ms->lock);
+    int rc = n ? evnode_dup(out, n) : RISK_ENOTFOUND;
+    ms_rdunlock(ms, k_);
     return rc;
 }
 
@@ -1073,17 +742,18 @@ static int cb_user_events(void *ctx, void *txn, const char *user_id, risk_event_
     NEED(fn, "fn");
     int rc = 0;
     int overlay = t && t->events.count;
-    pthread_rwlock_rdlock(&ms->lock);
+    unsigned k_ = ms_stripe();
+    ms_rdlock(ms, k_);
     const subject *s = map_get(&ms->users, hash_str(user_id), user_id);
     for (const evnode *n = s ? s->ev_head : NULL; n && rc == 0; n = n->next)
-        if (!overlay || map_find(&t->events, hash_str(n->ev->id), n->ev->id) == NOPE)
-            rc = fn(n->ev, arg);
-    pthread_rwlock_unlock(&ms->lock);
+        if (!overlay || map_find(&t->events, hash_str(n->ev.id), n->ev.id) == NOPE)
+            rc = fn(&n->ev, arg);
+    ms_rdunlock(ms, k_);
     if (overlay)
         MAP_EACH(&t->events, i) {
             const evnode *n = t->events.s[i].val;
-            if (rc == 0 && strcmp(n->ev->user_id, user_id) == 0)
-                rc = fn(n->ev, arg);
+            if (rc == 0 && strcmp(n->ev.user_id, user_id) == 0)
+                rc = fn(&n->ev, arg);
         }
     return rc;
 }
@@ -1095,13 +765,14 @@ static int cb_list_policies(void *ctx, void *txn, risk_policy_visit_fn fn, void 
     NEED(fn, "fn");
     int rc = 0;
     int overlay = t && t->policies.count;
-    pthread_rwlock_rdlock(&ms->lock);
+    unsigned k_ = ms_stripe();
+    ms_rdlock(ms, k_);
     MAP_EACH(&ms->policies, i) {
         const risk_policy *p = ms->policies.s[i].val;
         if (rc == 0 && (!overlay || map_find(&t->policies, ms->policies.s[i].hash, p->name) == NOPE))
             rc = fn(p, arg);
     }
-    pthread_rwlock_unlock(&ms->lock);
+    ms_rdunlock(ms, k_);
     if (overlay)
         MAP_EACH(&t->policies, i) {
             const pnode *n = t->policies.s[i].val;
@@ -1125,8 +796,9 @@ static int cb_get_meta(void *ctx, void *txn, const char *key, uint8_t *buf, size
     uint64_t h = hash_str(key);
     const metanode *n = t ? map_get(&t->meta, h, key) : NULL;
     int locked = n == NULL;
+    unsigned k_ = ms_stripe();
     if (locked) {
-        pthread_rwlock_rdlock(&ms->lock);
+        ms_rdlock(ms, k_);
         n = map_get(&ms->meta, h, key);
     }
     if (n == NULL) {
@@ -1139,7 +811,7 @@ static int cb_get_meta(void *ctx, void *txn, const char *key, uint8_t *buf, size
             memcpy(buf, n->val, n->len);
     }
     if (locked)
-        pthread_rwlock_unlock(&ms->lock);
+        ms_rdunlock(ms, k_);
     return rc;
 }
 
@@ -1151,17 +823,18 @@ static int cb_list_users(void *ctx, risk_level min_level, risk_user_visit_fn fn,
     NEED(fn, "fn");
     if ((uint32_t)min_level >= N_LEVELS)
         return risk_err(RISK_EINVAL, "min_level: value %u out of range", (unsigned)min_level);
-    pthread_rwlock_rdlock(&ms->lock);
+    unsigned k_ = ms_stripe();
+    ms_rdlock(ms, k_);
     size_t n = 0, k = 0;
     for (uint32_t l = min_level; l < N_LEVELS; l++)
         n += ms->level_n[l];
     risk_user **v = risk_malloc(n * sizeof *v);
-    int rc = v ? RISK_OK : nomem();
+    int rc = v ? RISK_OK : ms_nomem();
     for (uint32_t l = N_LEVELS; rc == RISK_OK && l-- > (uint32_t)min_level;)
         for (const subject *s = ms->levels[l]; s && rc == RISK_OK; s = s->lnext)
             if ((rc = risk_user_dup(&v[k], &s->u)) == RISK_OK)
                 k++;
-    pthread_rwlock_unlock(&ms->lock);
+    ms_rdunlock(ms, k_);
     for (size_t i = 0; i < k && rc == RISK_OK; i++)
         rc = fn(v[i], arg);
     for (size_t i = 0; i < k; i++)
@@ -1183,13 +856,14 @@ static int cb_read_history(void *ctx, const char *user_id, uint64_t since_seq,
     int started = 0, rc = 0;
     for (;;) {
         size_t n = 0;
-        pthread_rwlock_rdlock(&ms->lock);
+        unsigned k_ = ms_stripe();
+        ms_rdlock(ms, k_);
         if (user_id == NULL) {
             if (!started) { /* first item with seq ≥ since_seq */
                 size_t lo = 0, hi = ms->n_hist;
                 while (lo < hi) {
                     size_t mid = lo + (hi - lo) / 2;
-                    if (ms->hist[mid]->item->seq < since_seq)
+                    if (ms->hist[mid]->item.seq < since_seq)
                         lo = mid + 1;
                     else
                         hi = mid;
@@ -1204,51 +878,17 @@ static int cb_read_history(void *ctx, const char *user_id, uint64_t since_seq,
                 cur = s ? s->h_head : NULL;
             }
             for (; cur && n < CHUNK; cur = cur->next)
-                if (cur->item->seq >= since_seq)
+                if (cur->item.seq >= since_seq)
                     buf[n++] = cur;
         }
         started = 1;
-        pthread_rwlock_unlock(&ms->lock);
+        ms_rdunlock(ms, k_);
         if (n == 0)
             return 0;
         for (size_t i = 0; i < n; i++)
-            if ((rc = fn(buf[i]->item, arg)) != 0)
+            if ((rc = fn(&buf[i]->item, arg)) != 0)
                 return rc;
     }
-}
-
-/* ---- committed-state visitors for wrappers (read lock held during fn) ---- */
-#define EACH_BODY(m, EXPR)                                 \
-    int rc = 0;                                            \
-    pthread_rwlock_rdlock(&ms->lock);                      \
-    for (size_t i = 0; i < (m).cap && rc == 0; i++)        \
-        if ((m).s[i].val != NULL)                          \
-            rc = (EXPR);                                   \
-    pthread_rwlock_unlock(&ms->lock);                      \
-    return rc
-
-int risk_memstore_each_user(risk_memstore *ms, risk_user_visit_fn fn, void *arg)
-{
-    EACH_BODY(ms->users, ((subject *)ms->users.s[i].val)->has_user
-                             ? fn(&((subject *)ms->users.s[i].val)->u, arg)
-                             : 0);
-}
-
-int risk_memstore_each_event(risk_memstore *ms, risk_event_visit_fn fn, void *arg)
-{
-    EACH_BODY(ms->events, fn(((evnode *)ms->events.s[i].val)->ev, arg));
-}
-
-int risk_memstore_each_policy(risk_memstore *ms, risk_policy_visit_fn fn, void *arg)
-{
-    EACH_BODY(ms->policies, fn(ms->policies.s[i].val, arg));
-}
-
-int risk_memstore_each_meta(risk_memstore *ms, risk_meta_visit_fn fn, void *arg)
-{
-    EACH_BODY(ms->meta, fn(((metanode *)ms->meta.s[i].val)->key,
-                           ((metanode *)ms->meta.s[i].val)->val,
-                           ((metanode *)ms->meta.s[i].val)->len, arg));
 }
 
 /* ---- the callback table ---- */

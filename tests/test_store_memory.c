@@ -13,6 +13,7 @@
 
 #include "alloc_fail.h"
 #include "internal.h"
+#include "memstore.h"
 #include "store_dump.h"
 
 static risk_store st;
@@ -1012,4 +1013,116 @@ Test(store_memory, shared_user_no_lost_update, .timeout = 60)
     cr_assert(risk_user_score(u) == 600 && risk_user_version(u) == 601, "score %llu",
               (unsigned long long)risk_user_score(u));
     risk_user_free(u);
+}
+
+Test(store_memory, concurrent_removals_second_fails)
+{
+    /* R-CC-1, R-ST-5: two transactions both removing one policy: the first
+     * commits, the second's prepare sees it gone (nothing committed twice) */
+    void *t = begin(NULL);
+    cr_assert(put_policy(t, "p", RISK_LEVEL_HIGH) == RISK_OK);
+    cr_assert(st.commit(st.ctx, t) == RISK_OK);
+    void *t1 = begin(NULL), *t2 = begin(NULL);
+    cr_assert(st.remove_policy(st.ctx, t1, "p") == RISK_OK);
+    cr_assert(st.remove_policy(st.ctx, t2, "p") == RISK_OK);
+    cr_assert(put_policy(t2, "q", RISK_LEVEL_LOW) == RISK_OK);
+    cr_assert(st.commit(st.ctx, t1) == RISK_OK);
+    int rc = st.commit(st.ctx, t2);
+    cr_assert(rc == RISK_ENOTFOUND || rc == RISK_ECONFLICT, "second commit gave %d", rc);
+    int n = 0;
+    cr_assert(st.list_policies(st.ctx, NULL, COUNTER(risk_policy), &n) == RISK_OK);
+    cr_assert(n == 0, "the failed txn's put of q must not be visible either");
+    /* put then remove in one txn is a removal of its own put: commits */
+    t = begin(NULL);
+    cr_assert(put_policy(t, "r", RISK_LEVEL_LOW) == RISK_OK);
+    cr_assert(st.remove_policy(st.ctx, t, "r") == RISK_OK);
+    cr_assert(st.commit(st.ctx, t) == RISK_OK);
+}
+
+static int get_ver(const risk_user *u, void *arg)
+{
+    *(uint64_t *)arg = risk_user_version(u);
+    return 0;
+}
+
+Test(store_memory, bulk_load_installs_directly)
+{
+    /* R-ST-5, R-ST-6: recovery loads records at any version (no version+1
+     * rule), the last load of a key wins, events move with their user */
+    risk_memstore *ms = NULL;
+    cr_assert(risk_memstore_new(&ms, 0) == RISK_OK);
+    risk_store s;
+    risk_memstore_table(ms, &s);
+    risk_memstore_reserve(ms, 10, 100);
+    cr_assert(risk_memstore_load_user(ms, mkuser("a", 7, RISK_LEVEL_LOW)) == RISK_OK);
+    cr_assert(risk_memstore_load_user(ms, mkuser("a", 9, RISK_LEVEL_HIGH)) == RISK_OK);
+    cr_assert(risk_memstore_load_event(ms, mkevent("e1", "a", RISK_LEVEL_LOW)) == RISK_OK);
+    cr_assert(risk_memstore_load_event(ms, mkevent("e1", "b", RISK_LEVEL_HIGH)) == RISK_OK);
+    risk_policy *p = NULL;
+    cr_assert(risk_policy_new(&p, "pol", RISK_LEVEL_HIGH, RISK_CONTROL_BLOCK) == RISK_OK);
+    cr_assert(risk_memstore_load_policy(ms, p) == RISK_OK);
+    risk_memstore_load_remove_policy(ms, "pol");
+    risk_memstore_load_remove_policy(ms, "pol"); /* twice: a no-op */
+    uint8_t v[3] = {1, 2, 3};
+    cr_assert(risk_memstore_load_meta(ms, "k", v, 3) == RISK_OK);
+    uint64_t ver = 0;
+    cr_assert(s.view_user(ms, "a", get_ver, &ver) == RISK_OK);
+    cr_assert(ver == 9);
+    int n = 0;
+    cr_assert(s.list_users(ms, RISK_LEVEL_HIGH, COUNTER(risk_user), &n) == RISK_OK);
+    cr_assert(n == 1, "the reloaded user moved to the high list");
+    n = 0;
+    cr_assert(s.user_events(ms, NULL, "a", COUNTER(risk_event), &n) == RISK_OK);
+    cr_assert(n == 0, "e1 moved to b");
+    cr_assert(s.user_events(ms, NULL, "b", COUNTER(risk_event), &n) == RISK_OK);
+    cr_assert(n == 1);
+    n = 0;
+    cr_assert(s.list_policies(ms, NULL, COUNTER(risk_policy), &n) == RISK_OK);
+    cr_assert(n == 0);
+    /* a normal txn continues from the loaded version */
+    void *t = NULL;
+    cr_assert(s.begin(ms, "a", &t) == RISK_OK);
+    risk_user *u = mkuser("a", 10, RISK_LEVEL_LOW);
+    cr_assert(s.put_user(ms, t, u) == RISK_OK);
+    risk_user_free(u);
+    cr_assert(s.commit(ms, t) == RISK_OK);
+    s.close(ms);
+}
+
+typedef struct fifo_arg {
+    int id;
+    atomic_int *order, *pos;
+} fifo_arg;
+
+static void *fifo_worker(void *p)
+{
+    fifo_arg *a = p;
+    void *t = begin(NULL);
+    uint64_t seq;
+    cr_assert(st.reserve_seq(st.ctx, t, &seq) == RISK_OK);
+    a->order[atomic_fetch_add(a->pos, 1)] = a->id;
+    cr_assert(st.commit(st.ctx, t) == RISK_OK);
+    return NULL;
+}
+
+Test(store_memory, sequencer_wakes_waiters_in_arrival_order, .timeout = 20)
+{
+    /* R-OP-5: waiting for the sequencer, the oldest waiter is woken alone on
+     * each release, so queued waiters get it first come, first served */
+    void *t = begin(NULL);
+    uint64_t seq;
+    cr_assert(st.reserve_seq(st.ctx, t, &seq) == RISK_OK);
+    atomic_int order[4], pos = 0;
+    fifo_arg args[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (fifo_arg){i, order, &pos};
+        cr_assert(pthread_create(&th[i], NULL, fifo_worker, &args[i]) == 0);
+        usleep(30000); /* let it queue before the next one arrives */
+    }
+    cr_assert(st.commit(st.ctx, t) == RISK_OK);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++)
+        cr_assert(order[i] == i, "waiter %d got the token at %d", order[i], i);
 }

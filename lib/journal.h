@@ -1,0 +1,174 @@
+/* The journal store's internals, shared by its modules. Not installed.
+ *   lib/journal_format.c  CRC32C, file I/O and fault hooks, header and frame
+ *                         layout, the recovery scanner, risk_journal_check
+ *   lib/journal_replay.c  the on-disk history index and recovery (replay)
+ *   lib/journal_compact.c compaction and backup
+ *   lib/store_journal.c   the store: transactions, (group) commit, the
+ *                         write buffer, reads, open and close
+ * docs/journal-format.md is the reference of the bytes. */
+#ifndef LIBRISK_JOURNAL_H
+#define LIBRISK_JOURNAL_H
+
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define HDR_LEN 32              /* file header */
+#define FRAME_HDR 16            /* len u32, txn u64, crc u32 */
+#define FRAME_MAX (256u << 20)  /* largest payload accepted */
+#define SNAP_FRAME (1u << 20)   /* payload size of compaction frames */
+#define RD_CHUNK (1u << 20)     /* read-ahead of the recovery reader */
+#define HIST_BATCH 64           /* history items read per index lock */
+#define WBUF_CAP (256u << 10)   /* write buffer of durability normal/off */
+#define FORMAT_VERSION 1
+extern const uint8_t JOURNAL_MAGIC[8];
+
+/* Operation tags inside a frame's payload: [tag u8][len u32][bytes]. */
+enum { OP_USER = 1, OP_EVENT, OP_POLICY, OP_POLICY_REMOVE, OP_META, OP_HISTORY, OP_COUNT };
+
+/* ---- little-endian fields ---- */
+static inline void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t get64(const uint8_t *p)
+{
+    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+/* ---- file I/O with the test fault hooks (journal_format.c) ---- */
+extern atomic_int journal_hook_compact_step;
+int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off); /* -1 + errno */
+int datasync(int fd);                                              /* -1 + errno */
+int fsync_dir(const char *path);                                   /* RISK_… */
+int lock_file(int fd, const char *path);                           /* RISK_… */
+void new_salt(uint8_t salt[8]);
+void make_header(uint8_t h[HDR_LEN], const uint8_t salt[8]);
+/* Fill a frame's header; buf holds FRAME_HDR bytes then the payload. */
+void seal_frame(uint8_t *buf, size_t payload, uint64_t txn, const uint8_t salt[8]);
+
+/* ---- growable byte buffer ---- */
+typedef struct bytes {
+    uint8_t *p;
+    size_t len, cap;
+} bytes;
+/* Append an op header for n bytes; *dst receives where the n bytes go. */
+int bytes_op(bytes *b, uint8_t tag, size_t n, uint8_t **dst);
+typedef int (*enc_fn)(uint8_t *buf, size_t cap, size_t *len, const void *rec);
+int enc_user(uint8_t *b, size_t c, size_t *l, const void *r);
+int enc_event(uint8_t *b, size_t c, size_t *l, const void *r);
+int enc_policy(uint8_t *b, size_t c, size_t *l, const void *r);
+int enc_history(uint8_t *b, size_t c, size_t *l, const void *r);
+/* Encode rec as an op of b; *at (if not NULL) receives where its bytes start. */
+int put_op(bytes *b, uint8_t tag, enc_fn enc, const void *rec, size_t *at);
+/* The meta op body: [key length u16][key][value ≤ 256]. */
+int put_meta_op(bytes *b, const char *key, const uint8_t *val, size_t len);
+
+/* Grow an array to hold need elements; NULL (array untouched) on ENOMEM.
+ * A macro so each array keeps its own type (no void ** punning); the
+ * caller declares `void *tmp_`. */
+void *grow_(void *p, size_t *cap, size_t need, size_t elem);
+#define GROW(arr, cap, need)                                                               \
+    ((need) <= *(cap) ? 0                                                                  \
+     : (tmp_ = grow_((arr), (cap), (need), sizeof *(arr))) != NULL ? ((arr) = tmp_, 0) : -1)
+
+/* ---- reading: a buffered reader and the frame scanner ---- */
+typedef struct rd {
+    int fd;
+    uint64_t size, base;
+    uint8_t *buf;
+    size_t cap, n;
+} rd;
+/* [off, off+len) of the file, len ≤ size - off; NULL with an error set. */
+const uint8_t *rd_get(rd *r, uint64_t off, size_t len);
+
+typedef int (*frame_fn)(void *arg, uint64_t off, const uint8_t *payload, uint32_t len);
+typedef struct scan_res {
+    uint64_t good_end, frames, dropped;
+    int torn_header; /* a prefix of a header only: treat as empty */
+    uint8_t salt[8];
+} scan_res;
+/* Walk header and frames, calling fn on each valid frame; see the format
+ * document for the tail-or-middle rule. strict: a torn tail is corrupt. */
+int scan(rd *r, int strict, frame_fn fn, void *arg, scan_res *res);
+/* Walk the ops of a payload: fn(arg, tag, file offset of the body, body, n)
+ * for each; a bad tag or length is RISK_ECORRUPT. Errors that mean "the
+ * bytes are wrong" come back as RISK_ECORRUPT naming the frame's offset. */
+typedef int (*op_visit_fn)(void *arg, uint8_t tag, uint64_t at, const uint8_t *p, size_t n);
+int frame_ops(uint64_t off, const uint8_t *p, uint32_t len, op_visit_fn fn, void *arg);
+
+/* ---- the store ---- */
+typedef struct ulist { /* one user's history: positions in the global index */
+    char *id;
+    uint64_t hash;
+    uint32_t *pos;
+    uint32_t n, cap;
+} ulist;
+
+typedef struct jstore {
+    risk_memstore *ms;
+    risk_store mt; /* the memstore's table */
+    char *path;
+    int fd, read_only;
+    uint32_t durability, interval_ms;
+    uint8_t salt[8];
+
+    pthread_mutex_t file_mu; /* end, next_txn, the write buffer, appends */
+    uint64_t end, next_txn;  /* end: logical end, including buffered bytes */
+    uint8_t *wbuf;           /* normal/off: frames not yet written, from end - wlen */
+    size_t wlen;
+
+    pthread_mutex_t sync_mu;
+    pthread_cond_t sync_cv;
+    uint64_t written, synced; /* writes done / covered by a finished sync */
+    int syncing, stop, has_thread;
+    pthread_t thread;
+    atomic_int poisoned;
+
+    pthread_rwlock_t idx_lock;
+    uint64_t *h_seq, *h_off;
+    uint32_t *h_len;
+    size_t h_n, h_cap;
+    ulist *u_tab; /* open addressing, power-of-two capacity */
+    size_t u_n, u_cap;
+} jstore;
+
+typedef struct phist { /* a history item of a txn, indexed after its write */
+    uint64_t seq;
+    size_t at; /* offset of the encoding in the frame buffer */
+    uint32_t len;
+    char *user; /* NULL: no user */
+} phist;
+
+/* history index (journal_replay.c); idx_lock protects it for readers */
+ulist *ulist_find(jstore *js, const char *id);
+int idx_reserve(jstore *js, const phist *ph, size_t k);
+void idx_add(jstore *js, uint64_t seq, uint64_t off, uint32_t len, const char *user);
+uint64_t idx_max_seq(const jstore *js);
+void idx_free(jstore *js);
+/* Recovery: scan r and load every frame into js->ms and the index. */
+int journal_replay(jstore *js, rd *r, scan_res *res);
+
+/* store_journal.c */
+int check_writable(jstore *js);
+/* Write the buffered frames (file_mu held). A failure poisons the journal:
+ * those frames were acknowledged. */
+int wbuf_flush(jstore *js);
+
+/* journal_compact.c (file_mu held by the caller) */
+int write_copy(jstore *js, const char *dst, int compact);
+int j_compact(void *ctx);
+int j_backup(void *ctx, const char *path);
+
+#endif /* LIBRISK_JOURNAL_H */

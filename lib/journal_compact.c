@@ -1,0 +1,204 @@
+/* Compaction and backup of the journal (docs/journal-format.md,
+ * "Compaction and backup"): the live state and the whole history written
+ * to path.tmp, synced, renamed over the target, directory synced. */
+#include "journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+typedef struct snap {
+    jstore *js;
+    int fd;
+    uint64_t off, txn; /* bytes and frames written */
+    uint8_t salt[8];
+    bytes b;
+} snap;
+
+static int snap_flush(snap *s)
+{
+    if (s->b.len == FRAME_HDR)
+        return RISK_OK;
+    seal_frame(s->b.p, s->b.len - FRAME_HDR, ++s->txn, s->salt);
+    if (pwrite_all(s->fd, s->b.p, s->b.len, s->off) != 0)
+        return risk_err(RISK_EIO, "journal: write failed: %s", strerror(errno));
+    s->off += s->b.len;
+    s->b.len = FRAME_HDR;
+    return RISK_OK;
+}
+
+static int snap_rec(snap *s, uint8_t tag, enc_fn enc, const void *rec)
+{
+    int rc = s->b.len >= SNAP_FRAME ? snap_flush(s) : RISK_OK;
+    return rc ? rc : put_op(&s->b, tag, enc, rec, NULL);
+}
+static int snap_user(const risk_user *u, void *s) { return snap_rec(s, OP_USER, enc_user, u); }
+static int snap_event(const risk_event *e, void *s) { return snap_rec(s, OP_EVENT, enc_event, e); }
+static int snap_policy(const risk_policy *p, void *s) { return snap_rec(s, OP_POLICY, enc_policy, p); }
+static int snap_meta(const char *key, const uint8_t *val, size_t len, void *arg)
+{
+    snap *s = arg;
+    int rc = s->b.len >= SNAP_FRAME ? snap_flush(s) : RISK_OK;
+    return rc ? rc : put_meta_op(&s->b, key, val, len);
+}
+
+/* Write the live state and the whole history (copied from the current
+ * file, in seq order) to fd; new_off[i] receives item i's new offset.
+ * Called with file_mu held, so no commit changes what is copied. */
+static int snap_write(snap *s, uint64_t *new_off)
+{
+    jstore *js = s->js;
+    uint8_t hdr[HDR_LEN];
+    new_salt(s->salt);
+    make_header(hdr, s->salt);
+    s->b.len = FRAME_HDR;
+    if (pwrite_all(s->fd, hdr, HDR_LEN, 0) != 0)
+        return risk_err(RISK_EIO, "journal: write failed: %s", strerror(errno));
+    s->off = HDR_LEN;
+    int rc = risk_memstore_each_user(js->ms, snap_user, s);
+    if (rc == RISK_OK)
+        rc = risk_memstore_each_event(js->ms, snap_event, s);
+    if (rc == RISK_OK)
+        rc = risk_memstore_each_policy(js->ms, snap_policy, s);
+    if (rc == RISK_OK)
+        rc = risk_memstore_each_meta(js->ms, snap_meta, s);
+    rd r = {.fd = js->fd, .size = js->end};
+    for (size_t i = 0; rc == RISK_OK && i < js->h_n; i++) {
+        const uint8_t *src = rd_get(&r, js->h_off[i], js->h_len[i]);
+        uint8_t *dst = NULL;
+        if (src == NULL)
+            rc = risk_error_last_code();
+        if (rc == RISK_OK && s->b.len >= SNAP_FRAME)
+            rc = snap_flush(s);
+        if (rc == RISK_OK && (rc = bytes_op(&s->b, OP_HISTORY, js->h_len[i], &dst)) == 0) {
+            memcpy(dst, src, js->h_len[i]);
+            new_off[i] = s->off + (uint64_t)(dst - s->b.p);
+        }
+    }
+    risk_free(r.buf);
+    return rc ? rc : snap_flush(s);
+}
+
+static char *tmp_path(const char *path)
+{
+    size_t n = strlen(path);
+    char *t = risk_malloc(n + 5);
+    if (t != NULL) {
+        memcpy(t, path, n);
+        memcpy(t + n, ".tmp", 5);
+    }
+    return t;
+}
+
+/* Hook: stop at this step of compaction as if the process died there. */
+#define CRASH_POINT(step)                                                                  \
+    do {                                                                                   \
+        if (compact && atomic_load(&journal_hook_compact_step) == (step)) {                        \
+            rc = risk_err(RISK_EIO, "journal: test crash at compaction step %d", step);    \
+            goto crashed;                                                                  \
+        }                                                                                  \
+    } while (0)
+
+/* Copy the state to dst (compact: dst is the journal itself). Crash safety:
+ * everything goes to dst.tmp, made durable before the rename; rename is
+ * atomic, so dst names either the old complete file or the new complete
+ * one; the directory sync makes the rename itself durable. A stale .tmp
+ * left by a crash is never read and is truncated by the next attempt. */
+int write_copy(jstore *js, const char *dst, int compact)
+{
+    char *tmp = tmp_path(dst);
+    /* same capacity as h_off: it replaces it, and commits append to it */
+    uint64_t *new_off = risk_malloc((js->h_cap ? js->h_cap : 1) * sizeof *new_off);
+    snap s = {.js = js, .fd = -1};
+    int rc = RISK_OK, renamed = 0;
+    if (tmp == NULL || new_off == NULL) {
+        rc = risk_err(RISK_ENOMEM, "journal: out of memory");
+        goto out;
+    }
+    s.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (s.fd < 0) {
+        rc = risk_err(RISK_EIO, "path: cannot create %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    /* lock before the rename, so no other writer can slip in between */
+    if (compact && (rc = lock_file(s.fd, tmp)) != RISK_OK)
+        goto out;
+    rc = snap_write(&s, new_off);
+    if (rc == RISK_OK && compact && atomic_load(&journal_hook_compact_step) == 1 &&
+        ftruncate(s.fd, (off_t)(s.off / 2)) == 0) /* a half-written copy */
+        CRASH_POINT(1);
+    if (rc == RISK_OK)
+        CRASH_POINT(2);
+    if (rc == RISK_OK && datasync(s.fd) != 0)
+        rc = risk_err(RISK_EIO, "journal: fdatasync failed: %s", strerror(errno));
+    if (rc == RISK_OK)
+        CRASH_POINT(3);
+    if (rc == RISK_OK && rename(tmp, dst) != 0)
+        rc = risk_err(RISK_EIO, "path: cannot rename %s: %s", tmp, strerror(errno));
+    if (rc != RISK_OK)
+        goto out;
+    renamed = 1;
+    CRASH_POINT(4);
+    rc = fsync_dir(dst);
+    if (rc == RISK_OK)
+        CRASH_POINT(5);
+    if (compact) {
+        /* dst is now the new file: switch to it even if the directory sync
+         * failed (then poisoned: the rename may not survive a power loss) */
+        pthread_rwlock_wrlock(&js->idx_lock);
+        pthread_mutex_lock(&js->sync_mu);
+        while (js->syncing)
+            pthread_cond_wait(&js->sync_cv, &js->sync_mu);
+        int old = js->fd;
+        js->fd = s.fd, s.fd = old;
+        memcpy(js->salt, s.salt, 8);
+        js->end = s.off, js->next_txn = s.txn + 1, js->wlen = 0;
+        uint64_t *t = js->h_off;
+        js->h_off = new_off, new_off = t;
+        js->synced = js->written; /* everything is in the synced new file */
+        if (rc != RISK_OK)
+            atomic_store(&js->poisoned, 1);
+        pthread_mutex_unlock(&js->sync_mu);
+        pthread_rwlock_unlock(&js->idx_lock);
+    }
+out:
+    if (rc != RISK_OK && !renamed && s.fd >= 0)
+        unlink(tmp);
+crashed:
+    if (s.fd >= 0)
+        close(s.fd);
+    risk_free(s.b.p);
+    risk_free(new_off);
+    risk_free(tmp);
+    return rc;
+}
+
+int j_compact(void *ctx)
+{
+    jstore *js = ctx;
+    int rc = check_writable(js);
+    if (rc != RISK_OK)
+        return rc;
+    pthread_mutex_lock(&js->file_mu);
+    rc = wbuf_flush(js); /* the copy reads history from the file */
+    if (rc == RISK_OK)
+        rc = write_copy(js, js->path, 1);
+    pthread_mutex_unlock(&js->file_mu);
+    return rc;
+}
+
+int j_backup(void *ctx, const char *path)
+{
+    jstore *js = ctx;
+    if (path == NULL || *path == '\0')
+        return risk_err(RISK_EINVAL, "path: NULL or empty");
+    if (strcmp(path, js->path) == 0)
+        return risk_err(RISK_EINVAL, "path: the journal itself");
+    pthread_mutex_lock(&js->file_mu);
+    int rc = wbuf_flush(js);
+    if (rc == RISK_OK)
+        rc = write_copy(js, path, 0);
+    pthread_mutex_unlock(&js->file_mu);
+    return rc;
+}
