@@ -100,20 +100,6 @@ int ev_push(struct ev_vec *vec, risk_event *ev)
     return RISK_OK;
 }
 
-static int collect_active_event(const risk_event *ev, void *arg)
-{
-    if (ev->state != RISK_EVENT_ACTIVE)
-        return RISK_OK;
-    risk_event *copy = NULL;
-    int rc = risk_event_dup(&copy, ev);
-    if (rc)
-        return rc;
-    rc = ev_push(arg, copy);
-    if (rc)
-        risk_event_free(copy);
-    return rc;
-}
-
 static int collect_event(const risk_event *ev, void *arg)
 {
     risk_event *copy = NULL;
@@ -124,6 +110,11 @@ static int collect_event(const risk_event *ev, void *arg)
     if (rc)
         risk_event_free(copy);
     return rc;
+}
+
+static int collect_active_event(const risk_event *ev, void *arg)
+{
+    return ev->state == RISK_EVENT_ACTIVE ? collect_event(ev, arg) : RISK_OK;
 }
 
 int risk_engine_load_events_as(risk_engine *e, void *txn, const char *user_id,
@@ -570,6 +561,14 @@ int uop_catch_up(struct uop *o)
     o->lvl_before = u->level;
     o->st_before = u->state;
     return RISK_OK;
+}
+
+/* The start of every operation on an existing user: read it, then let
+ * aging catch up (R-SC-2). */
+int uop_open(struct uop *o)
+{
+    int rc = uop_load_user(o, 0);
+    return rc ? rc : uop_catch_up(o);
 }
 
 /* Write the events the operation changed and mark the user for writing.

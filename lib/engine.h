@@ -136,6 +136,7 @@ int uop_history(struct uop *o, const char *actor, risk_history_action action,
                 const char *event_id, uint32_t lvl_before, uint32_t st_before, uint32_t changed,
                 const char *note);
 int uop_catch_up(struct uop *o);
+int uop_open(struct uop *o); /* uop_load_user(o, 0) + uop_catch_up(o) */
 int uop_write(struct uop *o);
 int uop_put_user(struct uop *o);
 int uop_close_all(struct uop *o, risk_action action, const char *note, uint32_t *n);

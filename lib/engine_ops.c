@@ -133,7 +133,7 @@ static int op_ingest(struct uop *o)
             return risk_err(RISK_ETRANSITION, "event: '%s' is closed and cannot be updated",
                             in->id);
         /* R-OP-7: update the active event and rescore. */
-        if ((rc = uop_load_user(o, 0)) || (rc = uop_catch_up(o)) || (rc = uop_load_events(o)))
+        if ((rc = uop_open(o)) || (rc = uop_load_events(o)))
             return rc;
         size_t i;
         for (i = 0; i < o->nev && strcmp(o->ev[i]->id, in->id) != 0; i++)
@@ -290,7 +290,7 @@ static int op_password(struct uop *o)
 {
     risk_password_change kind = *(risk_password_change *)o->arg;
     int rc;
-    if ((rc = uop_load_user(o, 0)) || (rc = uop_catch_up(o)))
+    if ((rc = uop_open(o)))
         return rc;
     risk_user *u = o->user;
     int secure = kind != RISK_PASSWORD_INSECURE && risk_user_mfa_counts(u);
@@ -410,7 +410,7 @@ static int generate_password(char *buf, size_t len)
 static int op_temp_password(struct uop *o)
 {
     int rc;
-    if ((rc = uop_load_user(o, 0)) || (rc = uop_catch_up(o)))
+    if ((rc = uop_open(o)))
         return rc;
     risk_user *u = o->user;
     if (u->deleted)
@@ -454,7 +454,7 @@ int risk_engine_temporary_password(risk_engine *engine, const char *actor, const
 static int op_require_reset(struct uop *o)
 {
     int rc;
-    if ((rc = uop_load_user(o, 0)) || (rc = uop_catch_up(o)))
+    if ((rc = uop_open(o)))
         return rc;
     risk_user *u = o->user;
     if (u->deleted)
@@ -494,7 +494,7 @@ static int op_dismiss(struct uop *o)
     struct dismiss_arg *a = o->arg;
     int rc;
     a->closed = 0;
-    if ((rc = uop_load_user(o, 0)) || (rc = uop_catch_up(o)) || (rc = uop_load_events(o)) ||
+    if ((rc = uop_open(o)) || (rc = uop_load_events(o)) ||
         (rc = uop_close_all(o, RISK_ACTION_DISMISS, NULL, &a->closed)) || (rc = uop_rescore(o)))
         return rc;
     uop_settle(o, a->closed, RISK_STATE_DISMISSED, RISK_DETAIL_ADMIN_DISMISSED_ALL_RISK);
@@ -563,7 +563,7 @@ static int op_event(struct uop *o)
     struct event_arg *a = o->arg;
     int rc;
     o->events_all = 1; /* reactivate works on closed events */
-    if ((rc = uop_load_user(o, 0)) || (rc = uop_catch_up(o)) || (rc = uop_load_events(o)))
+    if ((rc = uop_open(o)) || (rc = uop_load_events(o)))
         return rc;
     size_t i;
     for (i = 0; i < o->nev && strcmp(o->ev[i]->id, a->event_id) != 0; i++)
@@ -679,7 +679,7 @@ int risk_engine_reactivate(risk_engine *engine, const char *actor, const char *e
 static int op_confirm_compromised(struct uop *o)
 {
     int rc;
-    if ((rc = uop_load_user(o, 0)) || (rc = uop_catch_up(o)) || (rc = uop_load_events(o)))
+    if ((rc = uop_open(o)) || (rc = uop_load_events(o)))
         return rc;
     risk_user *u = o->user;
     int have = 0;
@@ -732,7 +732,7 @@ int risk_engine_confirm_compromised(risk_engine *engine, const char *actor, cons
 static int op_confirm_safe(struct uop *o)
 {
     int rc;
-    if ((rc = uop_load_user(o, 0)) || (rc = uop_catch_up(o)))
+    if ((rc = uop_open(o)))
         return rc;
     if (o->user->state == RISK_STATE_CONFIRMED_COMPROMISED)
         /* R-US-3: risky until remediation steps are taken. */
