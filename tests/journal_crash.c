@@ -137,8 +137,10 @@ static int cmp_name(const void *a, const void *b)
 
 static int same(names *a, names *b)
 {
-    qsort(a->v, a->n, sizeof *a->v, cmp_name);
-    qsort(b->v, b->n, sizeof *b->v, cmp_name);
+    if (a->n > 1) /* qsort(NULL, 0, …) is undefined behaviour */
+        qsort(a->v, a->n, sizeof *a->v, cmp_name);
+    if (b->n > 1)
+        qsort(b->v, b->n, sizeof *b->v, cmp_name);
     if (a->n != b->n)
         return 0;
     for (size_t i = 0; i < a->n; i++)
