@@ -10,9 +10,7 @@
  */
 #include "engine.h"
 
-#include <errno.h>
 #include <stdlib.h>
-#include <sys/random.h>
 #include <time.h>
 
 /* ------------------------------------------------------------------ */
