@@ -53,6 +53,52 @@ static void free_event(void *p) { risk_event_free(p); }
 void free_policy(void *p) { risk_policy_free(p); }
 static void free_history(void *p) { risk_history_free(p); }
 
+/* How one kind of record is listed: its JSON writer, its table, its free. */
+typedef struct listing {
+    void (*json)(jw *w, const void *item);
+    void (*table)(ctl *c, void **items, size_t n);
+    void (*free)(void *item);
+} listing;
+
+static void json_user_v(jw *w, const void *x) { json_user(w, x); }
+static void json_event_v(jw *w, const void *x) { json_event(w, x); }
+static void json_policy_v(jw *w, const void *x) { json_policy(w, x); }
+static void json_history_v(jw *w, const void *x) { json_history(w, x); }
+static void table_users_v(ctl *c, void **v, size_t n) { table_users(c, (risk_user **)v, n); }
+static void table_events_v(ctl *c, void **v, size_t n) { table_events(c, (risk_event **)v, n); }
+static void table_policies_v(ctl *c, void **v, size_t n) { table_policies(c, (risk_policy **)v, n); }
+static void table_history_v(ctl *c, void **v, size_t n) { table_history(c, (risk_history **)v, n); }
+
+static const listing LIST_USERS = { json_user_v, table_users_v, free_user };
+static const listing LIST_EVENTS = { json_event_v, table_events_v, free_event };
+static const listing LIST_POLICIES = { json_policy_v, table_policies_v, free_policy };
+static const listing LIST_HISTORY = { json_history_v, table_history_v, free_history };
+
+/* The end of every listing command: the library's answer rc for the
+ * records collected in v; a JSON array (--json), `empty` when there are
+ * none, or a table. Frees v. */
+static int print_listing(ctl *c, int rc, vec *v, const listing *k, const char *empty)
+{
+    if (rc != RISK_OK) {
+        vec_free(v, k->free);
+        return fail(c, rc);
+    }
+    if (c->json) {
+        jw w;
+        jw_init(&w, stdout);
+        jw_arr(&w);
+        for (size_t i = 0; i < v->n; i++) k->json(&w, v->items[i]);
+        jw_arr_end(&w);
+        jw_end(&w);
+    } else if (v->n == 0) {
+        printf("%s\n", empty);
+    } else {
+        k->table(c, v->items, v->n);
+    }
+    vec_free(v, k->free);
+    return EXIT_DONE;
+}
+
 /* Check the positional count; report the synopsis otherwise. */
 int want_pos(ctl *c, int npos, int min, int max)
 {
@@ -150,24 +196,9 @@ int cmd_users(ctl *c, int argc, char **argv)
     if ((rc = open_engine(c, OPEN_READ))) return rc;
     vec v = {0};
     rc = risk_engine_users(c->eng, min, visit_user, &v);
-    if (rc != RISK_OK) {
-        vec_free(&v, free_user);
-        return fail(c, rc);
-    }
-    if (c->json) {
-        jw w;
-        jw_init(&w, stdout);
-        jw_arr(&w);
-        for (size_t i = 0; i < v.n; i++) json_user(&w, v.items[i]);
-        jw_arr_end(&w);
-        jw_end(&w);
-    } else if (v.n == 0) {
-        printf("no users at or above %s\n", ename(RISK_ENUM_LEVEL, min));
-    } else {
-        table_users(c, (risk_user **)v.items, v.n);
-    }
-    vec_free(&v, free_user);
-    return EXIT_DONE;
+    char empty[640];
+    snprintf(empty, sizeof empty, "no users at or above %s", ename(RISK_ENUM_LEVEL, min));
+    return print_listing(c, rc, &v, &LIST_USERS, empty);
 }
 
 /* ---- events ---- */
@@ -223,24 +254,9 @@ int cmd_events(ctl *c, int argc, char **argv)
     if ((rc = check_id(c, argv[0])) || (rc = open_engine(c, OPEN_READ))) return rc;
     vec v = {0};
     rc = risk_engine_events(c->eng, argv[0], o[0].set ? RISK_EVENTS_ACTIVE : 0, visit_event, &v);
-    if (rc != RISK_OK) {
-        vec_free(&v, free_event);
-        return fail(c, rc);
-    }
-    if (c->json) {
-        jw w;
-        jw_init(&w, stdout);
-        jw_arr(&w);
-        for (size_t i = 0; i < v.n; i++) json_event(&w, v.items[i]);
-        jw_arr_end(&w);
-        jw_end(&w);
-    } else if (v.n == 0) {
-        printf("no %sevents for %s\n", o[0].set ? "active " : "", argv[0]);
-    } else {
-        table_events(c, (risk_event **)v.items, v.n);
-    }
-    vec_free(&v, free_event);
-    return EXIT_DONE;
+    char empty[640];
+    snprintf(empty, sizeof empty, "no %sevents for %s", o[0].set ? "active " : "", argv[0]);
+    return print_listing(c, rc, &v, &LIST_EVENTS, empty);
 }
 
 /* resolve | false-positive | ignore | reactivate (SPEC §3, §6.4). */
@@ -540,24 +556,8 @@ int cmd_policy_list(ctl *c, int argc, char **argv)
     if ((rc = open_engine(c, OPEN_READ))) return rc;
     vec v = {0};
     rc = risk_engine_policies(c->eng, visit_policy, &v);
-    if (rc != RISK_OK) {
-        vec_free(&v, free_policy);
-        return fail(c, rc);
-    }
-    if (c->json) {
-        jw w;
-        jw_init(&w, stdout);
-        jw_arr(&w);
-        for (size_t i = 0; i < v.n; i++) json_policy(&w, v.items[i]);
-        jw_arr_end(&w);
-        jw_end(&w);
-    } else if (v.n == 0) {
-        printf("no policies: every sign-in is allowed unless a password flag is set\n");
-    } else {
-        table_policies(c, (risk_policy **)v.items, v.n);
-    }
-    vec_free(&v, free_policy);
-    return EXIT_DONE;
+    return print_listing(c, rc, &v, &LIST_POLICIES,
+                         "no policies: every sign-in is allowed unless a password flag is set");
 }
 
 int cmd_policy_remove(ctl *c, int argc, char **argv)
@@ -663,24 +663,7 @@ int cmd_history(ctl *c, int argc, char **argv)
     vec v = {0};
     rc = o[0].set ? risk_engine_history_feed(c->eng, since, visit_history, &v)
                   : risk_engine_history(c->eng, argv[0], visit_history, &v);
-    if (rc != RISK_OK) {
-        vec_free(&v, free_history);
-        return fail(c, rc);
-    }
-    if (c->json) {
-        jw w;
-        jw_init(&w, stdout);
-        jw_arr(&w);
-        for (size_t i = 0; i < v.n; i++) json_history(&w, v.items[i]);
-        jw_arr_end(&w);
-        jw_end(&w);
-    } else if (v.n == 0) {
-        printf("no history\n");
-    } else {
-        table_history(c, (risk_history **)v.items, v.n);
-    }
-    vec_free(&v, free_history);
-    return EXIT_DONE;
+    return print_listing(c, rc, &v, &LIST_HISTORY, "no history");
 }
 
 /* ---- maintenance ---- */
