@@ -407,14 +407,22 @@ static int generate_password(char *buf, size_t len)
     return RISK_OK;
 }
 
+/* The start of both manual resets: an existing user, caught up, and not
+ * deleted (R-PW-3: both are refused for a deleted user). */
+static int open_for_manual_reset(struct uop *o)
+{
+    int rc = uop_open(o);
+    if (rc == RISK_OK && o->user->deleted)
+        rc = risk_err(RISK_EDELETED, "user_id: '%s' is deleted", o->user_id);
+    return rc;
+}
+
 static int op_temp_password(struct uop *o)
 {
     int rc;
-    if ((rc = uop_open(o)))
+    if ((rc = open_for_manual_reset(o)))
         return rc;
     risk_user *u = o->user;
-    if (u->deleted)
-        return risk_err(RISK_EDELETED, "user_id: '%s' is deleted", o->user_id);
     uint32_t closed = 0;
     if ((rc = uop_load_events(o)) || (rc = uop_close_all(o, RISK_ACTION_REMEDIATE, NULL, &closed)) ||
         (rc = uop_rescore(o)))
@@ -454,11 +462,9 @@ int risk_engine_temporary_password(risk_engine *engine, const char *actor, const
 static int op_require_reset(struct uop *o)
 {
     int rc;
-    if ((rc = uop_open(o)))
+    if ((rc = open_for_manual_reset(o)))
         return rc;
     risk_user *u = o->user;
-    if (u->deleted)
-        return risk_err(RISK_EDELETED, "user_id: '%s' is deleted", o->user_id);
     if (!risk_user_mfa_counts(u))
         return risk_err(RISK_ENOMFA,
                         u->mfa_registered
