@@ -337,7 +337,8 @@ void uop_reset(struct uop *o)
     risk_user_free(o->orig);
     risk_events_free(o->ev, o->nev);
     risk_free(o->dirty);
-    risk_event_free(o->added);
+    if (o->added != &o->added_buf)
+        risk_event_free(o->added);
     risk_events_free(o->fb, o->nfb);
     o->user = o->orig = NULL;
     o->ev = NULL;
@@ -463,61 +464,38 @@ void set_state(risk_user *u, risk_state s, risk_detail d)
     u->detail = d;
 }
 
-/* A history item from values the engine already validated (actor and ids
- * were checked at the API, notes too): no second validation pass on the
- * hot path. */
-int history_make(risk_history **out, uint64_t seq, int64_t at, const char *actor,
-                 risk_history_action action, const char *user_id, const char *event_id,
-                 const char *policy, const char *note)
-{
-    risk_history *h = risk_calloc(1, sizeof *h);
-    if (!h)
-        return risk_err(RISK_ENOMEM, "history: out of memory");
-    h->seq = seq;
-    h->at = at;
-    h->action = action;
-    h->actor = risk_strdup(actor);
-    h->user_id = risk_strdup(user_id);
-    h->event_id = risk_strdup(event_id);
-    h->policy = risk_strdup(policy);
-    h->note = risk_strdup(note);
-    if (!h->actor || (user_id && !h->user_id) || (event_id && !h->event_id) ||
-        (policy && !h->policy) || (note && !h->note)) {
-        risk_history_free(h);
-        return risk_err(RISK_ENOMEM, "history: out of memory");
-    }
-    *out = h;
-    return RISK_OK;
-}
-
-/* Append one history item for the operation's user, chained to its head. */
+/* Append one history item for the operation's user, chained to its head.
+ * The item borrows every string from the operation (actor, ids and notes
+ * were validated at the API and outlive the call) and lives on the stack:
+ * the store copies what it keeps, so the hot path allocates nothing here. */
 int uop_history(struct uop *o, const char *actor, risk_history_action action,
-                       const char *event_id, uint32_t lvl_before, uint32_t st_before,
-                       uint32_t changed, const char *note)
+                const char *event_id, uint32_t lvl_before, uint32_t st_before, uint32_t changed,
+                const char *note)
 {
     risk_engine *e = o->e;
-    risk_history *h = NULL;
-    uint64_t seq = 0;
-    int rc = e->st.reserve_seq(e->st.ctx, o->txn, &seq);
+    risk_history h;
+    memset(&h, 0, sizeof h);
+    int rc = e->st.reserve_seq(e->st.ctx, o->txn, &h.seq);
     if (rc)
         return rc;
-    rc = history_make(&h, seq, o->now, actor, action, o->user_id, event_id, NULL, note);
-    if (rc == RISK_OK) {
-        h->level_before = lvl_before;
-        h->level_after = o->user->level;
-        h->state_before = st_before;
-        h->state_after = o->user->state;
-        h->changed = changed;
-    }
+    h.at = o->now;
+    h.action = action;
+    h.actor = (char *)actor;
+    h.user_id = (char *)o->user_id;
+    h.event_id = (char *)event_id;
+    h.note = (char *)note;
+    h.level_before = lvl_before;
+    h.level_after = o->user->level;
+    h.state_before = st_before;
+    h.state_after = o->user->state;
+    h.changed = changed;
+    rc = risk_history_seal(&h, o->user->chain_head);
     if (rc == RISK_OK)
-        rc = risk_history_seal(h, o->user->chain_head);
-    if (rc == RISK_OK)
-        rc = e->st.append_history(e->st.ctx, o->txn, h);
+        rc = e->st.append_history(e->st.ctx, o->txn, &h);
     if (rc == RISK_OK) {
-        memcpy(o->user->chain_head, h->chain, 32);
+        memcpy(o->user->chain_head, h.chain, 32);
         o->wrote_history = 1;
     }
-    risk_history_free(h);
     return rc;
 }
 

@@ -108,6 +108,8 @@ struct uop {
     int ev_loaded;
     uint8_t *dirty;    /* per event: must be written */
     risk_event *added; /* a new event (ingest, confirm compromised) */
+    risk_event added_buf; /* `added` may point here: a view of the caller's
+                           * event whose strings it borrows (never freed) */
 
     /* The state the operation's history item reports as "before". */
     uint32_t lvl_before, st_before;
@@ -129,9 +131,6 @@ int uop_act(struct uop *o, size_t i, risk_action action, const char *note);
 int is_reserved_event(const risk_event *ev);
 int uop_rescore(struct uop *o);
 void set_state(risk_user *u, risk_state s, risk_detail d);
-int history_make(risk_history **out, uint64_t seq, int64_t at, const char *actor,
-                 risk_history_action action, const char *user_id, const char *event_id,
-                 const char *policy, const char *note);
 int uop_history(struct uop *o, const char *actor, risk_history_action action,
                 const char *event_id, uint32_t lvl_before, uint32_t st_before, uint32_t changed,
                 const char *note);

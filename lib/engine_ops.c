@@ -72,33 +72,26 @@ static int same_detection(const risk_event *a, const risk_event *b)
            str_eq(a->source, b->source);
 }
 
-/* Copy the detection fields of src onto dst (an event being updated). */
+/* Copy the detection fields of src onto dst (an event being updated):
+ * a view of dst with src's detection, copied once, then swapped in. Both
+ * are valid handles, so nothing needs validating again. */
 static int copy_detection(risk_event *dst, const risk_event *src)
 {
-    risk_event *tmp = NULL;
-    int rc = risk_event_dup(&tmp, dst);
+    risk_event view = *dst, *own = NULL;
+    view.type = src->type;
+    view.level = src->level;
+    view.detected_at = src->detected_at;
+    view.timing = src->timing;
+    view.ip = src->ip;
+    view.location = src->location;
+    view.source = src->source;
+    int rc = risk_event_dup(&own, &view);
     if (rc)
         return rc;
-    if ((rc = risk_event_set_level(tmp, src->level)) ||
-        (rc = risk_event_set_detected_at(tmp, src->detected_at)) ||
-        (rc = risk_event_set_timing(tmp, src->timing)) || (rc = risk_event_set_ip(tmp, src->ip)) ||
-        (rc = risk_event_set_location(tmp, src->location)) ||
-        (rc = risk_event_set_source(tmp, src->source))) {
-        risk_event_free(tmp);
-        return rc;
-    }
-    char *type = risk_strdup(src->type);
-    if (!type) {
-        risk_event_free(tmp);
-        return risk_err(RISK_ENOMEM, "event: out of memory");
-    }
-    risk_free(tmp->type);
-    tmp->type = type;
-    /* swap contents */
     risk_event t = *dst;
-    *dst = *tmp;
-    *tmp = t;
-    risk_event_free(tmp);
+    *dst = *own;
+    *own = t;
+    risk_event_free(own);
     return RISK_OK;
 }
 
@@ -160,18 +153,15 @@ static int op_ingest(struct uop *o)
                         in->user_id);
     if (rc || (rc = uop_catch_up(o)))
         return rc;
-    /* A clean copy: only the detection fields, active (R-EV-1). */
-    /* A clean copy of the detection: active, no closing, no note (R-EV-1).
-     * The caller's handle is valid by construction, so it is copied, not
-     * validated again. */
-    if ((rc = risk_event_dup(&o->added, in)))
-        return rc;
-    risk_free(o->added->closed_by);
-    risk_free(o->added->note);
-    o->added->closed_by = o->added->note = NULL;
-    o->added->state = RISK_EVENT_ACTIVE;
-    o->added->reason = RISK_CLOSE_NONE;
-    o->added->closed_at = RISK_TIME_NONE;
+    /* The new event: the caller's detection fields, active, no closing and
+     * no note (R-EV-1). A view that borrows the caller's strings (valid by
+     * construction and alive for the call): the store copies what it keeps. */
+    o->added_buf = *in;
+    o->added_buf.closed_by = o->added_buf.note = NULL;
+    o->added_buf.state = RISK_EVENT_ACTIVE;
+    o->added_buf.reason = RISK_CLOSE_NONE;
+    o->added_buf.closed_at = RISK_TIME_NONE;
+    o->added = &o->added_buf;
     risk_user *u = o->user;
     if (o->ev_loaded) {
         /* Events are in memory (the catch-up read them): score them all. */

@@ -16,27 +16,6 @@ static int nomem(const char *what)
     return risk_err(RISK_ENOMEM, "%s: out of memory", what);
 }
 
-/* Replace *field by a copy of v (NULL clears); on ENOMEM *field is kept. */
-static int replace_str(char **field, const char *v, const char *what)
-{
-    char *copy = NULL;
-    if (v != NULL && (copy = risk_strdup(v)) == NULL)
-        return nomem(what);
-    risk_free(*field);
-    *field = copy;
-    return RISK_OK;
-}
-
-/* Copy src into *dst (NULL stays NULL); returns 0 on allocation failure. */
-static int dup_opt(char **dst, const char *src)
-{
-    *dst = NULL;
-    if (src == NULL)
-        return 1;
-    *dst = risk_strdup(src);
-    return *dst != NULL;
-}
-
 static int check_flag(const char *what, int v)
 {
     if (v != 0 && v != 1)
@@ -203,18 +182,43 @@ int risk_user_set_chain_head(risk_user *user, const uint8_t head[32])
 
 /* =============================================================== events */
 
+static int in_arena(const risk_event *e, const char *p)
+{
+    uintptr_t a = (uintptr_t)e->arena, x = (uintptr_t)p;
+    return e->arena != NULL && x >= a && x < a + e->arena_len;
+}
+
+static void ev_free_str(risk_event *e, char *p)
+{
+    if (!in_arena(e, p))
+        risk_free(p);
+}
+
+/* Replace *field by a copy of v (NULL clears); on ENOMEM *field is kept.
+ * The old string may live in the event's arena. */
+static int ev_replace_str(risk_event *e, char **field, const char *v, const char *what)
+{
+    char *copy = NULL;
+    if (v != NULL && (copy = risk_strdup(v)) == NULL)
+        return nomem(what);
+    ev_free_str(e, *field);
+    *field = copy;
+    return RISK_OK;
+}
+
 void risk_event_free(risk_event *e)
 {
     if (e == NULL)
         return;
-    risk_free(e->id);
-    risk_free(e->user_id);
-    risk_free(e->type);
-    risk_free(e->ip);
-    risk_free(e->location);
-    risk_free(e->source);
-    risk_free(e->closed_by);
-    risk_free(e->note);
+    ev_free_str(e, e->id);
+    ev_free_str(e, e->user_id);
+    ev_free_str(e, e->type);
+    ev_free_str(e, e->ip);
+    ev_free_str(e, e->location);
+    ev_free_str(e, e->source);
+    ev_free_str(e, e->closed_by);
+    ev_free_str(e, e->note);
+    risk_free(e->arena);
     risk_free(e);
 }
 
@@ -246,26 +250,50 @@ int risk_event_new(risk_event **out, const char *id, const char *user_id, const 
     return RISK_OK;
 }
 
+static size_t opt_len(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
+
+static char *pack_str(char **at, const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *p = memcpy(*at, s, n);
+    *at += n;
+    return p;
+}
+
+/* Two allocations whatever the event holds: the handle and one block for
+ * its strings (the engine copies every event it loads, so this is on the
+ * path of every operation that reads events). */
 int risk_event_dup(risk_event **out, const risk_event *event)
 {
     CHECK_NOT_NULL(out, "out");
     CHECK_NOT_NULL(event, "event");
-    risk_event *e = risk_calloc(1, sizeof *e);
-    if (e == NULL)
-        return nomem("risk_event_dup");
-    e->level = event->level;
-    e->timing = event->timing;
-    e->state = event->state;
-    e->reason = event->reason;
-    e->detected_at = event->detected_at;
-    e->closed_at = event->closed_at;
-    if (!dup_opt(&e->id, event->id) || !dup_opt(&e->user_id, event->user_id) ||
-        !dup_opt(&e->type, event->type) || !dup_opt(&e->ip, event->ip) ||
-        !dup_opt(&e->location, event->location) || !dup_opt(&e->source, event->source) ||
-        !dup_opt(&e->closed_by, event->closed_by) || !dup_opt(&e->note, event->note)) {
-        risk_event_free(e);
+    size_t n = opt_len(event->id) + opt_len(event->user_id) + opt_len(event->type) +
+               opt_len(event->ip) + opt_len(event->location) + opt_len(event->source) +
+               opt_len(event->closed_by) + opt_len(event->note);
+    risk_event *e = risk_malloc(sizeof *e);
+    char *arena = n ? risk_malloc(n) : NULL;
+    if (e == NULL || (n && arena == NULL)) {
+        risk_free(e);
+        risk_free(arena);
         return nomem("risk_event_dup");
     }
+    *e = *event;
+    e->arena = arena;
+    e->arena_len = n;
+    char *at = arena;
+    e->id = pack_str(&at, event->id);
+    e->user_id = pack_str(&at, event->user_id);
+    e->type = pack_str(&at, event->type);
+    e->ip = pack_str(&at, event->ip);
+    e->location = pack_str(&at, event->location);
+    e->source = pack_str(&at, event->source);
+    e->closed_by = pack_str(&at, event->closed_by);
+    e->note = pack_str(&at, event->note);
     *out = e;
     return RISK_OK;
 }
@@ -297,21 +325,21 @@ int risk_event_set_ip(risk_event *event, const char *ip)
 {
     CHECK_NOT_NULL(event, "event");
     CHECK(risk_check_text("ip", ip, RISK_INFO_MAX));
-    return replace_str(&event->ip, ip, "ip");
+    return ev_replace_str(event, &event->ip, ip, "ip");
 }
 
 int risk_event_set_location(risk_event *event, const char *location)
 {
     CHECK_NOT_NULL(event, "event");
     CHECK(risk_check_text("location", location, RISK_INFO_MAX));
-    return replace_str(&event->location, location, "location");
+    return ev_replace_str(event, &event->location, location, "location");
 }
 
 int risk_event_set_source(risk_event *event, const char *source)
 {
     CHECK_NOT_NULL(event, "event");
     CHECK(risk_check_text("source", source, RISK_INFO_MAX));
-    return replace_str(&event->source, source, "source");
+    return ev_replace_str(event, &event->source, source, "source");
 }
 
 int risk_event_set_level(risk_event *event, risk_level level)
@@ -334,7 +362,7 @@ int risk_event_set_note(risk_event *event, const char *note)
 {
     CHECK_NOT_NULL(event, "event");
     CHECK(risk_check_note("note", note));
-    return replace_str(&event->note, note, "note");
+    return ev_replace_str(event, &event->note, note, "note");
 }
 
 /* The closing fields move together: active ⇔ reason none ⇔ closed_at
@@ -358,7 +386,7 @@ int risk_event_set_closing(risk_event *event, risk_event_state state, risk_close
         CHECK(risk_check_time("closed_at", closed_at));
         CHECK(risk_check_id("closed_by", closed_by));
     }
-    CHECK(replace_str(&event->closed_by, closed_by, "closed_by"));
+    CHECK(ev_replace_str(event, &event->closed_by, closed_by, "closed_by"));
     event->state = (uint32_t)state;
     event->reason = (uint32_t)reason;
     event->closed_at = closed_at;
