@@ -384,8 +384,70 @@ int risk_history_encode(uint8_t *buf, size_t cap, size_t *len, const risk_histor
 /* The chain hash's input, on every write's hot path: the item was built by
  * the engine from validated values, so its strings are not checked again
  * (ranges and structure still are). */
+static uint8_t *fast_varint(uint8_t *p, uint64_t v)
+{
+    do {
+        uint8_t c = (uint8_t)(v & 0x7F);
+        v >>= 7;
+        *p++ = (uint8_t)(c | (v ? 0x80 : 0));
+    } while (v);
+    return p;
+}
+
+static uint8_t *fast_str(uint8_t *p, const char *s, size_t n)
+{
+    p = fast_varint(p, n);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static uint8_t *fast_opt(uint8_t *p, const char *s, size_t n)
+{
+    *p++ = s != NULL;
+    return s ? fast_str(p, s, n) : p;
+}
+
+/* The chain hash's input, on every write's hot path: the item was built by
+ * the engine from validated values, so its strings are not checked again.
+ * When the item is plainly in range and the buffer has room for the worst
+ * case, the body is written directly, field by field in history_fields'
+ * order (test_codec proves the bytes equal the table-driven encoder's);
+ * anything else takes the table-driven path, which also measures. */
 int risk_history_encode_body(uint8_t *buf, size_t cap, size_t *len, const risk_history *item)
 {
+    if (buf != NULL && len != NULL && item != NULL && item->actor != NULL &&
+        item->at >= 0 && item->at < RISK_TIME_MAX && item->action <= RISK_HISTORY_POLICY_REMOVE &&
+        item->level_before <= RISK_LEVEL_HIGH && item->level_after <= RISK_LEVEL_HIGH &&
+        item->state_before <= RISK_STATE_CONFIRMED_COMPROMISED &&
+        item->state_after <= RISK_STATE_CONFIRMED_COMPROMISED) {
+        size_t na = strlen(item->actor), nu = item->user_id ? strlen(item->user_id) : 0,
+               ne = item->event_id ? strlen(item->event_id) : 0,
+               np = item->policy ? strlen(item->policy) : 0,
+               nn = item->note ? strlen(item->note) : 0;
+        /* 2 header bytes, 3 varints of at most 10, 5 strings with a flag
+         * and a length varint each, 5 single bytes */
+        size_t worst = 2 + 30 + 5 * 11 + 5 + na + nu + ne + np + nn;
+        if (worst <= cap && worst > na + nu + ne + np + nn) { /* no overflow */
+            uint8_t *p = buf;
+            *p++ = KIND_HISTORY;
+            *p++ = RISK_CODEC_VERSION;
+            p = fast_varint(p, item->seq);
+            p = fast_varint(p, (uint64_t)item->at + 1);
+            p = fast_str(p, item->actor, na);
+            *p++ = (uint8_t)item->action;
+            p = fast_opt(p, item->user_id, nu);
+            p = fast_opt(p, item->event_id, ne);
+            p = fast_opt(p, item->policy, np);
+            *p++ = (uint8_t)item->level_before;
+            *p++ = (uint8_t)item->level_after;
+            *p++ = (uint8_t)item->state_before;
+            *p++ = (uint8_t)item->state_after;
+            p = fast_varint(p, item->changed);
+            p = fast_opt(p, item->note, nn);
+            *len = (size_t)(p - buf);
+            return RISK_OK;
+        }
+    }
     return encode_as(&history_desc, history_desc.n_fields - 1, buf, cap, len, item, 1);
 }
 

@@ -46,17 +46,29 @@ static int check_range(const char *what, uint32_t v, uint32_t max)
 
 /* ================================================================ users */
 
+/* A user and its id in one allocation (the id is its only string and has
+ * no setter); risk_user_free also takes users whose id was allocated on its
+ * own (the decoder builds records field by field). */
+static risk_user *user_alloc(const char *id)
+{
+    size_t n = strlen(id) + 1;
+    risk_user *u = risk_malloc(sizeof *u + n);
+    if (u == NULL)
+        return NULL;
+    u->id = memcpy((char *)(u + 1), id, n);
+    return u;
+}
+
 int risk_user_new(risk_user **out, const char *id)
 {
     CHECK_NOT_NULL(out, "out");
     CHECK(risk_check_id("id", id));
-    risk_user *u = risk_calloc(1, sizeof *u);
+    risk_user *u = user_alloc(id);
     if (u == NULL)
         return nomem("risk_user_new");
-    if ((u->id = risk_strdup(id)) == NULL) {
-        risk_free(u);
-        return nomem("risk_user_new");
-    }
+    char *keep = u->id;
+    memset(u, 0, sizeof *u);
+    u->id = keep;
     u->mfa_registered_at = RISK_TIME_NONE;
     u->remediated_at = RISK_TIME_NONE;
     u->risk_updated_at = RISK_TIME_NONE;
@@ -70,14 +82,12 @@ int risk_user_dup(risk_user **out, const risk_user *user)
 {
     CHECK_NOT_NULL(out, "out");
     CHECK_NOT_NULL(user, "user");
-    risk_user *u = risk_malloc(sizeof *u);
+    risk_user *u = user_alloc(user->id);
     if (u == NULL)
         return nomem("risk_user_dup");
+    char *id = u->id;
     *u = *user;
-    if ((u->id = risk_strdup(user->id)) == NULL) {
-        risk_free(u);
-        return nomem("risk_user_dup");
-    }
+    u->id = id;
     *out = u;
     return RISK_OK;
 }
@@ -86,7 +96,8 @@ void risk_user_free(risk_user *user)
 {
     if (user == NULL)
         return;
-    risk_free(user->id);
+    if (user->id != (char *)(user + 1))
+        risk_free(user->id);
     risk_free(user);
 }
 

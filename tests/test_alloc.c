@@ -189,9 +189,17 @@ Test(alloc, alloc_fail_helper)
     /* the sweep reaches success after exactly as many failures as allocations */
     risk_user *u = NULL;
     int rc, failures = 0;
+    risk_event *ev = NULL;
+    ALLOC_FAIL_SWEEP(rc, (void)0,
+                     risk_event_new(&ev, "ev", "bob", "leakedCredentials", RISK_LEVEL_LOW, 1),
+                     failures++);
+    cr_assert(eq(int, rc, RISK_OK));
+    cr_assert(eq(int, failures, 4)); /* struct, id, user_id, type */
+    risk_event_free(ev);
+    failures = 0;
     ALLOC_FAIL_SWEEP(rc, (void)0, risk_user_new(&u, "bob"), failures++);
     cr_assert(eq(int, rc, RISK_OK));
-    cr_assert(eq(int, failures, 2)); /* struct + id */
+    cr_assert(eq(int, failures, 1)); /* the user and its id are one block */
     risk_user_free(u);
     cr_assert(eq(long, alloc_fail_live(), 0));
 }

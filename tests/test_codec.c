@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -310,6 +311,55 @@ Test(codec, history_round_trip_and_body)
         free(buf);
         risk_history_free(h);
         risk_history_free(d);
+    }
+}
+
+/* R-AU-1: the chain's input is written field by field on the hot path; its
+ * bytes must equal the table-driven encoding's for every shape of item
+ * (absent and long strings, multi-byte varints, every enum value), and a
+ * buffer without room for the worst case takes the measuring path. */
+Test(codec, history_body_direct_equals_table)
+{
+    static char big[RISK_NOTE_MAX + 1];
+    memset(big, 'n', sizeof big - 1);
+    uint64_t r = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < 2000; i++) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        char ev[40], usr[200];
+        snprintf(ev, sizeof ev, "ev-%llu", (unsigned long long)(r % 100000));
+        memset(usr, 'u', sizeof usr);
+        usr[1 + r % (sizeof usr - 1)] = 0; /* 1..199 bytes: one- and two-byte lengths */
+        size_t nl = (r >> 8) % 3 == 0 ? (r >> 16) % (sizeof big - 1) : 0;
+        const char *note = nl ? big + (sizeof big - 1 - nl) : NULL;
+        risk_history *h = NULL;
+        risk_history_action act =
+            (risk_history_action)((r >> 9) % (RISK_HISTORY_POLICY_REMOVE + 1));
+        cr_assert(eq(int, risk_history_new(&h, (r >> 3) & 1 ? r : r % 128,
+                                           (int64_t)(r % RISK_TIME_MAX),
+                                           (r >> 5) & 1 ? "system" : usr, act,
+                                           (r >> 20) & 1 ? usr : NULL, (r >> 21) & 1 ? ev : NULL,
+                                           (r >> 22) & 1 ? "pol" : NULL),
+                     RISK_OK), "%s", risk_error_last());
+        cr_assert(eq(int, risk_history_set_change(h, (risk_level)((r >> 24) % 4),
+                                                  (risk_level)((r >> 26) % 4),
+                                                  (risk_state)((r >> 28) % 6),
+                                                  (risk_state)((r >> 31) % 6), (uint32_t)(r >> 34),
+                                                  note),
+                     RISK_OK), "%s", risk_error_last());
+        size_t n = 0, bn = 0, big_n = 0;
+        uint8_t *full = encode_new(&kinds[3], h, &n);
+        uint8_t *body = malloc(n + 200);
+        cr_assert(eq(int, risk_history_encode_body(body, n + 200, &bn, h), RISK_OK));
+        cr_assert(eq(sz, bn, n - 32));
+        cr_assert(eq(int, memcmp(body, full, bn), 0), "item %d", i);
+        /* exactly the body's size: too small for the worst case bound */
+        cr_assert(eq(int, risk_history_encode_body(body, bn, &big_n, h), RISK_OK));
+        cr_assert(eq(sz, big_n, bn));
+        cr_assert(eq(int, memcmp(body, full, bn), 0));
+        cr_assert(eq(int, risk_history_encode_body(body, bn - 1, &big_n, h), RISK_ERANGE));
+        free(body);
+        free(full);
+        risk_history_free(h);
     }
 }
 
