@@ -253,9 +253,14 @@ int risk_decide_checked(risk_verdict *v, const risk_policy *const *policies, siz
     /* Room for every report-only policy that fires, before anything else
      * changes, so ENOMEM leaves the verdict fail-closed. */
     size_t n_ro = 0;
-    for (size_t i = 0; i < n; i++)
-        if (policies[i]->mode == RISK_MODE_REPORT_ONLY && policy_fires(policies[i], user, lvl))
+    uint64_t fired = 0; /* whether policy i (< 64) fires: tested once */
+    for (size_t i = 0; i < n; i++) {
+        int f = policy_fires(policies[i], user, lvl);
+        if (f && i < 64)
+            fired |= UINT64_C(1) << i;
+        if (f && policies[i]->mode == RISK_MODE_REPORT_ONLY)
             n_ro++;
+    }
     rc = reserve_ro(v, n_ro);
     if (rc != RISK_OK)
         return rc;
@@ -267,7 +272,7 @@ int risk_decide_checked(risk_verdict *v, const risk_policy *const *policies, siz
     for (size_t i = 0; i < n; i++) {
         const risk_policy *p = policies[i];
         uint32_t d, r;
-        if (!policy_fires(p, user, lvl))
+        if (!(i < 64 ? (int)((fired >> i) & 1) : policy_fires(p, user, lvl)))
             continue;
         policy_outcome(p, user, &d, &r);
         if (p->mode == RISK_MODE_REPORT_ONLY) {

@@ -71,14 +71,29 @@ int risk_check_id(const char *what, const char *s)
 {
     if (s == NULL)
         return risk_err(RISK_EINVAL, "%s: NULL", what);
-    /* Fast path, one pass: most ids are printable ASCII (directory object
-     * ids, e-mail-like names); anything else takes the full check below. */
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = 0;
-    while (n <= RISK_ID_MAX && p[n] >= 0x20 && p[n] < 0x7F)
-        n++;
-    if (p[n] == '\0' && n > 0 && n <= RISK_ID_MAX)
-        return RISK_OK;
+    /* Fast path: most ids are printable ASCII (directory object ids,
+     * e-mail-like names). The length comes from the vectorised strnlen, then
+     * eight bytes per step are tested at once for a byte below 0x20 or above
+     * 0x7E (exact SWAR tests, valid for thresholds up to 0x80); anything
+     * else takes the full check below. */
+    size_t n = strnlen(s, RISK_ID_MAX + 1);
+    if (n > 0 && n <= RISK_ID_MAX) {
+        const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+        uint64_t bad = 0;
+        size_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            uint64_t x;
+            memcpy(&x, s + i, 8);
+            bad |= ((x - ones * 0x20) & ~x) | ((x + ones * (0x7F - 0x7E)) | x);
+        }
+        if (i < n) { /* the tail, padded with a harmless printable byte */
+            uint64_t x = ones * 'a';
+            memcpy(&x, s + i, n - i);
+            bad |= ((x - ones * 0x20) & ~x) | ((x + ones * (0x7F - 0x7E)) | x);
+        }
+        if ((bad & highs) == 0)
+            return RISK_OK;
+    }
     size_t len = strlen(s);
     if (len == 0)
         return risk_err(RISK_EINVAL, "%s: empty", what);

@@ -290,6 +290,29 @@ Test(policy, report_only_listing)
     cr_assert(eq(int, (int)risk_verdict_report_only_reason(v, 0), RISK_REASON_NOT_MFA_REGISTERED));
 }
 
+/* R-PO-1, R-PO-4: beyond the 64 policies whose outcome the decision
+ * remembers in a bit mask, firing is tested again: policies past index 63
+ * decide and report exactly like the first ones. */
+Test(policy, more_than_64_policies)
+{
+    risk_user *u = usr("alice");
+    risk_policy *ps[70];
+    char name[32];
+    for (int i = 0; i < 70; i++) {
+        snprintf(name, sizeof name, "p%02d", i);
+        /* all high threshold (not firing at medium) except two past 63 */
+        ps[i] = pol(name, i == 66 || i == 68 ? RISK_LEVEL_MEDIUM : RISK_LEVEL_HIGH,
+                    RISK_CONTROL_BLOCK, i == 68 ? RISK_MODE_REPORT_ONLY : RISK_MODE_ON);
+    }
+    cr_assert(eq(int, decide(ps, 70, u, RISK_LEVEL_MEDIUM), RISK_OK));
+    EXPECT(RISK_DECISION_BLOCK, RISK_REASON_RISK_LEVEL, "p66");
+    cr_assert(eq(sz, risk_verdict_report_only_count(v), 1));
+    cr_assert(eq(str, (char *)risk_verdict_report_only_policy(v, 0), "p68"));
+    cr_assert(eq(int, decide(ps, 70, u, RISK_LEVEL_LOW), RISK_OK));
+    EXPECT(RISK_DECISION_ALLOW, RISK_REASON_NONE, NULL);
+    cr_assert(eq(sz, risk_verdict_report_only_count(v), 0));
+}
+
 /* ---- R-PO-5 precedence, R-PO-6, R-PO-7, R-PO-8 ---- */
 
 /* R-PO-5, R-PO-7: a temporary password or a required reset means

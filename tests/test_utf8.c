@@ -158,6 +158,28 @@ Test(utf8, id_control_characters)
 }
 
 /* SPEC §2 id: malformed UTF-8 is refused through the public check. */
+/* SPEC §2 (ids), R-IV-1: the word-at-a-time fast path accepts exactly the
+ * printable ASCII bytes. Every byte value at every position of ids of 1 to
+ * 20 bytes (whole words, tails, both) must get the verdict of the byte
+ * rule: 0x20..0x7E accepted; controls, DEL and lone bytes >= 0x80 refused. */
+Test(utf8, id_every_byte_every_position)
+{
+    char id[24];
+    for (size_t len = 1; len <= 20; len++)
+        for (size_t pos = 0; pos < len; pos++)
+            for (int b = 1; b < 256; b++) {
+                memset(id, 'a', len);
+                id[len] = 0;
+                id[pos] = (char)b;
+                int want = b >= 0x20 && b <= 0x7E ? RISK_OK : RISK_EINVAL;
+                cr_assert(eq(int, risk_check_id("id", id), want), "len %zu pos %zu byte 0x%02x",
+                          len, pos, b);
+            }
+    /* a multi-byte character is not printable ASCII but is valid */
+    cr_assert(eq(int, risk_check_id("id", "j\xC3\xBCrgen@example.com"), RISK_OK));
+    cr_assert(eq(int, risk_check_id("id", "\xC3\xBC"), RISK_OK));
+}
+
 Test(utf8, id_malformed)
 {
     static const char *bad[] = {"\xC0\x80", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\x80",

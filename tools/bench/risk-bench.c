@@ -109,7 +109,10 @@ struct worker {
     size_t pool_cap;
     risk_event **ev;   /* ingest pool */
     risk_user **us;    /* upsert pool */
-    const char **ids;  /* sign-in and dismiss pool */
+    const char **ids;  /* sign-in and dismiss pool: points into idcopy */
+    char (*idcopy)[24]; /* the ids copied in call order, as a caller holds
+                         * the id of the request in hand (the hash limit
+                         * probes such copies too) */
     uint32_t *perm, perm_n; /* dismiss order */
     risk_verdict *v;
     const struct phase *ph;
@@ -281,7 +284,7 @@ static size_t prep_signin(struct worker *k, size_t max)
 {
     size_t n = left(k, max);
     for (size_t i = 0; i < n; i++)
-        k->ids[i] = k->w->uid[pick_user(k)];
+        k->ids[i] = memcpy(k->idcopy[i], k->w->uid[pick_user(k)], 21);
     return n;
 }
 
@@ -326,8 +329,10 @@ static size_t prep_dismiss(struct worker *k, size_t max)
     }
     size_t n = left(k, max);
     for (size_t i = 0; i < n; i++)
-        k->ids[i] = w->uid[(uint32_t)k->idx +
-                           (uint32_t)w->nthreads * k->perm[(k->done + i) % k->perm_n]];
+        k->ids[i] = memcpy(k->idcopy[i],
+                           w->uid[(uint32_t)k->idx +
+                                  (uint32_t)w->nthreads * k->perm[(k->done + i) % k->perm_n]],
+                           21);
     return n;
 }
 
@@ -407,7 +412,9 @@ static uint64_t run_phase(struct world *w, const struct phase *ph, uint64_t tota
         k->ev = calloc(cap, sizeof *k->ev);
         k->us = calloc(cap, sizeof *k->us);
         k->ids = calloc(cap, sizeof *k->ids);
-        if (!k->ev || !k->us || !k->ids || bench_samples_init(&k->lat, k->quota + 1))
+        k->idcopy = calloc(cap, sizeof *k->idcopy);
+        if (!k->ev || !k->us || !k->ids || !k->idcopy ||
+            bench_samples_init(&k->lat, k->quota + 1))
             die("out of memory for pools and samples");
         if (ph == &PH_SIGNIN)
             CHECK(risk_verdict_new(&k->v));
@@ -453,6 +460,7 @@ static uint64_t run_phase(struct world *w, const struct phase *ph, uint64_t tota
         free(k->ev);
         free(k->us);
         free(k->ids);
+        free(k->idcopy);
         free(k->perm);
         risk_verdict_free(k->v);
     }
