@@ -50,6 +50,8 @@ typedef struct csv {
     uint64_t next_line;
     uint64_t bytes;    /* bytes consumed so far */
     const char *error; /* why the last record is broken, or NULL */
+    char *in;          /* input block read ahead (fread), and where we are in it */
+    size_t in_len, in_pos;
 } csv;
 
 void csv_init(csv *c, FILE *f);

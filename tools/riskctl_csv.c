@@ -5,8 +5,12 @@
  * c->error. */
 #include "riskctl.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#define CSV_BLOCK 65536
 
 void csv_init(csv *c, FILE *f)
 {
@@ -19,19 +23,72 @@ void csv_free(csv *c)
 {
     free(c->buf);
     free(c->offs);
+    free(c->in);
     memset(c, 0, sizeof *c);
+}
+
+/* The input is read in blocks and parsed in memory: a million-line import
+ * spends its time in the library, not in per-character stdio calls. read(2)
+ * rather than fread: on a pipe it returns what has arrived, so a line is
+ * handled as soon as it is written (fread would wait for a whole block). */
+static int fill(csv *c)
+{
+    if (!c->in && !(c->in = malloc(CSV_BLOCK))) return -1;
+    ssize_t n;
+    do
+        n = read(fileno(c->f), c->in, CSV_BLOCK);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) return -1;
+    c->in_len = (size_t)n;
+    c->in_pos = 0;
+    return 0;
+}
+
+/* The next input byte without taking it (take: and take it); EOF at the
+ * end, -2 on a read error or out of memory. */
+static int next_ch(csv *c, int take)
+{
+    if (c->in_pos == c->in_len) {
+        if (fill(c)) return -2;
+        if (c->in_len == 0) return EOF;
+    }
+    int ch = (unsigned char)c->in[c->in_pos];
+    c->in_pos += (size_t)take;
+    return ch;
+}
+
+static int reserve(csv *c, size_t n)
+{
+    if (c->len + n + 1 < c->cap) return 0;
+    size_t ncap = c->cap ? c->cap : 4096;
+    while (c->len + n + 1 >= ncap) ncap *= 2;
+    char *nb = realloc(c->buf, ncap);
+    if (!nb) return -1;
+    c->buf = nb;
+    c->cap = ncap;
+    return 0;
 }
 
 static int put(csv *c, char ch)
 {
-    if (c->len + 1 >= c->cap) {
-        size_t ncap = c->cap ? c->cap * 2 : 4096;
-        char *nb = realloc(c->buf, ncap);
-        if (!nb) return -1;
-        c->buf = nb;
-        c->cap = ncap;
-    }
+    if (reserve(c, 1)) return -1;
     c->buf[c->len++] = ch;
+    return 0;
+}
+
+/* Copy the run of ordinary bytes of an unquoted field that starts at the
+ * read position (no comma, quote, CR or LF) in one step. */
+static int put_span(csv *c)
+{
+    const char *p = c->in + c->in_pos, *end = c->in + c->in_len, *q = p;
+    while (q < end && *q != ',' && *q != '"' && *q != '\n' && *q != '\r') q++;
+    size_t n = (size_t)(q - p);
+    if (n == 0) return 0;
+    if (reserve(c, n)) return -1;
+    memcpy(c->buf + c->len, p, n);
+    c->len += n;
+    c->in_pos += n;
+    c->bytes += n;
     return 0;
 }
 
@@ -57,9 +114,10 @@ int csv_next(csv *c)
     c->line = c->next_line;
     int any = 0;
     for (;;) {
-        int ch = getc_unlocked(c->f);
+        if (st == UNQUOTED && put_span(c)) return -1;
+        int ch = next_ch(c, 1);
+        if (ch == -2) return -1;
         if (ch == EOF) {
-            if (ferror(c->f)) return -1;
             if (!any) return 0;
             if (st == QUOTED) c->error = "unterminated quoted field";
             break;
@@ -75,13 +133,14 @@ int csv_next(csv *c)
         if (ch == '\n') break;
         if (st == BROKEN) continue;
         if (ch == '\r') {
-            int nx = getc_unlocked(c->f);
+            int nx = next_ch(c, 0);
+            if (nx == -2) return -1;
             if (nx == '\n') {
+                c->in_pos++;
                 c->bytes++;
                 c->next_line++;
                 break;
             }
-            if (nx != EOF) ungetc(nx, c->f);
         }
         if (st == QUOTE_IN_QUOTED) {
             if (ch == '"') {

@@ -697,6 +697,24 @@ class TestImport(Base):
         self.refused('RISK_EIO', 'event', 'import', os.path.join(self.tmp, 'missing.csv'))
         self.refused('RISK_EINVAL', 'event', 'import', code=2)
 
+    def test_import_records_across_read_blocks(self):
+        # The reader parses 64 KiB blocks: quoted fields, doubled quotes and
+        # CRLF line ends must survive a record cut at any block boundary.
+        # Lines of every length from 90 to 161 bytes move the cut through
+        # every position of a record over the 4 blocks.
+        lines = ['user_id,id,type,level,location\r\n']
+        n = 0
+        while sum(map(len, lines)) < 4 * 65536 + 4096:
+            pad = 'x' * (n % 72)
+            lines.append('u%d,e%d,leakedCredentials,low,"Paris, ""%s"" FR"\r\n'
+                         % (n % 50, n, pad))
+            n += 1
+        out = self.js('event', 'import', self.write('blocks.csv', ''.join(lines)))
+        self.assertEqual((out['ok'], out['failed']), (n, 0))
+        for k in (0, 1, n // 2, n - 1):
+            self.assertEqual(self.js('event', 'show', 'e%d' % k)['location'],
+                             'Paris, "%s" FR' % ('x' * (k % 72)))
+
     def test_import_from_stdin(self):
         out = self.js('event', 'import', '-',
                       stdin=b'user_id,id,type,level\nu,e1,leakedCredentials,medium\n')
