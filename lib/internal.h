@@ -74,7 +74,19 @@ struct risk_event {
      * the old bytes in the block). NULL for events built field by field. */
     char *arena;
     size_t arena_len;
+    /* RISK_EV_BORROWED_* bits: closed_by or note point at a string the
+     * event does not own (the engine closes the events of an operation
+     * with its actor and note, which outlive them: no copy per event). */
+    uint8_t borrowed;
 };
+#define RISK_EV_BORROWED_CLOSED_BY 1u
+#define RISK_EV_BORROWED_NOTE 2u
+
+/* Engine-internal: close or reopen an event with values already valid,
+ * borrowing `by` (and below, `note`), which must outlive the event. */
+void risk_event_close_borrowed(risk_event *e, uint32_t state, uint32_t reason, int64_t at,
+                               const char *by);
+void risk_event_note_borrowed(risk_event *e, const char *note);
 
 struct risk_policy {
     char *name;

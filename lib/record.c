@@ -227,8 +227,10 @@ void risk_event_free(risk_event *e)
     ev_free_str(e, e->ip);
     ev_free_str(e, e->location);
     ev_free_str(e, e->source);
-    ev_free_str(e, e->closed_by);
-    ev_free_str(e, e->note);
+    if (!(e->borrowed & RISK_EV_BORROWED_CLOSED_BY))
+        ev_free_str(e, e->closed_by);
+    if (!(e->borrowed & RISK_EV_BORROWED_NOTE))
+        ev_free_str(e, e->note);
     risk_free(e->arena);
     risk_free(e);
 }
@@ -296,6 +298,7 @@ int risk_event_dup(risk_event **out, const risk_event *event)
     *e = *event;
     e->arena = arena;
     e->arena_len = n;
+    e->borrowed = 0;
     char *at = arena;
     e->id = pack_str(&at, event->id);
     e->user_id = pack_str(&at, event->user_id);
@@ -373,7 +376,12 @@ int risk_event_set_note(risk_event *event, const char *note)
 {
     CHECK_NOT_NULL(event, "event");
     CHECK(risk_check_note("note", note));
-    return ev_replace_str(event, &event->note, note, "note");
+    char *copy = NULL;
+    if (note != NULL && (copy = risk_strdup(note)) == NULL)
+        return nomem("note");
+    risk_event_note_borrowed(event, NULL); /* frees an owned note */
+    event->note = copy;
+    return RISK_OK;
 }
 
 /* The closing fields move together: active ⇔ reason none ⇔ closed_at
@@ -397,11 +405,34 @@ int risk_event_set_closing(risk_event *event, risk_event_state state, risk_close
         CHECK(risk_check_time("closed_at", closed_at));
         CHECK(risk_check_id("closed_by", closed_by));
     }
-    CHECK(ev_replace_str(event, &event->closed_by, closed_by, "closed_by"));
-    event->state = (uint32_t)state;
-    event->reason = (uint32_t)reason;
-    event->closed_at = closed_at;
+    char *copy = NULL;
+    if (closed_by != NULL && (copy = risk_strdup(closed_by)) == NULL)
+        return nomem("closed_by");
+    risk_event_close_borrowed(event, (uint32_t)state, (uint32_t)reason, closed_at, NULL);
+    event->closed_by = copy;
     return RISK_OK;
+}
+
+void risk_event_close_borrowed(risk_event *e, uint32_t state, uint32_t reason, int64_t at,
+                               const char *by)
+{
+    if (!(e->borrowed & RISK_EV_BORROWED_CLOSED_BY))
+        ev_free_str(e, e->closed_by);
+    e->closed_by = (char *)by;
+    e->borrowed = (uint8_t)(by ? e->borrowed | RISK_EV_BORROWED_CLOSED_BY
+                               : e->borrowed & ~RISK_EV_BORROWED_CLOSED_BY);
+    e->state = state;
+    e->reason = reason;
+    e->closed_at = at;
+}
+
+void risk_event_note_borrowed(risk_event *e, const char *note)
+{
+    if (!(e->borrowed & RISK_EV_BORROWED_NOTE))
+        ev_free_str(e, e->note);
+    e->note = (char *)note;
+    e->borrowed = (uint8_t)(note ? e->borrowed | RISK_EV_BORROWED_NOTE
+                                 : e->borrowed & ~RISK_EV_BORROWED_NOTE);
 }
 
 /* ============================================================= policies */

@@ -502,6 +502,28 @@ static int collect_seq(const risk_history *h, void *ud)
     return 0;
 }
 
+/* R-OP-5: events by detected_at, then id, for a small user (sorted in
+ * place) and a large one (sorted by qsort): ties on the time broken by id,
+ * ingested in an order that is neither. */
+Test(engine, events_order_small_and_large)
+{
+    for (int n = 5; n <= 40; n += 35) {
+        char user[8], id[16], want[1024] = "", got[1024] = "";
+        snprintf(user, sizeof user, "o%d", n);
+        for (int i = 0; i < n; i++) {
+            int k = (i * 7) % n; /* a permutation of 0..n-1 */
+            snprintf(id, sizeof id, "%s-%02d", user, k);
+            cr_assert(eq(int, fx_event(user, id, "x", RISK_LEVEL_LOW, k / 3), RISK_OK));
+        }
+        for (int k = 0; k < n; k++) { /* times k / 3: ties of three, by id */
+            snprintf(id, sizeof id, "%s-%02d,", user, k);
+            strcat(want, id);
+        }
+        cr_assert(eq(int, risk_engine_events(fx, user, 0, collect_events, got), RISK_OK));
+        cr_assert(eq(str, got, want));
+    }
+}
+
 Test(engine, queries)
 {
     cr_assert(eq(int, fx_event("m", "m1", "x", RISK_LEVEL_MEDIUM, 5), RISK_OK));
