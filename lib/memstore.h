@@ -1,13 +1,15 @@
 /* The in-memory store's internals, shared by lib/store_memory_map.c (maps,
- * nodes, committed state, loading) and lib/store_memory.c (transactions and
- * the callback table), plus the bulk-load API recovery uses. Not installed.
- * The layout is explained at the top of lib/store_memory.c. */
+ * nodes, committed state, loading), lib/store_memory_hist.c (sequencer and
+ * history) and lib/store_memory.c (transactions and the callback table),
+ * plus the bulk-load API recovery uses. Not installed. The layout is
+ * explained at the top of lib/store_memory.c. */
 #ifndef LIBRISK_MEMSTORE_H
 #define LIBRISK_MEMSTORE_H
 
 #include "internal.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 /* ---- bulk loading (single-threaded recovery, before the store is shared) ----
  * Each call installs one decoded record directly into the committed state:
@@ -31,9 +33,22 @@ void risk_memstore_reserve(risk_memstore *ms, size_t users, size_t events);
 #define META_MAX 256
 #define N_LEVELS 4
 #define CHUNK 64
-#define TXN_INLINE_SLOTS 8 /* power of two: 6 entries before growing */
+/* Inline first buffers of a txn, sized so that an ingest and a dismiss-all
+ * of a user with about ten active events allocate nothing: */
+#define TXN_INLINE_SLOTS 16 /* power of two: 12 entries before growing */
 #define TXN_INLINE_HIST 4
-#define TXN_INLINE_SUBS 16
+#define TXN_INLINE_SUBS 24
+/* the copies of buffered writes (an event with its strings is ~250 bytes)
+ * and prepare's arrays */
+#define TXN_SCRATCH 4096
+#define N_SPARE_TXNS 4
+/* Interning guesses per txn object. */
+#define ICACHE 256
+/* Append-only store memory (event ids, history items, event nodes) comes
+ * in chunks. */
+#define ARENA_CHUNK ((size_t)1 << 20)
+/* Event nodes up to this size come from the arena (free lists by size). */
+#define SLAB_MAX 512
 /* Read-lock stripes: a reader takes the stripe of its thread, a writer
  * takes them all, so readers on different cores need not share one reader
  * counter. Measured on the 2-core machine (risk-bench --quick), 1 stripe
@@ -108,40 +123,103 @@ void map_place(map *m, uint64_t h, void *val);   /* absent key, room known */
 int map_reserve(map *m, size_t extra);           /* ENOMEM: unchanged */
 int map_add(map *m, uint64_t h, void *val);      /* absent key, grows */
 void map_remove_at(map *m, size_t i);
-#define MAP_EACH(m, i) for (size_t i = 0; i < (m)->cap; i++) if ((m)->s[i].val != NULL)
+/* every entry; stops after the last one (txn tables are mostly empty) */
+#define MAP_EACH(m, i)                                                  \
+    for (size_t i = 0, i##_left_ = (m)->count; i##_left_ > 0; i++)     \
+        if ((m)->s[i].val != NULL && (i##_left_--, 1))
+
+/* ---- append-only arena: bytes that live until close ---- */
+typedef struct achunk {
+    struct achunk *next;
+    size_t used, cap;
+    _Alignas(8) char mem[];
+} achunk;
+typedef struct arena {
+    achunk *head; /* the chunk being filled; older ones follow */
+} arena;
+typedef struct arena_mark {
+    achunk *head;
+    size_t used;
+} arena_mark;
+/* n bytes aligned to align (1, 2, 4 or 8); NULL: ENOMEM (message set) */
+void *arena_alloc(arena *a, size_t n, size_t align);
+char *arena_strdup(arena *a, const char *s);
+static inline arena_mark arena_save(const arena *a)
+{
+    return (arena_mark){a->head, a->head ? a->head->used : 0};
+}
+/* Give back what was taken since m (only by the last taker), chunks
+ * added since included. */
+void arena_restore(arena *a, arena_mark m);
+void arena_free(arena *a);
 
 /* ---- nodes ---- */
 struct subject;
-/* A stored event: node, record and all its strings in ONE allocation
- * (the record's char * fields point into str); free with risk_free. */
+/* A stored event, compact: the id lives in the arena (history items point
+ * at the same bytes), the user id is the owner subject's, type, location,
+ * source and closed_by are interned (a handful of distinct values), and
+ * only ip and note are copied into the node. risk_event views are built
+ * on demand (ev_view). */
 typedef struct evnode {
-    risk_event ev;
+    struct evnode *hnext;   /* the events map's chain */
+    struct evnode *next;    /* the owner's events; a free list's link */
     struct subject *owner;
-    struct evnode *prev, *next; /* the owner's events */
-    char str[];
+    const char *id;         /* arena */
+    int64_t detected_at, closed_at;
+    uint32_t type, location, source, closed_by; /* intern indices, 0: NULL */
+    uint8_t level, timing, state, reason;
+    uint16_t ip_len, note_len; /* bytes with the NUL; 0: NULL */
+    char str[];                /* ip, then note */
 } evnode;
 
-/* A stored history item, packed the same way. */
-typedef struct hnode {
-    risk_history item;
-    struct hnode *next; /* the subject's next item (never freed before close) */
-    char str[];
-} hnode;
+/* A stored history item, in the arena (never freed before close): 80
+ * bytes and the note. Its seq is hbase + idx (idx indexes the seq array),
+ * and so is its subject's next item: 4 bytes each instead of 8. */
+#define HI_POLICY 1 /* the policy name follows the note */
+typedef struct hitem {
+    struct subject *subj;  /* NULL: a policy change */
+    const char *event_id;  /* arena (shared with the event) or NULL */
+    int64_t at;
+    uint32_t idx;          /* seq - hbase */
+    uint32_t next;         /* the subject's next item: its idx + 1; 0: none */
+    uint32_t actor;        /* intern index */
+    uint32_t changed;
+    uint8_t action, level_before, level_after, state_before, state_after;
+    uint8_t flags;         /* HI_POLICY */
+    uint16_t note_len;     /* bytes with the NUL; 0: NULL */
+    uint8_t chain[32];
+    char tail[];           /* note, then policy */
+} hitem;
+
+/* Events by id, chained through evnode.hnext; cap a power of two. */
+typedef struct evmap {
+    evnode **b;
+    size_t cap, count;
+} evmap;
+
 
 typedef struct mtxn mtxn;
 
-/* The committed user is embedded (its id points at the subject's own id):
- * a sign-in then touches slot → subject only, and a user commit allocates
- * nothing. This relies on `id` being risk_user's only pointer field. */
+/* The committed user is embedded (its id points at the subject's id): a
+ * sign-in then touches slot → subject only, and a user commit allocates
+ * nothing. This relies on `id` being risk_user's only pointer field.
+ * Layout for the sign-in: has_user and a short id (< SUBJECT_IDINL bytes,
+ * as most are) sit right before the user, so the lookup's id compare, the
+ * has_user test and the fields the decision reads (risk_user up to
+ * next_change_at) are the first 96 bytes, two cache lines (three before:
+ * the id and has_user came after the links); what only writers touch
+ * comes after. */
+#define SUBJECT_IDINL 23
 typedef struct subject {
-    risk_user u;      /* valid while has_user */
-    uint8_t has_user; /* 0 until the first put_user commits */
+    uint8_t has_user;          /* 0 until the first put_user commits */
+    char idbuf[SUBJECT_IDINL]; /* the id, when short */
+    risk_user u;      /* u.id: the subject's id, always (also without a user) */
+    uint32_t pins;    /* prepared txns referring to this subject */
     struct subject *lprev, *lnext; /* level list (only while has_user) */
     evnode *ev_head;
-    hnode *h_head, *h_tail;
-    mtxn *claim;  /* a prepared txn that writes this user */
-    size_t pins;  /* prepared txns referring to this subject */
-    char id[];
+    hitem *h_head, *h_tail; /* the user's items, seq order */
+    mtxn *claim; /* a prepared txn that writes this user */
+    char idlong[]; /* the id, when long */
 } subject;
 
 typedef struct metanode {
@@ -156,10 +234,34 @@ typedef struct pnode { /* buffered policy write; p NULL = removal */
     char name[];
 } pnode;
 
+/* An interned string: index idx in risk_memstore.istr. */
+typedef struct ientry {
+    uint32_t idx;
+    char s[];
+} ientry;
+
 const char *subject_key(const void *v);
-const char *evnode_key(const void *v);
+static inline const char *user_key(const void *v) { return ((const risk_user *)v)->id; }
+static inline const char *pnode_key(const void *v) { return ((const pnode *)v)->name; }
+static inline const char *event_key(const void *v) { return ((const risk_event *)v)->id; }
+
+/* The users map's lookup without the indirect key call (the sign-in path). */
+static inline subject *subject_find(const map *m, uint64_t h, const char *id)
+{
+    if (m->count == 0)
+        return NULL;
+    size_t mask = m->cap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        const slot *sl = &m->s[i];
+        if (sl->val == NULL)
+            return NULL;
+        if (sl->hash == h && strcmp(((const subject *)sl->val)->u.id, id) == 0)
+            return sl->val;
+    }
+}
 const char *policy_key(const void *v);
 const char *meta_key(const void *v);
+const char *ientry_key(const void *v);
 
 /* One waiter for the sequencer token: woken alone when the token is freed. */
 typedef struct seq_waiter {
@@ -175,46 +277,117 @@ typedef struct stripe {
 
 struct risk_memstore {
     stripe locks[N_STRIPES]; /* all committed state below */
-    map users, events, policies, meta;
+    map users, policies, meta;
+    evmap events;
+    evnode *efree[SLAB_MAX / 8 + 1]; /* free event nodes by size / 8 */
     subject *levels[N_LEVELS];
     size_t level_n[N_LEVELS];
-    hnode **hist;
-    size_t n_hist, cap_hist;
+    map interns;       /* ientry* by string */
+    const char **istr; /* index → interned string; [0] unused (NULL) */
+    uint32_t n_istr, cap_istr;
+    arena ar;          /* event ids, history items */
+    /* history by seq: hidx[seq - hbase] (NULL: rolled back or not kept);
+     * hbase is the first seq (1, or what recovery set), fixed once shared */
+    hitem **hidx;
+    size_t hcap;
+    uint64_t hbase;
     int keep_history;
 
-    pthread_mutex_t seq_mu; /* guards next_seq, seq_owner and the queue */
+    pthread_mutex_t seq_mu; /* guards next_seq, the token, the queue, the pending list */
+    uint64_t next_seq;
+    /* keep_history (memory store): no token. Reserving txns sit in a list
+     * in seq order; every seq below wm is committed or rolled back, and
+     * readers show only those (so a feed never skips an item). */
+    mtxn *p_head, *p_tail;
+    _Atomic uint64_t wm;
+    /* !keep_history (the journal wraps us and logs in seq order): a token
+     * held from reserve_seq to commit/rollback */
     mtxn *seq_owner;
     pthread_t seq_thread; /* the thread that holds the token (valid with seq_owner) */
     seq_waiter *q_head, *q_tail; /* FIFO of threads waiting for the token */
-    uint64_t next_seq;
+
+    uint64_t prep_gen; /* successful prepares so far (write lock) */
+    /* finished txns kept for reuse, a cache line each: two threads taking
+     * and parking their txns do not share a line */
+    struct {
+        _Atomic(mtxn *) t;
+        char pad[64 - sizeof(void *)];
+    } spare[N_SPARE_TXNS];
 };
+
+/* A scratch overflow chunk (the inline scratch is in the txn). */
+typedef struct schunk {
+    struct schunk *next;
+    _Alignas(8) char mem[];
+} schunk;
 
 struct mtxn {
     risk_memstore *ms;
-    map users;    /* risk_user* by id */
-    map events;   /* evnode* (packed, placed as is by apply) by id */
+    map users;    /* risk_user* (scratch) by id */
+    map events;   /* risk_event* (scratch) by id */
     map policies; /* pnode* by name */
     map meta;     /* metanode* by key */
-    hnode **hist;
+    risk_history **hist; /* scratch copies, seq order */
     size_t n_hist, cap_hist;
     int has_seq, prepared;
     uint64_t seq_lo, seq_hi, seq_appended;
+    mtxn *p_prev, *p_next; /* the pending list (keep_history) */
     subject **subs; /* prepared: users', then events' owners, then history users */
     size_t n_subs;
-    size_t res_events, res_policies, res_meta;
+    /* prepared: the stored form of each buffered event, by its slot in
+     * `events`; bit 0 set: taken from a free list (not from the arena) */
+    uintptr_t *nodes;
+    hitem **items;   /* prepared: the stored form of each history item (arena) */
+    size_t res_policies, res_meta;
+    /* what a successful prepare took from the arena and the interned
+     * strings, given back by a rollback if no prepare came after it */
+    arena_mark amark;
+    uint32_t imark;
+    uint64_t gen;
+    /* scratch: a bump allocator for buffered writes, freed with the txn */
+    char *sc_at;
+    size_t sc_left;
+    schunk *sc_more;
+    /* interning guesses by a cheap key of the string (kept while the txn
+     * object is reused; a guess is checked, so a stale one only misses) */
+    uint32_t icache[ICACHE];
     /* inline first buffers: a typical operation allocates none of these */
     slot inl_users[TXN_INLINE_SLOTS], inl_events[TXN_INLINE_SLOTS];
-    hnode *inl_hist[TXN_INLINE_HIST];
+    risk_history *inl_hist[TXN_INLINE_HIST];
     subject *inl_subs[TXN_INLINE_SUBS];
+    _Alignas(8) char sc_inl[TXN_SCRATCH];
 };
 
 int ms_nomem(void);
 
 /* locks: readers take their thread's stripe, writers every stripe */
-unsigned ms_stripe(void);
+unsigned ms_stripe_pick(void);
+static inline unsigned ms_stripe(void)
+{
+#if N_STRIPES == 1
+    return 0; /* no thread-local lookup on the sign-in path */
+#else
+    return ms_stripe_pick();
+#endif
+}
+/* Holds are short (a commit's publication: about a microsecond), so a
+ * thread that finds the lock taken spins that long before it sleeps: a
+ * futex sleep and wake-up cost several microseconds, and two writers on
+ * disjoint users would otherwise take turns sleeping. */
+#define LOCK_SPIN 200
+static inline void ms_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+void ms_rdlock_slow(pthread_rwlock_t *l);
 static inline void ms_rdlock(risk_memstore *ms, unsigned k)
 {
-    pthread_rwlock_rdlock(&ms->locks[k].lock);
+    if (pthread_rwlock_tryrdlock(&ms->locks[k].lock) != 0)
+        ms_rdlock_slow(&ms->locks[k].lock);
 }
 static inline void ms_rdunlock(risk_memstore *ms, unsigned k)
 {
@@ -223,14 +396,45 @@ static inline void ms_rdunlock(risk_memstore *ms, unsigned k)
 void ms_wrlock(risk_memstore *ms);
 void ms_wrunlock(risk_memstore *ms);
 
-/* packed nodes (NULL: ENOMEM, message set) */
-evnode *evnode_new(const risk_event *e);
-hnode *hnode_new(const risk_history *h);
-/* a heap copy of a stored event, for a caller that owns it */
-static inline int evnode_dup(risk_event **out, const evnode *n)
+/* Interning (write lock held): the index of s, added if new; 0 for NULL;
+ * (uint32_t)-1: ENOMEM (message set). Interned strings live until close.
+ * cache: a txn's guesses (NULL: none): a guess costs a strcmp, a miss a
+ * hash and a table probe. */
+uint32_t intern(risk_memstore *ms, const char *s, uint32_t *cache);
+/* Forget the strings interned since n_istr was mark (the last prepare's). */
+void intern_restore(risk_memstore *ms, uint32_t mark);
+static inline const char *istr(const risk_memstore *ms, uint32_t i)
 {
-    return risk_event_dup(out, &n->ev);
+    return i ? ms->istr[i] : NULL;
 }
+
+/* ---- events (lib/store_memory_events.c; write lock held unless noted) ---- */
+size_t ev_size(size_t ip_len, size_t note_len);
+/* A node of size bytes: a free list's (*popped = 1), the arena's or the
+ * heap's; NULL: ENOMEM. */
+evnode *ev_take(risk_memstore *ms, size_t size, int *popped);
+void ev_give(risk_memstore *ms, evnode *n); /* back to its free list */
+evnode *evmap_get(const evmap *m, uint64_t h, const char *id); /* read lock */
+void evmap_grow(evmap *m, size_t want); /* best effort */
+int evmap_init(evmap *m);
+void evmap_free(risk_memstore *ms);
+/* RISK_EINVAL for an event the compact node cannot hold. */
+int ev_check(const risk_event *e);
+/* The stored node for e: strings interned, id stable_id (the stored
+ * event's) or a new arena copy, owner unset. ENOMEM: only unused interned
+ * strings and arena bytes are left behind. */
+int ev_make(risk_memstore *ms, const risk_event *e, uint32_t *icache, const char *stable_id,
+            evnode **out, int *popped);
+/* A risk_event view of n, valid while n and the lock are (read lock). */
+void ev_view(const risk_memstore *ms, const evnode *n, risk_event *out);
+/* Store n (owner set) in place of any event with its id; n or the old
+ * node goes back to a free list. */
+void ev_install(risk_memstore *ms, uint64_t h, evnode *n);
+/* A heap copy of a stored event (read lock). */
+int evnode_dup(const risk_memstore *ms, risk_event **out, const evnode *n);
+
+/* history items (lib/store_memory_hist.c) */
+void hist_view(const risk_memstore *ms, const hitem *h, risk_history *out);
 
 /* level and per-user event lists (write lock held) */
 void level_link(risk_memstore *ms, subject *s);
@@ -239,5 +443,29 @@ void ev_link(subject *s, evnode *n);
 void ev_unlink(evnode *n);
 /* Find or create the subject of id (write lock held); NULL: ENOMEM. */
 subject *subject_get(risk_memstore *ms, uint64_t h, const char *id);
+void subject_free(subject *s);
+
+/* ---- transactions (lib/store_memory.c) ---- */
+mtxn *txn_new(void); /* an uninitialised txn object; NULL: ENOMEM */
+int ms_begin(void *ctx, const char *user_id, void **txn);
+int ms_commit(void *ctx, void *txn);
+void ms_rollback(void *ctx, void *txn);
+/* The txn's scratch: bytes freed with the txn; NULL: ENOMEM (message set). */
+void *sc_alloc(mtxn *t, size_t n);
+/* Copy s into scratch (NULL stays NULL); *ok cleared on ENOMEM. */
+char *sc_str(mtxn *t, const char *s, int *ok);
+
+/* ---- the sequencer and history (lib/store_memory_hist.c) ---- */
+int seq_reserve(risk_memstore *ms, mtxn *t, uint64_t *seq);
+/* The txn is done (applied or rolled back): let later seqs show / pass on the token. */
+void seq_done(risk_memstore *ms, mtxn *t);
+/* Prepare (write lock): the arena items of t->hist and room in the seq
+ * index. ENOMEM: nothing changed but the arena mark (restored by the caller). */
+int hist_prepare(risk_memstore *ms, mtxn *t, size_t first_sub);
+/* Apply (write lock): publish t's items. */
+void hist_apply(risk_memstore *ms, mtxn *t);
+/* The read_history callback. */
+int ms_read_history(void *ctx, const char *user_id, uint64_t since_seq,
+                    risk_history_visit_fn fn, void *arg);
 
 #endif /* LIBRISK_MEMSTORE_H */

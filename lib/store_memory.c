@@ -2,35 +2,58 @@
  *
  * Layout. Committed state lives in open-addressing hash maps (linear
  * probing, power-of-two tables, backward-shift deletion, no tombstones):
- * users by id, events by id, policies by name, meta by key. A user id maps
+ * users by id, policies by name, meta by key; events by id in a chained
+ * table (lib/store_memory_events.c says why). A user id maps
  * to a "subject" that embeds the committed user (absent until the first
- * put), an intrusive list of the user's events (user_events is O(that
- * user's events)), the user's history items, and its place in one of
- * four per-level lists (list_users ≥ high touches only high users).
- * History is a vector in seq order (binary search for since_seq) plus a
- * per-subject linked list.
+ * put), a list of the user's events (user_events is O(that user's
+ * events)), the user's history items, and its place in one of four
+ * per-level lists (list_users ≥ high touches only high users).
  *
- * Transactions buffer owned copies of every write in small private maps;
- * reads overlay them on the committed state (read-your-writes). Commit is
- * two-phase so the journal can log between the phases:
- *   prepare (write lock): version checks (R-ST-6), claims on the users it
- *     writes, every allocation apply needs (subjects, map capacity
- *     reservations, history capacity). May fail; then nothing changed.
- *   apply (write lock): pointer moves only, cannot fail.
+ * Memory (issue #9: a million events and history items). Records are kept
+ * compact and risk_event / risk_history views are built when a callback
+ * hands one out (visitors get a view valid during the call):
+ * - an event node holds its times, enums, ip and note; its user id is the
+ *   owner subject's, its id lives in the store's append-only arena, and
+ *   type, location, source and closed_by are interned: a store-owned
+ *   table keeps one copy of each distinct string until close (there are a
+ *   handful of detection types, sources, locations and actors);
+ * - event nodes are carved from the arena too, with free lists by size
+ *   for nodes that a new version replaces;
+ * - a history item lives in the arena (items are never freed before
+ *   close): subject pointer, interned actor, the event id shared with the
+ *   event, the note and policy, the chain; a seq-indexed array finds the
+ *   item of a seq (lib/store_memory_hist.c).
+ * Measured with tools/bench/risk-bench (100,000 users, 1,000,000 events):
+ * peak RSS 605 MiB → 273 MiB.
+ *
+ * Transactions copy every write into a scratch buffer of their own (the
+ * inline part holds an ingest: no allocation), in small private maps;
+ * reads overlay them on the committed state (read-your-writes). Finished
+ * txns are kept for reuse, so an ingest or a dismiss-all allocates
+ * nothing (but a new arena chunk every megabyte). Commit is two-phase so
+ * the journal can log between the phases:
+ *   prepare: under the write lock version checks (R-ST-6), claims on the
+ *     users it writes, interning (a per-txn guess cache makes a known
+ *     string one strcmp), event nodes and history items in the arena,
+ *     every map reservation apply needs. May fail; then nothing changed:
+ *     interned strings, arena bytes and nodes it took are given back (so
+ *     are those of a txn prepared then rolled back, unless another
+ *     prepared after it).
+ *   apply (write lock): pointer moves and copies only, cannot fail. A
+ *     closed event that fits its node is rewritten in place.
  * The table's commit runs both phases under one hold of the write lock.
  * Several transactions may sit between prepare and apply at once (group
  * commit): map reservations are counted, and a user claimed by one prepared
  * transaction makes another's prepare fail with RISK_ECONFLICT.
  *
- * History sequence numbers come from a sequencer token (a mutex and a FIFO
- * of waiters, each with its own condvar, so apply may run on another
- * thread than reserve_seq and a release wakes only the oldest waiter): the
- * first reserve_seq of a txn takes it, commit/rollback hands it on.
- * Commits carrying history are therefore published in seq order.
+ * Files: this one has the transactions (scratch, prepare, apply, commit,
+ * rollback); lib/store_memory_ops.c the callbacks that buffer writes and
+ * read, and the table; lib/store_memory_map.c maps, arena, interning,
+ * subjects, lifetime, loading; lib/store_memory_events.c event nodes;
+ * lib/store_memory_hist.c the sequencer and history items.
  *
- * Memory: an event or history item is stored as ONE allocation holding the
- * node, the record and all its strings (lib/store_memory_map.c), so a
- * million events cost a million mallocs, not nine million.
+ * History sequence numbers: lib/store_memory_hist.c (the memory store's
+ * writers do not wait for each other's commits; the journal's do).
  *
  * Locking: one striped rwlock over all committed state (a reader takes its
  * thread's stripe, a writer all of them: readers on two cores do not share
@@ -45,90 +68,109 @@
 
 #include <stdlib.h>
 
-static const char *user_key(const void *v) { return ((const risk_user *)v)->id; }
-static const char *pnode_key(const void *v) { return ((const pnode *)v)->name; }
-
-/* ---- sequencer token ---- */
-/* Wake-one without hand-off: release frees the token and signals only the
- * oldest waiter (each waiter has its own condvar), so 64 committers do not
- * all wake on every release; a running thread may still take a free token
- * first (no lock convoy: a hand-off would force a context switch per
- * commit). A woken waiter that finds the token taken waits again, still
- * first in line. A thread that already holds the token for another open
- * txn would wait for itself forever: that is RISK_EBUSY instead of a hang. */
-static int seq_acquire(risk_memstore *ms, mtxn *t)
+/* ---- scratch: buffered writes, freed with the txn ---- */
+void *sc_alloc(mtxn *t, size_t n)
 {
-    pthread_mutex_lock(&ms->seq_mu);
-    if (ms->seq_owner != NULL && pthread_equal(ms->seq_thread, pthread_self())) {
-        pthread_mutex_unlock(&ms->seq_mu);
-        return risk_err(RISK_EBUSY, "txn: this thread holds the sequencer in another open "
-                                    "transaction of this store (commit or roll it back first)");
-    }
-    if (ms->seq_owner != NULL) {
-        seq_waiter w = {.t = t};
-        if (pthread_cond_init(&w.cv, NULL) != 0) {
-            pthread_mutex_unlock(&ms->seq_mu);
-            return risk_err(RISK_ENOMEM, "txn: cannot wait for the sequencer");
+    n = (n + 7) & ~(size_t)7;
+    if (n > t->sc_left) {
+        size_t cap = n > 4096 ? n : 4096;
+        schunk *c = risk_malloc(sizeof *c + cap);
+        if (c == NULL) {
+            ms_nomem();
+            return NULL;
         }
-        if (ms->q_tail)
-            ms->q_tail->next = &w;
-        else
-            ms->q_head = &w;
-        ms->q_tail = &w;
-        while (ms->seq_owner != NULL)
-            pthread_cond_wait(&w.cv, &ms->seq_mu);
-        seq_waiter **pp = &ms->q_head, *prev = NULL; /* leave the queue */
-        while (*pp != &w)
-            prev = *pp, pp = &(*pp)->next;
-        *pp = w.next;
-        if (ms->q_tail == &w)
-            ms->q_tail = prev;
-        pthread_cond_destroy(&w.cv);
+        c->next = t->sc_more;
+        t->sc_more = c;
+        t->sc_at = c->mem;
+        t->sc_left = cap;
     }
-    ms->seq_owner = t;
-    ms->seq_thread = pthread_self();
-    pthread_mutex_unlock(&ms->seq_mu);
-    return RISK_OK;
+    void *p = t->sc_at;
+    t->sc_at += n;
+    t->sc_left -= n;
+    return p;
 }
 
-static void seq_release(risk_memstore *ms, mtxn *t)
+char *sc_str(mtxn *t, const char *s, int *ok)
 {
-    pthread_mutex_lock(&ms->seq_mu);
-    if (ms->seq_owner == t) {
-        ms->seq_owner = NULL;
-        if (ms->q_head != NULL)
-            pthread_cond_signal(&ms->q_head->cv);
+    if (s == NULL)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = sc_alloc(t, n);
+    if (d == NULL) {
+        *ok = 0;
+        return NULL;
     }
-    pthread_mutex_unlock(&ms->seq_mu);
+    return memcpy(d, s, n);
 }
 
-/* ---- transactions ---- */
-static int cb_begin(void *ctx, const char *user_id, void **txn)
+/* ---- txn objects: finished ones are kept for reuse ---- */
+static _Thread_local unsigned spare_mine;
+static atomic_uint spare_next;
+
+static unsigned spare_slot(void)
 {
+    if (spare_mine == 0)
+        spare_mine = 1 + atomic_fetch_add_explicit(&spare_next, 1, memory_order_relaxed);
+    return spare_mine;
+}
+
+static void txn_init(mtxn *t, risk_memstore *ms)
+{
+    t->ms = ms;
+    memset(t->inl_users, 0, sizeof t->inl_users);
+    memset(t->inl_events, 0, sizeof t->inl_events);
+    t->users = (map){.s = t->inl_users, .inl = t->inl_users, .cap = TXN_INLINE_SLOTS,
+                     .key = user_key};
+    t->events = (map){.s = t->inl_events, .inl = t->inl_events, .cap = TXN_INLINE_SLOTS,
+                      .key = event_key};
+    t->policies = (map){.key = pnode_key};
+    t->meta = (map){.key = meta_key};
+    t->hist = t->inl_hist;
+    t->n_hist = 0;
+    t->cap_hist = TXN_INLINE_HIST;
+    t->has_seq = t->prepared = 0;
+    t->seq_lo = t->seq_hi = t->seq_appended = 0;
+    t->p_prev = t->p_next = NULL;
+    t->subs = NULL;
+    t->n_subs = 0;
+    t->nodes = NULL;
+    t->items = NULL;
+    t->res_policies = t->res_meta = 0;
+    t->sc_at = t->sc_inl;
+    t->sc_left = TXN_SCRATCH;
+    t->sc_more = NULL;
+}
+
+mtxn *txn_new(void)
+{
+    mtxn *t = risk_malloc(sizeof *t);
+    if (t != NULL)
+        memset(t->icache, 0, sizeof t->icache); /* the rest: txn_init */
+    return t;
+}
+
+int ms_begin(void *ctx, const char *user_id, void **txn)
+{
+    risk_memstore *ms = ctx;
     (void)user_id; /* per-user serialisation is the engine's; writes are buffered */
     if (txn == NULL)
         return risk_err(RISK_EINVAL, "txn: NULL");
-    mtxn *t = risk_calloc(1, sizeof *t);
-    if (t == NULL)
+    mtxn *t = NULL;
+    unsigned k = spare_slot();
+    for (unsigned j = 0; j < N_SPARE_TXNS && t == NULL; j++)
+        t = atomic_exchange_explicit(&ms->spare[(k + j) % N_SPARE_TXNS].t, NULL,
+                                     memory_order_acquire);
+    if (t == NULL && (t = txn_new()) == NULL)
         return ms_nomem();
-    t->ms = ctx;
-    t->users.key = user_key;
-    t->users.s = t->users.inl = t->inl_users;
-    t->users.cap = TXN_INLINE_SLOTS;
-    t->events.key = evnode_key;
-    t->events.s = t->events.inl = t->inl_events;
-    t->events.cap = TXN_INLINE_SLOTS;
-    t->hist = t->inl_hist;
-    t->cap_hist = TXN_INLINE_HIST;
-    t->policies.key = pnode_key;
-    t->meta.key = meta_key;
+    txn_init(t, ms);
     *txn = t;
     return RISK_OK;
 }
 
-/* Free the txn's containers (not the values they point to) and the txn. */
+/* Free the txn's containers (not the values they point to) and park it. */
 static void txn_free_shells(mtxn *t)
 {
+    risk_memstore *ms = t->ms;
     map_free(&t->users);
     map_free(&t->events);
     map_free(&t->policies);
@@ -137,17 +179,48 @@ static void txn_free_shells(mtxn *t)
         risk_free(t->hist);
     if (t->subs != t->inl_subs)
         risk_free(t->subs);
+    for (schunk *c = t->sc_more, *n; c != NULL; c = n) {
+        n = c->next;
+        risk_free(c);
+    }
+    unsigned k = spare_slot();
+    for (unsigned j = 0; j < N_SPARE_TXNS; j++) {
+        _Atomic(mtxn *) *slot_ = &ms->spare[(k + j) % N_SPARE_TXNS].t;
+        mtxn *none = NULL;
+        if (atomic_compare_exchange_strong_explicit(slot_, &none, t, memory_order_release,
+                                                    memory_order_relaxed))
+            return;
+    }
     risk_free(t);
+}
+
+static inline evnode *node_at(const mtxn *t, size_t i)
+{
+    return (evnode *)(t->nodes[i] & ~(uintptr_t)1);
+}
+
+/* Give back the nodes prepare took (write lock): all of them, or all but
+ * the arena's when the arena is restored after (those vanish with it). */
+static void give_nodes(risk_memstore *ms, mtxn *t, int keep_arena_ones)
+{
+    if (t->nodes == NULL)
+        return;
+    MAP_EACH(&t->events, i) {
+        evnode *n = node_at(t, i);
+        if (n == NULL)
+            continue;
+        int from_arena = !(t->nodes[i] & 1) && ev_size(n->ip_len, n->note_len) <= SLAB_MAX;
+        if (!(keep_arena_ones && from_arena))
+            ev_give(ms, n);
+    }
+    t->nodes = NULL; /* scratch */
 }
 
 /* Free every buffered write and the txn itself. */
 static void txn_discard(mtxn *t)
 {
-    MAP_EACH(&t->users, i)
-        risk_user_free(t->users.s[i].val);
-    MAP_EACH(&t->events, i) {
-        risk_free(t->events.s[i].val);
-    }
+    /* users, events and history items live in the scratch; prepared
+     * nodes were given back by rollback */
     MAP_EACH(&t->policies, i) {
         pnode *p = t->policies.s[i].val;
         risk_policy_free(p->p);
@@ -155,8 +228,6 @@ static void txn_discard(mtxn *t)
     }
     MAP_EACH(&t->meta, i)
         risk_free(t->meta.s[i].val);
-    for (size_t i = 0; i < t->n_hist; i++)
-        risk_free(t->hist[i]);
     txn_free_shells(t);
 }
 
@@ -175,10 +246,10 @@ static void unpin_all(risk_memstore *ms, mtxn *t)
             s->claim = NULL;
         s->pins--;
         if (subject_empty(s)) {
-            size_t at = map_find(&ms->users, hash_str(s->id), s->id);
+            size_t at = map_find(&ms->users, hash_str(s->u.id), s->u.id);
             if (at != NOPE)
                 map_remove_at(&ms->users, at);
-            risk_free(s);
+            subject_free(s);
         }
     }
     t->n_subs = 0;
@@ -186,16 +257,19 @@ static void unpin_all(risk_memstore *ms, mtxn *t)
 
 static void release_reservations(risk_memstore *ms, mtxn *t)
 {
-    ms->events.reserved -= t->res_events;
     ms->policies.reserved -= t->res_policies;
     ms->meta.reserved -= t->res_meta;
-    t->res_events = t->res_policies = t->res_meta = 0;
+    t->res_policies = t->res_meta = 0;
 }
 
-/* Find or create (and pin) the subject of id; write lock held. */
-static int pin(risk_memstore *ms, mtxn *t, uint64_t h, const char *id)
+/* Find or create (and pin) the subject of id, whose hash is *h if known;
+ * write lock held. A txn's references are mostly to one user: the last
+ * pinned is tried first, without hashing. */
+static int pin(risk_memstore *ms, mtxn *t, const uint64_t *h, const char *id)
 {
-    subject *s = subject_get(ms, h, id);
+    subject *s = t->n_subs && strcmp(t->subs[t->n_subs - 1]->u.id, id) == 0
+                     ? t->subs[t->n_subs - 1]
+                     : subject_get(ms, h ? *h : hash_str(id), id);
     if (s == NULL)
         return RISK_ENOMEM;
     s->pins++;
@@ -203,11 +277,13 @@ static int pin(risk_memstore *ms, mtxn *t, uint64_t h, const char *id)
     return RISK_OK;
 }
 
-static int check_versions(risk_memstore *ms, mtxn *t)
+/* After the users were pinned (t->subs in the users' map order). */
+static int check_versions(mtxn *t)
 {
+    size_t k = 0;
     MAP_EACH(&t->users, i) {
         const risk_user *u = t->users.s[i].val;
-        const subject *s = map_get(&ms->users, t->users.s[i].hash, u->id);
+        const subject *s = t->subs[k++];
         uint64_t have = (s && s->has_user) ? s->u.version : 0;
         if (s && s->claim && s->claim != t)
             return risk_err(RISK_ECONFLICT, "user: '%s' is being committed by another transaction",
@@ -223,8 +299,11 @@ static int check_versions(risk_memstore *ms, mtxn *t)
 
 static int prepare_locked(risk_memstore *ms, mtxn *t)
 {
-    int rc = check_versions(ms, t);
-    if (rc != RISK_OK)
+    int rc = RISK_OK;
+    MAP_EACH(&t->users, i)
+        if ((rc = pin(ms, t, &t->users.s[i].hash, user_key(t->users.s[i].val))) != RISK_OK)
+            return rc;
+    if ((rc = check_versions(t)) != RISK_OK)
         return rc;
     /* a removal seen at remove_policy time may have been committed since by
      * another transaction: the second of two removals must not commit too */
@@ -234,25 +313,32 @@ static int prepare_locked(risk_memstore *ms, mtxn *t)
             return risk_err(RISK_ENOTFOUND, "name: policy '%s' was removed by another "
                                             "transaction", pn->name);
     }
-    MAP_EACH(&t->users, i)
-        if ((rc = pin(ms, t, t->users.s[i].hash, user_key(t->users.s[i].val))) != RISK_OK)
-            return rc;
     MAP_EACH(&t->events, i) {
-        const char *uid = ((evnode *)t->events.s[i].val)->ev.user_id;
-        if ((rc = pin(ms, t, hash_str(uid), uid)) != RISK_OK)
+        const char *uid = ((const risk_event *)t->events.s[i].val)->user_id;
+        if ((rc = pin(ms, t, NULL, uid)) != RISK_OK)
             return rc;
     }
+    size_t first_hist_sub = t->n_subs;
     for (size_t i = 0; i < t->n_hist; i++) {
-        const char *uid = t->hist[i]->item.user_id;
-        if (uid && (rc = pin(ms, t, hash_str(uid), uid)) != RISK_OK)
+        const char *uid = t->hist[i]->user_id;
+        if (uid && (rc = pin(ms, t, NULL, uid)) != RISK_OK)
             return rc;
     }
+    /* events: the stored nodes (interned strings, stable ids) */
     size_t k = 0;
-    MAP_EACH(&t->events, i)
-        k += map_find(&ms->events, t->events.s[i].hash, evnode_key(t->events.s[i].val)) == NOPE;
-    if ((rc = map_reserve(&ms->events, k)) != RISK_OK)
+    MAP_EACH(&t->events, i) {
+        const risk_event *e = t->events.s[i].val;
+        const evnode *old = evmap_get(&ms->events, t->events.s[i].hash, e->id);
+        evnode *n;
+        int popped;
+        if ((rc = ev_make(ms, e, t->icache, old ? old->id : NULL, &n, &popped)) != RISK_OK)
+            return rc;
+        t->nodes[i] = (uintptr_t)n | (uintptr_t)popped;
+        k += old == NULL;
+    }
+    evmap_grow(&ms->events, ms->events.count + k);
+    if ((rc = hist_prepare(ms, t, first_hist_sub)) != RISK_OK)
         return rc;
-    t->res_events = k;
     /* every put reserves: another txn may remove the policy before apply */
     k = 0;
     MAP_EACH(&t->policies, i)
@@ -266,18 +352,6 @@ static int prepare_locked(risk_memstore *ms, mtxn *t)
     if ((rc = map_reserve(&ms->meta, k)) != RISK_OK)
         return rc;
     t->res_meta = k;
-    /* history: only the sequencer's holder gets here with items, so no
-     * other prepared txn competes for this capacity */
-    if (ms->n_hist + t->n_hist > ms->cap_hist) {
-        size_t cap = ms->cap_hist ? ms->cap_hist : 64;
-        while (cap < ms->n_hist + t->n_hist)
-            cap *= 2;
-        hnode **h = risk_realloc(ms->hist, cap * sizeof *h);
-        if (h == NULL)
-            return ms_nomem();
-        ms->hist = h;
-        ms->cap_hist = cap;
-    }
     /* users were pinned first: claim them against other prepared txns */
     for (size_t i = 0; i < t->users.count; i++)
         t->subs[i]->claim = t;
@@ -290,22 +364,49 @@ static int txn_writes(const mtxn *t)
     return t->users.count || t->events.count || t->n_hist || t->policies.count || t->meta.count;
 }
 
-/* Prepare's allocation outside the lock: one subject slot per reference. */
-static int alloc_subs(mtxn *t)
+/* Prepare's allocations outside the lock: one subject slot per
+ * reference, the node and history item pointers. */
+static int alloc_prepared(mtxn *t)
 {
     size_t refs = t->users.count + t->events.count + t->n_hist;
     if (refs <= TXN_INLINE_SUBS)
         t->subs = t->inl_subs;
     else if ((t->subs = risk_malloc(refs * sizeof *t->subs)) == NULL)
         return ms_nomem();
+    if (t->n_hist && (t->items = sc_alloc(t, t->n_hist * sizeof *t->items)) == NULL)
+        return RISK_ENOMEM;
+    if (t->events.count) {
+        if ((t->nodes = sc_alloc(t, t->events.cap * sizeof *t->nodes)) == NULL)
+            return RISK_ENOMEM;
+        memset(t->nodes, 0, t->events.cap * sizeof *t->nodes);
+    }
     return RISK_OK;
 }
 
-/* Undo a failed prepare_locked (write lock held). */
-static void unprepare_locked(risk_memstore *ms, mtxn *t)
+static void free_prepared(mtxn *t)
 {
-    release_reservations(ms, t);
-    unpin_all(ms, t);
+    t->nodes = NULL;
+    if (t->subs != t->inl_subs)
+        risk_free(t->subs);
+    t->subs = NULL;
+}
+
+/* Prepare under the write lock; a failure undoes everything visible. */
+static int prepare_now(risk_memstore *ms, mtxn *t)
+{
+    t->amark = arena_save(&ms->ar);
+    t->imark = ms->n_istr;
+    int rc = prepare_locked(ms, t);
+    if (rc != RISK_OK) {
+        give_nodes(ms, t, 1); /* the arena's go with the restore */
+        arena_restore(&ms->ar, t->amark);
+        intern_restore(ms, t->imark);
+        release_reservations(ms, t);
+        unpin_all(ms, t);
+        return rc;
+    }
+    t->gen = ++ms->prep_gen;
+    return RISK_OK;
 }
 
 int risk_memstore_prepare(risk_memstore *ms, void *txn)
@@ -317,53 +418,42 @@ int risk_memstore_prepare(risk_memstore *ms, void *txn)
         return risk_err(RISK_EINVAL, "txn: already prepared");
     int rc = RISK_OK;
     if (txn_writes(t)) {
-        if ((rc = alloc_subs(t)) != RISK_OK)
+        if ((rc = alloc_prepared(t)) != RISK_OK)
             return rc;
         ms_wrlock(ms);
-        if ((rc = prepare_locked(ms, t)) != RISK_OK)
-            unprepare_locked(ms, t);
+        rc = prepare_now(ms, t);
         ms_wrunlock(ms);
     }
     if (rc != RISK_OK) {
-        if (t->subs != t->inl_subs)
-            risk_free(t->subs);
-        t->subs = NULL;
+        free_prepared(t);
         return rc;
     }
     t->prepared = 1;
     return RISK_OK;
 }
 
-/* Publish a prepared txn; pointer moves and frees only. Write lock held. */
+/* Publish a prepared txn; pointer moves, copies and frees only. Write lock held. */
 static void apply_locked(risk_memstore *ms, mtxn *t)
 {
     size_t k = 0; /* t->subs is in the order prepare_locked pinned */
     release_reservations(ms, t); /* apply inserts at most what was reserved */
     MAP_EACH(&t->users, i) {
         subject *s = t->subs[k++];
-        risk_user *bu = t->users.s[i].val;
+        const risk_user *bu = t->users.s[i].val;
         if (s->has_user)
             level_unlink(ms, s);
+        char *id = s->u.id;
         s->u = *bu;
-        s->u.id = s->id;
+        s->u.id = id;
         s->has_user = 1;
         level_link(ms, s);
-        risk_user_free(bu);
     }
     MAP_EACH(&t->events, i) {
-        evnode *bn = t->events.s[i].val;
-        subject *owner = t->subs[k++];
-        size_t at = map_find(&ms->events, t->events.s[i].hash, bn->ev.id);
-        ev_link(owner, bn);
-        if (at == NOPE) {
-            map_place(&ms->events, t->events.s[i].hash, bn);
-            continue;
-        }
-        evnode *en = ms->events.s[at].val; /* the packed node is replaced whole */
-        ev_unlink(en);
-        ms->events.s[at].val = bn;
-        risk_free(en);
+        evnode *n = node_at(t, i);
+        n->owner = t->subs[k++];
+        ev_install(ms, t->events.s[i].hash, n);
     }
+    t->nodes = NULL; /* installed (or given back) */
     MAP_EACH(&t->policies, i) {
         pnode *pn = t->policies.s[i].val;
         size_t at = map_find(&ms->policies, t->policies.s[i].hash, pn->name);
@@ -389,26 +479,14 @@ static void apply_locked(risk_memstore *ms, mtxn *t)
         memcpy(cn->val, bn->val, bn->len);
         risk_free(bn);
     }
-    for (size_t i = 0; i < t->n_hist; i++) {
-        hnode *h = t->hist[i];
-        ms->hist[ms->n_hist++] = h;
-        if (h->item.user_id) {
-            subject *s = t->subs[k++];
-            if (s->h_tail)
-                s->h_tail->next = h;
-            else
-                s->h_head = h;
-            s->h_tail = h;
-        }
-    }
+    hist_apply(ms, t);
     unpin_all(ms, t);
 }
 
 /* After apply: the buffered values belong to the store; free the shells. */
 static void txn_finish(risk_memstore *ms, mtxn *t)
 {
-    if (t->has_seq)
-        seq_release(ms, t);
+    seq_done(ms, t);
     txn_free_shells(t);
 }
 
@@ -423,7 +501,7 @@ void risk_memstore_apply(risk_memstore *ms, void *txn)
     txn_finish(ms, t);
 }
 
-static void cb_rollback(void *ctx, void *txn)
+void ms_rollback(void *ctx, void *txn)
 {
     risk_memstore *ms = ctx;
     mtxn *t = txn;
@@ -431,504 +509,45 @@ static void cb_rollback(void *ctx, void *txn)
         return;
     if (t->prepared && txn_writes(t)) {
         ms_wrlock(ms);
-        unprepare_locked(ms, t);
+        if (t->gen == ms->prep_gen) { /* nothing prepared since can use them */
+            give_nodes(ms, t, 1);
+            arena_restore(&ms->ar, t->amark);
+            intern_restore(ms, t->imark);
+        } else {
+            give_nodes(ms, t, 0);
+        }
+        release_reservations(ms, t);
+        unpin_all(ms, t);
         ms_wrunlock(ms);
     }
-    if (t->has_seq)
-        seq_release(ms, t);
+    seq_done(ms, t);
     txn_discard(t);
 }
 
 /* prepare + apply under one hold of the write lock (the journal needs the
  * two phases apart; the plain memory store does not). */
-static int cb_commit(void *ctx, void *txn)
+int ms_commit(void *ctx, void *txn)
 {
     risk_memstore *ms = ctx;
     mtxn *t = txn;
     if (t == NULL || t->ms != ms || t->prepared) {
         if (t != NULL && t->ms == ms)
-            cb_rollback(ctx, txn);
+            ms_rollback(ctx, txn);
         return risk_err(RISK_EINVAL, "txn: not an open transaction of this store");
     }
     int rc = RISK_OK;
-    if (txn_writes(t) && (rc = alloc_subs(t)) == RISK_OK) {
+    if (txn_writes(t) && (rc = alloc_prepared(t)) == RISK_OK) {
         ms_wrlock(ms);
-        if ((rc = prepare_locked(ms, t)) != RISK_OK)
-            unprepare_locked(ms, t);
-        else
+        if ((rc = prepare_now(ms, t)) == RISK_OK)
             apply_locked(ms, t);
         ms_wrunlock(ms);
+        if (rc != RISK_OK)
+            free_prepared(t);
     }
     if (rc != RISK_OK) {
-        cb_rollback(ctx, txn); /* the engine does not roll back a failed commit */
+        ms_rollback(ctx, txn); /* the engine does not roll back a failed commit */
         return rc;
     }
     txn_finish(ms, t);
-    return RISK_OK;
-}
-
-/* ---- buffered writes ---- */
-#define NEED(p, what)                                    \
-    do {                                                 \
-        if ((p) == NULL)                                 \
-            return risk_err(RISK_EINVAL, what ": NULL"); \
-    } while (0)
-
-static int cb_put_user(void *ctx, void *txn, const risk_user *user)
-{
-    (void)ctx;
-    mtxn *t = txn;
-    NEED(t, "txn");
-    NEED(user, "user");
-    NEED(user->id, "user id");
-    if (user->version == 0)
-        return risk_err(RISK_EINVAL, "user: version 0 (a stored user has version ≥ 1)");
-    risk_user *u;
-    int rc = risk_user_dup(&u, user);
-    if (rc != RISK_OK)
-        return rc;
-    uint64_t h = hash_str(u->id);
-    size_t at = map_find(&t->users, h, u->id);
-    if (at != NOPE) {
-        risk_user_free(t->users.s[at].val);
-        t->users.s[at].val = u;
-        return RISK_OK;
-    }
-    if ((rc = map_add(&t->users, h, u)) != RISK_OK)
-        risk_user_free(u);
-    return rc;
-}
-
-static int cb_put_event(void *ctx, void *txn, const risk_event *event)
-{
-    (void)ctx;
-    mtxn *t = txn;
-    NEED(t, "txn");
-    NEED(event, "event");
-    NEED(event->id, "event id");
-    NEED(event->user_id, "event user_id");
-    evnode *n = evnode_new(event);
-    if (n == NULL)
-        return RISK_ENOMEM;
-    uint64_t h = hash_str(n->ev.id);
-    size_t at = map_find(&t->events, h, n->ev.id);
-    if (at != NOPE) {
-        risk_free(t->events.s[at].val);
-        t->events.s[at].val = n;
-        return RISK_OK;
-    }
-    int rc = map_add(&t->events, h, n);
-    if (rc != RISK_OK)
-        risk_free(n);
-    return rc;
-}
-
-/* Buffer a policy write (p owned, NULL = removal) under name. */
-static int buffer_policy(mtxn *t, const char *name, risk_policy *p)
-{
-    uint64_t h = hash_str(name);
-    pnode *n = map_get(&t->policies, h, name);
-    if (n != NULL) {
-        risk_policy_free(n->p);
-        n->p = p;
-        n->must_exist = 0; /* put then remove: the removal is of our own put */
-        return RISK_OK;
-    }
-    size_t len = strlen(name);
-    if ((n = risk_malloc(sizeof *n + len + 1)) == NULL)
-        return ms_nomem();
-    n->p = p;
-    n->must_exist = p == NULL;
-    memcpy(n->name, name, len + 1);
-    if (map_add(&t->policies, h, n) != RISK_OK) {
-        risk_free(n);
-        return ms_nomem();
-    }
-    return RISK_OK;
-}
-
-static int cb_put_policy(void *ctx, void *txn, const risk_policy *policy)
-{
-    (void)ctx;
-    mtxn *t = txn;
-    NEED(t, "txn");
-    NEED(policy, "policy");
-    NEED(policy->name, "policy name");
-    risk_policy *p;
-    int rc = risk_policy_dup(&p, policy);
-    if (rc != RISK_OK)
-        return rc;
-    if ((rc = buffer_policy(t, p->name, p)) != RISK_OK)
-        risk_policy_free(p);
-    return rc;
-}
-
-static int cb_remove_policy(void *ctx, void *txn, const char *name)
-{
-    risk_memstore *ms = ctx;
-    mtxn *t = txn;
-    NEED(t, "txn");
-    NEED(name, "name");
-    uint64_t h = hash_str(name);
-    pnode *n = map_get(&t->policies, h, name);
-    int exists;
-    if (n != NULL) {
-        exists = n->p != NULL;
-    } else {
-        unsigned k_ = ms_stripe();
-        ms_rdlock(ms, k_);
-        exists = map_find(&ms->policies, h, name) != NOPE;
-        ms_rdunlock(ms, k_);
-    }
-    if (!exists)
-        return risk_err(RISK_ENOTFOUND, "name: no policy '%s'", name);
-    return buffer_policy(t, name, NULL);
-}
-
-static int check_meta_key(const char *key)
-{
-    NEED(key, "key");
-    size_t n = strlen(key);
-    if (n == 0 || n > RISK_ID_MAX)
-        return risk_err(RISK_EINVAL, "key: length %zu, expected 1 to %d bytes", n, RISK_ID_MAX);
-    return RISK_OK;
-}
-
-static int cb_put_meta(void *ctx, void *txn, const char *key, const uint8_t *buf, size_t len)
-{
-    (void)ctx;
-    mtxn *t = txn;
-    NEED(t, "txn");
-    int rc = check_meta_key(key);
-    if (rc != RISK_OK)
-        return rc;
-    if (len > META_MAX)
-        return risk_err(RISK_EINVAL, "len: %zu bytes, at most %d", len, META_MAX);
-    if (buf == NULL && len != 0)
-        return risk_err(RISK_EINVAL, "buf: NULL with len %zu", len);
-    uint64_t h = hash_str(key);
-    metanode *n = map_get(&t->meta, h, key);
-    if (n == NULL) {
-        size_t kl = strlen(key);
-        if ((n = risk_malloc(sizeof *n + kl + 1)) == NULL)
-            return ms_nomem();
-        memcpy(n->key, key, kl + 1);
-        if (map_add(&t->meta, h, n) != RISK_OK) {
-            risk_free(n);
-            return ms_nomem();
-        }
-    }
-    n->len = len;
-    if (len)
-        memcpy(n->val, buf, len);
-    return RISK_OK;
-}
-
-static int cb_reserve_seq(void *ctx, void *txn, uint64_t *seq)
-{
-    risk_memstore *ms = ctx;
-    mtxn *t = txn;
-    NEED(t, "txn");
-    NEED(seq, "seq");
-    if (!t->has_seq) {
-        int rc = seq_acquire(ms, t);
-        if (rc != RISK_OK)
-            return rc;
-        t->has_seq = 1;
-    }
-    pthread_mutex_lock(&ms->seq_mu);
-    *seq = ms->next_seq++;
-    pthread_mutex_unlock(&ms->seq_mu);
-    if (t->seq_lo == 0)
-        t->seq_lo = *seq;
-    t->seq_hi = *seq;
-    return RISK_OK;
-}
-
-static int cb_append_history(void *ctx, void *txn, const risk_history *item)
-{
-    risk_memstore *ms = ctx;
-    mtxn *t = txn;
-    NEED(t, "txn");
-    NEED(item, "item");
-    if (!ms->keep_history)
-        return RISK_OK; /* the wrapper (journal) keeps history itself */
-    /* in seq order, each reserved by this txn: keeps the history sorted */
-    if (!t->has_seq || item->seq < t->seq_lo || item->seq > t->seq_hi ||
-        item->seq <= t->seq_appended)
-        return risk_err(RISK_EINVAL, "item: seq %llu was not reserved by this transaction "
-                                     "or is not after the last appended",
-                        (unsigned long long)item->seq);
-    if (t->n_hist == t->cap_hist) {
-        size_t cap = t->cap_hist ? t->cap_hist * 2 : 4;
-        hnode **v = risk_malloc(cap * sizeof *v);
-        if (v == NULL)
-            return ms_nomem();
-        memcpy(v, t->hist, t->n_hist * sizeof *v);
-        if (t->hist != t->inl_hist)
-            risk_free(t->hist);
-        t->hist = v;
-        t->cap_hist = cap;
-    }
-    hnode *n = hnode_new(item);
-    if (n == NULL)
-        return RISK_ENOMEM;
-    t->hist[t->n_hist++] = n;
-    t->seq_appended = item->seq;
-    return RISK_OK;
-}
-
-/* ---- reads: committed state overlaid by the txn's own writes ---- */
-static int cb_get_user(void *ctx, void *txn, const char *id, risk_user **out)
-{
-    risk_memstore *ms = ctx;
-    mtxn *t = txn;
-    NEED(id, "id");
-    NEED(out, "out");
-    uint64_t h = hash_str(id);
-    const risk_user *u = t ? map_get(&t->users, h, id) : NULL;
-    if (u != NULL)
-        return risk_user_dup(out, u);
-    unsigned k_ = ms_stripe();
-    ms_rdlock(ms, k_);
-    const subject *s = map_get(&ms->users, h, id);
-    risk_user copy; /* duplicated outside the lock; its id (the subject's) lives until close */
-    int found = s && s->has_user;
-    if (found)
-        copy = s->u;
-    ms_rdunlock(ms, k_);
-    /* not found is an expected answer on the ingest path: no message */
-    return found ? risk_user_dup(out, &copy) : RISK_ENOTFOUND;
-}
-
-static int cb_view_user(void *ctx, const char *id, risk_user_visit_fn fn, void *arg)
-{
-    risk_memstore *ms = ctx;
-    NEED(id, "id");
-    NEED(fn, "fn");
-    uint64_t h = hash_str(id);
-    unsigned k_ = ms_stripe();
-    ms_rdlock(ms, k_);
-    const subject *s = map_get(&ms->users, h, id);
-    int rc = (s && s->has_user) ? fn(&s->u, arg) : RISK_ENOTFOUND;
-    ms_rdunlock(ms, k_);
-    return rc;
-}
-
-static int cb_get_event(void *ctx, void *txn, const char *id, risk_event **out)
-{
-    risk_memstore *ms = ctx;
-    mtxn *t = txn;
-    NEED(id, "id");
-    NEED(out, "out");
-    uint64_t h = hash_str(id);
-    const evnode *n = t ? map_get(&t->events, h, id) : NULL;
-    if (n != NULL)
-        return evnode_dup(out, n);
-    unsigned k_ = ms_stripe();
-    ms_rdlock(ms, k_);
-    n = map_get(&ms->events, h, id);
-    int rc = n ? evnode_dup(out, n) : RISK_ENOTFOUND;
-    ms_rdunlock(ms, k_);
-    return rc;
-}
-
-static int cb_user_events(void *ctx, void *txn, const char *user_id, risk_event_visit_fn fn,
-                          void *arg)
-{
-    risk_memstore *ms = ctx;
-    mtxn *t = txn;
-    NEED(user_id, "user_id");
-    NEED(fn, "fn");
-    int rc = 0;
-    int overlay = t && t->events.count;
-    unsigned k_ = ms_stripe();
-    ms_rdlock(ms, k_);
-    const subject *s = map_get(&ms->users, hash_str(user_id), user_id);
-    for (const evnode *n = s ? s->ev_head : NULL; n && rc == 0; n = n->next)
-        if (!overlay || map_find(&t->events, hash_str(n->ev.id), n->ev.id) == NOPE)
-            rc = fn(&n->ev, arg);
-    ms_rdunlock(ms, k_);
-    if (overlay)
-        MAP_EACH(&t->events, i) {
-            const evnode *n = t->events.s[i].val;
-            if (rc == 0 && strcmp(n->ev.user_id, user_id) == 0)
-                rc = fn(&n->ev, arg);
-        }
-    return rc;
-}
-
-static int cb_list_policies(void *ctx, void *txn, risk_policy_visit_fn fn, void *arg)
-{
-    risk_memstore *ms = ctx;
-    mtxn *t = txn;
-    NEED(fn, "fn");
-    int rc = 0;
-    int overlay = t && t->policies.count;
-    unsigned k_ = ms_stripe();
-    ms_rdlock(ms, k_);
-    MAP_EACH(&ms->policies, i) {
-        const risk_policy *p = ms->policies.s[i].val;
-        if (rc == 0 && (!overlay || map_find(&t->policies, ms->policies.s[i].hash, p->name) == NOPE))
-            rc = fn(p, arg);
-    }
-    ms_rdunlock(ms, k_);
-    if (overlay)
-        MAP_EACH(&t->policies, i) {
-            const pnode *n = t->policies.s[i].val;
-            if (rc == 0 && n->p)
-                rc = fn(n->p, arg);
-        }
-    return rc;
-}
-
-static int cb_get_meta(void *ctx, void *txn, const char *key, uint8_t *buf, size_t cap,
-                       size_t *len)
-{
-    risk_memstore *ms = ctx;
-    mtxn *t = txn;
-    int rc = check_meta_key(key);
-    if (rc != RISK_OK)
-        return rc;
-    NEED(len, "len");
-    if (buf == NULL && cap != 0)
-        return risk_err(RISK_EINVAL, "buf: NULL with cap %zu", cap);
-    uint64_t h = hash_str(key);
-    const metanode *n = t ? map_get(&t->meta, h, key) : NULL;
-    int locked = n == NULL;
-    unsigned k_ = ms_stripe();
-    if (locked) {
-        ms_rdlock(ms, k_);
-        n = map_get(&ms->meta, h, key);
-    }
-    if (n == NULL) {
-        rc = RISK_ENOTFOUND;
-    } else {
-        *len = n->len;
-        if (cap < n->len)
-            rc = risk_err(RISK_ERANGE, "cap: %zu bytes, the value has %zu", cap, n->len);
-        else if (n->len)
-            memcpy(buf, n->val, n->len);
-    }
-    if (locked)
-        ms_rdunlock(ms, k_);
-    return rc;
-}
-
-/* Committed users ≥ min_level, copied under the read lock and visited
- * without it, so fn may run operations on this store. */
-static int cb_list_users(void *ctx, risk_level min_level, risk_user_visit_fn fn, void *arg)
-{
-    risk_memstore *ms = ctx;
-    NEED(fn, "fn");
-    if ((uint32_t)min_level >= N_LEVELS)
-        return risk_err(RISK_EINVAL, "min_level: value %u out of range", (unsigned)min_level);
-    unsigned k_ = ms_stripe();
-    ms_rdlock(ms, k_);
-    size_t n = 0, k = 0;
-    for (uint32_t l = min_level; l < N_LEVELS; l++)
-        n += ms->level_n[l];
-    risk_user **v = risk_malloc(n * sizeof *v);
-    int rc = v ? RISK_OK : ms_nomem();
-    for (uint32_t l = N_LEVELS; rc == RISK_OK && l-- > (uint32_t)min_level;)
-        for (const subject *s = ms->levels[l]; s && rc == RISK_OK; s = s->lnext)
-            if ((rc = risk_user_dup(&v[k], &s->u)) == RISK_OK)
-                k++;
-    ms_rdunlock(ms, k_);
-    for (size_t i = 0; i < k && rc == RISK_OK; i++)
-        rc = fn(v[i], arg);
-    for (size_t i = 0; i < k; i++)
-        risk_user_free(v[i]);
-    risk_free(v);
-    return rc;
-}
-
-/* History items are never freed before close, so pointers copied under the
- * lock stay valid; fn runs without the lock, CHUNK items at a time. */
-static int cb_read_history(void *ctx, const char *user_id, uint64_t since_seq,
-                           risk_history_visit_fn fn, void *arg)
-{
-    risk_memstore *ms = ctx;
-    NEED(fn, "fn");
-    hnode *buf[CHUNK];
-    hnode *cur = NULL;
-    size_t pos = 0;
-    int started = 0, rc = 0;
-    for (;;) {
-        size_t n = 0;
-        unsigned k_ = ms_stripe();
-        ms_rdlock(ms, k_);
-        if (user_id == NULL) {
-            if (!started) { /* first item with seq ≥ since_seq */
-                size_t lo = 0, hi = ms->n_hist;
-                while (lo < hi) {
-                    size_t mid = lo + (hi - lo) / 2;
-                    if (ms->hist[mid]->item.seq < since_seq)
-                        lo = mid + 1;
-                    else
-                        hi = mid;
-                }
-                pos = lo;
-            }
-            while (pos < ms->n_hist && n < CHUNK)
-                buf[n++] = ms->hist[pos++];
-        } else {
-            if (!started) {
-                const subject *s = map_get(&ms->users, hash_str(user_id), user_id);
-                cur = s ? s->h_head : NULL;
-            }
-            for (; cur && n < CHUNK; cur = cur->next)
-                if (cur->item.seq >= since_seq)
-                    buf[n++] = cur;
-        }
-        started = 1;
-        ms_rdunlock(ms, k_);
-        if (n == 0)
-            return 0;
-        for (size_t i = 0; i < n; i++)
-            if ((rc = fn(&buf[i]->item, arg)) != 0)
-                return rc;
-    }
-}
-
-/* ---- the callback table ---- */
-static void cb_close(void *ctx) { risk_memstore_free(ctx); }
-
-void risk_memstore_table(risk_memstore *ms, risk_store *out)
-{
-    memset(out, 0, sizeof *out);
-    out->version = RISK_STORE_VERSION;
-    out->ctx = ms;
-    out->begin = cb_begin;
-    out->commit = cb_commit;
-    out->rollback = cb_rollback;
-    out->get_user = cb_get_user;
-    out->put_user = cb_put_user;
-    out->get_event = cb_get_event;
-    out->put_event = cb_put_event;
-    out->user_events = cb_user_events;
-    out->reserve_seq = cb_reserve_seq;
-    out->append_history = cb_append_history;
-    out->list_policies = cb_list_policies;
-    out->put_policy = cb_put_policy;
-    out->remove_policy = cb_remove_policy;
-    out->get_meta = cb_get_meta;
-    out->put_meta = cb_put_meta;
-    out->close = cb_close;
-    out->view_user = cb_view_user;
-    out->list_users = cb_list_users;
-    out->read_history = ms->keep_history ? cb_read_history : NULL;
-    /* compact, backup: nothing to compact, nothing durable to copy */
-}
-
-int risk_memory_store_new(risk_store *out)
-{
-    if (out == NULL)
-        return risk_err(RISK_EINVAL, "out: NULL");
-    risk_memstore *ms;
-    int rc = risk_memstore_new(&ms, 1);
-    if (rc != RISK_OK)
-        return rc;
-    risk_memstore_table(ms, out);
     return RISK_OK;
 }

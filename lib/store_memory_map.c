@@ -1,8 +1,9 @@
-/* The in-memory store's committed state: hash maps, packed record nodes,
- * per-level and per-user lists, the store's lifetime, bulk loading for
- * recovery and the committed-state visitors. Transactions and the callback
- * table are in lib/store_memory.c (whose header comment explains the
- * layout); lib/memstore.h is what the two share. */
+/* The in-memory store's committed state: hash maps, the arena, interned
+ * strings, subjects and the per-level lists, locks, the store's lifetime,
+ * bulk loading for recovery and the committed-state visitors. Event nodes
+ * are in lib/store_memory_events.c, history in lib/store_memory_hist.c,
+ * transactions in lib/store_memory.c (whose header comment explains the
+ * layout); lib/memstore.h is what they share. */
 #include "memstore.h"
 
 #include <stdatomic.h>
@@ -83,17 +84,17 @@ void map_remove_at(map *m, size_t i)
     m->count--;
 }
 
-const char *subject_key(const void *v) { return ((const subject *)v)->id; }
-const char *evnode_key(const void *v) { return ((const evnode *)v)->ev.id; }
+const char *subject_key(const void *v) { return ((const subject *)v)->u.id; }
 const char *policy_key(const void *v) { return ((const risk_policy *)v)->name; }
 const char *meta_key(const void *v) { return ((const metanode *)v)->key; }
+const char *ientry_key(const void *v) { return ((const ientry *)v)->s; }
 
 /* ---- locks ---- */
 static atomic_uint stripe_next;
 static _Thread_local unsigned stripe_mine; /* 0: not assigned yet */
 
 /* Threads are spread round-robin over the stripes as they first read. */
-unsigned ms_stripe(void)
+unsigned ms_stripe_pick(void)
 {
     if (stripe_mine == 0)
         stripe_mine = 1 + atomic_fetch_add_explicit(&stripe_next, 1, memory_order_relaxed) %
@@ -103,8 +104,23 @@ unsigned ms_stripe(void)
 
 void ms_wrlock(risk_memstore *ms)
 {
-    for (unsigned k = 0; k < N_STRIPES; k++)
-        pthread_rwlock_wrlock(&ms->locks[k].lock);
+    for (unsigned k = 0; k < N_STRIPES; k++) {
+        pthread_rwlock_t *l = &ms->locks[k].lock;
+        for (int i = 0; i < LOCK_SPIN && pthread_rwlock_trywrlock(l) != 0; i++)
+            ms_pause();
+        if (pthread_rwlock_trywrlock(l) != 0)
+            pthread_rwlock_wrlock(l);
+    }
+}
+
+void ms_rdlock_slow(pthread_rwlock_t *l)
+{
+    for (int i = 0; i < LOCK_SPIN; i++) {
+        ms_pause();
+        if (pthread_rwlock_tryrdlock(l) == 0)
+            return;
+    }
+    pthread_rwlock_rdlock(l);
 }
 
 void ms_wrunlock(risk_memstore *ms)
@@ -113,61 +129,119 @@ void ms_wrunlock(risk_memstore *ms)
         pthread_rwlock_unlock(&ms->locks[k].lock);
 }
 
-/* ---- packed nodes: one allocation per stored record ---- */
-static size_t slen(const char *s) { return s ? strlen(s) + 1 : 0; }
-static char *spack(char **at, const char *s)
+/* ---- arena ---- */
+void *arena_alloc(arena *a, size_t n, size_t align)
 {
-    if (s == NULL)
-        return NULL;
+    achunk *c = a->head;
+    if (c != NULL) /* chunks start 8-aligned: align the offset */
+        c->used = (c->used + align - 1) & ~(align - 1);
+    if (c == NULL || c->cap - c->used < n) {
+        size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+        if ((c = risk_malloc(sizeof *c + cap)) == NULL) {
+            ms_nomem();
+            return NULL;
+        }
+        c->used = 0;
+        c->cap = cap;
+        c->next = a->head;
+        a->head = c;
+    }
+    void *p = c->mem + c->used;
+    c->used += n;
+    return p;
+}
+
+char *arena_strdup(arena *a, const char *s)
+{
     size_t n = strlen(s) + 1;
-    char *d = *at;
-    memcpy(d, s, n);
-    *at += n;
+    char *d = arena_alloc(a, n, 1); /* strings need no alignment */
+    if (d != NULL)
+        memcpy(d, s, n);
     return d;
 }
 
-evnode *evnode_new(const risk_event *e)
+void arena_restore(arena *a, arena_mark m)
 {
-    size_t n = slen(e->id) + slen(e->user_id) + slen(e->type) + slen(e->ip) +
-               slen(e->location) + slen(e->source) + slen(e->closed_by) + slen(e->note);
-    evnode *nd = risk_malloc(sizeof *nd + n);
-    if (nd == NULL) {
-        ms_nomem();
-        return NULL;
+    while (a->head != NULL && a->head != m.head) {
+        achunk *c = a->head;
+        a->head = c->next;
+        risk_free(c);
     }
-    char *at = nd->str;
-    nd->ev = *e;
-    nd->ev.id = spack(&at, e->id);
-    nd->ev.user_id = spack(&at, e->user_id);
-    nd->ev.type = spack(&at, e->type);
-    nd->ev.ip = spack(&at, e->ip);
-    nd->ev.location = spack(&at, e->location);
-    nd->ev.source = spack(&at, e->source);
-    nd->ev.closed_by = spack(&at, e->closed_by);
-    nd->ev.note = spack(&at, e->note);
-    nd->owner = NULL;
-    nd->prev = nd->next = NULL;
-    return nd;
+    if (m.head != NULL)
+        m.head->used = m.used;
 }
 
-hnode *hnode_new(const risk_history *h)
+void arena_free(arena *a)
 {
-    size_t n = slen(h->actor) + slen(h->user_id) + slen(h->event_id) + slen(h->policy) +
-               slen(h->note);
-    hnode *nd = risk_malloc(sizeof *nd + n);
-    if (nd == NULL) {
-        ms_nomem();
-        return NULL;
+    for (achunk *c = a->head, *n; c != NULL; c = n) {
+        n = c->next;
+        risk_free(c);
     }
-    char *at = nd->str;
-    nd->item = *h;
-    nd->item.actor = spack(&at, h->actor);
-    nd->item.user_id = spack(&at, h->user_id);
-    nd->item.event_id = spack(&at, h->event_id);
-    nd->item.policy = spack(&at, h->policy);
-    nd->item.note = spack(&at, h->note);
-    nd->next = NULL;
-    return nd;
+    a->head = NULL;
+}
+
+/* ---- interned strings ---- */
+/* A cheap key of s for a txn's guess cache: length, first and last 8 bytes. */
+static unsigned guess_key(const char *s, size_t n)
+{
+    uint64_t a = 0, b = 0;
+    memcpy(&a, s, n < 8 ? n : 8);
+    if (n > 8)
+        memcpy(&b, s + n - 8, 8);
+    return (unsigned)(((a ^ (b * 0x9e3779b97f4a7c15ULL) ^ n) * 0xff51afd7ed558ccdULL) >> 56) %
+           ICACHE;
+}
+
+uint32_t intern(risk_memstore *ms, const char *s, uint32_t *cache)
+{
+    if (s == NULL)
+        return 0;
+    size_t n = strlen(s) + 1;
+    uint32_t *guess = cache ? &cache[guess_key(s, n - 1)] : NULL;
+    if (guess && *guess != 0 && *guess < ms->n_istr && strcmp(ms->istr[*guess], s) == 0)
+        return *guess;
+    uint64_t h = hash_str(s);
+    const ientry *e = map_get(&ms->interns, h, s);
+    uint32_t idx;
+    if (e != NULL) {
+        idx = e->idx;
+    } else {
+        if (ms->n_istr + 1 >= ms->cap_istr) {
+            uint32_t cap = ms->cap_istr ? ms->cap_istr * 2 : 64;
+            const char **v = risk_realloc((void *)ms->istr, cap * sizeof *v);
+            if (v == NULL)
+                return ms_nomem(), (uint32_t)-1;
+            ms->istr = v;
+            ms->cap_istr = cap;
+        }
+        ientry *ne = risk_malloc(sizeof *ne + n);
+        if (ne == NULL || map_add(&ms->interns, h, ne) != RISK_OK) {
+            risk_free(ne);
+            return ms_nomem(), (uint32_t)-1;
+        }
+        memcpy(ne->s, s, n);
+        if (ms->n_istr == 0)
+            ms->n_istr = 1; /* index 0 is NULL */
+        ne->idx = ms->n_istr++;
+        ms->istr[ne->idx] = ne->s;
+        idx = ne->idx;
+    }
+    if (guess)
+        *guess = idx;
+    return idx;
+}
+
+void intern_restore(risk_memstore *ms, uint32_t mark)
+{
+    while (ms->n_istr > mark && ms->n_istr > 1) {
+        const char *str = ms->istr[--ms->n_istr];
+        size_t at = map_find(&ms->interns, hash_str(str), str);
+        ientry *e = ms->interns.s[at].val;
+        map_remove_at(&ms->interns, at);
+        risk_free(e);
+    }
+    if (mark == 0)
+        ms->n_istr = 0;
 }
 
 /* ---- lists ---- */
@@ -194,38 +268,20 @@ void level_unlink(risk_memstore *ms, subject *s)
     ms->level_n[l]--;
 }
 
-void ev_link(subject *s, evnode *n)
-{
-    n->owner = s;
-    n->prev = NULL;
-    n->next = s->ev_head;
-    if (n->next)
-        n->next->prev = n;
-    s->ev_head = n;
-}
-
-void ev_unlink(evnode *n)
-{
-    if (n->prev)
-        n->prev->next = n->next;
-    else
-        n->owner->ev_head = n->next;
-    if (n->next)
-        n->next->prev = n->prev;
-}
-
 subject *subject_get(risk_memstore *ms, uint64_t h, const char *id)
 {
-    subject *s = map_get(&ms->users, h, id);
+    subject *s = subject_find(&ms->users, h, id);
     if (s != NULL)
         return s;
     size_t len = strlen(id);
-    s = risk_calloc(1, sizeof *s + len + 1);
+    int inl = len < SUBJECT_IDINL;
+    s = risk_calloc(1, sizeof *s + (inl ? 0 : len + 1));
     if (s == NULL) {
         ms_nomem();
         return NULL;
     }
-    memcpy(s->id, id, len + 1);
+    s->u.id = inl ? s->idbuf : s->idlong;
+    memcpy(s->u.id, id, len + 1);
     if (map_add(&ms->users, h, s) != RISK_OK) {
         risk_free(s);
         ms_nomem();
@@ -233,6 +289,8 @@ subject *subject_get(risk_memstore *ms, uint64_t h, const char *id)
     }
     return s;
 }
+
+void subject_free(subject *s) { risk_free(s); }
 
 /* ---- store lifetime ---- */
 int risk_memstore_new(risk_memstore **out, int keep_history)
@@ -253,11 +311,27 @@ int risk_memstore_new(risk_memstore **out, int keep_history)
         return risk_err(RISK_ENOMEM, "memstore: cannot create the locks");
     }
     ms->users.key = subject_key;
-    ms->events.key = evnode_key;
     ms->policies.key = policy_key;
     ms->meta.key = meta_key;
+    ms->interns.key = ientry_key;
     ms->keep_history = keep_history != 0;
     ms->next_seq = 1;
+    ms->hbase = 1;
+    atomic_init(&ms->wm, 1);
+    for (int i = 0; i < N_SPARE_TXNS; i++)
+        atomic_init(&ms->spare[i].t, NULL);
+    if (evmap_init(&ms->events) != RISK_OK) {
+        risk_memstore_free(ms);
+        return RISK_ENOMEM;
+    }
+    /* one txn ready from the start: a single thread's begin and commit or
+     * rollback then never change how many blocks are allocated */
+    mtxn *t = txn_new();
+    if (t == NULL) {
+        risk_memstore_free(ms);
+        return ms_nomem();
+    }
+    atomic_init(&ms->spare[0].t, t);
     *out = ms;
     return RISK_OK;
 }
@@ -269,39 +343,27 @@ void risk_memstore_free(risk_memstore *ms)
     if (ms == NULL)
         return;
     MAP_EACH(&ms->users, i)
-        risk_free(ms->users.s[i].val);
-    MAP_EACH(&ms->events, i)
-        risk_free(ms->events.s[i].val);
+        subject_free(ms->users.s[i].val);
+    evmap_free(ms);
+    MAP_EACH(&ms->interns, i)
+        risk_free(ms->interns.s[i].val);
+    for (int k = 0; k < N_SPARE_TXNS; k++)
+        risk_free(atomic_load(&ms->spare[k].t));
     MAP_EACH(&ms->policies, i)
         risk_policy_free(ms->policies.s[i].val);
     MAP_EACH(&ms->meta, i)
         risk_free(ms->meta.s[i].val);
-    for (size_t i = 0; i < ms->n_hist; i++)
-        risk_free(ms->hist[i]);
     risk_free(ms->users.s);
-    risk_free(ms->events.s);
     risk_free(ms->policies.s);
     risk_free(ms->meta.s);
-    risk_free(ms->hist);
+    risk_free(ms->interns.s);
+    risk_free((void *)ms->istr);
+    risk_free(ms->hidx);
+    arena_free(&ms->ar);
     pthread_mutex_destroy(&ms->seq_mu);
     for (unsigned k = 0; k < N_STRIPES; k++)
         pthread_rwlock_destroy(&ms->locks[k].lock);
     risk_free(ms);
-}
-
-uint64_t risk_memstore_next_seq(risk_memstore *ms)
-{
-    pthread_mutex_lock(&ms->seq_mu);
-    uint64_t n = ms->next_seq;
-    pthread_mutex_unlock(&ms->seq_mu);
-    return n;
-}
-
-void risk_memstore_set_next_seq(risk_memstore *ms, uint64_t next)
-{
-    pthread_mutex_lock(&ms->seq_mu);
-    ms->next_seq = next ? next : 1;
-    pthread_mutex_unlock(&ms->seq_mu);
 }
 
 /* ---- bulk loading (recovery: one thread, nothing shared yet) ---- */
@@ -309,8 +371,7 @@ void risk_memstore_reserve(risk_memstore *ms, size_t users, size_t events)
 {
     if (map_reserve(&ms->users, users) == RISK_OK)
         ms->users.reserved -= users;
-    if (map_reserve(&ms->events, events) == RISK_OK)
-        ms->events.reserved -= events;
+    evmap_grow(&ms->events, events);
 }
 
 int risk_memstore_load_user(risk_memstore *ms, risk_user *user)
@@ -326,44 +387,13 @@ int risk_memstore_load_user(risk_memstore *ms, risk_user *user)
     }
     if (s->has_user)
         level_unlink(ms, s);
-    char *id = user->id;
+    char *id = user->id, *sid = s->u.id;
     s->u = *user;
-    s->u.id = s->id;
+    s->u.id = sid;
     s->has_user = 1;
     level_link(ms, s);
     user->id = id;
     risk_user_free(user);
-    return RISK_OK;
-}
-
-int risk_memstore_load_event(risk_memstore *ms, risk_event *event)
-{
-    if (ms == NULL || event == NULL || event->id == NULL || event->user_id == NULL) {
-        risk_event_free(event);
-        return risk_err(RISK_EINVAL, "event: NULL");
-    }
-    evnode *n = evnode_new(event);
-    risk_event_free(event);
-    if (n == NULL)
-        return RISK_ENOMEM;
-    uint64_t h = hash_str(n->ev.id);
-    subject *owner = subject_get(ms, hash_str(n->ev.user_id), n->ev.user_id);
-    int rc = owner ? map_reserve(&ms->events, 1) : RISK_ENOMEM;
-    if (rc != RISK_OK) {
-        risk_free(n);
-        return rc;
-    }
-    ms->events.reserved--;
-    size_t at = map_find(&ms->events, h, n->ev.id);
-    if (at != NOPE) { /* a later version of the event replaces the node */
-        evnode *old = ms->events.s[at].val;
-        ev_unlink(old);
-        risk_free(old);
-        ms->events.s[at].val = n;
-    } else {
-        map_place(&ms->events, h, n);
-    }
-    ev_link(owner, n);
     return RISK_OK;
 }
 
@@ -433,11 +463,6 @@ int risk_memstore_each_user(risk_memstore *ms, risk_user_visit_fn fn, void *arg)
     EACH_BODY(ms->users, ((subject *)ms->users.s[i].val)->has_user
                              ? fn(&((subject *)ms->users.s[i].val)->u, arg)
                              : 0);
-}
-
-int risk_memstore_each_event(risk_memstore *ms, risk_event_visit_fn fn, void *arg)
-{
-    EACH_BODY(ms->events, fn(&((evnode *)ms->events.s[i].val)->ev, arg));
 }
 
 int risk_memstore_each_policy(risk_memstore *ms, risk_policy_visit_fn fn, void *arg)

@@ -1,170 +1,10 @@
-/* Tests of the in-memory store (lib/store_memory.c) through its callback
- * table and the internal two-phase API the journal wraps. */
-#include <criterion/criterion.h>
-#include <criterion/new/assert.h>
-
-#include <pthread.h>
-#include <sched.h>
-#include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#include "alloc_fail.h"
-#include "internal.h"
-#include "memstore.h"
-#include "store_dump.h"
-
-static risk_store st;
-
-static void setup(void) { cr_assert(risk_memory_store_new(&st) == RISK_OK); }
-static void teardown(void)
-{
-    alloc_fail_reset();
-    if (st.close)
-        st.close(st.ctx);
-    memset(&st, 0, sizeof st);
-}
+/* Tests of the in-memory store (lib/store_memory*.c) through its callback
+ * table: records, views of the compact layout, history, levels, the
+ * internal API the journal wraps, bulk loading. Transactions, sequencing,
+ * threads and memory failures: tests/test_store_memory_txn.c. */
+#include "memstore_fixture.h"
 
 TestSuite(store_memory, .init = setup, .fini = teardown);
-
-/* ---- helpers ---- */
-static risk_user *mkuser(const char *id, uint64_t version, risk_level level)
-{
-    risk_user *u = NULL;
-    cr_assert(risk_user_new(&u, id) == RISK_OK);
-    cr_assert(risk_user_set_version(u, version) == RISK_OK);
-    cr_assert(risk_user_set_risk(u, level, level ? RISK_STATE_AT_RISK : RISK_STATE_NONE,
-                                 RISK_DETAIL_NONE, 1000, level * 10u, RISK_TIME_NONE,
-                                 RISK_TIME_NONE, 0) == RISK_OK);
-    return u;
-}
-
-static risk_event *mkevent(const char *id, const char *user, risk_level level)
-{
-    risk_event *e = NULL;
-    cr_assert(risk_event_new(&e, id, user, "leakedCredentials", level, 1000) == RISK_OK);
-    return e;
-}
-
-static void *begin(const char *uid)
-{
-    void *t = NULL;
-    cr_assert(st.begin(st.ctx, uid, &t) == RISK_OK);
-    return t;
-}
-
-static int put_user(void *t, const char *id, uint64_t v, risk_level l)
-{
-    risk_user *u = mkuser(id, v, l);
-    int rc = st.put_user(st.ctx, t, u);
-    risk_user_free(u);
-    return rc;
-}
-
-static int put_event(void *t, const char *id, const char *user, risk_level l)
-{
-    risk_event *e = mkevent(id, user, l);
-    int rc = st.put_event(st.ctx, t, e);
-    risk_event_free(e);
-    return rc;
-}
-
-static int put_policy(void *t, const char *name, risk_level thr)
-{
-    risk_policy *p = NULL;
-    cr_assert(risk_policy_new(&p, name, thr, RISK_CONTROL_BLOCK) == RISK_OK);
-    int rc = st.put_policy(st.ctx, t, p);
-    risk_policy_free(p);
-    return rc;
-}
-
-/* Reserve a seq and append an item for user (NULL: policy item). */
-static int add_history(void *t, const char *user, uint64_t *seq_out)
-{
-    uint64_t seq;
-    int rc = st.reserve_seq(st.ctx, t, &seq);
-    if (rc != RISK_OK)
-        return rc;
-    risk_history *h = NULL;
-    rc = risk_history_new(&h, seq, 1000, "admin", user ? RISK_HISTORY_INGEST : RISK_HISTORY_POLICY_SET,
-                          user, NULL, user ? NULL : "p");
-    if (rc != RISK_OK)
-        return rc;
-    rc = st.append_history(st.ctx, t, h);
-    risk_history_free(h);
-    if (seq_out)
-        *seq_out = seq;
-    return rc;
-}
-
-static void commit_user(const char *id, uint64_t v, risk_level l)
-{
-    void *t = begin(id);
-    cr_assert(put_user(t, id, v, l) == RISK_OK);
-    cr_assert(st.commit(st.ctx, t) == RISK_OK);
-}
-
-static int count_cb(const void *x, void *arg)
-{
-    (void)x;
-    (*(int *)arg)++;
-    return 0;
-}
-#define COUNTER(T) ((int (*)(const T *, void *))count_cb)
-
-static int level_of(const char *id)
-{
-    risk_user *u = NULL;
-    cr_assert(st.get_user(st.ctx, NULL, id, &u) == RISK_OK);
-    int l = (int)risk_user_risk_level(u);
-    risk_user_free(u);
-    return l;
-}
-
-static int view_score_cb(const risk_user *u, void *arg)
-{
-    *(uint64_t *)arg = risk_user_score(u);
-    return 0;
-}
-
-typedef struct {
-    uint8_t *b;
-    size_t n;
-} dump;
-
-static dump take_dump(void)
-{
-    dump d = {0};
-    cr_assert(store_dump(&st, &d.b, &d.n) == RISK_OK);
-    return d;
-}
-
-static void assert_same(dump a, dump b)
-{
-    cr_assert(a.n == b.n, "dump size %zu != %zu", a.n, b.n);
-    cr_assert(memcmp(a.b, b.b, a.n) == 0, "dumps differ");
-}
-
-/* A store with users, events, policies and history. */
-static void populate(int n)
-{
-    char id[32], ev[32];
-    for (int i = 0; i < n; i++) {
-        snprintf(id, sizeof id, "pop-%d", i);
-        snprintf(ev, sizeof ev, "pop-ev-%d", i);
-        void *t = begin(id);
-        cr_assert(put_user(t, id, 1, (risk_level)(i % 4)) == RISK_OK);
-        cr_assert(put_event(t, ev, id, RISK_LEVEL_HIGH) == RISK_OK);
-        cr_assert(add_history(t, id, NULL) == RISK_OK);
-        cr_assert(st.commit(st.ctx, t) == RISK_OK);
-    }
-    void *t = begin(NULL);
-    cr_assert(put_policy(t, "pop-policy", RISK_LEVEL_MEDIUM) == RISK_OK);
-    cr_assert(add_history(t, NULL, NULL) == RISK_OK);
-    cr_assert(st.commit(st.ctx, t) == RISK_OK);
-}
 
 /* ---- construction ---- */
 Test(store_memory, table_is_complete)
@@ -219,26 +59,6 @@ Test(store_memory, user_crud)
     st.rollback(st.ctx, t);
 }
 
-typedef struct {
-    char ids[16][32];
-    int n;
-} idset;
-
-static int collect_event(const risk_event *e, void *arg)
-{
-    idset *s = arg;
-    cr_assert(s->n < 16);
-    snprintf(s->ids[s->n++], 32, "%s", risk_event_id(e));
-    return 0;
-}
-
-static int has_id(const idset *s, const char *id)
-{
-    for (int i = 0; i < s->n; i++)
-        if (strcmp(s->ids[i], id) == 0)
-            return 1;
-    return 0;
-}
 
 Test(store_memory, events_per_user)
 {
@@ -531,18 +351,6 @@ Test(store_memory, prepared_claims_conflict)
 }
 
 /* ---- history ---- */
-typedef struct {
-    uint64_t seq[64];
-    int n;
-} seqs;
-
-static int collect_seq(const risk_history *h, void *arg)
-{
-    seqs *s = arg;
-    cr_assert(s->n < 64);
-    s->seq[s->n++] = risk_history_seq(h);
-    return 0;
-}
 
 Test(store_memory, history_order_filter_since)
 {
@@ -619,61 +427,6 @@ Test(store_memory, append_needs_reserved_seq)
     cr_assert(st.append_history(st.ctx, t, h) == RISK_EINVAL); /* twice */
     risk_history_free(h);
     st.rollback(st.ctx, t);
-}
-
-typedef struct {
-    atomic_int phase;
-    uint64_t seq;
-} seq_race;
-
-static void *reserve_later(void *arg)
-{
-    seq_race *r = arg;
-    void *t = NULL;
-    cr_assert(st.begin(st.ctx, "b", &t) == RISK_OK);
-    atomic_store(&r->phase, 1);
-    cr_assert(add_history(t, "b", &r->seq) == RISK_OK); /* blocks until the first commits */
-    atomic_store(&r->phase, 2);
-    cr_assert(st.commit(st.ctx, t) == RISK_OK);
-    return NULL;
-}
-
-Test(store_memory, sequencer_orders_commits)
-{
-    /* R-AU-1, R-OP-5: a reserved seq holds the sequencer until commit, so a
-     * reader never sees N+1 before N is committed */
-    void *t = begin("a");
-    uint64_t first;
-    cr_assert(add_history(t, "a", &first) == RISK_OK);
-    seq_race r = {0};
-    pthread_t th;
-    cr_assert(pthread_create(&th, NULL, reserve_later, &r) == 0);
-    while (atomic_load(&r.phase) == 0)
-        usleep(1000);
-    usleep(50000);
-    cr_assert(atomic_load(&r.phase) == 1, "second reserve did not wait for the first commit");
-    int n = 0;
-    cr_assert(st.read_history(st.ctx, NULL, 0, COUNTER(risk_history), &n) == RISK_OK);
-    cr_assert(n == 0);
-    cr_assert(st.commit(st.ctx, t) == RISK_OK);
-    pthread_join(th, NULL);
-    cr_assert(r.seq == first + 1);
-}
-
-Test(store_memory, sequencer_self_deadlock_is_busy, .timeout = 10)
-{
-    /* R-CC-1: a second txn on the thread that holds the sequencer gets
-     * RISK_EBUSY instead of waiting for itself forever */
-    void *a = begin("a"), *b = begin("b");
-    uint64_t seq;
-    cr_assert(add_history(a, "a", &seq) == RISK_OK);
-    cr_assert(st.reserve_seq(st.ctx, b, &seq) == RISK_EBUSY);
-    st.rollback(st.ctx, b);
-    cr_assert(st.commit(st.ctx, a) == RISK_OK);
-    b = begin("b");
-    cr_assert(add_history(b, "b", &seq) == RISK_OK);
-    cr_assert(seq == 2);
-    cr_assert(st.commit(st.ctx, b) == RISK_OK);
 }
 
 /* ---- list_users by level ---- */
@@ -783,262 +536,6 @@ Test(store_memory, internal_api_no_history)
     s.close(ms);
 }
 
-/* ---- allocation failures (R-IV-3, R-CC-2) ---- */
-static int full_txn(void)
-{
-    void *t = NULL;
-    int rc = st.begin(st.ctx, "pop-1", &t);
-    if (rc != RISK_OK)
-        return rc;
-    risk_user *u = NULL;
-    risk_event *e = NULL;
-    risk_policy *p = NULL;
-    risk_history *h = NULL;
-    uint64_t seq = 0;
-    /* records are built here too: their ENOMEM counts like the store's */
-    if ((rc = st.get_user(st.ctx, t, "pop-1", &u)) != RISK_OK)
-        goto out;
-    if ((rc = risk_user_set_version(u, risk_user_version(u) + 1)) != RISK_OK ||
-        (rc = st.put_user(st.ctx, t, u)) != RISK_OK)
-        goto out;
-    risk_user_free(u);
-    u = NULL;
-    if ((rc = risk_user_new(&u, "brand-new")) != RISK_OK ||
-        (rc = risk_user_set_version(u, 1)) != RISK_OK || (rc = st.put_user(st.ctx, t, u)) != RISK_OK)
-        goto out;
-    if ((rc = risk_event_new(&e, "new-ev", "brand-new", "x", RISK_LEVEL_HIGH, 5)) != RISK_OK ||
-        (rc = st.put_event(st.ctx, t, e)) != RISK_OK)
-        goto out;
-    if ((rc = risk_policy_new(&p, "new-pol", RISK_LEVEL_HIGH, RISK_CONTROL_BLOCK)) != RISK_OK ||
-        (rc = st.put_policy(st.ctx, t, p)) != RISK_OK)
-        goto out;
-    if ((rc = st.remove_policy(st.ctx, t, "pop-policy")) != RISK_OK)
-        goto out;
-    if ((rc = st.put_meta(st.ctx, t, "new-meta", (const uint8_t *)"v", 1)) != RISK_OK)
-        goto out;
-    if ((rc = st.reserve_seq(st.ctx, t, &seq)) != RISK_OK ||
-        (rc = risk_history_new(&h, seq, 5, "admin", RISK_HISTORY_INGEST, "brand-new", "new-ev",
-                               NULL)) != RISK_OK ||
-        (rc = st.append_history(st.ctx, t, h)) != RISK_OK)
-        goto out;
-out:
-    risk_user_free(u);
-    risk_event_free(e);
-    risk_policy_free(p);
-    risk_history_free(h);
-    if (rc != RISK_OK) {
-        st.rollback(st.ctx, t);
-        return rc;
-    }
-    return st.commit(st.ctx, t);
-}
-
-static void sweep(int population)
-{
-    int rc, failures = 0;
-    dump before = {0};
-    ALLOC_FAIL_SWEEP(rc,
-                     {
-                         cr_assert(risk_memory_store_new(&st) == RISK_OK);
-                         populate(population);
-                         before = take_dump();
-                     },
-                     full_txn(),
-                     {
-                         dump after = take_dump();
-                         assert_same(before, after);
-                         free(after.b);
-                         free(before.b);
-                         st.close(st.ctx);
-                         failures++;
-                     });
-    cr_assert(rc == RISK_OK, "rc %d", rc);
-    cr_assert(failures > 20, "only %d allocations could fail", failures);
-    dump after = take_dump();
-    cr_assert(after.n != before.n || memcmp(after.b, before.b, after.n) != 0);
-    cr_assert(level_of("brand-new") == RISK_LEVEL_NONE);
-    free(after.b);
-    free(before.b);
-}
-
-Test(store_memory, alloc_failure_sweep)
-{
-    /* R-IV-3, R-CC-2: every failed allocation on the put/commit paths gives
-     * RISK_ENOMEM, leaves the store byte-identical and leaks nothing */
-    st.close(st.ctx);
-    sweep(2);
-    st.close(st.ctx);
-    sweep(6); /* tables sit at their growth threshold: prepare must grow them */
-    st.close(st.ctx);
-    sweep(13);
-}
-
-/* ---- threads ---- */
-#define N_THREADS 4
-#define N_OPS 500
-
-static atomic_int writers_done;
-
-static void *writer(void *arg)
-{
-    int w = (int)(intptr_t)arg;
-    char uid[16], eid[32];
-    snprintf(uid, sizeof uid, "w%d", w);
-    for (int i = 0; i < N_OPS; i++) {
-        void *t = NULL;
-        cr_assert(st.begin(st.ctx, uid, &t) == RISK_OK);
-        risk_user *u = NULL;
-        int rc = st.get_user(st.ctx, t, uid, &u);
-        if (rc == RISK_ENOTFOUND)
-            cr_assert(risk_user_new(&u, uid) == RISK_OK);
-        else
-            cr_assert(rc == RISK_OK);
-        cr_assert(risk_user_set_version(u, risk_user_version(u) + 1) == RISK_OK);
-        cr_assert(risk_user_set_risk(u, (risk_level)(i % 4), RISK_STATE_NONE, RISK_DETAIL_NONE,
-                                     1, risk_user_score(u) + 1, RISK_TIME_NONE, RISK_TIME_NONE,
-                                     0) == RISK_OK);
-        cr_assert(st.put_user(st.ctx, t, u) == RISK_OK);
-        risk_user_free(u);
-        snprintf(eid, sizeof eid, "w%d-e%d", w, i);
-        cr_assert(put_event(t, eid, uid, RISK_LEVEL_LOW) == RISK_OK);
-        cr_assert(add_history(t, uid, NULL) == RISK_OK);
-        cr_assert(st.commit(st.ctx, t) == RISK_OK);
-    }
-    atomic_fetch_add(&writers_done, 1);
-    return NULL;
-}
-
-typedef struct {
-    uint64_t last;
-    int bad;
-    int n;
-} order_check;
-
-static int check_order(const risk_history *h, void *arg)
-{
-    order_check *c = arg;
-    if (risk_history_seq(h) != c->last + 1) /* no gaps: nothing rolls back */
-        c->bad = 1;
-    c->last = risk_history_seq(h);
-    c->n++;
-    return 0;
-}
-
-static void *reader(void *arg)
-{
-    (void)arg;
-    while (atomic_load(&writers_done) < N_THREADS) {
-        order_check c = {0};
-        cr_assert(st.read_history(st.ctx, NULL, 0, check_order, &c) == RISK_OK);
-        cr_assert(c.bad == 0, "the feed skipped a seq");
-        uint64_t score;
-        int rc = st.view_user(st.ctx, "w0", view_score_cb, &score);
-        cr_assert(rc == RISK_OK || rc == RISK_ENOTFOUND);
-        int n = 0;
-        cr_assert(st.list_users(st.ctx, RISK_LEVEL_HIGH, COUNTER(risk_user), &n) == RISK_OK);
-        cr_assert(n <= N_THREADS);
-    }
-    return NULL;
-}
-
-Test(store_memory, threads_disjoint_users, .timeout = 60)
-{
-    /* R-CC-1: parallel transactions on different users plus a reader: every
-     * commit lands, versions count every write, the feed never skips */
-    pthread_t th[N_THREADS + 1];
-    atomic_store(&writers_done, 0);
-    for (int i = 0; i < N_THREADS; i++)
-        cr_assert(pthread_create(&th[i], NULL, writer, (void *)(intptr_t)i) == 0);
-    cr_assert(pthread_create(&th[N_THREADS], NULL, reader, NULL) == 0);
-    for (int i = 0; i <= N_THREADS; i++)
-        pthread_join(th[i], NULL);
-    char uid[16];
-    for (int w = 0; w < N_THREADS; w++) {
-        snprintf(uid, sizeof uid, "w%d", w);
-        risk_user *u = NULL;
-        cr_assert(st.get_user(st.ctx, NULL, uid, &u) == RISK_OK);
-        cr_assert(risk_user_version(u) == N_OPS && risk_user_score(u) == N_OPS);
-        risk_user_free(u);
-        int n = 0;
-        cr_assert(st.user_events(st.ctx, NULL, uid, COUNTER(risk_event), &n) == RISK_OK);
-        cr_assert(n == N_OPS);
-        n = 0;
-        cr_assert(st.read_history(st.ctx, uid, 0, COUNTER(risk_history), &n) == RISK_OK);
-        cr_assert(n == N_OPS);
-    }
-    order_check c = {0};
-    cr_assert(st.read_history(st.ctx, NULL, 0, check_order, &c) == RISK_OK);
-    cr_assert(c.bad == 0 && c.n == N_THREADS * N_OPS);
-}
-
-static void *racer(void *arg)
-{
-    atomic_int *conflicts = arg;
-    for (int i = 0; i < 300; i++) {
-        for (;;) { /* the engine's retry loop (R-ST-6) */
-            void *t = NULL;
-            cr_assert(st.begin(st.ctx, "shared", &t) == RISK_OK);
-            risk_user *u = NULL;
-            cr_assert(st.get_user(st.ctx, t, "shared", &u) == RISK_OK);
-            sched_yield(); /* widen the read-to-commit window */
-            cr_assert(risk_user_set_version(u, risk_user_version(u) + 1) == RISK_OK);
-            cr_assert(risk_user_set_risk(u, RISK_LEVEL_LOW, RISK_STATE_NONE, RISK_DETAIL_NONE, 1,
-                                         risk_user_score(u) + 1, RISK_TIME_NONE, RISK_TIME_NONE,
-                                         0) == RISK_OK);
-            cr_assert(st.put_user(st.ctx, t, u) == RISK_OK);
-            risk_user_free(u);
-            int rc = st.commit(st.ctx, t);
-            if (rc == RISK_OK)
-                break;
-            cr_assert(rc == RISK_ECONFLICT);
-            atomic_fetch_add(conflicts, 1);
-        }
-    }
-    return NULL;
-}
-
-Test(store_memory, shared_user_no_lost_update, .timeout = 60)
-{
-    /* R-ST-6: two "engines" without a common lock update one user; version
-     * checks at commit lose no update */
-    commit_user("shared", 1, RISK_LEVEL_NONE);
-    atomic_int conflicts = 0;
-    pthread_t a, b;
-    cr_assert(pthread_create(&a, NULL, racer, &conflicts) == 0);
-    cr_assert(pthread_create(&b, NULL, racer, &conflicts) == 0);
-    pthread_join(a, NULL);
-    pthread_join(b, NULL);
-    risk_user *u = NULL;
-    cr_assert(st.get_user(st.ctx, NULL, "shared", &u) == RISK_OK);
-    cr_assert(risk_user_score(u) == 600 && risk_user_version(u) == 601, "score %llu",
-              (unsigned long long)risk_user_score(u));
-    risk_user_free(u);
-}
-
-Test(store_memory, concurrent_removals_second_fails)
-{
-    /* R-CC-1, R-ST-5: two transactions both removing one policy: the first
-     * commits, the second's prepare sees it gone (nothing committed twice) */
-    void *t = begin(NULL);
-    cr_assert(put_policy(t, "p", RISK_LEVEL_HIGH) == RISK_OK);
-    cr_assert(st.commit(st.ctx, t) == RISK_OK);
-    void *t1 = begin(NULL), *t2 = begin(NULL);
-    cr_assert(st.remove_policy(st.ctx, t1, "p") == RISK_OK);
-    cr_assert(st.remove_policy(st.ctx, t2, "p") == RISK_OK);
-    cr_assert(put_policy(t2, "q", RISK_LEVEL_LOW) == RISK_OK);
-    cr_assert(st.commit(st.ctx, t1) == RISK_OK);
-    int rc = st.commit(st.ctx, t2);
-    cr_assert(rc == RISK_ENOTFOUND || rc == RISK_ECONFLICT, "second commit gave %d", rc);
-    int n = 0;
-    cr_assert(st.list_policies(st.ctx, NULL, COUNTER(risk_policy), &n) == RISK_OK);
-    cr_assert(n == 0, "the failed txn's put of q must not be visible either");
-    /* put then remove in one txn is a removal of its own put: commits */
-    t = begin(NULL);
-    cr_assert(put_policy(t, "r", RISK_LEVEL_LOW) == RISK_OK);
-    cr_assert(st.remove_policy(st.ctx, t, "r") == RISK_OK);
-    cr_assert(st.commit(st.ctx, t) == RISK_OK);
-}
-
 static int get_ver(const risk_user *u, void *arg)
 {
     *(uint64_t *)arg = risk_user_version(u);
@@ -1089,40 +586,197 @@ Test(store_memory, bulk_load_installs_directly)
     s.close(ms);
 }
 
-typedef struct fifo_arg {
-    int id;
-    atomic_int *order, *pos;
-} fifo_arg;
-
-static void *fifo_worker(void *p)
+/* ---- the compact layout: views carry every field ---- */
+static risk_event *full_event(const char *id, const char *user, const char *note)
 {
-    fifo_arg *a = p;
-    void *t = begin(NULL);
-    uint64_t seq;
-    cr_assert(st.reserve_seq(st.ctx, t, &seq) == RISK_OK);
-    a->order[atomic_fetch_add(a->pos, 1)] = a->id;
-    cr_assert(st.commit(st.ctx, t) == RISK_OK);
-    return NULL;
+    risk_event *e = mkevent(id, user, RISK_LEVEL_MEDIUM);
+    cr_assert(risk_event_set_ip(e, "2001:db8::1") == RISK_OK);
+    cr_assert(risk_event_set_location(e, "Berlin, DE") == RISK_OK);
+    cr_assert(risk_event_set_source(e, "IdentityProtection") == RISK_OK);
+    cr_assert(risk_event_set_timing(e, RISK_TIMING_OFFLINE) == RISK_OK);
+    if (note)
+        cr_assert(risk_event_set_note(e, note) == RISK_OK);
+    return e;
 }
 
-Test(store_memory, sequencer_wakes_waiters_in_arrival_order, .timeout = 20)
+static void commit_event(risk_event *e)
 {
-    /* R-OP-5: waiting for the sequencer, the oldest waiter is woken alone on
-     * each release, so queued waiters get it first come, first served */
+    void *t = begin(risk_event_user_id(e));
+    cr_assert(st.put_event(st.ctx, t, e) == RISK_OK);
+    cr_assert(st.commit(st.ctx, t) == RISK_OK);
+}
+
+static void assert_same_event(const risk_event *a, const risk_event *b)
+{
+    uint8_t x[2048], y[2048];
+    size_t nx, ny;
+    cr_assert(risk_event_encode(x, sizeof x, &nx, a) == RISK_OK);
+    cr_assert(risk_event_encode(y, sizeof y, &ny, b) == RISK_OK);
+    cr_assert(nx == ny && memcmp(x, y, nx) == 0, "event '%s' differs", risk_event_id(a));
+}
+
+static risk_event *stored(const char *id)
+{
+    risk_event *e = NULL;
+    cr_assert(st.get_event(st.ctx, NULL, id, &e) == RISK_OK);
+    return e;
+}
+
+static int copy_first(const risk_event *e, void *arg)
+{
+    cr_assert(risk_event_dup(arg, e) == RISK_OK);
+    return 1;
+}
+
+Test(store_memory, event_views_carry_every_field)
+{
+    /* R-ST-3, R-ST-5: an event read back (get_event, user_events) encodes
+     * exactly as written: interned strings, shared ids and the owner's user
+     * id rebuild the record */
+    commit_user("a", 1, RISK_LEVEL_NONE);
+    risk_event *e = full_event("e1", "a", "checked\twith the user");
+    commit_event(e);
+    risk_event *g = stored("e1");
+    assert_same_event(e, g);
+    risk_event_free(g);
+    risk_event *v = NULL;
+    void *t = begin("a");
+    cr_assert(st.user_events(st.ctx, t, "a", copy_first, &v) == 1);
+    st.rollback(st.ctx, t);
+    assert_same_event(e, v);
+    risk_event_free(v);
+    /* closed (same size: rewritten in place), then reopened with a longer
+     * note (a new node), then moved to another user */
+    cr_assert(risk_event_set_closing(e, RISK_EVENT_CLOSED, RISK_CLOSE_DISMISSED, 2000, "admin") ==
+              RISK_OK);
+    commit_event(e);
+    assert_same_event(e, g = stored("e1"));
+    risk_event_free(g);
+    cr_assert(risk_event_set_note(e, "a much longer note than the one before it was") == RISK_OK);
+    commit_event(e);
+    assert_same_event(e, g = stored("e1"));
+    risk_event_free(g);
+    risk_event *m = full_event("e1", "b", NULL);
+    commit_event(m);
+    assert_same_event(m, g = stored("e1"));
+    risk_event_free(g);
+    int n = 0;
+    t = begin("a");
+    cr_assert(st.user_events(st.ctx, t, "a", COUNTER(risk_event), &n) == RISK_OK);
+    cr_assert(st.user_events(st.ctx, t, "b", COUNTER(risk_event), &n) == RISK_OK);
+    st.rollback(st.ctx, t);
+    cr_assert(n == 1);
+    risk_event_free(m);
+    risk_event_free(e);
+}
+
+Test(store_memory, many_replacements_reuse_nodes)
+{
+    /* R-ST-5: events replaced over and over (sizes up and down, long notes
+     * beyond the slab) keep their lists and the map consistent */
+    char id[32], note[700];
+    for (int round = 0; round < 6; round++)
+        for (int i = 0; i < 40; i++) {
+            snprintf(id, sizeof id, "ev-%d", i);
+            int len = (i * 37 + round * 101) % 690;
+            memset(note, 'n', (size_t)len);
+            note[len] = 0;
+            risk_event *e = full_event(id, i % 2 ? "odd" : "even", len ? note : NULL);
+            commit_event(e);
+            risk_event *g = stored(id);
+            assert_same_event(e, g);
+            risk_event_free(g);
+            risk_event_free(e);
+        }
+    int n = 0;
     void *t = begin(NULL);
-    uint64_t seq;
-    cr_assert(st.reserve_seq(st.ctx, t, &seq) == RISK_OK);
-    atomic_int order[4], pos = 0;
-    fifo_arg args[4];
-    pthread_t th[4];
-    for (int i = 0; i < 4; i++) {
-        args[i] = (fifo_arg){i, order, &pos};
-        cr_assert(pthread_create(&th[i], NULL, fifo_worker, &args[i]) == 0);
-        usleep(30000); /* let it queue before the next one arrives */
+    cr_assert(st.user_events(st.ctx, t, "odd", COUNTER(risk_event), &n) == RISK_OK);
+    cr_assert(n == 20);
+    cr_assert(st.user_events(st.ctx, t, "even", COUNTER(risk_event), &n) == RISK_OK);
+    cr_assert(n == 40);
+    st.rollback(st.ctx, t);
+}
+
+Test(store_memory, fields_it_cannot_hold_are_refused)
+{
+    /* R-IV-1: the compact node holds enums in a byte; a larger value (only
+     * a hand-built record can have one) is RISK_EINVAL at put time */
+    risk_event *e = mkevent("e", "a", RISK_LEVEL_LOW);
+    risk_event bad = *e;
+    bad.level = 300;
+    void *t = begin("a");
+    cr_assert(st.put_event(st.ctx, t, &bad) == RISK_EINVAL);
+    cr_assert(st.commit(st.ctx, t) == RISK_OK);
+    risk_event_free(e);
+}
+
+static int copy_item(const risk_history *h, void *arg)
+{
+    cr_assert(risk_history_dup(arg, h) == RISK_OK);
+    return 1;
+}
+
+Test(store_memory, history_views_carry_every_field)
+{
+    /* R-AU-1, R-OP-5: an item read back encodes exactly as appended (the
+     * chain included): interned actor, the event id shared with its event,
+     * the subject's user id, note and policy */
+    uint8_t chain[32];
+    for (int i = 0; i < 32; i++)
+        chain[i] = (uint8_t)(i * 7 + 1);
+    void *t = begin("a");
+    cr_assert(put_user(t, "a", 1, RISK_LEVEL_HIGH) == RISK_OK);
+    cr_assert(put_event(t, "e1", "a", RISK_LEVEL_HIGH) == RISK_OK);
+    risk_history *h[3] = {NULL, NULL, NULL};
+    const char *eid[3] = {"e1", "not-stored", NULL}, *pol[3] = {NULL, NULL, "p1"};
+    for (int i = 0; i < 3; i++) {
+        uint64_t seq;
+        cr_assert(st.reserve_seq(st.ctx, t, &seq) == RISK_OK);
+        cr_assert(risk_history_new(&h[i], seq, 1000 + i, i ? "alice" : "system",
+                                   i == 2 ? RISK_HISTORY_POLICY_SET : RISK_HISTORY_INGEST,
+                                   i == 2 ? NULL : "a", eid[i], pol[i]) == RISK_OK);
+        cr_assert(risk_history_set_change(h[i], RISK_LEVEL_NONE, RISK_LEVEL_HIGH,
+                                          RISK_STATE_NONE, RISK_STATE_AT_RISK, (uint32_t)i,
+                                          i == 1 ? "why\tso" : NULL) == RISK_OK);
+        cr_assert(risk_history_set_chain(h[i], chain) == RISK_OK);
+        cr_assert(st.append_history(st.ctx, t, h[i]) == RISK_OK);
     }
     cr_assert(st.commit(st.ctx, t) == RISK_OK);
-    for (int i = 0; i < 4; i++)
-        pthread_join(th[i], NULL);
-    for (int i = 0; i < 4; i++)
-        cr_assert(order[i] == i, "waiter %d got the token at %d", order[i], i);
+    for (int i = 0; i < 3; i++) {
+        risk_history *g = NULL;
+        cr_assert(st.read_history(st.ctx, NULL, risk_history_seq(h[i]), copy_item, &g) == 1);
+        uint8_t x[2048], y[2048];
+        size_t nx, ny;
+        cr_assert(risk_history_encode(x, sizeof x, &nx, h[i]) == RISK_OK);
+        cr_assert(risk_history_encode(y, sizeof y, &ny, g) == RISK_OK);
+        cr_assert(nx == ny && memcmp(x, y, nx) == 0, "item %d differs", i);
+        risk_history_free(g);
+        risk_history_free(h[i]);
+    }
+}
+
+Test(store_memory, prepared_then_rolled_back_leaves_no_trace)
+{
+    /* R-CC-2, R-IV-3: a prepared txn (the journal's phase one) rolled back
+     * gives back its interned strings, arena bytes and nodes: the store and
+     * the number of allocated blocks are as before */
+    populate(3);
+    dump before = take_dump();
+    alloc_fail_install(0);
+    long live = alloc_fail_live();
+    void *t = begin("pop-1");
+    risk_event *e = full_event("fresh", "pop-1", "n");
+    cr_assert(risk_event_set_location(e, "Nowhere, XX") == RISK_OK);
+    cr_assert(st.put_event(st.ctx, t, e) == RISK_OK);
+    cr_assert(put_user(t, "pop-1", 2, RISK_LEVEL_LOW) == RISK_OK);
+    cr_assert(add_history(t, "pop-1", NULL) == RISK_OK);
+    cr_assert(risk_memstore_prepare(st.ctx, t) == RISK_OK);
+    st.rollback(st.ctx, t);
+    risk_event_free(e);
+    cr_assert(alloc_fail_live() == live, "live blocks %ld, before %ld", alloc_fail_live(), live);
+    alloc_fail_reset();
+    dump after = take_dump();
+    assert_same(before, after);
+    free(before.b);
+    free(after.b);
 }

@@ -1,0 +1,314 @@
+/* The in-memory store's history: the sequencer (reserve_seq), the compact
+ * items in the arena, the seq index and read_history. lib/store_memory.c
+ * explains the whole layout.
+ *
+ * Two sequencers, one rule (store.h: a reader never sees seq N+1 before
+ * every smaller reserved seq has committed or rolled back):
+ * - keep_history (the memory store): no lock held across the txn. Each
+ *   reserving txn sits in a list in seq order until it is done; `wm` is
+ *   the first seq of the oldest one still open (or next_seq), and readers
+ *   show only items below it. Writers on different users never wait for
+ *   each other here; an item committed early stays hidden until the older
+ *   ones are done. Items go into a seq-indexed array, so commits may
+ *   arrive in any order.
+ * - !keep_history (the journal wraps the store, logs history itself and
+ *   needs its commits in seq order): a token taken by the first
+ *   reserve_seq and handed on by commit/rollback, as before. */
+#include "memstore.h"
+
+/* ---- the token (!keep_history) ---- */
+/* Wake-one without hand-off: release frees the token and signals only the
+ * oldest waiter (each waiter has its own condvar), so 64 committers do not
+ * all wake on every release; a running thread may still take a free token
+ * first (no lock convoy: a hand-off would force a context switch per
+ * commit). A woken waiter that finds the token taken waits again, still
+ * first in line. A thread that already holds the token for another open
+ * txn would wait for itself forever: that is RISK_EBUSY instead of a hang.
+ * Called with seq_mu held; returns with it held. */
+static int token_acquire(risk_memstore *ms, mtxn *t)
+{
+    if (ms->seq_owner != NULL && pthread_equal(ms->seq_thread, pthread_self()))
+        return risk_err(RISK_EBUSY, "txn: this thread holds the sequencer in another open "
+                                    "transaction of this store (commit or roll it back first)");
+    if (ms->seq_owner != NULL) {
+        seq_waiter w = {.t = t};
+        if (pthread_cond_init(&w.cv, NULL) != 0)
+            return risk_err(RISK_ENOMEM, "txn: cannot wait for the sequencer");
+        if (ms->q_tail)
+            ms->q_tail->next = &w;
+        else
+            ms->q_head = &w;
+        ms->q_tail = &w;
+        while (ms->seq_owner != NULL)
+            pthread_cond_wait(&w.cv, &ms->seq_mu);
+        seq_waiter **pp = &ms->q_head, *prev = NULL; /* leave the queue */
+        while (*pp != &w)
+            prev = *pp, pp = &(*pp)->next;
+        *pp = w.next;
+        if (ms->q_tail == &w)
+            ms->q_tail = prev;
+        pthread_cond_destroy(&w.cv);
+    }
+    ms->seq_owner = t;
+    ms->seq_thread = pthread_self();
+    return RISK_OK;
+}
+
+int seq_reserve(risk_memstore *ms, mtxn *t, uint64_t *seq)
+{
+    pthread_mutex_lock(&ms->seq_mu);
+    if (!t->has_seq) {
+        if (!ms->keep_history) {
+            int rc = token_acquire(ms, t);
+            if (rc != RISK_OK) {
+                pthread_mutex_unlock(&ms->seq_mu);
+                return rc;
+            }
+        } else { /* join the pending list: it stays in seq order */
+            t->p_next = NULL;
+            t->p_prev = ms->p_tail;
+            if (ms->p_tail)
+                ms->p_tail->p_next = t;
+            else
+                ms->p_head = t;
+            ms->p_tail = t;
+        }
+        t->seq_lo = ms->next_seq;
+        t->has_seq = 1;
+    }
+    *seq = ms->next_seq++;
+    pthread_mutex_unlock(&ms->seq_mu);
+    t->seq_hi = *seq;
+    return RISK_OK;
+}
+
+void seq_done(risk_memstore *ms, mtxn *t)
+{
+    if (!t->has_seq)
+        return;
+    pthread_mutex_lock(&ms->seq_mu);
+    if (ms->keep_history) {
+        if (t->p_prev)
+            t->p_prev->p_next = t->p_next;
+        else
+            ms->p_head = t->p_next;
+        if (t->p_next)
+            t->p_next->p_prev = t->p_prev;
+        else
+            ms->p_tail = t->p_prev;
+        uint64_t wm = ms->p_head ? ms->p_head->seq_lo : ms->next_seq;
+        atomic_store_explicit(&ms->wm, wm, memory_order_release);
+    } else if (ms->seq_owner == t) {
+        ms->seq_owner = NULL;
+        if (ms->q_head != NULL)
+            pthread_cond_signal(&ms->q_head->cv);
+    }
+    pthread_mutex_unlock(&ms->seq_mu);
+    t->has_seq = 0;
+}
+
+uint64_t risk_memstore_next_seq(risk_memstore *ms)
+{
+    pthread_mutex_lock(&ms->seq_mu);
+    uint64_t n = ms->next_seq;
+    pthread_mutex_unlock(&ms->seq_mu);
+    return n;
+}
+
+/* Recovery sets it before the store is shared (nothing pending); the seq
+ * index then starts there, unless it holds items already. */
+void risk_memstore_set_next_seq(risk_memstore *ms, uint64_t next)
+{
+    pthread_mutex_lock(&ms->seq_mu);
+    ms->next_seq = next ? next : 1;
+    if (ms->p_head == NULL)
+        atomic_store_explicit(&ms->wm, ms->next_seq, memory_order_release);
+    if (ms->hcap == 0)
+        ms->hbase = ms->next_seq;
+    pthread_mutex_unlock(&ms->seq_mu);
+}
+
+/* ---- items ---- */
+_Static_assert(sizeof(hitem) == 80, "a history item is 80 bytes and its note");
+
+static inline uint64_t hi_seq(const risk_memstore *ms, const hitem *h)
+{
+    return ms->hbase + h->idx;
+}
+static inline const hitem *hi_next(const risk_memstore *ms, const hitem *h)
+{
+    return h->next ? ms->hidx[h->next - 1] : NULL;
+}
+
+void hist_view(const risk_memstore *ms, const hitem *h, risk_history *out)
+{
+    memset(out, 0, sizeof *out);
+    out->seq = hi_seq(ms, h);
+    out->at = h->at;
+    out->actor = (char *)istr(ms, h->actor);
+    out->action = h->action;
+    out->user_id = h->subj ? h->subj->u.id : NULL;
+    out->event_id = (char *)h->event_id;
+    out->policy = (h->flags & HI_POLICY) ? (char *)h->tail + h->note_len : NULL;
+    out->level_before = h->level_before;
+    out->level_after = h->level_after;
+    out->state_before = h->state_before;
+    out->state_after = h->state_after;
+    out->changed = h->changed;
+    out->note = h->note_len ? (char *)h->tail : NULL;
+    memcpy(out->chain, h->chain, 32);
+}
+
+/* The stable copy of an event id: the event's own (this txn's, usually
+ * the one it wrote, or the store's) when there is one, else a new arena
+ * copy. */
+static const char *stable_event_id(risk_memstore *ms, mtxn *t, const char *id)
+{
+    MAP_EACH(&t->events, i)
+        if (strcmp(((const risk_event *)t->events.s[i].val)->id, id) == 0)
+            return ((const evnode *)(t->nodes[i] & ~(uintptr_t)1))->id;
+    const evnode *n = evmap_get(&ms->events, hash_str(id), id);
+    return n ? n->id : arena_strdup(&ms->ar, id);
+}
+
+int hist_prepare(risk_memstore *ms, mtxn *t, size_t first_sub)
+{
+    if (t->n_hist == 0)
+        return RISK_OK;
+    /* room in the seq index for every seq this txn reserved; an index is
+     * 32 bits (4 billion items would need ~350 GB here anyway) */
+    if (t->seq_lo < ms->hbase || t->seq_hi - ms->hbase >= UINT32_MAX)
+        return risk_err(RISK_ENOMEM, "history: seq %llu out of this store's range",
+                        (unsigned long long)t->seq_hi);
+    size_t need = (size_t)(t->seq_hi - ms->hbase) + 1;
+    if (need > ms->hcap) {
+        size_t cap = ms->hcap ? ms->hcap : 1024;
+        while (cap < need)
+            cap *= 2;
+        hitem **v = risk_realloc(ms->hidx, cap * sizeof *v);
+        if (v == NULL)
+            return ms_nomem();
+        memset(v + ms->hcap, 0, (cap - ms->hcap) * sizeof *v);
+        ms->hidx = v;
+        ms->hcap = cap;
+    }
+    size_t k = first_sub;
+    for (size_t i = 0; i < t->n_hist; i++) {
+        const risk_history *r = t->hist[i];
+        size_t note = r->note ? strlen(r->note) + 1 : 0;
+        size_t pol = r->policy ? strlen(r->policy) + 1 : 0;
+        uint32_t actor = intern(ms, r->actor, t->icache);
+        const char *eid = r->event_id ? stable_event_id(ms, t, r->event_id) : NULL;
+        hitem *h = arena_alloc(&ms->ar, sizeof *h + note + pol, 8);
+        if (actor == (uint32_t)-1 || (r->event_id && !eid) || !h)
+            return RISK_ENOMEM;
+        h->subj = r->user_id ? t->subs[k++] : NULL;
+        h->event_id = eid;
+        h->at = r->at;
+        h->idx = (uint32_t)(r->seq - ms->hbase);
+        h->next = 0;
+        h->actor = actor;
+        h->changed = r->changed;
+        h->action = (uint8_t)r->action; /* ranges checked by append_history */
+        h->level_before = (uint8_t)r->level_before;
+        h->level_after = (uint8_t)r->level_after;
+        h->state_before = (uint8_t)r->state_before;
+        h->state_after = (uint8_t)r->state_after;
+        h->flags = pol ? HI_POLICY : 0;
+        h->note_len = (uint16_t)note;
+        memcpy(h->chain, r->chain, 32);
+        if (note)
+            memcpy(h->tail, r->note, note);
+        if (pol)
+            memcpy(h->tail + note, r->policy, pol);
+        t->items[i] = h;
+    }
+    return RISK_OK;
+}
+
+void hist_apply(risk_memstore *ms, mtxn *t)
+{
+    for (size_t i = 0; i < t->n_hist; i++) {
+        hitem *h = t->items[i];
+        ms->hidx[h->idx] = h;
+        subject *s = h->subj;
+        if (s == NULL)
+            continue;
+        if (s->h_tail == NULL || s->h_tail->idx < h->idx) { /* the usual case */
+            if (s->h_tail)
+                s->h_tail->next = h->idx + 1;
+            else
+                s->h_head = h;
+            s->h_tail = h;
+            continue;
+        }
+        /* two txns of one user committed out of seq order (only possible
+         * without the engine's per-user lock): keep the list sorted */
+        if (s->h_head->idx > h->idx) {
+            h->next = s->h_head->idx + 1;
+            s->h_head = h;
+            continue;
+        }
+        hitem *p = s->h_head;
+        while (p->next && p->next - 1 < h->idx)
+            p = ms->hidx[p->next - 1];
+        h->next = p->next;
+        p->next = h->idx + 1;
+    }
+}
+
+/* Items are never freed before close; views are built under the read
+ * lock (the interned-string table may move) and visited without it,
+ * CHUNK at a time, so fn may run operations on this store. */
+int ms_read_history(void *ctx, const char *user_id, uint64_t since_seq,
+                    risk_history_visit_fn fn, void *arg)
+{
+    risk_memstore *ms = ctx;
+    if (fn == NULL)
+        return risk_err(RISK_EINVAL, "fn: NULL");
+    risk_history buf[CHUNK];
+    const hitem *cur = NULL;
+    uint64_t next = since_seq;
+    int started = 0;
+    for (;;) {
+        size_t n = 0;
+        unsigned k_ = ms_stripe();
+        ms_rdlock(ms, k_);
+        uint64_t wm = atomic_load_explicit(&ms->wm, memory_order_acquire);
+        if (user_id == NULL) {
+            if (next < ms->hbase)
+                next = ms->hbase;
+            for (; next < wm && n < CHUNK; next++) {
+                uint64_t i = next - ms->hbase;
+                if (i >= ms->hcap) {
+                    next = wm;
+                    break;
+                }
+                if (ms->hidx[i] != NULL)
+                    hist_view(ms, ms->hidx[i], &buf[n++]);
+            }
+        } else {
+            if (!started) {
+                const subject *s = subject_find(&ms->users, hash_str(user_id), user_id);
+                cur = s ? s->h_head : NULL;
+            }
+            for (; cur && n < CHUNK; cur = hi_next(ms, cur)) {
+                if (hi_seq(ms, cur) >= wm) { /* sorted: the rest is not visible yet */
+                    cur = NULL;
+                    break;
+                }
+                if (hi_seq(ms, cur) >= since_seq)
+                    hist_view(ms, cur, &buf[n++]);
+            }
+        }
+        started = 1;
+        ms_rdunlock(ms, k_);
+        if (n == 0)
+            return 0;
+        for (size_t i = 0; i < n; i++) {
+            int rc = fn(&buf[i], arg);
+            if (rc != 0)
+                return rc;
+        }
+    }
+}

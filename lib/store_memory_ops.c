@@ -1,0 +1,452 @@
+/* The in-memory store's callbacks: buffered writes into the txn's scratch,
+ * reads overlaying the committed state with the txn's own writes, and the
+ * callback table. lib/store_memory.c explains the layout and has the
+ * transactions themselves. */
+#include "memstore.h"
+
+#include <stdlib.h>
+
+/* ---- buffered writes ---- */
+#define NEED(p, what)                                    \
+    do {                                                 \
+        if ((p) == NULL)                                 \
+            return risk_err(RISK_EINVAL, what ": NULL"); \
+    } while (0)
+
+static int cb_put_user(void *ctx, void *txn, const risk_user *user)
+{
+    (void)ctx;
+    mtxn *t = txn;
+    NEED(t, "txn");
+    NEED(user, "user");
+    NEED(user->id, "user id");
+    if (user->version == 0)
+        return risk_err(RISK_EINVAL, "user: version 0 (a stored user has version ≥ 1)");
+    uint64_t h = hash_str(user->id);
+    size_t at = map_find(&t->users, h, user->id);
+    risk_user *u = at != NOPE ? t->users.s[at].val : sc_alloc(t, sizeof *u);
+    if (u == NULL)
+        return RISK_ENOMEM;
+    char *id = at != NOPE ? u->id : NULL;
+    int ok = 1;
+    if (id == NULL && (id = sc_str(t, user->id, &ok)) == NULL)
+        return RISK_ENOMEM;
+    *u = *user; /* id is risk_user's only pointer */
+    u->id = id;
+    return at != NOPE ? RISK_OK : map_add(&t->users, h, u);
+}
+
+/* A scratch copy of e (fields this store does not keep stay zero). */
+static risk_event *copy_event(mtxn *t, const risk_event *e)
+{
+    risk_event *c = sc_alloc(t, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    memset(c, 0, sizeof *c);
+    int ok = 1;
+    c->id = sc_str(t, e->id, &ok);
+    c->user_id = sc_str(t, e->user_id, &ok);
+    c->type = sc_str(t, e->type, &ok);
+    c->ip = sc_str(t, e->ip, &ok);
+    c->location = sc_str(t, e->location, &ok);
+    c->source = sc_str(t, e->source, &ok);
+    c->closed_by = sc_str(t, e->closed_by, &ok);
+    c->note = sc_str(t, e->note, &ok);
+    c->level = e->level;
+    c->timing = e->timing;
+    c->state = e->state;
+    c->reason = e->reason;
+    c->detected_at = e->detected_at;
+    c->closed_at = e->closed_at;
+    return ok ? c : NULL;
+}
+
+static int cb_put_event(void *ctx, void *txn, const risk_event *event)
+{
+    (void)ctx;
+    mtxn *t = txn;
+    NEED(t, "txn");
+    NEED(event, "event");
+    NEED(event->id, "event id");
+    NEED(event->user_id, "event user_id");
+    /* what the compact node cannot hold is refused now, not at commit */
+    int rc = ev_check(event);
+    if (rc != RISK_OK)
+        return rc;
+    risk_event *c = copy_event(t, event);
+    if (c == NULL)
+        return RISK_ENOMEM;
+    uint64_t h = hash_str(c->id);
+    size_t at = map_find(&t->events, h, c->id);
+    if (at != NOPE) { /* the old copy stays in the scratch until the txn ends */
+        t->events.s[at].val = c;
+        return RISK_OK;
+    }
+    return map_add(&t->events, h, c);
+}
+
+/* Buffer a policy write (p owned, NULL = removal) under name. */
+static int buffer_policy(mtxn *t, const char *name, risk_policy *p)
+{
+    uint64_t h = hash_str(name);
+    pnode *n = map_get(&t->policies, h, name);
+    if (n != NULL) {
+        risk_policy_free(n->p);
+        n->p = p;
+        n->must_exist = 0; /* put then remove: the removal is of our own put */
+        return RISK_OK;
+    }
+    size_t len = strlen(name);
+    if ((n = risk_malloc(sizeof *n + len + 1)) == NULL)
+        return ms_nomem();
+    n->p = p;
+    n->must_exist = p == NULL;
+    memcpy(n->name, name, len + 1);
+    if (map_add(&t->policies, h, n) != RISK_OK) {
+        risk_free(n);
+        return ms_nomem();
+    }
+    return RISK_OK;
+}
+
+static int cb_put_policy(void *ctx, void *txn, const risk_policy *policy)
+{
+    (void)ctx;
+    mtxn *t = txn;
+    NEED(t, "txn");
+    NEED(policy, "policy");
+    NEED(policy->name, "policy name");
+    risk_policy *p;
+    int rc = risk_policy_dup(&p, policy);
+    if (rc != RISK_OK)
+        return rc;
+    if ((rc = buffer_policy(t, p->name, p)) != RISK_OK)
+        risk_policy_free(p);
+    return rc;
+}
+
+static int cb_remove_policy(void *ctx, void *txn, const char *name)
+{
+    risk_memstore *ms = ctx;
+    mtxn *t = txn;
+    NEED(t, "txn");
+    NEED(name, "name");
+    uint64_t h = hash_str(name);
+    pnode *n = map_get(&t->policies, h, name);
+    int exists;
+    if (n != NULL) {
+        exists = n->p != NULL;
+    } else {
+        unsigned k_ = ms_stripe();
+        ms_rdlock(ms, k_);
+        exists = map_find(&ms->policies, h, name) != NOPE;
+        ms_rdunlock(ms, k_);
+    }
+    if (!exists)
+        return risk_err(RISK_ENOTFOUND, "name: no policy '%s'", name);
+    return buffer_policy(t, name, NULL);
+}
+
+static int check_meta_key(const char *key)
+{
+    NEED(key, "key");
+    size_t n = strlen(key);
+    if (n == 0 || n > RISK_ID_MAX)
+        return risk_err(RISK_EINVAL, "key: length %zu, expected 1 to %d bytes", n, RISK_ID_MAX);
+    return RISK_OK;
+}
+
+static int cb_put_meta(void *ctx, void *txn, const char *key, const uint8_t *buf, size_t len)
+{
+    (void)ctx;
+    mtxn *t = txn;
+    NEED(t, "txn");
+    int rc = check_meta_key(key);
+    if (rc != RISK_OK)
+        return rc;
+    if (len > META_MAX)
+        return risk_err(RISK_EINVAL, "len: %zu bytes, at most %d", len, META_MAX);
+    if (buf == NULL && len != 0)
+        return risk_err(RISK_EINVAL, "buf: NULL with len %zu", len);
+    uint64_t h = hash_str(key);
+    metanode *n = map_get(&t->meta, h, key);
+    if (n == NULL) {
+        size_t kl = strlen(key);
+        if ((n = risk_malloc(sizeof *n + kl + 1)) == NULL)
+            return ms_nomem();
+        memcpy(n->key, key, kl + 1);
+        if (map_add(&t->meta, h, n) != RISK_OK) {
+            risk_free(n);
+            return ms_nomem();
+        }
+    }
+    n->len = len;
+    if (len)
+        memcpy(n->val, buf, len);
+    return RISK_OK;
+}
+
+static int cb_reserve_seq(void *ctx, void *txn, uint64_t *seq)
+{
+    mtxn *t = txn;
+    NEED(t, "txn");
+    NEED(seq, "seq");
+    return seq_reserve(ctx, t, seq);
+}
+
+static int cb_append_history(void *ctx, void *txn, const risk_history *item)
+{
+    risk_memstore *ms = ctx;
+    mtxn *t = txn;
+    NEED(t, "txn");
+    NEED(item, "item");
+    if (!ms->keep_history)
+        return RISK_OK; /* the wrapper (journal) keeps history itself */
+    /* in seq order, each reserved by this txn: keeps the history sorted */
+    if (!t->has_seq || item->seq < t->seq_lo || item->seq > t->seq_hi ||
+        item->seq <= t->seq_appended)
+        return risk_err(RISK_EINVAL, "item: seq %llu was not reserved by this transaction "
+                                     "or is not after the last appended",
+                        (unsigned long long)item->seq);
+    if (item->action > 255 || item->level_before > 255 || item->level_after > 255 ||
+        item->state_before > 255 || item->state_after > 255 ||
+        (item->note && strlen(item->note) >= UINT16_MAX))
+        return risk_err(RISK_EINVAL, "item: a field is out of range");
+    if (t->n_hist == t->cap_hist) {
+        size_t cap = t->cap_hist ? t->cap_hist * 2 : 4;
+        risk_history **v = risk_malloc(cap * sizeof *v);
+        if (v == NULL)
+            return ms_nomem();
+        memcpy(v, t->hist, t->n_hist * sizeof *v);
+        if (t->hist != t->inl_hist)
+            risk_free(t->hist);
+        t->hist = v;
+        t->cap_hist = cap;
+    }
+    risk_history *c = sc_alloc(t, sizeof *c);
+    if (c == NULL)
+        return RISK_ENOMEM;
+    *c = *item; /* then every string into the scratch */
+    int ok = 1;
+    c->actor = sc_str(t, item->actor, &ok);
+    c->user_id = sc_str(t, item->user_id, &ok);
+    c->event_id = sc_str(t, item->event_id, &ok);
+    c->policy = sc_str(t, item->policy, &ok);
+    c->note = sc_str(t, item->note, &ok);
+    if (!ok)
+        return RISK_ENOMEM;
+    t->hist[t->n_hist++] = c;
+    t->seq_appended = item->seq;
+    return RISK_OK;
+}
+
+/* ---- reads: committed state overlaid by the txn's own writes ---- */
+static int cb_get_user(void *ctx, void *txn, const char *id, risk_user **out)
+{
+    risk_memstore *ms = ctx;
+    mtxn *t = txn;
+    NEED(id, "id");
+    NEED(out, "out");
+    uint64_t h = hash_str(id);
+    const risk_user *u = t ? map_get(&t->users, h, id) : NULL;
+    if (u != NULL)
+        return risk_user_dup(out, u);
+    unsigned k_ = ms_stripe();
+    ms_rdlock(ms, k_);
+    const subject *s = subject_find(&ms->users, h, id);
+    risk_user copy; /* duplicated outside the lock; its id (the subject's) lives until close */
+    int found = s && s->has_user;
+    if (found)
+        copy = s->u;
+    ms_rdunlock(ms, k_);
+    /* not found is an expected answer on the ingest path: no message */
+    return found ? risk_user_dup(out, &copy) : RISK_ENOTFOUND;
+}
+
+static int cb_view_user(void *ctx, const char *id, risk_user_visit_fn fn, void *arg)
+{
+    risk_memstore *ms = ctx;
+    NEED(id, "id");
+    NEED(fn, "fn");
+    uint64_t h = hash_str(id);
+    unsigned k_ = ms_stripe();
+    ms_rdlock(ms, k_);
+    const subject *s = subject_find(&ms->users, h, id);
+    int rc = (s && s->has_user) ? fn(&s->u, arg) : RISK_ENOTFOUND;
+    ms_rdunlock(ms, k_);
+    return rc;
+}
+
+static int cb_get_event(void *ctx, void *txn, const char *id, risk_event **out)
+{
+    risk_memstore *ms = ctx;
+    mtxn *t = txn;
+    NEED(id, "id");
+    NEED(out, "out");
+    uint64_t h = hash_str(id);
+    const risk_event *b = t ? map_get(&t->events, h, id) : NULL;
+    if (b != NULL)
+        return risk_event_dup(out, b);
+    unsigned k_ = ms_stripe();
+    ms_rdlock(ms, k_);
+    const evnode *n = evmap_get(&ms->events, h, id);
+    int rc = n ? evnode_dup(ms, out, n) : RISK_ENOTFOUND;
+    ms_rdunlock(ms, k_);
+    return rc;
+}
+
+static int cb_user_events(void *ctx, void *txn, const char *user_id, risk_event_visit_fn fn,
+                          void *arg)
+{
+    risk_memstore *ms = ctx;
+    mtxn *t = txn;
+    NEED(user_id, "user_id");
+    NEED(fn, "fn");
+    int rc = 0;
+    int overlay = t && t->events.count;
+    unsigned k_ = ms_stripe();
+    ms_rdlock(ms, k_);
+    const subject *s = subject_find(&ms->users, hash_str(user_id), user_id);
+    for (const evnode *n = s ? s->ev_head : NULL; n && rc == 0; n = n->next) {
+        if (overlay && map_find(&t->events, hash_str(n->id), n->id) != NOPE)
+            continue;
+        risk_event v;
+        ev_view(ms, n, &v);
+        rc = fn(&v, arg);
+    }
+    ms_rdunlock(ms, k_);
+    if (overlay)
+        MAP_EACH(&t->events, i) {
+            const risk_event *e = t->events.s[i].val;
+            if (rc == 0 && strcmp(e->user_id, user_id) == 0)
+                rc = fn(e, arg);
+        }
+    return rc;
+}
+
+static int cb_list_policies(void *ctx, void *txn, risk_policy_visit_fn fn, void *arg)
+{
+    risk_memstore *ms = ctx;
+    mtxn *t = txn;
+    NEED(fn, "fn");
+    int rc = 0;
+    int overlay = t && t->policies.count;
+    unsigned k_ = ms_stripe();
+    ms_rdlock(ms, k_);
+    MAP_EACH(&ms->policies, i) {
+        const risk_policy *p = ms->policies.s[i].val;
+        if (rc == 0 && (!overlay || map_find(&t->policies, ms->policies.s[i].hash, p->name) == NOPE))
+            rc = fn(p, arg);
+    }
+    ms_rdunlock(ms, k_);
+    if (overlay)
+        MAP_EACH(&t->policies, i) {
+            const pnode *n = t->policies.s[i].val;
+            if (rc == 0 && n->p)
+                rc = fn(n->p, arg);
+        }
+    return rc;
+}
+
+static int cb_get_meta(void *ctx, void *txn, const char *key, uint8_t *buf, size_t cap,
+                       size_t *len)
+{
+    risk_memstore *ms = ctx;
+    mtxn *t = txn;
+    int rc = check_meta_key(key);
+    if (rc != RISK_OK)
+        return rc;
+    NEED(len, "len");
+    if (buf == NULL && cap != 0)
+        return risk_err(RISK_EINVAL, "buf: NULL with cap %zu", cap);
+    uint64_t h = hash_str(key);
+    const metanode *n = t ? map_get(&t->meta, h, key) : NULL;
+    int locked = n == NULL;
+    unsigned k_ = ms_stripe();
+    if (locked) {
+        ms_rdlock(ms, k_);
+        n = map_get(&ms->meta, h, key);
+    }
+    if (n == NULL) {
+        rc = RISK_ENOTFOUND;
+    } else {
+        *len = n->len;
+        if (cap < n->len)
+            rc = risk_err(RISK_ERANGE, "cap: %zu bytes, the value has %zu", cap, n->len);
+        else if (n->len)
+            memcpy(buf, n->val, n->len);
+    }
+    if (locked)
+        ms_rdunlock(ms, k_);
+    return rc;
+}
+
+/* Committed users ≥ min_level, copied under the read lock and visited
+ * without it, so fn may run operations on this store. */
+static int cb_list_users(void *ctx, risk_level min_level, risk_user_visit_fn fn, void *arg)
+{
+    risk_memstore *ms = ctx;
+    NEED(fn, "fn");
+    if ((uint32_t)min_level >= N_LEVELS)
+        return risk_err(RISK_EINVAL, "min_level: value %u out of range", (unsigned)min_level);
+    unsigned k_ = ms_stripe();
+    ms_rdlock(ms, k_);
+    size_t n = 0, k = 0;
+    for (uint32_t l = min_level; l < N_LEVELS; l++)
+        n += ms->level_n[l];
+    risk_user **v = risk_malloc(n * sizeof *v);
+    int rc = v ? RISK_OK : ms_nomem();
+    for (uint32_t l = N_LEVELS; rc == RISK_OK && l-- > (uint32_t)min_level;)
+        for (const subject *s = ms->levels[l]; s && rc == RISK_OK; s = s->lnext)
+            if ((rc = risk_user_dup(&v[k], &s->u)) == RISK_OK)
+                k++;
+    ms_rdunlock(ms, k_);
+    for (size_t i = 0; i < k && rc == RISK_OK; i++)
+        rc = fn(v[i], arg);
+    for (size_t i = 0; i < k; i++)
+        risk_user_free(v[i]);
+    risk_free(v);
+    return rc;
+}
+
+/* ---- the callback table ---- */
+static void cb_close(void *ctx) { risk_memstore_free(ctx); }
+
+void risk_memstore_table(risk_memstore *ms, risk_store *out)
+{
+    memset(out, 0, sizeof *out);
+    out->version = RISK_STORE_VERSION;
+    out->ctx = ms;
+    out->begin = ms_begin;
+    out->commit = ms_commit;
+    out->rollback = ms_rollback;
+    out->get_user = cb_get_user;
+    out->put_user = cb_put_user;
+    out->get_event = cb_get_event;
+    out->put_event = cb_put_event;
+    out->user_events = cb_user_events;
+    out->reserve_seq = cb_reserve_seq;
+    out->append_history = cb_append_history;
+    out->list_policies = cb_list_policies;
+    out->put_policy = cb_put_policy;
+    out->remove_policy = cb_remove_policy;
+    out->get_meta = cb_get_meta;
+    out->put_meta = cb_put_meta;
+    out->close = cb_close;
+    out->view_user = cb_view_user;
+    out->list_users = cb_list_users;
+    out->read_history = ms->keep_history ? ms_read_history : NULL;
+    /* compact, backup: nothing to compact, nothing durable to copy */
+}
+
+int risk_memory_store_new(risk_store *out)
+{
+    if (out == NULL)
+        return risk_err(RISK_EINVAL, "out: NULL");
+    risk_memstore *ms;
+    int rc = risk_memstore_new(&ms, 1);
+    if (rc != RISK_OK)
+        return rc;
+    risk_memstore_table(ms, out);
+    return RISK_OK;
+}

@@ -1,0 +1,459 @@
+/* Tests of the in-memory store's transactions: sequencing (both
+ * sequencers), memory failures, threads. Records and views:
+ * tests/test_store_memory.c. */
+#include "memstore_fixture.h"
+
+TestSuite(store_memory_txn, .init = setup, .fini = teardown);
+
+
+/* ---- the memory store's sequencer: writers never wait (R-OP-5) ---- */
+typedef struct {
+    atomic_int phase;
+    uint64_t seq;
+    const char *user;
+    int roll_back;
+} seq_race;
+
+/* Another thread: reserve, append, commit (or roll back). */
+static void *reserve_later(void *arg)
+{
+    seq_race *r = arg;
+    void *t = NULL;
+    cr_assert(st.begin(st.ctx, r->user, &t) == RISK_OK);
+    atomic_store(&r->phase, 1);
+    cr_assert(add_history(t, r->user, &r->seq) == RISK_OK);
+    atomic_store(&r->phase, 2);
+    if (r->roll_back)
+        st.rollback(st.ctx, t);
+    else
+        cr_assert(st.commit(st.ctx, t) == RISK_OK);
+    atomic_store(&r->phase, 3);
+    return NULL;
+}
+
+static seqs feed(const char *user)
+{
+    seqs s = {0};
+    cr_assert(st.read_history(st.ctx, user, 0, collect_seq, &s) == RISK_OK);
+    return s;
+}
+
+Test(store_memory_txn, later_commit_waits_hidden)
+{
+    /* R-AU-1, R-OP-5: a second writer reserves and commits while the first
+     * is still open (no waiting), but readers do not see its item until the
+     * first is done, so the feed never skips N to show N+1 */
+    void *t = begin("a");
+    uint64_t first;
+    cr_assert(add_history(t, "a", &first) == RISK_OK);
+    seq_race r = {.user = "b"};
+    pthread_t th;
+    cr_assert(pthread_create(&th, NULL, reserve_later, &r) == 0);
+    pthread_join(th, NULL); /* it committed without waiting for us */
+    cr_assert(r.seq == first + 1);
+    cr_assert(feed(NULL).n == 0);
+    cr_assert(feed("b").n == 0);
+    risk_user *u = NULL; /* its user write is visible: only history waits */
+    cr_assert(st.get_user(st.ctx, NULL, "b", &u) == RISK_ENOTFOUND);
+    cr_assert(st.commit(st.ctx, t) == RISK_OK);
+    seqs s = feed(NULL);
+    cr_assert(s.n == 2 && s.seq[0] == first && s.seq[1] == first + 1);
+    s = feed("b");
+    cr_assert(s.n == 1 && s.seq[0] == first + 1);
+}
+
+Test(store_memory_txn, rolled_back_older_seq_is_a_gap)
+{
+    /* R-OP-5: the older reservation rolls back after the younger commit:
+     * its seq is a gap and the younger item shows */
+    void *t = begin("a");
+    uint64_t first;
+    cr_assert(add_history(t, "a", &first) == RISK_OK);
+    seq_race r = {.user = "b"};
+    pthread_t th;
+    cr_assert(pthread_create(&th, NULL, reserve_later, &r) == 0);
+    pthread_join(th, NULL);
+    cr_assert(feed(NULL).n == 0);
+    st.rollback(st.ctx, t);
+    seqs s = feed(NULL);
+    cr_assert(s.n == 1 && s.seq[0] == first + 1);
+    cr_assert(feed("a").n == 0);
+}
+
+Test(store_memory_txn, one_thread_two_open_reservations)
+{
+    /* R-CC-1: two open txns of one thread may both reserve (nothing to
+     * wait for), commit in either order, and the feed is in seq order */
+    void *a = begin("a"), *b = begin("b");
+    uint64_t sa, sb;
+    cr_assert(add_history(a, "a", &sa) == RISK_OK);
+    cr_assert(add_history(b, "b", &sb) == RISK_OK);
+    cr_assert(sb == sa + 1);
+    cr_assert(st.commit(st.ctx, b) == RISK_OK);
+    cr_assert(feed(NULL).n == 0);
+    cr_assert(st.commit(st.ctx, a) == RISK_OK);
+    seqs s = feed(NULL);
+    cr_assert(s.n == 2 && s.seq[0] == sa && s.seq[1] == sb);
+}
+
+Test(store_memory_txn, one_user_out_of_order_stays_sorted)
+{
+    /* R-OP-5: without the engine's per-user lock two txns may append for
+     * one user and commit in reverse order; the user's feed stays in seq
+     * order */
+    void *a = begin("u"), *b = begin("u");
+    uint64_t s1, s2, s3;
+    cr_assert(add_history(a, "u", &s1) == RISK_OK);
+    cr_assert(add_history(b, "u", &s2) == RISK_OK);
+    cr_assert(add_history(a, "u", &s3) == RISK_OK);
+    cr_assert(st.commit(st.ctx, b) == RISK_OK);
+    cr_assert(st.commit(st.ctx, a) == RISK_OK);
+    seqs s = feed("u");
+    cr_assert(s.n == 3 && s.seq[0] == s1 && s.seq[1] == s2 && s.seq[2] == s3);
+    s = feed(NULL);
+    cr_assert(s.n == 3 && s.seq[0] == s1 && s.seq[1] == s2 && s.seq[2] == s3);
+}
+
+/* ---- the journal's sequencer: a token held until commit (R-OP-5) ---- */
+/* A keep_history = 0 store, as the journal opens it (items are dropped,
+ * read_history is absent; the journal logs history itself). */
+static void use_journal_mode(void)
+{
+    st.close(st.ctx);
+    risk_memstore *ms = NULL;
+    cr_assert(risk_memstore_new(&ms, 0) == RISK_OK);
+    risk_memstore_table(ms, &st);
+}
+
+Test(store_memory_txn, token_orders_commits)
+{
+    /* R-AU-1, R-OP-5: a reserved seq holds the token until commit, so the
+     * journal logs N before N+1 */
+    use_journal_mode();
+    void *t = begin("a");
+    uint64_t first;
+    cr_assert(add_history(t, "a", &first) == RISK_OK);
+    seq_race r = {.user = "b"};
+    pthread_t th;
+    cr_assert(pthread_create(&th, NULL, reserve_later, &r) == 0);
+    while (atomic_load(&r.phase) == 0)
+        usleep(1000);
+    usleep(50000);
+    cr_assert(atomic_load(&r.phase) == 1, "second reserve did not wait for the first commit");
+    cr_assert(st.commit(st.ctx, t) == RISK_OK);
+    pthread_join(th, NULL);
+    cr_assert(r.seq == first + 1);
+}
+
+Test(store_memory_txn, token_self_deadlock_is_busy, .timeout = 10)
+{
+    /* R-CC-1: a second txn on the thread that holds the token gets
+     * RISK_EBUSY instead of waiting for itself forever */
+    use_journal_mode();
+    void *a = begin("a"), *b = begin("b");
+    uint64_t seq;
+    cr_assert(add_history(a, "a", &seq) == RISK_OK);
+    cr_assert(st.reserve_seq(st.ctx, b, &seq) == RISK_EBUSY);
+    st.rollback(st.ctx, b);
+    cr_assert(st.commit(st.ctx, a) == RISK_OK);
+    b = begin("b");
+    cr_assert(add_history(b, "b", &seq) == RISK_OK);
+    cr_assert(seq == 2);
+    cr_assert(st.commit(st.ctx, b) == RISK_OK);
+}
+
+/* ---- allocation failures (R-IV-3, R-CC-2) ---- */
+static int full_txn(void)
+{
+    void *t = NULL;
+    int rc = st.begin(st.ctx, "pop-1", &t);
+    if (rc != RISK_OK)
+        return rc;
+    risk_user *u = NULL;
+    risk_event *e = NULL;
+    risk_policy *p = NULL;
+    risk_history *h = NULL;
+    uint64_t seq = 0;
+    /* records are built here too: their ENOMEM counts like the store's */
+    if ((rc = st.get_user(st.ctx, t, "pop-1", &u)) != RISK_OK)
+        goto out;
+    if ((rc = risk_user_set_version(u, risk_user_version(u) + 1)) != RISK_OK ||
+        (rc = st.put_user(st.ctx, t, u)) != RISK_OK)
+        goto out;
+    risk_user_free(u);
+    u = NULL;
+    if ((rc = risk_user_new(&u, "brand-new")) != RISK_OK ||
+        (rc = risk_user_set_version(u, 1)) != RISK_OK || (rc = st.put_user(st.ctx, t, u)) != RISK_OK)
+        goto out;
+    if ((rc = risk_event_new(&e, "new-ev", "brand-new", "x", RISK_LEVEL_HIGH, 5)) != RISK_OK ||
+        (rc = st.put_event(st.ctx, t, e)) != RISK_OK)
+        goto out;
+    if ((rc = risk_policy_new(&p, "new-pol", RISK_LEVEL_HIGH, RISK_CONTROL_BLOCK)) != RISK_OK ||
+        (rc = st.put_policy(st.ctx, t, p)) != RISK_OK)
+        goto out;
+    if ((rc = st.remove_policy(st.ctx, t, "pop-policy")) != RISK_OK)
+        goto out;
+    if ((rc = st.put_meta(st.ctx, t, "new-meta", (const uint8_t *)"v", 1)) != RISK_OK)
+        goto out;
+    if ((rc = st.reserve_seq(st.ctx, t, &seq)) != RISK_OK ||
+        (rc = risk_history_new(&h, seq, 5, "admin", RISK_HISTORY_INGEST, "brand-new", "new-ev",
+                               NULL)) != RISK_OK ||
+        (rc = st.append_history(st.ctx, t, h)) != RISK_OK)
+        goto out;
+out:
+    risk_user_free(u);
+    risk_event_free(e);
+    risk_policy_free(p);
+    risk_history_free(h);
+    if (rc != RISK_OK) {
+        st.rollback(st.ctx, t);
+        return rc;
+    }
+    return st.commit(st.ctx, t);
+}
+
+static void sweep(int population)
+{
+    int rc, failures = 0;
+    dump before = {0};
+    ALLOC_FAIL_SWEEP(rc,
+                     {
+                         cr_assert(risk_memory_store_new(&st) == RISK_OK);
+                         populate(population);
+                         before = take_dump();
+                     },
+                     full_txn(),
+                     {
+                         dump after = take_dump();
+                         assert_same(before, after);
+                         free(after.b);
+                         free(before.b);
+                         st.close(st.ctx);
+                         failures++;
+                     });
+    cr_assert(rc == RISK_OK, "rc %d", rc);
+    cr_assert(failures > 20, "only %d allocations could fail", failures);
+    dump after = take_dump();
+    cr_assert(after.n != before.n || memcmp(after.b, before.b, after.n) != 0);
+    cr_assert(level_of("brand-new") == RISK_LEVEL_NONE);
+    free(after.b);
+    free(before.b);
+}
+
+Test(store_memory_txn, alloc_failure_sweep)
+{
+    /* R-IV-3, R-CC-2: every failed allocation on the put/commit paths gives
+     * RISK_ENOMEM, leaves the store byte-identical and leaks nothing */
+    st.close(st.ctx);
+    sweep(2);
+    st.close(st.ctx);
+    sweep(6); /* tables sit at their growth threshold: prepare must grow them */
+    st.close(st.ctx);
+    sweep(13);
+}
+
+/* ---- threads ---- */
+#define N_THREADS 4
+#define N_OPS 500
+
+static atomic_int writers_done;
+
+static void *writer(void *arg)
+{
+    int w = (int)(intptr_t)arg;
+    char uid[16], eid[32];
+    snprintf(uid, sizeof uid, "w%d", w);
+    for (int i = 0; i < N_OPS; i++) {
+        void *t = NULL;
+        cr_assert(st.begin(st.ctx, uid, &t) == RISK_OK);
+        risk_user *u = NULL;
+        int rc = st.get_user(st.ctx, t, uid, &u);
+        if (rc == RISK_ENOTFOUND)
+            cr_assert(risk_user_new(&u, uid) == RISK_OK);
+        else
+            cr_assert(rc == RISK_OK);
+        cr_assert(risk_user_set_version(u, risk_user_version(u) + 1) == RISK_OK);
+        cr_assert(risk_user_set_risk(u, (risk_level)(i % 4), RISK_STATE_NONE, RISK_DETAIL_NONE,
+                                     1, risk_user_score(u) + 1, RISK_TIME_NONE, RISK_TIME_NONE,
+                                     0) == RISK_OK);
+        cr_assert(st.put_user(st.ctx, t, u) == RISK_OK);
+        risk_user_free(u);
+        snprintf(eid, sizeof eid, "w%d-e%d", w, i);
+        cr_assert(put_event(t, eid, uid, RISK_LEVEL_LOW) == RISK_OK);
+        cr_assert(add_history(t, uid, NULL) == RISK_OK);
+        cr_assert(st.commit(st.ctx, t) == RISK_OK);
+    }
+    atomic_fetch_add(&writers_done, 1);
+    return NULL;
+}
+
+typedef struct {
+    uint64_t last;
+    int bad;
+    int n;
+} order_check;
+
+static int check_order(const risk_history *h, void *arg)
+{
+    order_check *c = arg;
+    if (risk_history_seq(h) != c->last + 1) /* no gaps: nothing rolls back */
+        c->bad = 1;
+    c->last = risk_history_seq(h);
+    c->n++;
+    return 0;
+}
+
+static void *reader(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&writers_done) < N_THREADS) {
+        order_check c = {0};
+        cr_assert(st.read_history(st.ctx, NULL, 0, check_order, &c) == RISK_OK);
+        cr_assert(c.bad == 0, "the feed skipped a seq");
+        uint64_t score;
+        int rc = st.view_user(st.ctx, "w0", view_score_cb, &score);
+        cr_assert(rc == RISK_OK || rc == RISK_ENOTFOUND);
+        int n = 0;
+        cr_assert(st.list_users(st.ctx, RISK_LEVEL_HIGH, COUNTER(risk_user), &n) == RISK_OK);
+        cr_assert(n <= N_THREADS);
+    }
+    return NULL;
+}
+
+Test(store_memory_txn, threads_disjoint_users, .timeout = 60)
+{
+    /* R-CC-1: parallel transactions on different users plus a reader: every
+     * commit lands, versions count every write, the feed never skips */
+    pthread_t th[N_THREADS + 1];
+    atomic_store(&writers_done, 0);
+    for (int i = 0; i < N_THREADS; i++)
+        cr_assert(pthread_create(&th[i], NULL, writer, (void *)(intptr_t)i) == 0);
+    cr_assert(pthread_create(&th[N_THREADS], NULL, reader, NULL) == 0);
+    for (int i = 0; i <= N_THREADS; i++)
+        pthread_join(th[i], NULL);
+    char uid[16];
+    for (int w = 0; w < N_THREADS; w++) {
+        snprintf(uid, sizeof uid, "w%d", w);
+        risk_user *u = NULL;
+        cr_assert(st.get_user(st.ctx, NULL, uid, &u) == RISK_OK);
+        cr_assert(risk_user_version(u) == N_OPS && risk_user_score(u) == N_OPS);
+        risk_user_free(u);
+        int n = 0;
+        cr_assert(st.user_events(st.ctx, NULL, uid, COUNTER(risk_event), &n) == RISK_OK);
+        cr_assert(n == N_OPS);
+        n = 0;
+        cr_assert(st.read_history(st.ctx, uid, 0, COUNTER(risk_history), &n) == RISK_OK);
+        cr_assert(n == N_OPS);
+    }
+    order_check c = {0};
+    cr_assert(st.read_history(st.ctx, NULL, 0, check_order, &c) == RISK_OK);
+    cr_assert(c.bad == 0 && c.n == N_THREADS * N_OPS);
+}
+
+static void *racer(void *arg)
+{
+    atomic_int *conflicts = arg;
+    for (int i = 0; i < 300; i++) {
+        for (;;) { /* the engine's retry loop (R-ST-6) */
+            void *t = NULL;
+            cr_assert(st.begin(st.ctx, "shared", &t) == RISK_OK);
+            risk_user *u = NULL;
+            cr_assert(st.get_user(st.ctx, t, "shared", &u) == RISK_OK);
+            sched_yield(); /* widen the read-to-commit window */
+            cr_assert(risk_user_set_version(u, risk_user_version(u) + 1) == RISK_OK);
+            cr_assert(risk_user_set_risk(u, RISK_LEVEL_LOW, RISK_STATE_NONE, RISK_DETAIL_NONE, 1,
+                                         risk_user_score(u) + 1, RISK_TIME_NONE, RISK_TIME_NONE,
+                                         0) == RISK_OK);
+            cr_assert(st.put_user(st.ctx, t, u) == RISK_OK);
+            risk_user_free(u);
+            int rc = st.commit(st.ctx, t);
+            if (rc == RISK_OK)
+                break;
+            cr_assert(rc == RISK_ECONFLICT);
+            atomic_fetch_add(conflicts, 1);
+        }
+    }
+    return NULL;
+}
+
+Test(store_memory_txn, shared_user_no_lost_update, .timeout = 60)
+{
+    /* R-ST-6: two "engines" without a common lock update one user; version
+     * checks at commit lose no update */
+    commit_user("shared", 1, RISK_LEVEL_NONE);
+    atomic_int conflicts = 0;
+    pthread_t a, b;
+    cr_assert(pthread_create(&a, NULL, racer, &conflicts) == 0);
+    cr_assert(pthread_create(&b, NULL, racer, &conflicts) == 0);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    risk_user *u = NULL;
+    cr_assert(st.get_user(st.ctx, NULL, "shared", &u) == RISK_OK);
+    cr_assert(risk_user_score(u) == 600 && risk_user_version(u) == 601, "score %llu",
+              (unsigned long long)risk_user_score(u));
+    risk_user_free(u);
+}
+
+Test(store_memory_txn, concurrent_removals_second_fails)
+{
+    /* R-CC-1, R-ST-5: two transactions both removing one policy: the first
+     * commits, the second's prepare sees it gone (nothing committed twice) */
+    void *t = begin(NULL);
+    cr_assert(put_policy(t, "p", RISK_LEVEL_HIGH) == RISK_OK);
+    cr_assert(st.commit(st.ctx, t) == RISK_OK);
+    void *t1 = begin(NULL), *t2 = begin(NULL);
+    cr_assert(st.remove_policy(st.ctx, t1, "p") == RISK_OK);
+    cr_assert(st.remove_policy(st.ctx, t2, "p") == RISK_OK);
+    cr_assert(put_policy(t2, "q", RISK_LEVEL_LOW) == RISK_OK);
+    cr_assert(st.commit(st.ctx, t1) == RISK_OK);
+    int rc = st.commit(st.ctx, t2);
+    cr_assert(rc == RISK_ENOTFOUND || rc == RISK_ECONFLICT, "second commit gave %d", rc);
+    int n = 0;
+    cr_assert(st.list_policies(st.ctx, NULL, COUNTER(risk_policy), &n) == RISK_OK);
+    cr_assert(n == 0, "the failed txn's put of q must not be visible either");
+    /* put then remove in one txn is a removal of its own put: commits */
+    t = begin(NULL);
+    cr_assert(put_policy(t, "r", RISK_LEVEL_LOW) == RISK_OK);
+    cr_assert(st.remove_policy(st.ctx, t, "r") == RISK_OK);
+    cr_assert(st.commit(st.ctx, t) == RISK_OK);
+}
+
+
+typedef struct fifo_arg {
+    int id;
+    atomic_int *order, *pos;
+} fifo_arg;
+
+static void *fifo_worker(void *p)
+{
+    fifo_arg *a = p;
+    void *t = begin(NULL);
+    uint64_t seq;
+    cr_assert(st.reserve_seq(st.ctx, t, &seq) == RISK_OK);
+    a->order[atomic_fetch_add(a->pos, 1)] = a->id;
+    cr_assert(st.commit(st.ctx, t) == RISK_OK);
+    return NULL;
+}
+
+Test(store_memory_txn, token_wakes_waiters_in_arrival_order, .timeout = 20)
+{
+    /* R-OP-5: waiting for the token, the oldest waiter is woken alone on
+     * each release, so queued waiters get it first come, first served */
+    use_journal_mode();
+    void *t = begin(NULL);
+    uint64_t seq;
+    cr_assert(st.reserve_seq(st.ctx, t, &seq) == RISK_OK);
+    atomic_int order[4], pos = 0;
+    fifo_arg args[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (fifo_arg){i, order, &pos};
+        cr_assert(pthread_create(&th[i], NULL, fifo_worker, &args[i]) == 0);
+        usleep(30000); /* let it queue before the next one arrives */
+    }
+    cr_assert(st.commit(st.ctx, t) == RISK_OK);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++)
+        cr_assert(order[i] == i, "waiter %d got the token at %d", order[i], i);
+}
