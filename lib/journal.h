@@ -1,7 +1,9 @@
 /* The journal store's internals, shared by its modules. Not installed.
  *   lib/journal_format.c  CRC32C, file I/O and fault hooks, header and frame
  *                         layout, the recovery scanner, risk_journal_check
- *   lib/journal_replay.c  the on-disk history index and recovery (replay)
+ *   lib/journal_replay.c  the on-disk history index and recovery (replay,
+ *                         sizing hints, the two-thread pipeline)
+ *   lib/journal_hist.c    a history item's seq and user id read in place
  *   lib/journal_compact.c compaction and backup
  *   lib/store_journal.c   the store: transactions, (group) commit, the
  *                         write buffer, reads, open and close
@@ -62,6 +64,7 @@ void seal_frame(uint8_t *buf, size_t payload, uint64_t txn, const uint8_t salt[8
 typedef struct bytes {
     uint8_t *p;
     size_t len, cap;
+    uint8_t *inl; /* a caller-owned first buffer (p starts there), or NULL */
 } bytes;
 /* Append an op header for n bytes; *dst receives where the n bytes go. */
 int bytes_op(bytes *b, uint8_t tag, size_t n, uint8_t **dst);
@@ -107,14 +110,41 @@ int scan(rd *r, int strict, frame_fn fn, void *arg, scan_res *res);
  * bytes are wrong" come back as RISK_ECORRUPT naming the frame's offset. */
 typedef int (*op_visit_fn)(void *arg, uint8_t tag, uint64_t at, const uint8_t *p, size_t n);
 int frame_ops(uint64_t off, const uint8_t *p, uint32_t len, op_visit_fn fn, void *arg);
+/* frame_ops' error for the op at payload byte pos of the frame at off:
+ * "the bytes are wrong" codes become RISK_ECORRUPT naming both. */
+int op_error(uint64_t off, uint32_t pos, int rc);
 
 /* ---- the store ---- */
+
+/* The history index's hash of a user id (its own: the index does not
+ * depend on the memstore's internals). 64-bit FNV-1a over 8-byte words. */
+static inline uint64_t jhash(const uint8_t *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325u ^ n;
+    for (; n >= 8; n -= 8, p += 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0x100000001b3u;
+        h ^= h >> 29;
+    }
+    for (; n > 0; n--, p++)
+        h = (h ^ *p) * 0x100000001b3u;
+    return h ^ (h >> 32);
+}
+
 typedef struct ulist { /* one user's history: positions in the global index */
     char *id;
     uint64_t hash;
     uint32_t *pos;
     uint32_t n, cap;
 } ulist;
+
+/* A history item's seq and user id, read in place from its canonical
+ * encoding (journal_hist.c). check 1: accepts exactly what
+ * risk_history_decode accepts (0 / -1); check 0: locate only, for bytes
+ * our encoder just wrote. *user is NULL (and *ulen 0) for no user. */
+int hist_peek(const uint8_t *p, size_t n, int check, uint64_t *seq, const uint8_t **user,
+              size_t *ulen);
 
 typedef struct jstore {
     risk_memstore *ms;
@@ -146,19 +176,28 @@ typedef struct jstore {
 
 typedef struct phist { /* a history item of a txn, indexed after its write */
     uint64_t seq;
-    size_t at; /* offset of the encoding in the frame buffer */
-    uint32_t len;
-    char *user; /* NULL: no user */
+    uint32_t at;  /* offset of the encoding in the frame buffer (< FRAME_MAX) */
+    uint32_t uat; /* offset of its user id in the frame buffer (ulen 0: none) */
+    uint32_t len, ulen;
 } phist;
 
-/* history index (journal_replay.c); idx_lock protects it for readers */
-ulist *ulist_find(jstore *js, const char *id);
-int idx_reserve(jstore *js, const phist *ph, size_t k);
-void idx_add(jstore *js, uint64_t seq, uint64_t off, uint32_t len, const char *user);
+/* history index (journal_replay.c); idx_lock protects it for readers and
+ * file_mu serialises its writers */
+ulist *ulist_find(jstore *js, const uint8_t *id, size_t n);
+/* 1 if k more items (ph, user ids in buf) need no allocation: then a
+ * commit skips idx_reserve and its lock. */
+int idx_has_room(jstore *js, const uint8_t *buf, const phist *ph, size_t k);
+/* Make room for k more items so idx_add cannot fail (idx_lock held). */
+int idx_reserve(jstore *js, const uint8_t *buf, const phist *ph, size_t k);
+void idx_add(jstore *js, uint64_t seq, uint64_t off, uint32_t len, const uint8_t *user,
+             size_t ulen);
 uint64_t idx_max_seq(const jstore *js);
 void idx_free(jstore *js);
-/* Recovery: scan r and load every frame into js->ms and the index. */
+/* Recovery: scan r and load every frame into js->ms and the index. A file
+ * of at least journal_pipe_min bytes is read and decoded on a second
+ * thread while this one loads (tests lower it to cover that path). */
 int journal_replay(jstore *js, rd *r, scan_res *res);
+extern uint64_t journal_pipe_min;
 
 /* store_journal.c */
 int check_writable(jstore *js);

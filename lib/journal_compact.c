@@ -14,6 +14,8 @@ typedef struct snap {
     uint64_t off, txn; /* bytes and frames written */
     uint8_t salt[8];
     bytes b;
+    void *mtxn;           /* a read transaction of the memstore, for user_events */
+    uint64_t events, all; /* events written with their user; events in all */
 } snap;
 
 static int snap_flush(snap *s)
@@ -33,8 +35,42 @@ static int snap_rec(snap *s, uint8_t tag, enc_fn enc, const void *rec)
     int rc = s->b.len >= SNAP_FRAME ? snap_flush(s) : RISK_OK;
     return rc ? rc : put_op(&s->b, tag, enc, rec, NULL);
 }
-static int snap_user(const risk_user *u, void *s) { return snap_rec(s, OP_USER, enc_user, u); }
 static int snap_event(const risk_event *e, void *s) { return snap_rec(s, OP_EVENT, enc_event, e); }
+
+/* A user, then its events: recovery then loads each user's events while
+ * the user is in cache, instead of looking a random user up per event. */
+static int snap_owned(const risk_event *e, void *arg)
+{
+    snap *s = arg;
+    s->events++;
+    return snap_event(e, s);
+}
+static int snap_user(const risk_user *u, void *arg)
+{
+    snap *s = arg;
+    int rc = snap_rec(s, OP_USER, enc_user, u);
+    jstore *js = s->js;
+    return rc ? rc : js->mt.user_events(js->mt.ctx, s->mtxn, risk_user_id(u), snap_owned, s);
+}
+static int count_event(const risk_event *e, void *arg)
+{
+    (void)e;
+    ((snap *)arg)->all++;
+    return RISK_OK;
+}
+static int no_op_user(const risk_user *u, void *arg)
+{
+    (void)u, (void)arg;
+    return RISK_OK;
+}
+/* An event whose user has no record (none is written above). */
+static int snap_orphan(const risk_event *e, void *arg)
+{
+    snap *s = arg;
+    jstore *js = s->js;
+    int rc = js->mt.view_user(js->mt.ctx, risk_event_user_id(e), no_op_user, NULL);
+    return rc == RISK_ENOTFOUND ? snap_event(e, s) : rc;
+}
 static int snap_policy(const risk_policy *p, void *s) { return snap_rec(s, OP_POLICY, enc_policy, p); }
 static int snap_meta(const char *key, const uint8_t *val, size_t len, void *arg)
 {
@@ -56,9 +92,16 @@ static int snap_write(snap *s, uint64_t *new_off)
     if (pwrite_all(s->fd, hdr, HDR_LEN, 0) != 0)
         return risk_err(RISK_EIO, "journal: write failed: %s", strerror(errno));
     s->off = HDR_LEN;
-    int rc = risk_memstore_each_user(js->ms, snap_user, s);
+    int rc = js->mt.begin(js->mt.ctx, NULL, &s->mtxn);
     if (rc == RISK_OK)
-        rc = risk_memstore_each_event(js->ms, snap_event, s);
+        rc = risk_memstore_each_user(js->ms, snap_user, s);
+    if (rc == RISK_OK)
+        rc = risk_memstore_each_event(js->ms, count_event, s);
+    if (rc == RISK_OK && s->events < s->all) /* some events have no user record */
+        rc = risk_memstore_each_event(js->ms, snap_orphan, s);
+    if (s->mtxn != NULL)
+        js->mt.rollback(js->mt.ctx, s->mtxn);
+    s->mtxn = NULL;
     if (rc == RISK_OK)
         rc = risk_memstore_each_policy(js->ms, snap_policy, s);
     if (rc == RISK_OK)

@@ -215,9 +215,12 @@ int bytes_op(bytes *b, uint8_t tag, size_t n, uint8_t **dst)
         size_t cap = b->cap ? b->cap : 256;
         while (cap < need)
             cap *= 2;
-        uint8_t *p = risk_realloc(b->p, cap);
+        int inl = b->inl != NULL && b->p == b->inl;
+        uint8_t *p = inl ? risk_malloc(cap) : risk_realloc(b->p, cap);
         if (p == NULL)
             return risk_err(RISK_ENOMEM, "journal: out of memory");
+        if (inl)
+            memcpy(p, b->p, b->len);
         b->p = p, b->cap = cap;
     }
     b->p[b->len] = tag;
@@ -245,7 +248,14 @@ const uint8_t *rd_get(rd *r, uint64_t off, size_t len)
         }
         r->buf = b, r->cap = want;
     }
+    /* A frame that straddles the end of the buffer: keep its buffered
+     * start rather than read it again (each byte of the file is read
+     * once per pass). */
     size_t got = 0;
+    if (off >= r->base && off < r->base + r->n) {
+        got = (size_t)(r->base + r->n - off);
+        memmove(r->buf, r->buf + (off - r->base), got);
+    }
     while (got < want) {
         ssize_t k = pread(r->fd, r->buf + got, want - got, (off_t)(off + got));
         if (k < 0 && errno == EINTR)
@@ -356,16 +366,44 @@ int scan(rd *r, int strict, frame_fn fn, void *arg, scan_res *res)
 int enc_user(uint8_t *b, size_t c, size_t *l, const void *r) { return risk_user_encode(b, c, l, r); }
 int enc_event(uint8_t *b, size_t c, size_t *l, const void *r) { return risk_event_encode(b, c, l, r); }
 int enc_policy(uint8_t *b, size_t c, size_t *l, const void *r) { return risk_policy_encode(b, c, l, r); }
-int enc_history(uint8_t *b, size_t c, size_t *l, const void *r) { return risk_history_encode(b, c, l, r); }
+/* A history item is the body the engine just hashed for its chain
+ * (R-AU-1), then the 32-byte chain: the canonical encoding, written without
+ * validating its strings again, as the chain hash does (every handle's
+ * strings were validated by its setters or its decoder; NULLs, ranges and
+ * structure are still checked). Same calling convention as the encoders. */
+int enc_history(uint8_t *b, size_t c, size_t *l, const void *r)
+{
+    size_t n = 0;
+    int rc = risk_history_encode_body(b, c > 32 ? c - 32 : 0, &n, r);
+    if (rc != RISK_OK && rc != RISK_ERANGE)
+        return rc;
+    *l = n + 32;
+    if (b == NULL && c == 0)
+        return RISK_OK;
+    if (b == NULL || n + 32 > c)
+        return risk_err(RISK_ERANGE, "cap: %zu bytes, history encoding needs %zu", c, n + 32);
+    memcpy(b + n, risk_history_chain(r), 32);
+    return RISK_OK;
+}
 
+/* Encode straight into the buffer's spare room, so a record is encoded
+ * once; only one larger than the room is encoded a second time, after the
+ * buffer grew to the size the first attempt reported. */
+#define PUT_ROOM 256
 int put_op(bytes *b, uint8_t tag, enc_fn enc, const void *rec, size_t *at)
 {
     size_t n = 0;
     uint8_t *dst = NULL;
-    int rc = enc(NULL, 0, &n, rec);
-    if (rc == RISK_OK || rc == RISK_ERANGE)
-        rc = bytes_op(b, tag, n, &dst);
+    int rc = RISK_OK;
+    if (b->cap < b->len + 5 + PUT_ROOM) { /* make room, then undo the op */
+        if ((rc = bytes_op(b, tag, PUT_ROOM, &dst)) != RISK_OK)
+            return rc;
+        b->len -= 5 + PUT_ROOM;
+    }
+    rc = enc(b->p + b->len + 5, b->cap - b->len - 5, &n, rec);
     if (rc == RISK_OK)
+        rc = bytes_op(b, tag, n, &dst); /* fits: dst is where the bytes already are */
+    else if (rc == RISK_ERANGE && (rc = bytes_op(b, tag, n, &dst)) == RISK_OK)
         rc = enc(dst, n, &n, rec);
     if (rc == RISK_OK && at != NULL)
         *at = (size_t)(dst - b->p);
@@ -415,6 +453,11 @@ int frame_ops(uint64_t off, const uint8_t *p, uint32_t len, op_visit_fn fn, void
         if (rc == RISK_OK)
             pos += 5 + n;
     }
+    return op_error(off, pos, rc);
+}
+
+int op_error(uint64_t off, uint32_t pos, int rc)
+{
     if (rc == RISK_ECORRUPT || rc == RISK_EINVAL || rc == RISK_ECONFLICT ||
         rc == RISK_EEXISTS) {
         char why[256];

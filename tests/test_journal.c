@@ -763,6 +763,39 @@ Test(journal, compaction_keeps_everything)
     jclose(&s);
 }
 
+/* An event whose user has no record: compaction writes events after their
+ * user, and must still keep this one (R-CC-3). */
+Test(journal, compaction_keeps_events_without_a_user)
+{
+    build(4, NULL, NULL);
+    risk_store s;
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_OFF, 0, NULL), RISK_OK);
+    void *txn;
+    risk_event *e = NULL, *got = NULL;
+    cr_assert_eq(s.begin(s.ctx, "ghost", &txn), RISK_OK);
+    cr_assert_eq(risk_event_new(&e, "ev-ghost", "ghost", "leakedCredentials", RISK_LEVEL_HIGH, 7),
+                 RISK_OK);
+    cr_assert_eq(s.put_event(s.ctx, txn, e), RISK_OK);
+    cr_assert_eq(s.commit(s.ctx, txn), RISK_OK);
+    digest d = take_digest(&s);
+    cr_assert_eq(s.compact(s.ctx), RISK_OK);
+    jclose(&s);
+    for (int reopen = 0; reopen < 2; reopen++) {
+        cr_assert_eq(jopen(&s, path, RISK_DURABILITY_OFF, 0, NULL), RISK_OK);
+        cr_assert(dg_eq(take_digest(&s), d));
+        cr_assert_eq(s.begin(s.ctx, NULL, &txn), RISK_OK);
+        cr_assert_eq(s.get_event(s.ctx, txn, "ev-ghost", &got), RISK_OK);
+        cr_assert_str_eq(risk_event_user_id(got), "ghost");
+        risk_event_free(got);
+        s.rollback(s.ctx, txn);
+        if (reopen == 0)
+            cr_assert_eq(s.compact(s.ctx), RISK_OK); /* and once more from the new order */
+        jclose(&s);
+    }
+    cr_assert_eq(risk_journal_check(path, NULL), RISK_OK);
+    risk_event_free(e);
+}
+
 Test(journal, compaction_interrupted_at_every_step)
 {
     /* R-CC-3: a crash at any step of compaction leaves a journal that
