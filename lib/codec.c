@@ -371,6 +371,16 @@ int risk_event_encode(uint8_t *buf, size_t cap, size_t *len, const risk_event *e
     return encode(&event_desc, event_desc.n_fields, buf, cap, len, event);
 }
 
+int risk_user_encode_trusted(uint8_t *buf, size_t cap, size_t *len, const risk_user *user)
+{
+    return encode_as(&user_desc, user_desc.n_fields, buf, cap, len, user, 1);
+}
+
+int risk_event_encode_trusted(uint8_t *buf, size_t cap, size_t *len, const risk_event *event)
+{
+    return encode_as(&event_desc, event_desc.n_fields, buf, cap, len, event, 1);
+}
+
 int risk_policy_encode(uint8_t *buf, size_t cap, size_t *len, const risk_policy *policy)
 {
     return encode(&policy_desc, policy_desc.n_fields, buf, cap, len, policy);

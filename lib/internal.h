@@ -154,6 +154,12 @@ extern const risk_scoring risk_scoring_default;
 /* Canonical encoding of a history item without its chain field: the bytes
  * the chain hash covers (R-AU-1). Same conventions as risk_history_encode. */
 int risk_history_encode_body(uint8_t *buf, size_t cap, size_t *len, const risk_history *item);
+/* risk_user_encode / risk_event_encode for records the library holds as
+ * handles (their strings were validated by the setters or the decoder):
+ * strings are not checked again; ranges and structure still are. The
+ * bytes are the same. */
+int risk_user_encode_trusted(uint8_t *buf, size_t cap, size_t *len, const risk_user *user);
+int risk_event_encode_trusted(uint8_t *buf, size_t cap, size_t *len, const risk_event *event);
 
 /* ---- sha256.c (R-AU-1, R-RC-1) ---- */
 typedef struct risk_sha256_ctx {

@@ -363,8 +363,10 @@ int scan(rd *r, int strict, frame_fn fn, void *arg, scan_res *res)
 }
 
 
-int enc_user(uint8_t *b, size_t c, size_t *l, const void *r) { return risk_user_encode(b, c, l, r); }
-int enc_event(uint8_t *b, size_t c, size_t *l, const void *r) { return risk_event_encode(b, c, l, r); }
+/* The journal encodes records the engine (or the store's own decoder)
+ * made: handles whose strings are valid by construction. */
+int enc_user(uint8_t *b, size_t c, size_t *l, const void *r) { return risk_user_encode_trusted(b, c, l, r); }
+int enc_event(uint8_t *b, size_t c, size_t *l, const void *r) { return risk_event_encode_trusted(b, c, l, r); }
 int enc_policy(uint8_t *b, size_t c, size_t *l, const void *r) { return risk_policy_encode(b, c, l, r); }
 /* A history item is the body the engine just hashed for its chain
  * (R-AU-1), then the 32-byte chain: the canonical encoding, written without

@@ -363,6 +363,37 @@ Test(codec, history_body_direct_equals_table)
     }
 }
 
+/* R-ST-3: the journal encodes users and events it holds as handles
+ * without checking their strings again; the bytes must be the canonical
+ * ones, and structure and ranges are still refused. */
+Test(codec, trusted_encoders_same_bytes)
+{
+    for (int full = 0; full <= 1; full++) {
+        risk_user *u = make_user(full);
+        risk_event *e = make_event(full);
+        size_t n = 0, tn = 0;
+        uint8_t *a = encode_new(&kinds[0], u, &n), t[4096];
+        cr_assert(eq(int, risk_user_encode_trusted(t, sizeof t, &tn, u), RISK_OK));
+        cr_assert(eq(sz, tn, n));
+        cr_assert(eq(int, memcmp(a, t, n), 0));
+        free(a);
+        a = encode_new(&kinds[1], e, &n);
+        cr_assert(eq(int, risk_event_encode_trusted(t, sizeof t, &tn, e), RISK_OK));
+        cr_assert(eq(sz, tn, n));
+        cr_assert(eq(int, memcmp(a, t, n), 0));
+        free(a);
+        e->state = RISK_EVENT_CLOSED; /* closed without reason: refused */
+        e->reason = RISK_CLOSE_NONE;
+        cr_assert(eq(int, risk_event_encode_trusted(t, sizeof t, &tn, e), RISK_EINVAL));
+        u->level = 9; /* out of range */
+        cr_assert(eq(int, risk_user_encode_trusted(t, sizeof t, &tn, u), RISK_EINVAL));
+        u->level = RISK_LEVEL_NONE;
+        risk_user_free(u);
+        e->state = RISK_EVENT_ACTIVE;
+        risk_event_free(e);
+    }
+}
+
 /* R-ST-3: the exact bytes of docs/encoding.md's example (a re-implementation can check itself). */
 Test(codec, documented_bytes)
 {
