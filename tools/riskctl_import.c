@@ -3,11 +3,15 @@
  * broken line is reported and skipped, the others still apply. Lines are
  * ingested in batches through risk_engine_ingest_bulk() with the journal
  * in normal durability (synced in the background), which is what makes a
- * million lines take seconds rather than hours of fdatasync. */
+ * million lines take seconds rather than hours of fdatasync. Reading and
+ * parsing run on a second thread, one batch ahead of the ingesting one,
+ * so the two halves of the work share the machine's cores; results are
+ * still taken in line order. */
 #include "riskctl_cmd.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,6 +30,24 @@ typedef struct result {
     char *msg; /* owned, or NULL */
 } result;
 
+/* One parsed line: a detection to ingest, or the reason it was refused. */
+typedef struct item {
+    uint64_t line;
+    int code;
+    risk_event *ev; /* code RISK_OK */
+    char *msg;      /* otherwise, owned */
+} item;
+
+/* A batch handed from the reading thread to the ingesting one. */
+typedef struct batch {
+    item it[BATCH];
+    size_t n;
+    uint64_t bytes; /* input consumed after its last line (progress) */
+    int end;        /* the last batch: input over, or the reader failed */
+    int err;        /* RISK_EIO or RISK_ENOMEM when the reader failed */
+    uint64_t err_line;
+} batch;
+
 typedef struct importer {
     ctl *c;
     int col[NF]; /* column of each field, -1 if absent */
@@ -34,12 +56,16 @@ typedef struct importer {
     size_t nres, cap;
     uint64_t ok, failed;
     int keep_ok; /* --json lists every line */
-    risk_event *batch[BATCH];
-    uint64_t lines[BATCH];
-    size_t nb;
     int progress;
     int64_t total_bytes;
     struct timespec t0;
+    /* the two-batch pipeline: batch i lives in buf[i % 2] */
+    csv *r;
+    batch buf[2];
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t produced, consumed; /* batches handed over / finished */
+    int stop;                    /* the ingesting side gave up */
 } importer;
 
 static int add_result(importer *im, uint64_t line, int code, const char *msg)
@@ -89,27 +115,41 @@ static void progress(importer *im, uint64_t bytes, int final)
     fflush(stderr);
 }
 
-static int flush_batch(importer *im)
+/* Ingest one batch's detections in one bulk call and record every line's
+ * result in line order. */
+static int take_batch(importer *im, batch *b)
 {
+    risk_event *ev[BATCH];
     int results[BATCH];
-    if (im->nb == 0) return 0;
-    int got = risk_engine_ingest_bulk(im->c->eng, im->c->actor,
-                                      (const risk_event *const *)im->batch, im->nb, 0, results);
-    for (size_t i = 0; i < im->nb; i++) {
-        int code = got < 0 ? got : results[i];
-        const char *msg = NULL;
-        if (code != RISK_OK) {
-            /* The bulk call reports codes only: try the line alone for its
-             * reason (a refused ingest changes nothing). */
-            code = risk_engine_ingest(im->c->eng, im->c->actor, im->batch[i], 0);
-            if (code != RISK_OK) msg = risk_error_last();
+    size_t n = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (b->it[i].code == RISK_OK) ev[n++] = b->it[i].ev;
+    int got = n ? risk_engine_ingest_bulk(im->c->eng, im->c->actor,
+                                          (const risk_event *const *)ev, n, 0, results)
+                : 0;
+    int rc = 0;
+    for (size_t i = 0, k = 0; i < b->n; i++) {
+        item *it = &b->it[i];
+        int code = it->code;
+        const char *msg = it->msg;
+        if (code == RISK_OK) {
+            code = got < 0 ? got : results[k];
+            k++;
+            if (code != RISK_OK) {
+                /* The bulk call reports codes only: try the line alone for
+                 * its reason (a refused ingest changes nothing). */
+                code = risk_engine_ingest(im->c->eng, im->c->actor, it->ev, 0);
+                if (code != RISK_OK) msg = risk_error_last();
+            }
         }
-        if (add_result(im, im->lines[i], code, msg)) return -1;
-        risk_event_free(im->batch[i]);
-        im->batch[i] = NULL;
+        if (rc == 0 && add_result(im, it->line, code, msg)) rc = -1;
+        risk_event_free(it->ev);
+        free(it->msg);
+        it->ev = NULL;
+        it->msg = NULL;
     }
-    im->nb = 0;
-    return 0;
+    b->n = 0;
+    return rc;
 }
 
 /* Build the detection of one record; its code, and the message on failure. */
@@ -189,6 +229,60 @@ static int read_header(importer *im, csv *r)
     return 0;
 }
 
+static int parse_line(importer *im, csv *r, risk_event **out, char *msg, size_t cap);
+
+/* Read and parse up to BATCH lines into b. */
+static void fill_batch(importer *im, batch *b)
+{
+    csv *r = im->r;
+    b->n = 0;
+    b->end = b->err = 0;
+    while (b->n < BATCH) {
+        int got = csv_next(r);
+        if (got < 0 || got == 0) {
+            b->end = 1;
+            if (got < 0) b->err = RISK_EIO, b->err_line = r->line;
+            break;
+        }
+        if (r->nf == 1 && !r->error && csv_field(r, 0)[0] == '\0') continue; /* blank line */
+        char msg[512];
+        item *it = &b->it[b->n];
+        it->line = r->line;
+        it->ev = NULL;
+        it->msg = NULL;
+        it->code = parse_line(im, r, &it->ev, msg, sizeof msg);
+        if (it->code != RISK_OK && !(it->msg = strdup(msg))) {
+            b->end = 1;
+            b->err = RISK_ENOMEM;
+            b->err_line = r->line;
+            break;
+        }
+        b->n++;
+    }
+    b->bytes = r->bytes;
+}
+
+/* The reading thread: fills batch i while batch i - 1 is being ingested. */
+static void *reader_main(void *arg)
+{
+    importer *im = arg;
+    for (uint64_t i = 0;; i++) {
+        pthread_mutex_lock(&im->mu);
+        while (i - im->consumed >= 2 && !im->stop) pthread_cond_wait(&im->cv, &im->mu);
+        int stop = im->stop;
+        pthread_mutex_unlock(&im->mu);
+        if (stop) break;
+        batch *b = &im->buf[i % 2];
+        fill_batch(im, b);
+        pthread_mutex_lock(&im->mu);
+        im->produced = i + 1;
+        pthread_cond_broadcast(&im->cv);
+        pthread_mutex_unlock(&im->mu);
+        if (b->end) break;
+    }
+    return NULL;
+}
+
 static void print_results(importer *im)
 {
     if (im->c->json) {
@@ -248,30 +342,50 @@ int cmd_import(ctl *c, int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &im->t0);
     if ((rc = read_header(im, &r))) goto out;
     if ((rc = open_engine(c, OPEN_BULK))) goto out;
-    for (;;) {
-        int got = csv_next(&r);
-        if (got < 0) {
-            rc = fail_msg(c, RISK_EIO, "input: read error or out of memory at line %" PRIu64,
-                          r.line);
-            goto out;
+    im->r = &r;
+    pthread_mutex_init(&im->mu, NULL);
+    pthread_cond_init(&im->cv, NULL);
+    pthread_t reader;
+    int threaded = pthread_create(&reader, NULL, reader_main, im) == 0;
+    int bad = 0, err = 0;
+    uint64_t err_line = 0;
+    for (uint64_t i = 0;; i++) {
+        batch *b = &im->buf[i % 2];
+        if (threaded) {
+            pthread_mutex_lock(&im->mu);
+            while (im->produced == i) pthread_cond_wait(&im->cv, &im->mu);
+            pthread_mutex_unlock(&im->mu);
+        } else {
+            fill_batch(im, b); /* no second thread: read and ingest in turn */
         }
-        if (got == 0) break;
-        if (r.nf == 1 && !r.error && csv_field(&r, 0)[0] == '\0') continue; /* blank line */
-        char msg[512];
-        risk_event *e = NULL;
-        int code = parse_line(im, &r, &e, msg, sizeof msg);
-        if (code != RISK_OK) {
-            if (add_result(im, r.line, code, msg)) goto oom;
-            continue;
-        }
-        im->batch[im->nb] = e;
-        im->lines[im->nb++] = r.line;
-        if (im->nb == BATCH) {
-            if (flush_batch(im)) goto oom;
-            progress(im, r.bytes, 0);
-        }
+        int end = b->end;
+        if (b->err) err = b->err, err_line = b->err_line;
+        if (take_batch(im, b)) bad = 1;
+        progress(im, b->bytes, 0);
+        pthread_mutex_lock(&im->mu);
+        im->consumed = i + 1;
+        if (bad) im->stop = 1;
+        pthread_cond_broadcast(&im->cv);
+        pthread_mutex_unlock(&im->mu);
+        if (end || bad) break;
     }
-    if (flush_batch(im)) goto oom;
+    if (threaded) pthread_join(reader, NULL);
+    for (int k = 0; k < 2; k++) { /* a batch the reader filled after we stopped */
+        for (size_t i = 0; i < im->buf[k].n; i++) {
+            risk_event_free(im->buf[k].it[i].ev);
+            free(im->buf[k].it[i].msg);
+        }
+        im->buf[k].n = 0;
+    }
+    pthread_cond_destroy(&im->cv);
+    pthread_mutex_destroy(&im->mu);
+    if (bad) goto oom;
+    if (err == RISK_EIO) {
+        rc = fail_msg(c, RISK_EIO, "input: read error or out of memory at line %" PRIu64,
+                      err_line);
+        goto out;
+    }
+    if (err) goto oom;
     progress(im, r.bytes, 1);
     /* Results come back in line order except parse failures, which were
      * recorded at once: sort by line for the report. */
@@ -291,7 +405,6 @@ oom:
     rc = fail_msg(c, RISK_ENOMEM, "out of memory");
 out:
     if (im) {
-        for (size_t i = 0; i < im->nb; i++) risk_event_free(im->batch[i]);
         for (size_t i = 0; i < im->nres; i++) free(im->res[i].msg);
         free(im->res);
         free(im);
