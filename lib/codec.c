@@ -234,16 +234,21 @@ static void put_u8(writer *w, uint8_t v)
     put(w, &v, 1);
 }
 
-static void put_varint(writer *w, uint64_t v)
+/* LEB128 into p (at most 10 bytes); returns the end. */
+static uint8_t *fast_varint(uint8_t *p, uint64_t v)
 {
-    uint8_t b[10];
-    size_t k = 0;
     do {
         uint8_t c = (uint8_t)(v & 0x7F);
         v >>= 7;
-        b[k++] = (uint8_t)(c | (v ? 0x80 : 0));
+        *p++ = (uint8_t)(c | (v ? 0x80 : 0));
     } while (v);
-    put(w, b, k);
+    return p;
+}
+
+static void put_varint(writer *w, uint64_t v)
+{
+    uint8_t b[10];
+    put(w, b, (size_t)(fast_varint(b, v) - b));
 }
 
 static void put_str(writer *w, const char *s)
@@ -391,19 +396,7 @@ int risk_history_encode(uint8_t *buf, size_t cap, size_t *len, const risk_histor
     return encode(&history_desc, history_desc.n_fields, buf, cap, len, item);
 }
 
-/* The chain hash's input, on every write's hot path: the item was built by
- * the engine from validated values, so its strings are not checked again
- * (ranges and structure still are). */
-static uint8_t *fast_varint(uint8_t *p, uint64_t v)
-{
-    do {
-        uint8_t c = (uint8_t)(v & 0x7F);
-        v >>= 7;
-        *p++ = (uint8_t)(c | (v ? 0x80 : 0));
-    } while (v);
-    return p;
-}
-
+/* Direct writers for risk_history_encode_body (room checked beforehand). */
 static uint8_t *fast_str(uint8_t *p, const char *s, size_t n)
 {
     p = fast_varint(p, n);

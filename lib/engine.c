@@ -413,6 +413,26 @@ int uop_load_events(struct uop *o)
     return RISK_OK;
 }
 
+/* Add an event the operation owns (ownership passes, also on failure) to
+ * its loaded events; `dirty`: uop_write must put it. */
+int uop_add_event(struct uop *o, risk_event *ev, int dirty)
+{
+    struct ev_vec vec = { o->ev, o->nev, o->nev };
+    int rc = ev_push(&vec, ev);
+    if (rc) {
+        risk_event_free(ev);
+        return rc;
+    }
+    o->ev = vec.v;
+    o->nev = vec.n;
+    uint8_t *nd = risk_realloc(o->dirty, o->nev);
+    if (!nd) /* ev is in o->ev: uop_reset frees it */
+        return risk_err(RISK_ENOMEM, "events: out of memory");
+    o->dirty = nd;
+    o->dirty[o->nev - 1] = (uint8_t)dirty;
+    return RISK_OK;
+}
+
 /* Apply a state-machine action to event i of the operation. The event
  * borrows the actor and the note (validated at the API, alive for the
  * whole operation, which frees its events before it returns): closing ten

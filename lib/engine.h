@@ -127,6 +127,7 @@ struct uop {
 void uop_reset(struct uop *o);
 int uop_load_user(struct uop *o, int create);
 int uop_load_events(struct uop *o);
+int uop_add_event(struct uop *o, risk_event *ev, int dirty);
 int uop_act(struct uop *o, size_t i, risk_action action, const char *note);
 int is_reserved_event(const risk_event *ev);
 int uop_rescore(struct uop *o);

@@ -165,21 +165,10 @@ static int op_ingest(struct uop *o)
     risk_user *u = o->user;
     if (o->ev_loaded) {
         /* Events are in memory (the catch-up read them): score them all. */
-        struct ev_vec vec = { o->ev, o->nev, o->nev };
         risk_event *copy = NULL;
-        if ((rc = risk_event_dup(&copy, o->added)))
+        if ((rc = risk_event_dup(&copy, o->added)) ||
+            (rc = uop_add_event(o, copy, 0))) /* written through o->added */
             return rc;
-        if ((rc = ev_push(&vec, copy))) {
-            risk_event_free(copy);
-            return rc;
-        }
-        o->ev = vec.v;
-        o->nev = vec.n;
-        uint8_t *nd = risk_realloc(o->dirty, o->nev);
-        if (!nd)
-            return risk_err(RISK_ENOMEM, "events: out of memory");
-        o->dirty = nd;
-        o->dirty[o->nev - 1] = 0; /* written through o->added */
         if ((rc = uop_rescore(o)))
             return rc;
     } else {
@@ -693,18 +682,8 @@ static int op_confirm_compromised(struct uop *o)
         if ((rc = risk_event_new(&ev, id, o->user_id, RISK_COMPROMISED_TYPE, RISK_LEVEL_HIGH,
                                  o->now)))
             return rc;
-        struct ev_vec vec = { o->ev, o->nev, o->nev };
-        if ((rc = ev_push(&vec, ev))) {
-            risk_event_free(ev);
+        if ((rc = uop_add_event(o, ev, 1)))
             return rc;
-        }
-        o->ev = vec.v;
-        o->nev = vec.n;
-        uint8_t *nd = risk_realloc(o->dirty, o->nev);
-        if (!nd)
-            return risk_err(RISK_ENOMEM, "events: out of memory");
-        o->dirty = nd;
-        o->dirty[o->nev - 1] = 1;
         changed = 1;
     }
     if ((rc = uop_rescore(o)))
