@@ -387,17 +387,7 @@ int cmd_import(ctl *c, int argc, char **argv)
     }
     if (err) goto oom;
     progress(im, r.bytes, 1);
-    /* Results come back in line order except parse failures, which were
-     * recorded at once: sort by line for the report. */
-    for (size_t i = 1; i < im->nres; i++) {
-        result x = im->res[i];
-        size_t j = i;
-        while (j > 0 && im->res[j - 1].line > x.line) {
-            im->res[j] = im->res[j - 1];
-            j--;
-        }
-        im->res[j] = x;
-    }
+    /* take_batch recorded every line, parse failures too, in line order */
     print_results(im);
     rc = im->failed ? EXIT_REFUSED : EXIT_DONE;
     goto out;
