@@ -160,8 +160,9 @@ typedef struct jstore {
     size_t wlen;
 
     pthread_mutex_t sync_mu;
-    pthread_cond_t sync_cv;
+    pthread_cond_t sync_cv;   /* a sync ended (compaction, the background thread) */
     uint64_t written, synced; /* writes done / covered by a finished sync */
+    struct jwaiter *waiters;  /* full mode: commits waiting for a sync */
     int syncing, stop, has_thread;
     pthread_t thread;
     atomic_int poisoned;
@@ -204,6 +205,9 @@ int check_writable(jstore *js);
 /* Write the buffered frames (file_mu held). A failure poisons the journal:
  * those frames were acknowledged. */
 int wbuf_flush(jstore *js);
+/* After synced moved or the journal was poisoned (sync_mu held): wake the
+ * commits waiting for a sync that are covered now or must fail. */
+void wake_waiters(jstore *js);
 
 /* journal_compact.c (file_mu held by the caller) */
 int write_copy(jstore *js, const char *dst, int compact);

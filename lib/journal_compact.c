@@ -202,6 +202,7 @@ int write_copy(jstore *js, const char *dst, int compact)
         js->synced = js->written; /* everything is in the synced new file */
         if (rc != RISK_OK)
             atomic_store(&js->poisoned, 1);
+        wake_waiters(js);
         pthread_mutex_unlock(&js->sync_mu);
         pthread_rwlock_unlock(&js->idx_lock);
     }

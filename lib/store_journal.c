@@ -209,6 +209,36 @@ static int j_append_history(void *ctx, void *txn, const risk_history *item)
 
 /* ---- durability ---- */
 
+/* A commit waiting for its frame to be covered by a sync (full mode). It
+ * sleeps on its own condition variable, so a finished sync wakes only the
+ * commits it covered, plus one that it did not, to lead the next sync: 64
+ * committing threads do not all wake for every sync to find most of them
+ * still uncovered (the herd that kept groups small). */
+typedef struct jwaiter {
+    pthread_cond_t cv;
+    uint64_t my;
+    int woken;
+    struct jwaiter *next;
+} jwaiter;
+
+/* After synced moved or the journal was poisoned (sync_mu held): wake the
+ * waiters that are covered or must see the failure, and, when no sync is
+ * running, the first one left, to start the next sync. */
+void wake_waiters(jstore *js)
+{
+    int poisoned = atomic_load(&js->poisoned), leader = js->syncing;
+    for (jwaiter **pp = &js->waiters, *w; (w = *pp) != NULL;) {
+        if (w->my <= js->synced || poisoned || !leader) {
+            leader |= w->my > js->synced;
+            *pp = w->next;
+            w->woken = 1;
+            pthread_cond_signal(&w->cv);
+        }
+        else
+            pp = &w->next;
+    }
+}
+
 /* Called with sync_mu held and no sync running: one fdatasync covering
  * every frame written so far. Returns with sync_mu held. */
 static int sync_now(jstore *js)
@@ -231,26 +261,37 @@ static int sync_now(jstore *js)
          * "fsyncgate" lesson). So the journal refuses every later write. */
         atomic_store(&js->poisoned, 1);
     }
+    wake_waiters(js);
     pthread_cond_broadcast(&js->sync_cv);
     return rc == 0 ? RISK_OK : risk_err(RISK_EIO, "journal: fdatasync failed: %s", strerror(e));
 }
 
 /* Group commit: return once a sync that started after frame `my` was
- * written has finished. A thread finding a sync running waits for it and
- * then starts the next one itself if still not covered. */
+ * written has finished. A commit finding no sync running starts one
+ * itself; finding one running, it waits until a later sync covers it or
+ * it is handed the lead. */
 static int wait_durable(jstore *js, uint64_t my)
 {
     int rc = RISK_OK;
+    jwaiter w;
+    w.my = my;
+    pthread_cond_init(&w.cv, NULL);
     pthread_mutex_lock(&js->sync_mu);
     while (js->synced < my && rc == RISK_OK) {
         if (atomic_load(&js->poisoned))
             rc = risk_err(RISK_EIO, "journal: a sync failed; this commit may not be durable");
-        else if (js->syncing)
-            pthread_cond_wait(&js->sync_cv, &js->sync_mu);
+        else if (js->syncing) {
+            w.woken = 0;
+            w.next = js->waiters;
+            js->waiters = &w;
+            while (!w.woken)
+                pthread_cond_wait(&w.cv, &js->sync_mu);
+        }
         else
             rc = sync_now(js);
     }
     pthread_mutex_unlock(&js->sync_mu);
+    pthread_cond_destroy(&w.cv);
     return rc;
 }
 
