@@ -304,6 +304,7 @@ int risk_engine_new(risk_engine **out, const risk_store *store, const risk_engin
     pthread_mutex_init(&e->policy_write, NULL);
     pthread_rwlock_init(&e->policy_lock, NULL);
     e->st = *store;
+    e->split = risk_store_split_of(store);
     e->opts = o;
     e->opts.scoring = NULL;
     e->opts.receipt_key = NULL;
@@ -672,6 +673,7 @@ int run_user_op(risk_engine *e, const char *actor, const char *user_id, uop_fn f
     pthread_mutex_t *lock = stripe_for(e, user_id);
     pthread_mutex_lock(lock);
     int rc = RISK_OK;
+    uint64_t ticket = 0;
     for (uint32_t attempt = 0;; attempt++) {
         uop_reset(&o);
         o.now = risk_engine_clock(e);
@@ -683,13 +685,19 @@ int run_user_op(risk_engine *e, const char *actor, const char *user_id, uop_fn f
         if (rc == RISK_OK && o.write_user)
             rc = uop_put_user(&o);
         if (rc == RISK_OK)
-            rc = e->st.commit(e->st.ctx, o.txn);
+            rc = e->split ? e->split->commit_nowait(e->st.ctx, o.txn, &ticket)
+                          : e->st.commit(e->st.ctx, o.txn);
         else
             e->st.rollback(e->st.ctx, o.txn);
         if (rc != RISK_ECONFLICT || attempt >= e->opts.max_conflict_retries)
             break;
     }
     pthread_mutex_unlock(lock);
+    /* The next operation on this user may commit while this one waits for
+     * the disk: its frame follows this one's, so a sync covering it covers
+     * this one too, and a failed sync fails both. */
+    if (rc == RISK_OK && ticket)
+        rc = e->split->wait_durable(e->st.ctx, ticket);
     if (rc == RISK_ECONFLICT)
         risk_err(rc, "store: conflict persisted after %u retries",
                  (unsigned)e->opts.max_conflict_retries);

@@ -15,6 +15,7 @@
 
 struct risk_engine {
     risk_store st;
+    const risk_store_split *split; /* the store's two-half commit, or NULL */
     risk_scoring scoring;       /* type_aging points into owned copies below */
     risk_type_aging *type_aging; /* owned */
     risk_engine_options opts;   /* scoring/receipt_key pointers not used */

@@ -205,6 +205,20 @@ typedef int (*risk_meta_visit_fn)(const char *key, const uint8_t *val, size_t le
 int risk_memstore_each_meta(risk_memstore *ms, risk_meta_visit_fn fn, void *arg);
 
 /* ---- store_journal.c ---- */
+/* A store's commit in two halves, for the engine to wait for the disk
+ * after releasing the user's lock (issue: "no thread holds a user's lock
+ * while it waits for the disk longer than it must"). commit_nowait
+ * commits as commit() does (applied, visible, ordered before later
+ * commits) but may return before durable; wait_durable(ticket) then
+ * returns once it is. Only the journal store has it: growing the public
+ * risk_store table would make risk_memory_store_new() and
+ * risk_journal_open() write past a table compiled against the old size. */
+typedef struct risk_store_split {
+    int (*commit_nowait)(void *ctx, void *txn, uint64_t *ticket);
+    int (*wait_durable)(void *ctx, uint64_t ticket);
+} risk_store_split;
+/* The split commit of store s, or NULL when it has none. */
+const risk_store_split *risk_store_split_of(const risk_store *s);
 /* CRC32C (Castagnoli) of data, continuing from crc (0 to start); the
  * hardware instruction when available, else slicing-by-8. */
 uint32_t risk_crc32c(uint32_t crc, const void *data, size_t n);
@@ -218,5 +232,8 @@ uint32_t risk_crc32c_portable(uint32_t crc, const void *data, size_t n);
 void risk_journal_test_fail_write(int n, int err);
 void risk_journal_test_fail_sync(int n);
 void risk_journal_test_compact_crash(int step);
+/* Called with the file descriptor before every journal fdatasync (NULL: none). */
+typedef void (*risk_journal_sync_hook)(int fd);
+void risk_journal_test_before_sync(risk_journal_sync_hook fn);
 
 #endif /* LIBRISK_INTERNAL_H */

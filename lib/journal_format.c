@@ -99,6 +99,11 @@ void risk_journal_test_compact_crash(int step)
 {
     atomic_store(&journal_hook_compact_step, step);
 }
+static _Atomic(risk_journal_sync_hook) hook_before_sync;
+void risk_journal_test_before_sync(risk_journal_sync_hook fn)
+{
+    atomic_store(&hook_before_sync, fn);
+}
 /* 1 if the armed counter reaches zero with this call. */
 static int hook_fires(atomic_int *n)
 {
@@ -134,6 +139,9 @@ int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
 
 int datasync(int fd)
 {
+    risk_journal_sync_hook before = atomic_load(&hook_before_sync);
+    if (before != NULL)
+        before(fd);
     if (hook_fires(&hook_sync_n)) {
         errno = EIO;
         return -1;

@@ -383,11 +383,15 @@ static int append_frame(jstore *js, const uint8_t *p, size_t n)
     return RISK_OK;
 }
 
-static int j_commit(void *ctx, void *txn)
+/* Commit txn: written (or buffered) and applied, in file order. In full
+ * mode *ticket is then the write a sync must cover before the commit is
+ * durable (0: nothing to wait for). */
+static int j_commit_nowait(void *ctx, void *txn, uint64_t *ticket)
 {
     jstore *js = ctx;
     jtxn *t = txn;
     size_t payload = t->redo.len - FRAME_HDR;
+    *ticket = 0;
     if (payload == 0) { /* nothing logged: a read-only transaction */
         int rc = js->mt.commit(js->mt.ctx, t->mtxn);
         txn_free(t);
@@ -431,11 +435,31 @@ static int j_commit(void *ctx, void *txn)
     pthread_mutex_unlock(&js->file_mu);
     if (t->mtxn != NULL) /* not applied: prepare or the write failed */
         js->mt.rollback(js->mt.ctx, t->mtxn);
-    else if (js->durability == RISK_DURABILITY_FULL)
-        rc = wait_durable(js, my);
+    else
+        *ticket = my;
     txn_free(t);
     return rc;
 }
+
+static int j_wait_durable(void *ctx, uint64_t ticket)
+{
+    return ticket ? wait_durable(ctx, ticket) : RISK_OK;
+}
+
+static int j_commit(void *ctx, void *txn)
+{
+    uint64_t ticket;
+    int rc = j_commit_nowait(ctx, txn, &ticket);
+    return rc == RISK_OK ? j_wait_durable(ctx, ticket) : rc;
+}
+
+const risk_store_split *risk_store_split_of(const risk_store *s)
+{
+    static const risk_store_split journal_split = { j_commit_nowait, j_wait_durable };
+    return s->commit == j_commit ? &journal_split : NULL;
+}
+
+
 
 /* ---- forwarded reads ---- */
 
