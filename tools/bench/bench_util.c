@@ -224,6 +224,39 @@ double bench_hash_limit(uint32_t n, uint32_t lookups)
     return ns;
 }
 
+double bench_mem_latency(size_t bytes, uint32_t loads)
+{
+    size_t n = bytes / 64;
+    uint64_t *line = malloc(n * 64);
+    size_t *perm = malloc(n * sizeof *perm);
+    if (line == NULL || perm == NULL || n < 2) {
+        free(line);
+        free(perm);
+        return -1;
+    }
+    /* a random order of the lines (Fisher-Yates), chained into one cycle */
+    uint64_t rs = 7;
+    for (size_t i = 0; i < n; i++)
+        perm[i] = i;
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j = (size_t)(bench_rand(&rs) % (i + 1)), t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    for (size_t i = 0; i < n; i++)
+        line[perm[i] * 8] = perm[(i + 1) % n] * 8;
+    free(perm);
+    volatile uint64_t sink;
+    uint64_t at = 0, t0 = bench_thread_cpu_ns();
+    for (uint32_t i = 0; i < loads; i++)
+        at = line[at];
+    uint64_t t1 = bench_thread_cpu_ns();
+    sink = at;
+    (void)sink;
+    free(line);
+    return (double)(t1 - t0) / loads;
+}
+
 double bench_clock_cost(void)
 {
     enum { N = 1000000 };

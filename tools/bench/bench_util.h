@@ -58,6 +58,11 @@ int bench_fdatasync_limit(const char *dir, double seconds, double *rate, uint32_
 double bench_hash_limit(uint32_t n, uint32_t lookups);
 /* CPU ns of one CLOCK_MONOTONIC read (why sign-ins are timed in batches). */
 double bench_clock_cost(void);
+/* ns per dependent load: a pointer chase through one random cycle over
+ * the 64-byte lines of `bytes` of heap (4 KiB pages, as a store's records
+ * are), so each load waits for the one before: the memory latency a
+ * lookup of a random user pays once per dependent miss. -1: no memory. */
+double bench_mem_latency(size_t bytes, uint32_t loads);
 
 /* Peak RSS of the calling process in KiB (getrusage ru_maxrss). */
 long bench_peak_rss_kib(void);

@@ -612,6 +612,12 @@ static void run_limits_child(void)
         die("hash limit: out of memory");
     bench_fig("limit.hash.lookup", h, "ns");
     bench_fig("limit.hash.lookup_rate", 1e9 / h, "ops/s");
+    /* what a random user's record costs to reach once it is out of cache:
+     * a sign-in pays it twice (the map slot, then the record) */
+    double m = bench_mem_latency((size_t)256 << 20, O.quick ? 1000000 : 4000000);
+    if (m < 0)
+        die("memory latency: out of memory");
+    bench_fig("limit.mem.latency", m, "ns");
 }
 
 /* Run fn(kind, t) in a child; 0 on success. */
