@@ -252,6 +252,107 @@ Test(store_memory_txn, alloc_failure_sweep)
     sweep(13);
 }
 
+/* ---- the nodes a txn remembers from its read, and the per-user index ---- */
+typedef struct {
+    char ids[32][16];
+    int n;
+} id_list;
+
+static int collect_id(const risk_event *e, void *arg)
+{
+    id_list *l = arg;
+    snprintf(l->ids[l->n++ % 32], sizeof l->ids[0], "%s", risk_event_id(e));
+    return 0;
+}
+
+static id_list events_of(const char *user)
+{
+    id_list l = {.n = 0};
+    cr_assert(st.user_events(st.ctx, NULL, user, collect_id, &l) == RISK_OK);
+    return l;
+}
+
+Test(store_memory_txn, remembered_node_replaced_meanwhile)
+{
+    /* R-ST-5, R-CC-2: a txn reads a user's events (the store remembers
+     * their nodes), then another txn replaces one of them by a bigger node
+     * (a note) and a third reuses the freed node for a new event of the
+     * same user; the first txn's write must go to the event, not to the
+     * reused node */
+    commit_user("u", 1, RISK_LEVEL_LOW);
+    void *t = begin("u");
+    cr_assert(put_event(t, "e1", "u", RISK_LEVEL_LOW) == RISK_OK);
+    cr_assert(st.commit(st.ctx, t) == RISK_OK);
+
+    void *a = begin("u");
+    cr_assert(st.user_events(st.ctx, a, "u", COUNTER(risk_event), &(int){0}) == RISK_OK);
+    risk_event *closed = mkevent("e1", "u", RISK_LEVEL_LOW);
+    cr_assert(risk_event_set_closing(closed, RISK_EVENT_CLOSED, RISK_CLOSE_DISMISSED, 2000,
+                                     "admin") == RISK_OK);
+    cr_assert(st.put_event(st.ctx, a, closed) == RISK_OK);
+
+    void *b = begin("u");
+    risk_event *noted = mkevent("e1", "u", RISK_LEVEL_LOW);
+    cr_assert(risk_event_set_note(noted, "a note makes the node bigger") == RISK_OK);
+    cr_assert(st.put_event(st.ctx, b, noted) == RISK_OK);
+    cr_assert(st.commit(st.ctx, b) == RISK_OK);
+    void *c = begin("u");
+    cr_assert(put_event(c, "e2", "u", RISK_LEVEL_HIGH) == RISK_OK); /* the freed node's size */
+    cr_assert(st.commit(st.ctx, c) == RISK_OK);
+
+    cr_assert(st.commit(st.ctx, a) == RISK_OK);
+    risk_event *got = NULL;
+    cr_assert(st.get_event(st.ctx, NULL, "e1", &got) == RISK_OK);
+    cr_assert(risk_event_state_get(got) == RISK_EVENT_CLOSED);
+    cr_assert(risk_event_note(got) == NULL);
+    risk_event_free(got);
+    cr_assert(st.get_event(st.ctx, NULL, "e2", &got) == RISK_OK);
+    cr_assert(risk_event_state_get(got) == RISK_EVENT_ACTIVE);
+    cr_assert(risk_event_level(got) == RISK_LEVEL_HIGH);
+    risk_event_free(got);
+    id_list l = events_of("u");
+    cr_assert(l.n == 2);
+    cr_assert(strcmp(l.ids[0], l.ids[1]) != 0);
+    risk_event_free(closed);
+    risk_event_free(noted);
+}
+
+Test(store_memory_txn, user_events_without_index_room)
+{
+    /* R-ST-5, R-IV-3: the per-user index of events cannot grow when memory
+     * runs out (apply cannot fail): the user's events are still all
+     * visited, newest first, and a later commit builds the index again */
+    commit_user("u", 1, RISK_LEVEL_LOW);
+    char id[16];
+    risk_event *ev[14];
+    for (int i = 0; i < 14; i++) {
+        snprintf(id, sizeof id, "e%02d", i);
+        ev[i] = mkevent(id, "u", RISK_LEVEL_LOW);
+    }
+    for (int i = 0; i < 14; i++) {
+        if (i == 1)
+            alloc_fail_install_from(1); /* the first event made the index */
+        void *t = begin("u");
+        cr_assert(st.put_event(st.ctx, t, ev[i]) == RISK_OK);
+        cr_assert(st.commit(st.ctx, t) == RISK_OK);
+    }
+    cr_assert(alloc_fail_failed(), "the index never needed to grow");
+    alloc_fail_reset();
+    for (int i = 0; i < 14; i++)
+        risk_event_free(ev[i]);
+    id_list l = events_of("u");
+    cr_assert(l.n == 14);
+    for (int i = 0; i < 14; i++) {
+        snprintf(id, sizeof id, "e%02d", 13 - i);
+        cr_assert(strcmp(l.ids[i], id) == 0, "%d: %s", i, l.ids[i]);
+    }
+    void *t = begin("u");
+    cr_assert(put_event(t, "e14", "u", RISK_LEVEL_LOW) == RISK_OK);
+    cr_assert(st.commit(st.ctx, t) == RISK_OK);
+    l = events_of("u");
+    cr_assert(l.n == 15 && strcmp(l.ids[0], "e14") == 0 && strcmp(l.ids[14], "e00") == 0);
+}
+
 /* ---- threads ---- */
 #define N_THREADS 4
 #define N_OPS 500

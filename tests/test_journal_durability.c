@@ -1,0 +1,425 @@
+/* The journal store (lib/store_journal.c): durability modes and group
+ * commit, failing writes and syncs, compaction (also interrupted at every
+ * step) and backup, argument checks, allocation failures, and the engine
+ * on a journal. Each test names its rule. */
+#include "journal_fixture.h"
+
+#include <stdatomic.h>
+
+Test(journal, failed_write_changes_nothing)
+{
+    /* R-CC-2, R-CC-3: EIO or ENOSPC on write → RISK_EIO, memory and file as before */
+    risk_store s;
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    for (int k = 1; k <= 5; k++)
+        cr_assert_eq(do_op(&s, k), RISK_OK);
+    digest d5 = take_digest(&s);
+    uint64_t sz = file_size(path);
+    int errs[2] = {ENOSPC, EIO};
+    for (int i = 0; i < 2; i++) {
+        risk_journal_test_fail_write(1, errs[i]);
+        cr_assert_eq(do_op(&s, 6), RISK_EIO);
+        cr_assert(dg_eq(take_digest(&s), d5));
+        cr_assert_eq(file_size(path), sz);
+    }
+    cr_assert_eq(do_op(&s, 6), RISK_OK); /* the store goes on */
+    digest d6 = take_digest(&s);
+    jclose(&s);
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    cr_assert(dg_eq(take_digest(&s), d6));
+    hcol c = {0};
+    cr_assert_eq(s.read_history(s.ctx, NULL, 0, collect, &c), RISK_OK);
+    cr_assert_eq(c.n, 6);
+    cr_assert_gt(c.seq[5], c.seq[4]); /* numbering goes on past the failed reservations */
+    jclose(&s);
+    cr_assert_eq(risk_journal_check(path, NULL), RISK_OK);
+}
+
+Test(journal, failed_sync_poisons_the_journal)
+{
+    /* R-CC-3: after a failed fdatasync nothing more is accepted (the page
+     * cache state is unknown); what was written still replays */
+    risk_store s;
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    cr_assert_eq(do_op(&s, 1), RISK_OK);
+    risk_journal_test_fail_sync(1);
+    cr_assert_eq(do_op(&s, 2), RISK_EIO);
+    cr_assert_eq(do_op(&s, 3), RISK_EIO);
+    cr_assert_eq(s.compact(s.ctx), RISK_EIO);
+    jclose(&s);
+    risk_journal_stats st;
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, &st), RISK_OK);
+    cr_assert_eq(st.records_replayed, 2);
+    jclose(&s);
+}
+
+Test(journal, compaction_keeps_everything)
+{
+    /* R-CC-3, R-AU-1: compaction rewrites the live state and the full history */
+    enum { N = 60 };
+    digest dgs[N + 1];
+    build(N, NULL, dgs);
+    uint64_t before = file_size(path);
+    risk_store s;
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    cr_assert_eq(s.compact(s.ctx), RISK_OK);
+    cr_assert_lt(file_size(path), before);
+    cr_assert(dg_eq(take_digest(&s), dgs[N]));
+    hcol c = {0};
+    cr_assert_eq(s.read_history(s.ctx, "user-1", 0, collect, &c), RISK_OK);
+    cr_assert_eq(c.n, 12);
+    cr_assert_eq(do_op(&s, N + 1), RISK_OK); /* appends after compaction */
+    digest after = take_digest(&s);
+    jclose(&s);
+    cr_assert_eq(risk_journal_check(path, NULL), RISK_OK);
+    risk_journal_stats st;
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, &st), RISK_OK);
+    cr_assert(dg_eq(take_digest(&s), after));
+    cr_assert_eq(do_op(&s, N + 2), RISK_OK); /* versions were kept: updates still apply */
+    jclose(&s);
+}
+
+/* An event whose user has no record: compaction writes events after their
+ * user, and must still keep this one (R-CC-3). */
+Test(journal, compaction_keeps_events_without_a_user)
+{
+    build(4, NULL, NULL);
+    risk_store s;
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_OFF, 0, NULL), RISK_OK);
+    void *txn;
+    risk_event *e = NULL, *got = NULL;
+    cr_assert_eq(s.begin(s.ctx, "ghost", &txn), RISK_OK);
+    cr_assert_eq(risk_event_new(&e, "ev-ghost", "ghost", "leakedCredentials", RISK_LEVEL_HIGH, 7),
+                 RISK_OK);
+    cr_assert_eq(s.put_event(s.ctx, txn, e), RISK_OK);
+    cr_assert_eq(s.commit(s.ctx, txn), RISK_OK);
+    digest d = take_digest(&s);
+    cr_assert_eq(s.compact(s.ctx), RISK_OK);
+    jclose(&s);
+    for (int reopen = 0; reopen < 2; reopen++) {
+        cr_assert_eq(jopen(&s, path, RISK_DURABILITY_OFF, 0, NULL), RISK_OK);
+        cr_assert(dg_eq(take_digest(&s), d));
+        cr_assert_eq(s.begin(s.ctx, NULL, &txn), RISK_OK);
+        cr_assert_eq(s.get_event(s.ctx, txn, "ev-ghost", &got), RISK_OK);
+        cr_assert_str_eq(risk_event_user_id(got), "ghost");
+        risk_event_free(got);
+        s.rollback(s.ctx, txn);
+        if (reopen == 0)
+            cr_assert_eq(s.compact(s.ctx), RISK_OK); /* and once more from the new order */
+        jclose(&s);
+    }
+    cr_assert_eq(risk_journal_check(path, NULL), RISK_OK);
+    risk_event_free(e);
+}
+
+Test(journal, compaction_interrupted_at_every_step)
+{
+    /* R-CC-3: a crash at any step of compaction leaves a journal that
+     * opens with all data */
+    enum { N = 20 };
+    digest dgs[N + 1];
+    build(N, NULL, dgs);
+    for (int step = 1; step <= 5; step++) {
+        risk_store s;
+        cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+        risk_journal_test_compact_crash(step);
+        cr_assert_eq(s.compact(s.ctx), RISK_EIO, "step %d", step);
+        risk_journal_test_compact_crash(0);
+        jclose(&s);
+        cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK, "step %d: %s",
+                     step, risk_error_last());
+        cr_assert(dg_eq(take_digest(&s), dgs[N]), "step %d", step);
+        jclose(&s);
+    }
+    risk_store s; /* a stale .tmp does not stop the next compaction */
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    cr_assert_eq(s.compact(s.ctx), RISK_OK);
+    cr_assert(dg_eq(take_digest(&s), dgs[N]));
+    jclose(&s);
+}
+
+Test(journal, backup_while_open)
+{
+    /* R-CC-3: backup writes a consistent, openable copy; the journal goes on */
+    risk_store s, b;
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    for (int k = 1; k <= 15; k++)
+        cr_assert_eq(do_op(&s, k), RISK_OK);
+    digest d15 = take_digest(&s);
+    cr_assert_eq(s.backup(s.ctx, path2), RISK_OK);
+    cr_assert_eq(s.backup(s.ctx, path), RISK_EINVAL);
+    cr_assert_eq(do_op(&s, 16), RISK_OK);
+    cr_assert_eq(risk_journal_check(path2, NULL), RISK_OK);
+    cr_assert_eq(jopen(&b, path2, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    cr_assert(dg_eq(take_digest(&b), d15));
+    jclose(&b);
+    jclose(&s);
+    struct stat st;
+    cr_assert_eq(stat(path2, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600);
+}
+
+typedef struct gc_arg {
+    risk_store *s;
+    int id, n, fails;
+} gc_arg;
+
+static void *gc_worker(void *p)
+{
+    gc_arg *a = p;
+    for (int i = 0; i < a->n; i++) {
+        int rc;
+        /* two threads removing policy-0 at once: the later commit fails
+         * with ENOTFOUND (its prepare sees it gone); the redo then skips
+         * the removal (do_op treats ENOTFOUND at remove time as done) */
+        while ((rc = do_op(a->s, a->id + 5 * i)) == RISK_ENOTFOUND)
+            ;
+        a->fails += rc != RISK_OK; /* user-<id> only */
+    }
+    return NULL;
+}
+
+Test(journal, group_commit_all_durable)
+{
+    /* R-CC-1, R-CC-3: many threads committing in full mode all succeed and
+     * all their commits are in the file */
+    risk_store s;
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    pthread_t th[5];
+    gc_arg args[5];
+    for (int i = 0; i < 5; i++) {
+        args[i] = (gc_arg){&s, i, 40, 0};
+        cr_assert_eq(pthread_create(&th[i], NULL, gc_worker, &args[i]), 0);
+    }
+    for (int i = 0; i < 5; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert_eq(args[i].fails, 0);
+    }
+    digest d = take_digest(&s);
+    cr_assert_eq(d.hist, 200);
+    jclose(&s);
+    risk_journal_stats st;
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, &st), RISK_OK, "%s", risk_error_last());
+    cr_assert_eq(st.records_replayed, 200);
+    cr_assert(dg_eq(take_digest(&s), d));
+    jclose(&s);
+}
+
+Test(journal, normal_and_off_modes)
+{
+    /* R-CC-3: normal syncs in the background and on close; off never syncs
+     * but still writes; both replay */
+    for (uint32_t mode = RISK_DURABILITY_NORMAL; mode <= RISK_DURABILITY_OFF; mode++) {
+        unlink(path);
+        risk_store s;
+        risk_journal_options o = RISK_JOURNAL_OPTIONS_INIT;
+        o.durability = mode;
+        o.sync_interval_ms = 5;
+        cr_assert_eq(risk_journal_open(&s, path, &o, NULL), RISK_OK);
+        for (int k = 1; k <= 10; k++) {
+            cr_assert_eq(do_op(&s, k), RISK_OK);
+            if (k == 5)
+                usleep(20000);
+        }
+        digest d = take_digest(&s);
+        jclose(&s);
+        cr_assert_eq(jopen(&s, path, mode, 0, NULL), RISK_OK);
+        cr_assert(dg_eq(take_digest(&s), d));
+        jclose(&s);
+    }
+}
+
+Test(journal, invalid_arguments)
+{
+    /* R-IV-1 */
+    risk_store s;
+    risk_journal_options o = RISK_JOURNAL_OPTIONS_INIT;
+    cr_assert_eq(risk_journal_open(NULL, path, NULL, NULL), RISK_EINVAL);
+    cr_assert_eq(risk_journal_open(&s, NULL, NULL, NULL), RISK_EINVAL);
+    cr_assert_eq(risk_journal_open(&s, "", NULL, NULL), RISK_EINVAL);
+    o.version = 99;
+    cr_assert_eq(risk_journal_open(&s, path, &o, NULL), RISK_EINVAL);
+    cr_assert(strstr(risk_error_last(), "opts") != NULL);
+    o = (risk_journal_options)RISK_JOURNAL_OPTIONS_INIT;
+    o.durability = 7;
+    cr_assert_eq(risk_journal_open(&s, path, &o, NULL), RISK_EINVAL);
+    cr_assert_eq(risk_journal_check(NULL, NULL), RISK_EINVAL);
+    cr_assert_eq(risk_journal_check(path, NULL), RISK_ENOTFOUND);
+    cr_assert_eq(access(path, F_OK), -1); /* nothing created */
+    cr_assert_eq(risk_journal_open(&s, path, NULL, NULL), RISK_OK);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600);
+    jclose(&s);
+}
+
+Test(journal, out_of_memory_commit_and_open)
+{
+    /* R-IV-3, R-CC-2: ENOMEM anywhere in a commit or an open changes
+     * nothing and leaks nothing */
+    build(6, NULL, NULL);
+    risk_store s;
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_OFF, 0, NULL), RISK_OK);
+    digest d6 = take_digest(&s);
+    uint64_t sz = file_size(path);
+    int rc;
+    ALLOC_FAIL_SWEEP(rc, (void)0, do_op(&s, 7), {
+        alloc_fail_reset();
+        cr_assert(dg_eq(take_digest(&s), d6));
+        cr_assert_eq(file_size(path), sz);
+    });
+    alloc_fail_reset();
+    cr_assert_eq(rc, RISK_OK);
+    jclose(&s);
+    risk_store r;
+    ALLOC_FAIL_SWEEP(rc, (void)0, jopen(&r, path, RISK_DURABILITY_OFF, 0, NULL), (void)0);
+    alloc_fail_reset();
+    cr_assert_eq(rc, RISK_OK);
+    cr_assert_eq(take_digest(&r).hist, 7);
+    jclose(&r);
+}
+
+static int count_hist(const risk_history *h, void *arg)
+{
+    (void)h;
+    ++*(int *)arg;
+    return 0;
+}
+
+Test(journal, through_the_engine)
+{
+    /* R-ST-5, R-CC-3: the engine runs on the journal like on any store */
+    risk_store s;
+    risk_engine *eng;
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    cr_assert_eq(risk_engine_new(&eng, &s, NULL), RISK_OK);
+    for (int i = 0; i < 5; i++) {
+        risk_event *e;
+        char id[16];
+        snprintf(id, sizeof id, "ev-%d", i);
+        cr_assert_eq(risk_event_new(&e, id, "alice", "leakedCredentials", RISK_LEVEL_HIGH,
+                                    risk_engine_now(eng) - 1000),
+                     RISK_OK);
+        cr_assert_eq(risk_engine_ingest(eng, "tester", e, 0), RISK_OK, "%s", risk_error_last());
+        risk_event_free(e);
+    }
+    risk_user *u;
+    cr_assert_eq(risk_engine_user(&u, eng, "alice"), RISK_OK);
+    uint64_t ver = risk_user_version(u);
+    risk_level lvl = risk_user_risk_level(u);
+    risk_user_free(u);
+    int n1 = 0;
+    cr_assert_eq(risk_engine_history(eng, "alice", count_hist, &n1), RISK_OK);
+    cr_assert_geq(n1, 5);
+    cr_assert_eq(risk_engine_compact(eng), RISK_OK);
+    risk_engine_free(eng); /* closes the store */
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    cr_assert_eq(risk_engine_new(&eng, &s, NULL), RISK_OK);
+    cr_assert_eq(risk_engine_user(&u, eng, "alice"), RISK_OK);
+    cr_assert_eq(risk_user_version(u), ver);
+    cr_assert_eq(risk_user_risk_level(u), lvl);
+    risk_user_free(u);
+    int n2 = 0;
+    cr_assert_eq(risk_engine_history(eng, "alice", count_hist, &n2), RISK_OK);
+    cr_assert_eq(n2, n1);
+    risk_engine_free(eng);
+}
+
+/* ---- group commit through the engine: the wait for the disk happens
+ * after the user's lock is released (R-CC-1, R-CC-3) ---- */
+
+static int ingest(risk_engine *e, const char *id)
+{
+    risk_event *ev = NULL;
+    int rc = risk_event_new(&ev, id, "alice", "leakedCredentials", RISK_LEVEL_LOW,
+                            risk_engine_now(e)); /* now: no aging closes it */
+    if (rc == RISK_OK)
+        rc = risk_engine_ingest(e, "detector", ev, 0);
+    risk_event_free(ev);
+    return rc;
+}
+
+/* The first sync waits (up to 5 s) until the file grows past its size at
+ * that moment: another commit must be written while it is held. */
+static atomic_int held, grew;
+
+static void hold_first_sync(int fd)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&held, &expected, 1))
+        return;
+    struct stat st;
+    cr_assert_eq(fstat(fd, &st), 0);
+    off_t size = st.st_size;
+    for (int i = 0; i < 5000 && !atomic_load(&grew); i++) {
+        usleep(1000);
+        if (fstat(fd, &st) == 0 && st.st_size > size)
+            atomic_store(&grew, 1);
+    }
+}
+
+struct first {
+    risk_engine *e;
+    int rc;
+};
+
+static void *first_commit(void *arg)
+{
+    struct first *f = arg;
+    f->rc = ingest(f->e, "ev-2");
+    return NULL;
+}
+
+Test(journal, user_lock_released_while_waiting_for_the_disk)
+{
+    /* R-CC-1, R-CC-3, issue #5: no thread holds a user's lock while it
+     * waits for the disk longer than it must. Before this, the second
+     * ingest of alice waited for the first one's lock, so the file could
+     * not grow while the first sync was held. */
+    risk_store s;
+    risk_engine *e = NULL;
+    cr_assert_eq(risk_journal_open(&s, path, NULL, NULL), RISK_OK, "%s", risk_error_last());
+    cr_assert_eq(risk_engine_new(&e, &s, NULL), RISK_OK, "%s", risk_error_last());
+    cr_assert_eq(ingest(e, "ev-1"), RISK_OK, "%s", risk_error_last());
+    atomic_store(&held, 0);
+    atomic_store(&grew, 0);
+    risk_journal_test_before_sync(hold_first_sync);
+    struct first f = { e, -1 };
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, first_commit, &f), 0);
+    while (!atomic_load(&held))
+        usleep(100);
+    /* the first ingest is written and waits in its sync: alice again */
+    cr_assert_eq(ingest(e, "ev-3"), RISK_OK, "%s", risk_error_last());
+    pthread_join(th, NULL);
+    cr_assert_eq(f.rc, RISK_OK);
+    cr_assert(atomic_load(&grew), "the second commit was not written while the first waited");
+    risk_journal_test_before_sync(NULL);
+    risk_engine_free(e);
+
+    /* both are durable: a reopen holds the three events */
+    risk_journal_stats st = { 0 };
+    cr_assert_eq(risk_journal_open(&s, path, NULL, &st), RISK_OK, "%s", risk_error_last());
+    cr_assert_eq(st.records_replayed, 3);
+    cr_assert_eq(risk_engine_new(&e, &s, NULL), RISK_OK);
+    risk_user *u = NULL;
+    cr_assert_eq(risk_engine_user(&u, e, "alice"), RISK_OK);
+    cr_assert_eq(risk_user_active_events(u), 3);
+    risk_user_free(u);
+    risk_engine_free(e);
+}
+
+Test(journal, failed_sync_fails_the_waiting_commit)
+{
+    /* R-CC-3: the wait after the lock is released still reports a failed
+     * sync: the commit is not acknowledged, and the journal refuses more. */
+    risk_store s;
+    risk_engine *e = NULL;
+    cr_assert_eq(risk_journal_open(&s, path, NULL, NULL), RISK_OK, "%s", risk_error_last());
+    cr_assert_eq(risk_engine_new(&e, &s, NULL), RISK_OK);
+    risk_journal_test_fail_sync(1);
+    cr_assert_eq(ingest(e, "ev-1"), RISK_EIO);
+    risk_journal_test_fail_sync(0);
+    cr_assert_eq(ingest(e, "ev-2"), RISK_EIO);
+    risk_engine_free(e);
+}
