@@ -80,9 +80,12 @@ static int snap_meta(const char *key, const uint8_t *val, size_t len, void *arg)
 }
 
 /* Write the live state and the whole history (copied from the current
- * file, in seq order) to fd; new_off[i] receives item i's new offset.
+ * file, in seq order) to fd. gap (compaction; NULL for a backup)
+ * receives each item's distance from the one before (the first one's from
+ * 0): under FRAME_MAX, so 4 bytes an item instead of a second 8-byte
+ * offset array beside h_off at the peak of the process's memory.
  * Called with file_mu held, so no commit changes what is copied. */
-static int snap_write(snap *s, uint64_t *new_off)
+static int snap_write(snap *s, uint32_t *gap)
 {
     jstore *js = s->js;
     uint8_t hdr[HDR_LEN];
@@ -107,6 +110,7 @@ static int snap_write(snap *s, uint64_t *new_off)
     if (rc == RISK_OK)
         rc = risk_memstore_each_meta(js->ms, snap_meta, s);
     rd r = {.fd = js->fd, .size = js->end};
+    uint64_t prev = 0;
     for (size_t i = 0; rc == RISK_OK && i < js->h_n; i++) {
         const uint8_t *src = rd_get(&r, js->h_off[i], js->h_len[i]);
         uint8_t *dst = NULL;
@@ -116,7 +120,10 @@ static int snap_write(snap *s, uint64_t *new_off)
             rc = snap_flush(s);
         if (rc == RISK_OK && (rc = bytes_op(&s->b, OP_HISTORY, js->h_len[i], &dst)) == 0) {
             memcpy(dst, src, js->h_len[i]);
-            new_off[i] = s->off + (uint64_t)(dst - s->b.p);
+            uint64_t at = s->off + (uint64_t)(dst - s->b.p);
+            if (gap != NULL)
+                gap[i] = (uint32_t)(at - prev);
+            prev = at;
         }
     }
     risk_free(r.buf);
@@ -151,11 +158,10 @@ static char *tmp_path(const char *path)
 int write_copy(jstore *js, const char *dst, int compact)
 {
     char *tmp = tmp_path(dst);
-    /* same capacity as h_off: it replaces it, and commits append to it */
-    uint64_t *new_off = risk_malloc((js->h_cap ? js->h_cap : 1) * sizeof *new_off);
+    uint32_t *gap = compact ? risk_malloc((js->h_n ? js->h_n : 1) * sizeof *gap) : NULL;
     snap s = {.js = js, .fd = -1};
     int rc = RISK_OK, renamed = 0;
-    if (tmp == NULL || new_off == NULL) {
+    if (tmp == NULL || (compact && gap == NULL)) {
         rc = risk_err(RISK_ENOMEM, "journal: out of memory");
         goto out;
     }
@@ -167,7 +173,7 @@ int write_copy(jstore *js, const char *dst, int compact)
     /* lock before the rename, so no other writer can slip in between */
     if (compact && (rc = lock_file(s.fd, tmp)) != RISK_OK)
         goto out;
-    rc = snap_write(&s, new_off);
+    rc = snap_write(&s, gap);
     if (rc == RISK_OK && compact && atomic_load(&journal_hook_compact_step) == 1 &&
         ftruncate(s.fd, (off_t)(s.off / 2)) == 0) /* a half-written copy */
         CRASH_POINT(1);
@@ -197,8 +203,9 @@ int write_copy(jstore *js, const char *dst, int compact)
         js->fd = s.fd, s.fd = old;
         memcpy(js->salt, s.salt, 8);
         js->end = s.off, js->next_txn = s.txn + 1, js->wlen = 0;
-        uint64_t *t = js->h_off;
-        js->h_off = new_off, new_off = t;
+        uint64_t at = 0; /* the items' offsets in the new file, in place */
+        for (size_t i = 0; i < js->h_n; i++)
+            js->h_off[i] = at += gap[i];
         js->synced = js->written; /* everything is in the synced new file */
         if (rc != RISK_OK)
             atomic_store(&js->poisoned, 1);
@@ -213,7 +220,7 @@ crashed:
     if (s.fd >= 0)
         close(s.fd);
     risk_free(s.b.p);
-    risk_free(new_off);
+    risk_free(gap);
     risk_free(tmp);
     return rc;
 }
