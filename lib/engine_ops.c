@@ -72,12 +72,13 @@ static int same_detection(const risk_event *a, const risk_event *b)
            str_eq(a->source, b->source);
 }
 
-/* Copy the detection fields of src onto dst (an event being updated):
- * a view of dst with src's detection, copied once, then swapped in. Both
- * are valid handles, so nothing needs validating again. */
-static int copy_detection(risk_event *dst, const risk_event *src)
+/* Copy the detection fields of src onto *dst (an event being updated):
+ * a view of *dst with src's detection, copied once, then put in its place
+ * (a copy's strings live in its own block: the struct cannot be moved).
+ * Both are valid handles, so nothing needs validating again. */
+static int copy_detection(risk_event **dst, const risk_event *src)
 {
-    risk_event view = *dst, *own = NULL;
+    risk_event view = **dst, *own = NULL;
     view.type = src->type;
     view.level = src->level;
     view.detected_at = src->detected_at;
@@ -88,10 +89,8 @@ static int copy_detection(risk_event *dst, const risk_event *src)
     int rc = risk_event_dup(&own, &view);
     if (rc)
         return rc;
-    risk_event t = *dst;
-    *dst = *own;
-    *own = t;
-    risk_event_free(own);
+    risk_event_free(*dst);
+    *dst = own;
     return RISK_OK;
 }
 
@@ -136,7 +135,7 @@ static int op_ingest(struct uop *o)
         if (o->ev[i]->state != RISK_EVENT_ACTIVE) /* aged by the catch-up */
             return risk_err(RISK_ETRANSITION, "event: '%s' is closed and cannot be updated",
                             in->id);
-        if ((rc = copy_detection(o->ev[i], in)))
+        if ((rc = copy_detection(&o->ev[i], in)))
             return rc;
         o->dirty[i] = 1;
         if ((rc = uop_rescore(o)))

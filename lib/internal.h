@@ -69,9 +69,11 @@ struct risk_event {
     uint32_t reason; /* risk_close_reason */
     int64_t detected_at;
     int64_t closed_at; /* RISK_TIME_NONE while active */
-    /* risk_event_dup packs the strings in one block: a string inside it is
-     * freed with the block, not on its own (a setter replacing it leaves
-     * the old bytes in the block). NULL for events built field by field. */
+    /* risk_event_dup packs the strings in one block after the struct, in
+     * the same allocation: a string inside it is freed with the event, not
+     * on its own (a setter replacing it leaves the old bytes in the block).
+     * NULL for events built field by field. A copy of the struct must not
+     * outlive the event it was copied from. */
     char *arena;
     size_t arena_len;
     /* RISK_EV_BORROWED_* bits: closed_by or note point at a string the

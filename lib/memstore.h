@@ -38,6 +38,9 @@ void risk_memstore_reserve(risk_memstore *ms, size_t users, size_t events);
 #define TXN_INLINE_SLOTS 16 /* power of two: 12 entries before growing */
 #define TXN_INLINE_HIST 4
 #define TXN_INLINE_SUBS 24
+/* event nodes a txn remembers from its user_events read (mtxn.seen), and
+ * the batch that read prefetches */
+#define TXN_SEEN 32
 /* the copies of buffered writes (an event with its strings is ~250 bytes)
  * and prepare's arrays */
 #define TXN_SCRATCH 4096
@@ -200,6 +203,21 @@ typedef struct evmap {
 
 typedef struct mtxn mtxn;
 
+/* A buffered event write: the scratch copy, and the stored node of its id
+ * when this txn's user_events read saw it (NULL: prepare looks it up). */
+typedef struct bufev {
+    risk_event e; /* first: the txn's events map holds risk_event pointers */
+    evnode *seen;
+    evnode *old; /* prepared: the stored node it replaces (NULL: new) */
+} bufev;
+
+/* An event node a txn's read saw (mtxn.seen). */
+typedef struct txn_seen {
+    uint64_t h;     /* hash of the id */
+    const char *id; /* the arena's: immutable, safe to read without the lock */
+    evnode *n;
+} txn_seen;
+
 /* The committed user is embedded (its id points at the subject's id): a
  * sign-in then touches slot → subject only, and a user commit allocates
  * nothing. This relies on `id` being risk_user's only pointer field.
@@ -215,6 +233,13 @@ typedef struct subject {
     char idbuf[SUBJECT_IDINL]; /* the id, when short */
     risk_user u;      /* u.id: the subject's id, always (also without a user) */
     uint32_t pins;    /* prepared txns referring to this subject */
+    /* Counts the times one of its event nodes was replaced by another node
+     * or moved to another owner (ev_install), the only ways a node stops
+     * being its event's: a txn's nodes remembered from a read of this
+     * subject (mtxn.seen) are current while it is unchanged (a wrap would
+     * take 2^32 moves between one txn's read and its commit). It sits in
+     * what was padding. */
+    uint32_t ev_moves;
     struct subject *lprev, *lnext; /* level list (only while has_user) */
     evnode *ev_head;
     hitem *h_head, *h_tail; /* the user's items, seq order */
@@ -351,6 +376,17 @@ struct mtxn {
     /* interning guesses by a cheap key of the string (kept while the txn
      * object is reused; a guess is checked, so a stale one only misses) */
     uint32_t icache[ICACHE];
+    /* The nodes the first user_events read of a user (one with a user
+     * record: a subject that lives until close) visited, with their ids
+     * and id hashes, and the subject's ev_moves then. put_event of one of
+     * those ids takes the node along (bufev.seen), and prepare uses it if
+     * ev_moves is unchanged: a dismiss-all of ten events then looks none up
+     * in the events map (a cache miss on the bucket and on every chained
+     * node and id before it). Pointers and ids only: the nodes are not
+     * touched outside the lock. */
+    const subject *seen_subj;
+    uint32_t seen_moves, n_seen;
+    txn_seen seen[TXN_SEEN];
     /* inline first buffers: a typical operation allocates none of these */
     slot inl_users[TXN_INLINE_SLOTS], inl_events[TXN_INLINE_SLOTS];
     risk_history *inl_hist[TXN_INLINE_HIST];
@@ -428,8 +464,10 @@ int ev_make(risk_memstore *ms, const risk_event *e, uint32_t *icache, const char
 /* A risk_event view of n, valid while n and the lock are (read lock). */
 void ev_view(const risk_memstore *ms, const evnode *n, risk_event *out);
 /* Store n (owner set) in place of any event with its id; n or the old
- * node goes back to a free list. */
-void ev_install(risk_memstore *ms, uint64_t h, evnode *n);
+ * node goes back to a free list. old: that event's stored node if the
+ * caller found it under this hold of the write lock (saves the bucket
+ * walk), else NULL. */
+void ev_install(risk_memstore *ms, uint64_t h, evnode *n, evnode *old);
 /* A heap copy of a stored event (read lock). */
 int evnode_dup(const risk_memstore *ms, risk_event **out, const evnode *n);
 

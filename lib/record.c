@@ -231,8 +231,7 @@ void risk_event_free(risk_event *e)
         ev_free_str(e, e->closed_by);
     if (!(e->borrowed & RISK_EV_BORROWED_NOTE))
         ev_free_str(e, e->note);
-    risk_free(e->arena);
-    risk_free(e);
+    risk_free(e); /* and the strings in its block */
 }
 
 /* R-EV-1: a new event is active, reason none, realtime, nothing optional set. */
@@ -268,46 +267,40 @@ static size_t opt_len(const char *s)
     return s ? strlen(s) + 1 : 0;
 }
 
-static char *pack_str(char **at, const char *s)
-{
-    if (s == NULL)
-        return NULL;
-    size_t n = strlen(s) + 1;
-    char *p = memcpy(*at, s, n);
-    *at += n;
-    return p;
-}
-
-/* Two allocations whatever the event holds: the handle and one block for
- * its strings (the engine copies every event it loads, so this is on the
- * path of every operation that reads events). */
+/* One allocation whatever the event holds: the handle with its strings
+ * right after it, each measured once (the engine copies every event it
+ * loads, so this is on the path of every operation that reads events; one
+ * block instead of two also keeps those copies out of the allocator's
+ * fragmented bins, a cache miss each). */
 int risk_event_dup(risk_event **out, const risk_event *event)
 {
     CHECK_NOT_NULL(out, "out");
     CHECK_NOT_NULL(event, "event");
-    size_t n = opt_len(event->id) + opt_len(event->user_id) + opt_len(event->type) +
-               opt_len(event->ip) + opt_len(event->location) + opt_len(event->source) +
-               opt_len(event->closed_by) + opt_len(event->note);
-    risk_event *e = risk_malloc(sizeof *e);
-    char *arena = n ? risk_malloc(n) : NULL;
-    if (e == NULL || (n && arena == NULL)) {
-        risk_free(e);
-        risk_free(arena);
+    const char *src[8] = {event->id,       event->user_id, event->type,      event->ip,
+                          event->location, event->source,  event->closed_by, event->note};
+    size_t len[8], n = 0;
+    for (int i = 0; i < 8; i++)
+        n += len[i] = opt_len(src[i]);
+    risk_event *e = risk_malloc(sizeof *e + n);
+    if (e == NULL)
         return nomem("risk_event_dup");
-    }
     *e = *event;
-    e->arena = arena;
+    e->arena = n ? (char *)(e + 1) : NULL;
     e->arena_len = n;
     e->borrowed = 0;
-    char *at = arena;
-    e->id = pack_str(&at, event->id);
-    e->user_id = pack_str(&at, event->user_id);
-    e->type = pack_str(&at, event->type);
-    e->ip = pack_str(&at, event->ip);
-    e->location = pack_str(&at, event->location);
-    e->source = pack_str(&at, event->source);
-    e->closed_by = pack_str(&at, event->closed_by);
-    e->note = pack_str(&at, event->note);
+    char *dst[8], *at = (char *)(e + 1);
+    for (int i = 0; i < 8; i++) {
+        dst[i] = src[i] ? memcpy(at, src[i], len[i]) : NULL;
+        at += len[i];
+    }
+    e->id = dst[0];
+    e->user_id = dst[1];
+    e->type = dst[2];
+    e->ip = dst[3];
+    e->location = dst[4];
+    e->source = dst[5];
+    e->closed_by = dst[6];
+    e->note = dst[7];
     *out = e;
     return RISK_OK;
 }

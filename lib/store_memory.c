@@ -139,6 +139,8 @@ static void txn_init(mtxn *t, risk_memstore *ms)
     t->sc_at = t->sc_inl;
     t->sc_left = TXN_SCRATCH;
     t->sc_more = NULL;
+    t->seen_subj = NULL;
+    t->n_seen = 0;
 }
 
 mtxn *txn_new(void)
@@ -324,17 +326,22 @@ static int prepare_locked(risk_memstore *ms, mtxn *t)
         if (uid && (rc = pin(ms, t, NULL, uid)) != RISK_OK)
             return rc;
     }
-    /* events: the stored nodes (interned strings, stable ids) */
+    /* events: the stored nodes (interned strings, stable ids); the nodes
+     * they replace, known from the txn's read while it is current */
+    int seen_ok = t->seen_subj != NULL && t->seen_subj->ev_moves == t->seen_moves;
     size_t k = 0;
     MAP_EACH(&t->events, i) {
-        const risk_event *e = t->events.s[i].val;
-        const evnode *old = evmap_get(&ms->events, t->events.s[i].hash, e->id);
+        bufev *b = t->events.s[i].val;
+        const risk_event *e = &b->e;
+        b->old = seen_ok && b->seen ? b->seen
+                                    : evmap_get(&ms->events, t->events.s[i].hash, e->id);
         evnode *n;
         int popped;
-        if ((rc = ev_make(ms, e, t->icache, old ? old->id : NULL, &n, &popped)) != RISK_OK)
+        if ((rc = ev_make(ms, e, t->icache, b->old ? b->old->id : NULL, &n, &popped)) !=
+            RISK_OK)
             return rc;
         t->nodes[i] = (uintptr_t)n | (uintptr_t)popped;
-        k += old == NULL;
+        k += b->old == NULL;
     }
     evmap_grow(&ms->events, ms->events.count + k);
     if ((rc = hist_prepare(ms, t, first_hist_sub)) != RISK_OK)
@@ -432,8 +439,9 @@ int risk_memstore_prepare(risk_memstore *ms, void *txn)
     return RISK_OK;
 }
 
-/* Publish a prepared txn; pointer moves, copies and frees only. Write lock held. */
-static void apply_locked(risk_memstore *ms, mtxn *t)
+/* Publish a prepared txn; pointer moves, copies and frees only. Write lock
+ * held; same_hold: since prepare (the nodes it found stay current). */
+static void apply_locked(risk_memstore *ms, mtxn *t, int same_hold)
 {
     size_t k = 0; /* t->subs is in the order prepare_locked pinned */
     release_reservations(ms, t); /* apply inserts at most what was reserved */
@@ -451,7 +459,8 @@ static void apply_locked(risk_memstore *ms, mtxn *t)
     MAP_EACH(&t->events, i) {
         evnode *n = node_at(t, i);
         n->owner = t->subs[k++];
-        ev_install(ms, t->events.s[i].hash, n);
+        ev_install(ms, t->events.s[i].hash, n,
+                   same_hold ? ((bufev *)t->events.s[i].val)->old : NULL);
     }
     t->nodes = NULL; /* installed (or given back) */
     MAP_EACH(&t->policies, i) {
@@ -495,7 +504,7 @@ void risk_memstore_apply(risk_memstore *ms, void *txn)
     mtxn *t = txn;
     if (txn_writes(t)) {
         ms_wrlock(ms);
-        apply_locked(ms, t);
+        apply_locked(ms, t, 0);
         ms_wrunlock(ms);
     }
     txn_finish(ms, t);
@@ -539,7 +548,7 @@ int ms_commit(void *ctx, void *txn)
     if (txn_writes(t) && (rc = alloc_prepared(t)) == RISK_OK) {
         ms_wrlock(ms);
         if ((rc = prepare_now(ms, t)) == RISK_OK)
-            apply_locked(ms, t);
+            apply_locked(ms, t, 1);
         ms_wrunlock(ms);
         if (rc != RISK_OK)
             free_prepared(t);

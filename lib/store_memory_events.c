@@ -199,31 +199,38 @@ void ev_unlink(evnode *n)
     *pp = n->next;
 }
 
-void ev_install(risk_memstore *ms, uint64_t h, evnode *n)
+/* A closing keeps the size: the new version is copied into the old node,
+ * no relinking; readers are excluded by the write lock. */
+static int in_place(risk_memstore *ms, evnode *old, evnode *n)
 {
+    if (old->owner != n->owner || node_size(old) != node_size(n))
+        return 0;
+    evnode *hnext = old->hnext, *next = old->next;
+    memcpy(old, n, node_size(n));
+    old->hnext = hnext;
+    old->next = next;
+    ev_give(ms, n);
+    return 1;
+}
+
+void ev_install(risk_memstore *ms, uint64_t h, evnode *n, evnode *old)
+{
+    if (old != NULL && in_place(ms, old, n))
+        return;
     evmap *m = &ms->events;
     evnode **pp = &m->b[h & (m->cap - 1)];
     while (*pp != NULL && strcmp((*pp)->id, n->id) != 0)
         pp = &(*pp)->hnext;
-    evnode *old = *pp;
-    if (old == NULL) {
+    if ((old = *pp) == NULL) {
         ev_link(n->owner, n);
         n->hnext = m->b[h & (m->cap - 1)];
         m->b[h & (m->cap - 1)] = n;
         m->count++;
         return;
     }
-    if (old->owner == n->owner && node_size(old) == node_size(n)) {
-        /* in place (a closing keeps the size): no relinking; readers are
-         * excluded by the write lock */
-        evnode *hnext = old->hnext, *next = old->next;
-        memcpy(old, n, node_size(n));
-        old->hnext = hnext;
-        old->next = next;
-        old->owner = n->owner;
-        ev_give(ms, n);
+    if (in_place(ms, old, n))
         return;
-    }
+    old->owner->ev_moves++; /* txns' nodes remembered from it may be stale */
     ev_unlink(old);
     ev_link(n->owner, n);
     n->hnext = old->hnext;
@@ -255,7 +262,7 @@ int risk_memstore_load_event(risk_memstore *ms, risk_event *event)
         return rc;
     evmap_grow(&ms->events, ms->events.count + 1);
     n->owner = owner;
-    ev_install(ms, h, n);
+    ev_install(ms, h, n, NULL);
     return RISK_OK;
 }
 

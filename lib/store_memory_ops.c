@@ -36,29 +36,49 @@ static int cb_put_user(void *ctx, void *txn, const risk_user *user)
     return at != NOPE ? RISK_OK : map_add(&t->users, h, u);
 }
 
-/* A scratch copy of e (fields this store does not keep stay zero). */
-static risk_event *copy_event(mtxn *t, const risk_event *e)
+/* A scratch copy of e (fields this store does not keep stay zero), its
+ * strings in the same block, each measured once. */
+static bufev *copy_event(mtxn *t, const risk_event *e)
 {
-    risk_event *c = sc_alloc(t, sizeof *c);
-    if (c == NULL)
+    const char *src[8] = {e->id,       e->user_id, e->type,      e->ip,
+                          e->location, e->source,  e->closed_by, e->note};
+    size_t len[8], n = 0;
+    for (int i = 0; i < 8; i++)
+        n += len[i] = src[i] ? strlen(src[i]) + 1 : 0;
+    bufev *b = sc_alloc(t, sizeof *b + n);
+    if (b == NULL)
         return NULL;
-    memset(c, 0, sizeof *c);
-    int ok = 1;
-    c->id = sc_str(t, e->id, &ok);
-    c->user_id = sc_str(t, e->user_id, &ok);
-    c->type = sc_str(t, e->type, &ok);
-    c->ip = sc_str(t, e->ip, &ok);
-    c->location = sc_str(t, e->location, &ok);
-    c->source = sc_str(t, e->source, &ok);
-    c->closed_by = sc_str(t, e->closed_by, &ok);
-    c->note = sc_str(t, e->note, &ok);
+    memset(b, 0, sizeof *b);
+    char *dst[8], *at = (char *)(b + 1);
+    for (int i = 0; i < 8; i++) {
+        dst[i] = src[i] ? memcpy(at, src[i], len[i]) : NULL;
+        at += len[i];
+    }
+    risk_event *c = &b->e;
+    c->id = dst[0];
+    c->user_id = dst[1];
+    c->type = dst[2];
+    c->ip = dst[3];
+    c->location = dst[4];
+    c->source = dst[5];
+    c->closed_by = dst[6];
+    c->note = dst[7];
     c->level = e->level;
     c->timing = e->timing;
     c->state = e->state;
     c->reason = e->reason;
     c->detected_at = e->detected_at;
     c->closed_at = e->closed_at;
-    return ok ? c : NULL;
+    return b;
+}
+
+/* The node of id (hash h) that this txn's user_events read saw, or NULL. */
+static evnode *seen_node(const mtxn *t, uint64_t h, const char *id)
+{
+    for (uint32_t i = 0; i < t->n_seen; i++)
+        if (t->seen[i].h == h && strcmp(t->seen[i].id, id) == 0)
+            return t->seen[i].n;
+    return NULL;
 }
 
 static int cb_put_event(void *ctx, void *txn, const risk_event *event)
@@ -73,16 +93,18 @@ static int cb_put_event(void *ctx, void *txn, const risk_event *event)
     int rc = ev_check(event);
     if (rc != RISK_OK)
         return rc;
-    risk_event *c = copy_event(t, event);
-    if (c == NULL)
+    bufev *b = copy_event(t, event);
+    if (b == NULL)
         return RISK_ENOMEM;
-    uint64_t h = hash_str(c->id);
-    size_t at = map_find(&t->events, h, c->id);
+    const char *id = b->e.id;
+    uint64_t h = hash_str(id);
+    b->seen = seen_node(t, h, id);
+    size_t at = map_find(&t->events, h, id);
     if (at != NOPE) { /* the old copy stays in the scratch until the txn ends */
-        t->events.s[at].val = c;
+        t->events.s[at].val = b;
         return RISK_OK;
     }
-    return map_add(&t->events, h, c);
+    return map_add(&t->events, h, b);
 }
 
 /* Buffer a policy write (p owned, NULL = removal) under name. */
@@ -307,12 +329,36 @@ static int cb_user_events(void *ctx, void *txn, const char *user_id, risk_event_
     unsigned k_ = ms_stripe();
     ms_rdlock(ms, k_);
     const subject *s = subject_find(&ms->users, hash_str(user_id), user_id);
-    for (const evnode *n = s ? s->ev_head : NULL; n && rc == 0; n = n->next) {
-        if (overlay && map_find(&t->events, hash_str(n->id), n->id) != NOPE)
-            continue;
-        risk_event v;
-        ev_view(ms, n, &v);
-        rc = fn(&v, arg);
+    /* remember the nodes for put_event (mtxn.seen): the first read of a
+     * user that exists, with nothing buffered yet */
+    int remember = t && !overlay && t->seen_subj == NULL && s && s->has_user;
+    if (remember) {
+        t->seen_subj = s;
+        t->seen_moves = s->ev_moves;
+    }
+    /* The nodes and their ids are scattered over the arena: take a batch
+     * of nodes from the list (a chain of dependent misses) and prefetch
+     * every id before reading any, so that the ids' misses overlap instead
+     * of adding up (batches of TXN_SEEN: a user has ~10). */
+    evnode *batch[TXN_SEEN];
+    evnode *n = s ? s->ev_head : NULL;
+    while (rc == 0 && n != NULL) {
+        size_t m = 0;
+        for (; n && m < TXN_SEEN; n = n->next)
+            batch[m++] = n;
+        for (size_t j = 0; j < m; j++)
+            __builtin_prefetch(batch[j]->id);
+        for (size_t j = 0; j < m && rc == 0; j++) {
+            evnode *b = batch[j];
+            uint64_t h = overlay || remember ? hash_str(b->id) : 0;
+            if (overlay && map_find(&t->events, h, b->id) != NOPE)
+                continue;
+            if (remember && t->n_seen < TXN_SEEN)
+                t->seen[t->n_seen++] = (txn_seen){h, b->id, b};
+            risk_event v;
+            ev_view(ms, b, &v);
+            rc = fn(&v, arg);
+        }
     }
     ms_rdunlock(ms, k_);
     if (overlay)
