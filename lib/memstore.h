@@ -328,6 +328,7 @@ struct risk_memstore {
     /* !keep_history (the journal wraps us and logs in seq order): a token
      * held from reserve_seq to commit/rollback */
     mtxn *seq_owner;
+    atomic_int token_busy; /* seq_owner != NULL, read by spinning waiters without seq_mu */
     pthread_t seq_thread; /* the thread that holds the token (valid with seq_owner) */
     seq_waiter *q_head, *q_tail; /* FIFO of threads waiting for the token */
 

@@ -17,6 +17,24 @@
 #include "memstore.h"
 
 /* ---- the token (!keep_history) ---- */
+/* Waiting for the token first spins, up to TOKEN_SPIN pauses (~12 us at
+ * 24 ns a pause here), when no other thread is queued: the token is held
+ * for one operation's commit (a few microseconds), and a second committing
+ * thread that slept on the condition variable paid a futex sleep and wake
+ * per operation: two threads ingesting into a journal went at 0.65x one
+ * thread (193-206k vs 283-305k ingests/s), and 1.3x with the spin. With
+ * others queued it sleeps at once, so 64 committers do not spin. */
+#define TOKEN_SPIN 512
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 /* Wake-one without hand-off: release frees the token and signals only the
  * oldest waiter (each waiter has its own condvar), so 64 committers do not
  * all wake on every release; a running thread may still take a free token
@@ -30,6 +48,13 @@ static int token_acquire(risk_memstore *ms, mtxn *t)
     if (ms->seq_owner != NULL && pthread_equal(ms->seq_thread, pthread_self()))
         return risk_err(RISK_EBUSY, "txn: this thread holds the sequencer in another open "
                                     "transaction of this store (commit or roll it back first)");
+    if (ms->seq_owner != NULL && ms->q_head == NULL) {
+        pthread_mutex_unlock(&ms->seq_mu);
+        for (int i = 0; i < TOKEN_SPIN && atomic_load_explicit(&ms->token_busy,
+                                                                memory_order_relaxed); i++)
+            cpu_relax();
+        pthread_mutex_lock(&ms->seq_mu);
+    }
     if (ms->seq_owner != NULL) {
         seq_waiter w = {.t = t};
         if (pthread_cond_init(&w.cv, NULL) != 0)
@@ -50,6 +75,7 @@ static int token_acquire(risk_memstore *ms, mtxn *t)
         pthread_cond_destroy(&w.cv);
     }
     ms->seq_owner = t;
+    atomic_store_explicit(&ms->token_busy, 1, memory_order_relaxed);
     ms->seq_thread = pthread_self();
     return RISK_OK;
 }
@@ -100,6 +126,7 @@ void seq_done(risk_memstore *ms, mtxn *t)
         atomic_store_explicit(&ms->wm, wm, memory_order_release);
     } else if (ms->seq_owner == t) {
         ms->seq_owner = NULL;
+        atomic_store_explicit(&ms->token_busy, 0, memory_order_relaxed);
         if (ms->q_head != NULL)
             pthread_cond_signal(&ms->q_head->cv);
     }
