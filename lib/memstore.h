@@ -388,6 +388,10 @@ struct mtxn {
     const subject *seen_subj;
     uint32_t seen_moves, n_seen;
     txn_seen seen[TXN_SEEN];
+    /* the hash of the user id begin was given (has_uid_h): get_event
+     * prefetches that user's map slot and subject (below cb_get_event) */
+    uint64_t uid_h;
+    int has_uid_h;
     /* inline first buffers: a typical operation allocates none of these */
     slot inl_users[TXN_INLINE_SLOTS], inl_events[TXN_INLINE_SLOTS];
     risk_history *inl_hist[TXN_INLINE_HIST];

@@ -154,7 +154,7 @@ mtxn *txn_new(void)
 int ms_begin(void *ctx, const char *user_id, void **txn)
 {
     risk_memstore *ms = ctx;
-    (void)user_id; /* per-user serialisation is the engine's; writes are buffered */
+    /* per-user serialisation is the engine's; writes are buffered */
     if (txn == NULL)
         return risk_err(RISK_EINVAL, "txn: NULL");
     mtxn *t = NULL;
@@ -165,6 +165,8 @@ int ms_begin(void *ctx, const char *user_id, void **txn)
     if (t == NULL && (t = txn_new()) == NULL)
         return ms_nomem();
     txn_init(t, ms);
+    t->has_uid_h = user_id != NULL;
+    t->uid_h = user_id ? hash_str(user_id) : 0;
     *txn = t;
     return RISK_OK;
 }
@@ -307,6 +309,14 @@ static int prepare_locked(risk_memstore *ms, mtxn *t)
             return rc;
     if ((rc = check_versions(t)) != RISK_OK)
         return rc;
+    /* apply links each user at the head of its level's list, whose first
+     * subject is the user last written at that level, often by another
+     * thread (its line on the other core): fetched now, while the rest of
+     * prepare runs, not when apply stalls on it (a hint only) */
+    MAP_EACH(&t->users, i) {
+        const risk_user *u = t->users.s[i].val;
+        __builtin_prefetch(ms->levels[u->level < N_LEVELS ? u->level : 0], 1);
+    }
     /* a removal seen at remove_policy time may have been committed since by
      * another transaction: the second of two removals must not commit too */
     MAP_EACH(&t->policies, i) {

@@ -63,6 +63,8 @@ evnode *evmap_get(const evmap *m, uint64_t h, const char *id)
     return NULL;
 }
 
+#define GROW_AHEAD 16 /* buckets ahead: a miss takes ~16 buckets' moves */
+
 /* Best effort: room for want nodes at load ≤ 1; a failed growth only
  * makes chains longer. */
 void evmap_grow(evmap *m, size_t want)
@@ -75,13 +77,24 @@ void evmap_grow(evmap *m, size_t want)
     evnode **b = risk_calloc(cap, sizeof *b);
     if (b == NULL)
         return;
-    for (size_t i = 0; i < m->cap; i++)
+    /* Under the write lock, every node moves: walked in bucket order they
+     * are in no memory order, a cache miss each on the node and its id
+     * (hashed again), and the other writers wait. The first node of a
+     * bucket GROW_AHEAD on is fetched, and its id once the node is in
+     * (chains average one node at load <= 1); the new buckets (i plus a
+     * multiple of the old capacity) are written in order anyway. */
+    for (size_t i = 0; i < m->cap; i++) {
+        if (i + GROW_AHEAD < m->cap && m->b[i + GROW_AHEAD] != NULL)
+            __builtin_prefetch(m->b[i + GROW_AHEAD]);
+        if (i + GROW_AHEAD / 2 < m->cap && m->b[i + GROW_AHEAD / 2] != NULL)
+            __builtin_prefetch(m->b[i + GROW_AHEAD / 2]->id);
         for (evnode *n = m->b[i], *next; n != NULL; n = next) {
             next = n->hnext;
             evnode **head = &b[hash_str(n->id) & (cap - 1)];
             n->hnext = *head;
             *head = n;
         }
+    }
     risk_free(m->b);
     m->b = b;
     m->cap = cap;

@@ -278,8 +278,18 @@ static int cb_get_user(void *ctx, void *txn, const char *id, risk_user **out)
     const subject *s = subject_find(&ms->users, h, id);
     risk_user copy; /* duplicated outside the lock; its id (the subject's) lives until close */
     int found = s && s->has_user;
-    if (found)
+    if (found) {
         copy = s->u;
+        /* A write of this user follows (ingest, dismiss): its commit, under
+         * the write lock, links a history item after the user's last and
+         * moves the user between level lists, cold lines (the last item
+         * was written long ago, the list neighbours are other users).
+         * Fetched now, they arrive while the engine scores and seals
+         * outside the lock, and the lock is held that much shorter. */
+        __builtin_prefetch(s->h_tail, 1);
+        __builtin_prefetch(s->lprev, 1);
+        __builtin_prefetch(s->lnext, 1);
+    }
     ms_rdunlock(ms, k_);
     /* not found is an expected answer on the ingest path: no message */
     return found ? risk_user_dup(out, &copy) : RISK_ENOTFOUND;
@@ -311,7 +321,19 @@ static int cb_get_event(void *ctx, void *txn, const char *id, risk_event **out)
         return risk_event_dup(out, b);
     unsigned k_ = ms_stripe();
     ms_rdlock(ms, k_);
+    /* An ingest reads the event, then the user of its transaction: the
+     * user's map slot is fetched beside the event's bucket and chain, and
+     * its subject after them (a probe may go past the slot: a hint only),
+     * so get_user finds both in cache and holds the read lock, which a
+     * committing thread waits for, shorter. */
+    const slot *us = t && t->has_uid_h && ms->users.count
+                         ? &ms->users.s[t->uid_h & (ms->users.cap - 1)]
+                         : NULL;
+    if (us)
+        __builtin_prefetch(us);
     const evnode *n = evmap_get(&ms->events, h, id);
+    if (us && us->val)
+        __builtin_prefetch(us->val);
     int rc = n ? evnode_dup(ms, out, n) : RISK_ENOTFOUND;
     ms_rdunlock(ms, k_);
     return rc;
