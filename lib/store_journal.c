@@ -459,8 +459,6 @@ const risk_store_split *risk_store_split_of(const risk_store *s)
     return s->commit == j_commit ? &journal_split : NULL;
 }
 
-
-
 /* ---- forwarded reads ---- */
 
 static int j_get_user(void *ctx, void *txn, const char *id, risk_user **out)
