@@ -84,6 +84,14 @@ struct risk_event {
 #define RISK_EV_BORROWED_CLOSED_BY 1u
 #define RISK_EV_BORROWED_NOTE 2u
 
+/* An event's eight strings packed in one block, as risk_event_dup and the
+ * memory store's buffered writes keep them: strings_size measures them
+ * once (len[i]: bytes with the NUL, 0 for NULL; returns the sum), then
+ * pack_strings copies src's into `at` and points dst's fields at them. */
+size_t risk_event_strings_size(const risk_event *src, size_t len[8]);
+void risk_event_pack_strings(risk_event *dst, const risk_event *src, const size_t len[8],
+                             char *at);
+
 /* Engine-internal: close or reopen an event with values already valid,
  * borrowing `by` (and below, `note`), which must outlive the event. */
 void risk_event_close_borrowed(risk_event *e, uint32_t state, uint32_t reason, int64_t at,

@@ -267,6 +267,38 @@ static size_t opt_len(const char *s)
     return s ? strlen(s) + 1 : 0;
 }
 
+/* The string fields in one order, for measuring and packing. */
+#define EV_STRINGS(e) {(e)->id, (e)->user_id, (e)->type, (e)->ip, (e)->location, (e)->source, \
+                       (e)->closed_by, (e)->note}
+
+size_t risk_event_strings_size(const risk_event *src, size_t len[8])
+{
+    const char *s[8] = EV_STRINGS(src);
+    size_t n = 0;
+    for (int i = 0; i < 8; i++)
+        n += len[i] = opt_len(s[i]);
+    return n;
+}
+
+void risk_event_pack_strings(risk_event *dst, const risk_event *src, const size_t len[8],
+                             char *at)
+{
+    const char *s[8] = EV_STRINGS(src);
+    char *d[8];
+    for (int i = 0; i < 8; i++) {
+        d[i] = s[i] ? memcpy(at, s[i], len[i]) : NULL;
+        at += len[i];
+    }
+    dst->id = d[0];
+    dst->user_id = d[1];
+    dst->type = d[2];
+    dst->ip = d[3];
+    dst->location = d[4];
+    dst->source = d[5];
+    dst->closed_by = d[6];
+    dst->note = d[7];
+}
+
 /* One allocation whatever the event holds: the handle with its strings
  * right after it, each measured once (the engine copies every event it
  * loads, so this is on the path of every operation that reads events; one
@@ -276,11 +308,7 @@ int risk_event_dup(risk_event **out, const risk_event *event)
 {
     CHECK_NOT_NULL(out, "out");
     CHECK_NOT_NULL(event, "event");
-    const char *src[8] = {event->id,       event->user_id, event->type,      event->ip,
-                          event->location, event->source,  event->closed_by, event->note};
-    size_t len[8], n = 0;
-    for (int i = 0; i < 8; i++)
-        n += len[i] = opt_len(src[i]);
+    size_t len[8], n = risk_event_strings_size(event, len);
     risk_event *e = risk_malloc(sizeof *e + n);
     if (e == NULL)
         return nomem("risk_event_dup");
@@ -288,19 +316,7 @@ int risk_event_dup(risk_event **out, const risk_event *event)
     e->arena = n ? (char *)(e + 1) : NULL;
     e->arena_len = n;
     e->borrowed = 0;
-    char *dst[8], *at = (char *)(e + 1);
-    for (int i = 0; i < 8; i++) {
-        dst[i] = src[i] ? memcpy(at, src[i], len[i]) : NULL;
-        at += len[i];
-    }
-    e->id = dst[0];
-    e->user_id = dst[1];
-    e->type = dst[2];
-    e->ip = dst[3];
-    e->location = dst[4];
-    e->source = dst[5];
-    e->closed_by = dst[6];
-    e->note = dst[7];
+    risk_event_pack_strings(e, event, len, (char *)(e + 1));
     *out = e;
     return RISK_OK;
 }

@@ -40,29 +40,13 @@ static int cb_put_user(void *ctx, void *txn, const risk_user *user)
  * strings in the same block, each measured once. */
 static bufev *copy_event(mtxn *t, const risk_event *e)
 {
-    const char *src[8] = {e->id,       e->user_id, e->type,      e->ip,
-                          e->location, e->source,  e->closed_by, e->note};
-    size_t len[8], n = 0;
-    for (int i = 0; i < 8; i++)
-        n += len[i] = src[i] ? strlen(src[i]) + 1 : 0;
+    size_t len[8], n = risk_event_strings_size(e, len);
     bufev *b = sc_alloc(t, sizeof *b + n);
     if (b == NULL)
         return NULL;
     memset(b, 0, sizeof *b);
-    char *dst[8], *at = (char *)(b + 1);
-    for (int i = 0; i < 8; i++) {
-        dst[i] = src[i] ? memcpy(at, src[i], len[i]) : NULL;
-        at += len[i];
-    }
     risk_event *c = &b->e;
-    c->id = dst[0];
-    c->user_id = dst[1];
-    c->type = dst[2];
-    c->ip = dst[3];
-    c->location = dst[4];
-    c->source = dst[5];
-    c->closed_by = dst[6];
-    c->note = dst[7];
+    risk_event_pack_strings(c, e, len, (char *)(b + 1));
     c->level = e->level;
     c->timing = e->timing;
     c->state = e->state;

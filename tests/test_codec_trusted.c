@@ -27,6 +27,14 @@ static int64_t rtime(uint64_t *r, int opt)
     return (int64_t)(v % 3 == 0 ? v % 200 : (v >> 8) % (uint64_t)RISK_TIME_MAX);
 }
 
+/* An id of 1..RISK_ID_MAX bytes (one- and two-byte length varints). */
+static void rand_id(uint64_t *r, char id[RISK_ID_MAX + 1], int i)
+{
+    size_t n = 1 + next(r) % RISK_ID_MAX;
+    memset(id, 'a' + (char)(i % 26), n);
+    id[n] = 0;
+}
+
 /* canonical == trusted, then trusted with exactly the room it needs */
 static void same_bytes(int (*canon)(uint8_t *, size_t, size_t *, const void *),
                        int (*trusted)(uint8_t *, size_t, size_t *, const void *), const void *rec,
@@ -54,9 +62,7 @@ Test(codec_trusted, user_direct_equals_table)
     char id[RISK_ID_MAX + 1];
     uint64_t r = 0x243f6a8885a308d3ULL;
     for (int i = 0; i < 2000; i++) {
-        size_t n = 1 + next(&r) % RISK_ID_MAX;
-        memset(id, 'a' + (char)(i % 26), n);
-        id[n] = 0;
+        rand_id(&r, id, i);
         risk_user *u = NULL;
         cr_assert(eq(int, risk_user_new(&u, id), RISK_OK));
         uint64_t v = next(&r);
@@ -91,9 +97,7 @@ Test(codec_trusted, event_direct_equals_table)
     char id[RISK_ID_MAX + 1];
     uint64_t r = 0x9e3779b97f4a7c15ULL;
     for (int i = 0; i < 2000; i++) {
-        size_t n = 1 + next(&r) % RISK_ID_MAX;
-        memset(id, 'a' + (char)(i % 26), n);
-        id[n] = 0;
+        rand_id(&r, id, i);
         uint64_t v = next(&r);
         risk_event *e = NULL;
         cr_assert(eq(int, risk_event_new(&e, id, v & 1 ? "u" : id, v & 2 ? "leakedCredentials" : "x",
