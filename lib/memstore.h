@@ -252,6 +252,9 @@ typedef struct metanode {
     uint8_t val[META_MAX];
     char key[];
 } metanode;
+/* Set key's value in m (a metanode map), adding the node if new; the
+ * arguments are checked by the caller. ENOMEM leaves m as it was. */
+int meta_set(map *m, const char *key, const uint8_t *val, size_t len);
 
 typedef struct pnode { /* buffered policy write; p NULL = removal */
     risk_policy *p;

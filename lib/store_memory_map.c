@@ -425,18 +425,16 @@ void risk_memstore_load_remove_policy(risk_memstore *ms, const char *name)
     }
 }
 
-int risk_memstore_load_meta(risk_memstore *ms, const char *key, const uint8_t *val, size_t len)
+int meta_set(map *m, const char *key, const uint8_t *val, size_t len)
 {
-    size_t kl = key ? strlen(key) : 0;
-    if (ms == NULL || kl == 0 || kl > RISK_ID_MAX || len > META_MAX || (len && val == NULL))
-        return risk_err(RISK_EINVAL, "key: NULL, empty or too long, or value over 256 bytes");
     uint64_t h = hash_str(key);
-    metanode *n = map_get(&ms->meta, h, key);
+    metanode *n = map_get(m, h, key);
     if (n == NULL) {
+        size_t kl = strlen(key);
         if ((n = risk_malloc(sizeof *n + kl + 1)) == NULL)
             return ms_nomem();
         memcpy(n->key, key, kl + 1);
-        if (map_add(&ms->meta, h, n) != RISK_OK) {
+        if (map_add(m, h, n) != RISK_OK) {
             risk_free(n);
             return ms_nomem();
         }
@@ -445,6 +443,14 @@ int risk_memstore_load_meta(risk_memstore *ms, const char *key, const uint8_t *v
     if (len)
         memcpy(n->val, val, len);
     return RISK_OK;
+}
+
+int risk_memstore_load_meta(risk_memstore *ms, const char *key, const uint8_t *val, size_t len)
+{
+    size_t kl = key ? strlen(key) : 0;
+    if (ms == NULL || kl == 0 || kl > RISK_ID_MAX || len > META_MAX || (len && val == NULL))
+        return risk_err(RISK_EINVAL, "key: NULL, empty or too long, or value over 256 bytes");
+    return meta_set(&ms->meta, key, val, len);
 }
 
 /* ---- committed-state visitors for wrappers (read lock held during fn) ---- */

@@ -174,22 +174,7 @@ static int cb_put_meta(void *ctx, void *txn, const char *key, const uint8_t *buf
         return risk_err(RISK_EINVAL, "len: %zu bytes, at most %d", len, META_MAX);
     if (buf == NULL && len != 0)
         return risk_err(RISK_EINVAL, "buf: NULL with len %zu", len);
-    uint64_t h = hash_str(key);
-    metanode *n = map_get(&t->meta, h, key);
-    if (n == NULL) {
-        size_t kl = strlen(key);
-        if ((n = risk_malloc(sizeof *n + kl + 1)) == NULL)
-            return ms_nomem();
-        memcpy(n->key, key, kl + 1);
-        if (map_add(&t->meta, h, n) != RISK_OK) {
-            risk_free(n);
-            return ms_nomem();
-        }
-    }
-    n->len = len;
-    if (len)
-        memcpy(n->val, buf, len);
-    return RISK_OK;
+    return meta_set(&t->meta, key, buf, len);
 }
 
 static int cb_reserve_seq(void *ctx, void *txn, uint64_t *seq)

@@ -31,6 +31,18 @@ static void *reserve_later(void *arg)
     return NULL;
 }
 
+/* Open a txn on "a" holding seq *first, then let "b" reserve, append and
+ * commit (or roll back, r->roll_back) on another thread, to the end. */
+static void *hold_then_race(uint64_t *first, seq_race *r)
+{
+    void *t = begin("a");
+    cr_assert(add_history(t, "a", first) == RISK_OK);
+    pthread_t th;
+    cr_assert(pthread_create(&th, NULL, reserve_later, r) == 0);
+    pthread_join(th, NULL);
+    return t;
+}
+
 static seqs feed(const char *user)
 {
     seqs s = {0};
@@ -43,13 +55,9 @@ Test(store_memory_txn, later_commit_waits_hidden)
     /* R-AU-1, R-OP-5: a second writer reserves and commits while the first
      * is still open (no waiting), but readers do not see its item until the
      * first is done, so the feed never skips N to show N+1 */
-    void *t = begin("a");
     uint64_t first;
-    cr_assert(add_history(t, "a", &first) == RISK_OK);
     seq_race r = {.user = "b"};
-    pthread_t th;
-    cr_assert(pthread_create(&th, NULL, reserve_later, &r) == 0);
-    pthread_join(th, NULL); /* it committed without waiting for us */
+    void *t = hold_then_race(&first, &r); /* it committed without waiting for us */
     cr_assert(r.seq == first + 1);
     cr_assert(feed(NULL).n == 0);
     cr_assert(feed("b").n == 0);
@@ -66,13 +74,9 @@ Test(store_memory_txn, rolled_back_older_seq_is_a_gap)
 {
     /* R-OP-5: the older reservation rolls back after the younger commit:
      * its seq is a gap and the younger item shows */
-    void *t = begin("a");
     uint64_t first;
-    cr_assert(add_history(t, "a", &first) == RISK_OK);
     seq_race r = {.user = "b"};
-    pthread_t th;
-    cr_assert(pthread_create(&th, NULL, reserve_later, &r) == 0);
-    pthread_join(th, NULL);
+    void *t = hold_then_race(&first, &r);
     cr_assert(feed(NULL).n == 0);
     st.rollback(st.ctx, t);
     seqs s = feed(NULL);
