@@ -22,7 +22,9 @@
 #define SNAP_FRAME (1u << 20)   /* payload size of compaction frames */
 #define RD_CHUNK (1u << 20)     /* read-ahead of the recovery reader */
 #define HIST_BATCH 64           /* history items read per index lock */
-#define WBUF_CAP (256u << 10)   /* write buffer of durability normal/off */
+#define WBUF_CAP (256u << 10)   /* write buffer: frames wait here for one pwrite */
+#define RESV_CHUNK (1u << 20)   /* file space reserved ahead of the end */
+#define LEAD_ROUNDS 8           /* group-commit syncs one leader runs in a row */
 #define FORMAT_VERSION 1
 extern const uint8_t JOURNAL_MAGIC[8];
 
@@ -53,6 +55,8 @@ static inline uint64_t get64(const uint8_t *p)
 extern atomic_int journal_hook_compact_step;
 int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off); /* -1 + errno */
 int datasync(int fd);                                              /* -1 + errno */
+int reserve_space(int fd, uint64_t off, uint64_t len);             /* -1 + errno */
+void release_space(int fd, uint64_t off, uint64_t len);
 int fsync_dir(const char *path);                                   /* RISK_… */
 int lock_file(int fd, const char *path);                           /* RISK_… */
 void new_salt(uint8_t salt[8]);
@@ -156,14 +160,29 @@ typedef struct jstore {
 
     pthread_mutex_t file_mu; /* end, next_txn, the write buffer, appends */
     uint64_t end, next_txn;  /* end: logical end, including buffered bytes */
-    uint8_t *wbuf;           /* normal/off: frames not yet written, from end - wlen */
+    uint8_t *wbuf;           /* frames not yet written, from end - wlen */
     size_t wlen;
+    uint64_t wframes;  /* frames in the write buffer */
+    uint64_t resv_end; /* the file has space allocated up to here (reserve) */
+    int can_reserve;   /* 0: the file system cannot reserve (fallocate) */
+    /* Frames counted since open (compaction keeps counting): appended, the
+     * ones in the file, the ones a finished sync covered. A commit's
+     * ticket is its frame's number. Written under file_mu (appended,
+     * flushed) or sync_mu (synced); read anywhere. */
+    _Atomic uint64_t appended, flushed, synced;
 
     pthread_mutex_t sync_mu;
     pthread_cond_t sync_cv;   /* a sync ended (compaction, the background thread) */
-    uint64_t written, synced; /* writes done / covered by a finished sync */
-    struct jwaiter *waiters;  /* full mode: commits waiting for a sync */
-    int syncing, stop, has_thread;
+    /* group commit (full mode), under sync_mu: a leader exists, and it
+     * runs sync number gen, which covers frames up to cur_target once
+     * syncing is set. Waiters of sync g sleep on gword[g & 1], which the
+     * end of sync g (or a hand-over of the lead) changes. */
+    int leading, syncing;
+    uint32_t gen;
+    uint64_t cur_target;
+    atomic_uint gword[2];
+    pthread_cond_t gcv[2]; /* where there is no futex: the sleepers of gword */
+    int stop, has_thread;
     pthread_t thread;
     atomic_int poisoned;
 
@@ -203,11 +222,11 @@ extern uint64_t journal_pipe_min;
 /* store_journal.c */
 int check_writable(jstore *js);
 /* Write the buffered frames (file_mu held). A failure poisons the journal:
- * those frames were acknowledged. */
+ * those frames were applied in memory (and, but in full mode, acknowledged). */
 int wbuf_flush(jstore *js);
-/* After synced moved or the journal was poisoned (sync_mu held): wake the
- * commits waiting for a sync that are covered now or must fail. */
-void wake_waiters(jstore *js);
+/* After synced moved or the journal was poisoned (sync_mu held): wake every
+ * commit waiting for a sync; each looks again. */
+void wake_all_waiters(jstore *js);
 
 /* journal_compact.c (file_mu held by the caller) */
 int write_copy(jstore *js, const char *dst, int compact);

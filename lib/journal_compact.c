@@ -202,14 +202,17 @@ int write_copy(jstore *js, const char *dst, int compact)
         int old = js->fd;
         js->fd = s.fd, s.fd = old;
         memcpy(js->salt, s.salt, 8);
-        js->end = s.off, js->next_txn = s.txn + 1, js->wlen = 0;
+        js->end = s.off, js->next_txn = s.txn + 1, js->wlen = 0, js->wframes = 0;
+        js->resv_end = s.off; /* the new file has nothing reserved */
         uint64_t at = 0; /* the items' offsets in the new file, in place */
         for (size_t i = 0; i < js->h_n; i++)
             js->h_off[i] = at += gap[i];
-        js->synced = js->written; /* everything is in the synced new file */
+        /* everything is in the synced new file */
+        atomic_store(&js->flushed, atomic_load(&js->appended));
+        atomic_store(&js->synced, atomic_load(&js->appended));
         if (rc != RISK_OK)
             atomic_store(&js->poisoned, 1);
-        wake_waiters(js);
+        wake_all_waiters(js);
         pthread_mutex_unlock(&js->sync_mu);
         pthread_rwlock_unlock(&js->idx_lock);
     }

@@ -83,13 +83,18 @@ uint32_t risk_crc32c(uint32_t crc, const void *data, size_t n)
 
 /* ---- fault injection for tests (lib/internal.h) ---- */
 
-static atomic_int hook_write_n, hook_write_err, hook_sync_n;
+static atomic_int hook_write_n, hook_write_err, hook_sync_n, hook_resv_n, hook_resv_err;
 atomic_int journal_hook_compact_step;
 
 void risk_journal_test_fail_write(int n, int err)
 {
     atomic_store(&hook_write_err, err ? err : EIO);
     atomic_store(&hook_write_n, n);
+}
+void risk_journal_test_fail_reserve(int n, int err)
+{
+    atomic_store(&hook_resv_err, err ? err : ENOSPC);
+    atomic_store(&hook_resv_n, n);
 }
 void risk_journal_test_fail_sync(int n)
 {
@@ -135,6 +140,45 @@ int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
         p += w, n -= (size_t)w, off += (uint64_t)w;
     }
     return 0;
+}
+
+/* Allocate [off, off + len) of the file without changing its size, so a
+ * later write there cannot fail for want of space (fallocate's
+ * FALLOC_FL_KEEP_SIZE). EOPNOTSUPP where the system or the file system
+ * cannot. */
+int reserve_space(int fd, uint64_t off, uint64_t len)
+{
+    int v = atomic_load(&hook_resv_n);
+    while (v > 0 && !atomic_compare_exchange_weak(&hook_resv_n, &v, v - 1))
+        ;
+    if (v > 0) {
+        errno = atomic_load(&hook_resv_err);
+        return -1;
+    }
+#ifdef FALLOC_FL_KEEP_SIZE
+    int r;
+    do
+        r = fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len);
+    while (r != 0 && errno == EINTR);
+    return r;
+#else
+    (void)fd, (void)off, (void)len;
+    errno = EOPNOTSUPP;
+    return -1;
+#endif
+}
+
+/* Give back the space reserved past the end (best effort: close). */
+void release_space(int fd, uint64_t off, uint64_t len)
+{
+#if defined(FALLOC_FL_PUNCH_HOLE) && defined(FALLOC_FL_KEEP_SIZE)
+    if (len > 0 && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+                             (off_t)len) != 0) {
+        /* the blocks stay allocated past the end: harmless */
+    }
+#else
+    (void)fd, (void)off, (void)len;
+#endif
 }
 
 int datasync(int fd)

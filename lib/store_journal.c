@@ -4,18 +4,21 @@
  *
  * Live users, events, policies and meta sit in a risk_memstore (made with
  * keep_history 0); our callback table wraps its table. Writes go both to
- * the memstore txn and to a redo buffer in our txn. Commit: memstore
- * prepare (may fail: nothing written) → under file_mu append ONE frame
- * holding the whole redo → memstore apply (cannot fail) → drop file_mu →
- * wait for durability (group commit: one fdatasync covers every frame
- * written before it started). History items stay on disk: an index maps
- * seq → (offset, length) of the encoded item, plus a per-user list of
- * positions in that index, and read_history preads them back.
+ * the memstore txn and to a redo buffer in our txn. Commit: under file_mu
+ * reserve file space for the frame and memstore prepare (either may fail:
+ * nothing changed) → append ONE frame holding the whole redo to the write
+ * buffer → memstore apply (cannot fail) → drop file_mu → in full mode wait
+ * for durability (group commit: the leader writes the buffer with one
+ * pwrite and one fdatasync covers every frame in it). History items stay
+ * on disk: an index maps seq → (offset, length) of the encoded item, plus
+ * a per-user list of positions in that index, and read_history preads
+ * them back.
  *
- * Locks, always taken in this order: file_mu (appends, compaction,
- * backup; it also freezes the memstore's committed state, since apply only
- * runs under it) → idx_lock (the history index and fd for readers) →
- * sync_mu (group-commit counters). The disk wait holds none of them. */
+ * Locks, always taken in this order: file_mu (appends, the write buffer,
+ * compaction, backup; it also freezes the memstore's committed state,
+ * since apply only runs under it) → idx_lock (the history index and fd
+ * for readers) → sync_mu (the group-commit leader and the sync state).
+ * The disk wait holds none of them. */
 #include "journal.h"
 
 #include <errno.h>
@@ -209,41 +212,68 @@ static int j_append_history(void *ctx, void *txn, const risk_history *item)
 
 /* ---- durability ---- */
 
-/* A commit waiting for its frame to be covered by a sync (full mode). It
- * sleeps on its own condition variable, so a finished sync wakes only the
- * commits it covered, plus one that it did not, to lead the next sync: 64
- * committing threads do not all wake for every sync to find most of them
- * still uncovered (the herd that kept groups small). */
-typedef struct jwaiter {
-    pthread_cond_t cv;
-    uint64_t my;
-    int woken;
-    struct jwaiter *next;
-} jwaiter;
+/* Group commit (full mode). A commit's frame goes to the write buffer
+ * under file_mu and is applied in memory; the commit then waits (with no
+ * lock held) until a sync covers its frame. The first waiter to find no
+ * leader leads: it writes the whole buffer with one pwrite, runs one
+ * fdatasync, and publishes `synced`. While it syncs, later commits gather
+ * in the buffer for the next round, which it runs too (up to LEAD_ROUNDS
+ * in a row, then it hands the lead to a waiter), so the disk always has a
+ * sync to do and one pwrite and one fdatasync serve a whole group.
+ *
+ * Sleeping is what costs here: on the 2-core machine a futex sleep and
+ * wake-up cost several microseconds, more than a commit's work. So the
+ * waiters of sync g all sleep on one word, gword[g & 1], and the end of
+ * sync g changes that word and wakes them with one call; the waiters of
+ * the next sync sleep on the other word and are not disturbed. A woken
+ * waiter checks `synced` without taking sync_mu. (Where there is no futex
+ * the two words have condition variables.) */
 
-/* After synced moved or the journal was poisoned (sync_mu held): wake the
- * waiters that are covered or must see the failure, and, when no sync is
- * running, the first one left, to start the next sync. */
-void wake_waiters(jstore *js)
+#if defined(__linux__)
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#define HAVE_FUTEX 1
+static void futex_wait(atomic_uint *w, unsigned v)
 {
-    int poisoned = atomic_load(&js->poisoned), leader = js->syncing;
-    for (jwaiter **pp = &js->waiters, *w; (w = *pp) != NULL;) {
-        if (w->my <= js->synced || poisoned || !leader) {
-            leader |= w->my > js->synced;
-            *pp = w->next;
-            w->woken = 1;
-            pthread_cond_signal(&w->cv);
-        }
-        else
-            pp = &w->next;
-    }
+    syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
+}
+static void futex_wake(atomic_uint *w, int n)
+{
+    syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+#else
+#define HAVE_FUTEX 0
+#endif
+
+/* Wake the waiters of sync g, or (one) a waiter of a later sync that is
+ * to take the lead. sync_mu held; the word changes under it, so a waiter
+ * about to sleep on the old value does not sleep. */
+static void wake_word(jstore *js, unsigned p, int all)
+{
+    atomic_fetch_add(&js->gword[p], 1);
+#if HAVE_FUTEX
+    futex_wake(&js->gword[p], all ? INT_MAX : 1);
+#else
+    if (all)
+        pthread_cond_broadcast(&js->gcv[p]);
+    else
+        pthread_cond_signal(&js->gcv[p]);
+#endif
 }
 
-/* Called with sync_mu held and no sync running: one fdatasync covering
- * every frame written so far. Returns with sync_mu held. */
+void wake_all_waiters(jstore *js)
+{
+    wake_word(js, 0, 1);
+    wake_word(js, 1, 1);
+}
+
+/* Called with sync_mu held and no sync running (normal mode's thread):
+ * one fdatasync covering every frame in the file. Returns with sync_mu
+ * held. */
 static int sync_now(jstore *js)
 {
-    uint64_t target = js->written;
+    uint64_t target = atomic_load(&js->flushed);
     int fd = js->fd;
     js->syncing = 1;
     pthread_mutex_unlock(&js->sync_mu);
@@ -252,8 +282,8 @@ static int sync_now(jstore *js)
     pthread_mutex_lock(&js->sync_mu);
     js->syncing = 0;
     if (rc == 0) {
-        if (target > js->synced)
-            js->synced = target;
+        if (target > atomic_load(&js->synced))
+            atomic_store(&js->synced, target);
     } else {
         /* After a failed fdatasync the kernel may have dropped the dirty
          * pages and cleared the error: what the file holds is unknown, and
@@ -261,37 +291,89 @@ static int sync_now(jstore *js)
          * "fsyncgate" lesson). So the journal refuses every later write. */
         atomic_store(&js->poisoned, 1);
     }
-    wake_waiters(js);
     pthread_cond_broadcast(&js->sync_cv);
     return rc == 0 ? RISK_OK : risk_err(RISK_EIO, "journal: fdatasync failed: %s", strerror(e));
 }
 
+/* Lead group-commit syncs (sync_mu held, no leader): each round writes the
+ * buffer and syncs everything written. Returns with sync_mu held. */
+static void lead(jstore *js)
+{
+    js->leading = 1;
+    for (int round = 1;; round++) {
+        uint32_t g = ++js->gen;
+        pthread_mutex_unlock(&js->sync_mu);
+        pthread_mutex_lock(&js->file_mu); /* lock order: file_mu, then sync_mu */
+        if (js->wlen > 0 && !atomic_load(&js->poisoned))
+            wbuf_flush(js); /* a failure poisons */
+        uint64_t target = atomic_load(&js->flushed);
+        int fd = js->fd;
+        pthread_mutex_lock(&js->sync_mu);
+        js->syncing = 1;
+        js->cur_target = target;
+        pthread_mutex_unlock(&js->sync_mu);
+        pthread_mutex_unlock(&js->file_mu);
+        /* compaction waits for !syncing before it replaces fd */
+        int ok = !atomic_load(&js->poisoned) && datasync(fd) == 0;
+        pthread_mutex_lock(&js->sync_mu);
+        js->syncing = 0;
+        if (ok && target > atomic_load(&js->synced))
+            atomic_store(&js->synced, target);
+        else if (!ok)
+            atomic_store(&js->poisoned, 1); /* see sync_now */
+        pthread_cond_broadcast(&js->sync_cv);
+        if (!ok) {
+            wake_all_waiters(js);
+            break;
+        }
+        wake_word(js, g & 1, 1);
+        if (atomic_load(&js->appended) <= atomic_load(&js->synced))
+            break;
+        if (round == LEAD_ROUNDS) {
+            /* let a waiter of the next sync take over, so that this
+             * commit returns; one that has not slept yet leads itself */
+            js->leading = 0;
+            wake_word(js, (g + 1) & 1, 0);
+            return;
+        }
+    }
+    js->leading = 0;
+}
+
 /* Group commit: return once a sync that started after frame `my` was
- * written has finished. A commit finding no sync running starts one
- * itself; finding one running, it waits until a later sync covers it or
- * it is handed the lead. */
+ * written has finished (or fail if a write or sync failed). */
 static int wait_durable(jstore *js, uint64_t my)
 {
+    if (atomic_load(&js->synced) >= my)
+        return RISK_OK;
     int rc = RISK_OK;
-    jwaiter w;
-    w.my = my;
-    pthread_cond_init(&w.cv, NULL);
     pthread_mutex_lock(&js->sync_mu);
-    while (js->synced < my && rc == RISK_OK) {
-        if (atomic_load(&js->poisoned))
-            rc = risk_err(RISK_EIO, "journal: a sync failed; this commit may not be durable");
-        else if (js->syncing) {
-            w.woken = 0;
-            w.next = js->waiters;
-            js->waiters = &w;
-            while (!w.woken)
-                pthread_cond_wait(&w.cv, &js->sync_mu);
+    while (atomic_load(&js->synced) < my) {
+        if (atomic_load(&js->poisoned)) {
+            rc = risk_err(RISK_EIO, "journal: a write or sync failed; this commit may not be "
+                                    "durable");
+            break;
         }
-        else
-            rc = sync_now(js);
+        if (!js->leading) {
+            lead(js);
+            continue;
+        }
+        /* the running sync covers my frame once its target is known and
+         * reaches it; while it is still writing, wait for it and look again */
+        uint32_t need = js->syncing && js->cur_target < my ? js->gen + 1 : js->gen;
+        unsigned p = need & 1, v = atomic_load(&js->gword[p]);
+#if HAVE_FUTEX
+        pthread_mutex_unlock(&js->sync_mu);
+        futex_wait(&js->gword[p], v);
+        if (atomic_load(&js->synced) >= my)
+            return RISK_OK;
+        pthread_mutex_lock(&js->sync_mu);
+#else
+        while (atomic_load(&js->gword[p]) == v)
+            pthread_cond_wait(&js->gcv[p], &js->sync_mu);
+#endif
     }
     pthread_mutex_unlock(&js->sync_mu);
-    pthread_cond_destroy(&w.cv);
     return rc;
 }
 
@@ -318,7 +400,8 @@ static void *sync_thread(void *arg)
         pthread_mutex_unlock(&js->file_mu);
         pthread_mutex_lock(&js->sync_mu);
         if (js->durability == RISK_DURABILITY_NORMAL && !js->stop && !js->syncing &&
-            js->written > js->synced && !atomic_load(&js->poisoned))
+            atomic_load(&js->flushed) > atomic_load(&js->synced) &&
+            !atomic_load(&js->poisoned))
             sync_now(js);
     }
     pthread_mutex_unlock(&js->sync_mu);
@@ -328,8 +411,9 @@ static void *sync_thread(void *arg)
 /* ---- appending frames ---- */
 
 /* Write the buffered frames at end - wlen (file_mu held). They were
- * acknowledged, so a failure cannot be undone: the journal is poisoned,
- * and a partial write is cut away so the file still ends on a frame. */
+ * applied in memory, so a failure cannot be undone: the journal is
+ * poisoned, and a partial write is cut away so the file still ends on a
+ * frame. With the space reserved (reserve) only an I/O error gets here. */
 int wbuf_flush(jstore *js)
 {
     if (js->wlen == 0)
@@ -344,47 +428,68 @@ int wbuf_flush(jstore *js)
         return risk_err(RISK_EIO, "journal: write of buffered commits failed: %s", strerror(e));
     }
     js->wlen = 0;
-    pthread_mutex_lock(&js->sync_mu);
-    js->written++;
-    pthread_mutex_unlock(&js->sync_mu);
+    atomic_fetch_add(&js->flushed, js->wframes);
+    js->wframes = 0;
     return RISK_OK;
 }
 
-/* Put a sealed frame at the end (file_mu held). full: one pwrite now, a
- * failure is cut back and changes nothing. normal/off: copied into the
- * write buffer (written when full, by the background thread every
- * sync_interval_ms, and before compaction, backup, history reads and
- * close); a frame larger than the buffer goes straight to the file. */
+/* Make sure the file has space for n more bytes at the end (file_mu
+ * held), so that writing the frame later cannot fail for want of space: a
+ * full disk then fails this commit cleanly instead of poisoning the
+ * journal. Space is taken RESV_CHUNK at a time (one syscall per MiB), or
+ * just what is needed when the disk cannot give a chunk. */
+static int reserve(jstore *js, size_t n)
+{
+    uint64_t need = js->end + n;
+    if (!js->can_reserve || need <= js->resv_end)
+        return RISK_OK;
+    uint64_t want = need + RESV_CHUNK;
+    if (reserve_space(js->fd, js->resv_end, want - js->resv_end) == 0) {
+        js->resv_end = want;
+        return RISK_OK;
+    }
+    if (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL) {
+        js->can_reserve = 0; /* writes may then fail, and poison */
+        return RISK_OK;
+    }
+    if ((errno == ENOSPC || errno == EDQUOT) &&
+        reserve_space(js->fd, js->resv_end, need - js->resv_end) == 0) {
+        js->resv_end = need;
+        return RISK_OK;
+    }
+    return risk_err(RISK_EIO, "journal: no room for the commit: %s", strerror(errno));
+}
+
+/* Put a sealed frame at the end (file_mu held), space reserved: into the
+ * write buffer (written by the group-commit leader in full mode, when
+ * full, by the background thread every sync_interval_ms, and before
+ * compaction, backup, history reads and close). A frame larger than the
+ * buffer goes straight to the file; a failure then is cut back and
+ * changes nothing. */
 static int append_frame(jstore *js, const uint8_t *p, size_t n)
 {
-    if (js->wbuf != NULL && js->wlen + n > WBUF_CAP) {
+    if (js->wlen + n > WBUF_CAP) {
         int rc = wbuf_flush(js);
         if (rc != RISK_OK)
             return rc;
     }
-    if (js->wbuf != NULL && n <= WBUF_CAP) {
+    if (n <= WBUF_CAP) {
         memcpy(js->wbuf + js->wlen, p, n);
         js->wlen += n;
-        js->end += n;
-        return RISK_OK;
-    }
-    if (pwrite_all(js->fd, p, n, js->end) != 0) {
+        js->wframes++;
+    } else if (pwrite_all(js->fd, p, n, js->end) != 0) {
         int rc = risk_err(RISK_EIO, "journal: write failed: %s", strerror(errno));
         if (ftruncate(js->fd, (off_t)js->end) != 0)
             atomic_store(&js->poisoned, 1); /* a partial frame may remain */
         return rc;
-    }
+    } else
+        atomic_fetch_add(&js->flushed, 1);
     js->end += n;
-    if (js->durability != RISK_DURABILITY_FULL) {
-        pthread_mutex_lock(&js->sync_mu);
-        js->written++;
-        pthread_mutex_unlock(&js->sync_mu);
-    }
     return RISK_OK;
 }
 
-/* Commit txn: written (or buffered) and applied, in file order. In full
- * mode *ticket is then the write a sync must cover before the commit is
+/* Commit txn: buffered (or written) and applied, in file order. In full
+ * mode *ticket is then the frame a sync must cover before the commit is
  * durable (0: nothing to wait for). */
 static int j_commit_nowait(void *ctx, void *txn, uint64_t *ticket)
 {
@@ -404,6 +509,8 @@ static int j_commit_nowait(void *ctx, void *txn, uint64_t *ticket)
         rc = risk_err(RISK_EINVAL, "txn: larger than a journal frame");
     if (rc == RISK_OK && t->n_ph > 0 && t->ph[0].seq <= idx_max_seq(js))
         rc = risk_err(RISK_EINVAL, "txn: history seq not above the last committed one");
+    if (rc == RISK_OK)
+        rc = reserve(js, t->redo.len);
     /* file_mu keeps other index writers out, so the room is checked
      * without idx_lock; readers are held off only if it must grow */
     if (rc == RISK_OK && t->n_ph > 0 && !idx_has_room(js, t->redo.p, t->ph, t->n_ph)) {
@@ -423,19 +530,15 @@ static int j_commit_nowait(void *ctx, void *txn, uint64_t *ticket)
                 pthread_rwlock_unlock(&js->idx_lock);
             }
             js->next_txn++;
+            my = atomic_fetch_add(&js->appended, 1) + 1;
             risk_memstore_apply(js->ms, t->mtxn);
             t->mtxn = NULL;
-            if (js->durability == RISK_DURABILITY_FULL) {
-                pthread_mutex_lock(&js->sync_mu);
-                my = ++js->written;
-                pthread_mutex_unlock(&js->sync_mu);
-            }
         }
     }
     pthread_mutex_unlock(&js->file_mu);
     if (t->mtxn != NULL) /* not applied: prepare or the write failed */
         js->mt.rollback(js->mt.ctx, t->mtxn);
-    else
+    else if (js->durability == RISK_DURABILITY_FULL)
         *ticket = my;
     txn_free(t);
     return rc;
@@ -585,8 +688,10 @@ static void jstore_free(jstore *js)
     if (js->fd >= 0 && js->wlen > 0 && !atomic_load(&js->poisoned))
         wbuf_flush(js); /* no other thread runs now */
     if (js->fd >= 0) {
+        if (js->resv_end > js->end)
+            release_space(js->fd, js->end, js->resv_end - js->end);
         if (!js->read_only && js->durability != RISK_DURABILITY_OFF &&
-            !atomic_load(&js->poisoned) && js->written > js->synced)
+            !atomic_load(&js->poisoned) && atomic_load(&js->flushed) > atomic_load(&js->synced))
             datasync(js->fd);
         close(js->fd); /* releases the OFD lock */
     }
@@ -595,6 +700,8 @@ static void jstore_free(jstore *js)
     if (js->ms != NULL)
         risk_memstore_free(js->ms);
     pthread_rwlock_destroy(&js->idx_lock);
+    pthread_cond_destroy(&js->gcv[0]);
+    pthread_cond_destroy(&js->gcv[1]);
     pthread_cond_destroy(&js->sync_cv);
     pthread_mutex_destroy(&js->sync_mu);
     pthread_mutex_destroy(&js->file_mu);
@@ -685,6 +792,8 @@ int risk_journal_open(risk_store *out, const char *path, const risk_journal_opti
     pthread_mutex_init(&js->file_mu, NULL);
     pthread_mutex_init(&js->sync_mu, NULL);
     pthread_cond_init(&js->sync_cv, NULL);
+    pthread_cond_init(&js->gcv[0], NULL);
+    pthread_cond_init(&js->gcv[1], NULL);
     pthread_rwlock_init(&js->idx_lock, NULL);
     rc = risk_memstore_new(&js->ms, 0);
     if (rc != RISK_OK) {
@@ -720,8 +829,8 @@ int risk_journal_open(risk_store *out, const char *path, const risk_journal_opti
         }
     }
     risk_memstore_set_next_seq(js->ms, idx_max_seq(js) + 1);
-    if (!js->read_only && js->durability != RISK_DURABILITY_FULL &&
-        (js->wbuf = risk_malloc(WBUF_CAP)) == NULL) {
+    js->resv_end = js->end, js->can_reserve = 1;
+    if (!js->read_only && (js->wbuf = risk_malloc(WBUF_CAP)) == NULL) {
         rc = risk_err(RISK_ENOMEM, "journal: out of memory");
         goto fail;
     }

@@ -6,33 +6,93 @@
 
 #include <stdatomic.h>
 
-Test(journal, failed_write_changes_nothing)
+Test(journal, full_disk_changes_nothing)
 {
-    /* R-CC-2, R-CC-3: EIO or ENOSPC on write → RISK_EIO, memory and file as before */
+    /* R-CC-2, R-CC-3: no room on the disk (ENOSPC, or EIO while the file
+     * grows) → RISK_EIO, memory and file as before, and the store goes on
+     * once there is room. Space is reserved before a commit is applied, so
+     * a full disk never fails a commit that memory already shows. */
+    uint32_t modes[2] = {RISK_DURABILITY_FULL, RISK_DURABILITY_NORMAL};
+    int errs[2] = {ENOSPC, EIO};
+    for (int m = 0; m < 2; m++) {
+        unlink(path);
+        risk_store s;
+        cr_assert_eq(jopen(&s, path, modes[m], 0, NULL), RISK_OK);
+        for (int k = 1; k <= 5; k++)
+            cr_assert_eq(do_op(&s, k), RISK_OK);
+        jclose(&s);
+        /* reopened: the next commit must take space first */
+        cr_assert_eq(jopen(&s, path, modes[m], 0, NULL), RISK_OK);
+        digest d5 = take_digest(&s);
+        uint64_t sz = file_size(path);
+        for (int i = 0; i < 2; i++) {
+            risk_journal_test_fail_reserve(1000, errs[i]); /* a full disk stays full */
+            cr_assert_eq(do_op(&s, 6), RISK_EIO, "mode %d errno %d", m, errs[i]);
+            cr_assert(strstr(risk_error_last(), "no room") != NULL, "%s", risk_error_last());
+            risk_journal_test_fail_reserve(0, 0);
+            cr_assert(dg_eq(take_digest(&s), d5));
+            cr_assert_eq(file_size(path), sz);
+        }
+        cr_assert_eq(do_op(&s, 6), RISK_OK, "%s", risk_error_last()); /* room again */
+        digest d6 = take_digest(&s);
+        jclose(&s);
+        cr_assert_eq(jopen(&s, path, modes[m], 0, NULL), RISK_OK);
+        cr_assert(dg_eq(take_digest(&s), d6));
+        hcol c = {0};
+        cr_assert_eq(s.read_history(s.ctx, NULL, 0, collect, &c), RISK_OK);
+        cr_assert_eq(c.n, 6);
+        cr_assert_gt(c.seq[5], c.seq[4]); /* numbering goes on past the failed reservations */
+        jclose(&s);
+        cr_assert_eq(risk_journal_check(path, NULL), RISK_OK);
+    }
+}
+
+Test(journal, full_disk_with_room_for_one_frame_only)
+{
+    /* R-CC-3: when a chunk cannot be had, exactly the frame's bytes are
+     * enough: the second reservation attempt succeeds */
     risk_store s;
     cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
-    for (int k = 1; k <= 5; k++)
-        cr_assert_eq(do_op(&s, k), RISK_OK);
-    digest d5 = take_digest(&s);
-    uint64_t sz = file_size(path);
-    int errs[2] = {ENOSPC, EIO};
+    risk_journal_test_fail_reserve(1, ENOSPC); /* the chunk: refused */
+    cr_assert_eq(do_op(&s, 1), RISK_OK, "%s", risk_error_last());
+    risk_journal_test_fail_reserve(1, EIO); /* not a space problem: no second try */
+    cr_assert_eq(do_op(&s, 2), RISK_EIO);
+    risk_journal_test_fail_reserve(0, 0);
+    cr_assert_eq(do_op(&s, 2), RISK_OK, "%s", risk_error_last());
+    jclose(&s);
+    risk_journal_stats st;
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, &st), RISK_OK);
+    cr_assert_eq(st.records_replayed, 2);
+    jclose(&s);
+}
+
+Test(journal, failed_write_poisons_the_journal)
+{
+    /* R-CC-3: with the space reserved, only an I/O error fails the write of
+     * a group; those commits are already applied in memory, so it fails
+     * them (RISK_EIO, never acknowledged) and the journal refuses every
+     * later write; the file is cut back to a frame boundary and a reopen
+     * holds the commits before them. */
+    int errs[2] = {EIO, ENOSPC};
     for (int i = 0; i < 2; i++) {
+        unlink(path);
+        risk_store s;
+        cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+        for (int k = 1; k <= 5; k++)
+            cr_assert_eq(do_op(&s, k), RISK_OK);
+        digest d5 = take_digest(&s);
         risk_journal_test_fail_write(1, errs[i]);
         cr_assert_eq(do_op(&s, 6), RISK_EIO);
+        cr_assert_eq(do_op(&s, 7), RISK_EIO);
+        cr_assert_eq(s.compact(s.ctx), RISK_EIO);
+        jclose(&s);
+        cr_assert_eq(risk_journal_check(path, NULL), RISK_OK);
+        risk_journal_stats st;
+        cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, &st), RISK_OK);
+        cr_assert_eq(st.records_replayed, 5);
         cr_assert(dg_eq(take_digest(&s), d5));
-        cr_assert_eq(file_size(path), sz);
+        jclose(&s);
     }
-    cr_assert_eq(do_op(&s, 6), RISK_OK); /* the store goes on */
-    digest d6 = take_digest(&s);
-    jclose(&s);
-    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
-    cr_assert(dg_eq(take_digest(&s), d6));
-    hcol c = {0};
-    cr_assert_eq(s.read_history(s.ctx, NULL, 0, collect, &c), RISK_OK);
-    cr_assert_eq(c.n, 6);
-    cr_assert_gt(c.seq[5], c.seq[4]); /* numbering goes on past the failed reservations */
-    jclose(&s);
-    cr_assert_eq(risk_journal_check(path, NULL), RISK_OK);
 }
 
 Test(journal, failed_sync_poisons_the_journal)
@@ -339,21 +399,29 @@ static int ingest(risk_engine *e, const char *id)
     return rc;
 }
 
-/* The first sync waits (up to 5 s) until the file grows past its size at
- * that moment: another commit must be written while it is held. */
+/* The first sync waits (up to 5 s) until another commit of alice is
+ * applied in memory (her active events reach 3): that commit must get past
+ * her lock while the first one waits for the disk. */
 static atomic_int held, grew;
+static risk_store *held_store;
+
+static int count_active(const risk_user *u, void *arg)
+{
+    *(uint32_t *)arg = risk_user_active_events(u);
+    return RISK_OK;
+}
 
 static void hold_first_sync(int fd)
 {
+    (void)fd;
     int expected = 0;
     if (!atomic_compare_exchange_strong(&held, &expected, 1))
         return;
-    struct stat st;
-    cr_assert_eq(fstat(fd, &st), 0);
-    off_t size = st.st_size;
     for (int i = 0; i < 5000 && !atomic_load(&grew); i++) {
         usleep(1000);
-        if (fstat(fd, &st) == 0 && st.st_size > size)
+        uint32_t n = 0;
+        if (held_store->view_user(held_store->ctx, "alice", count_active, &n) == RISK_OK &&
+            n == 3)
             atomic_store(&grew, 1);
     }
 }
@@ -373,14 +441,15 @@ static void *first_commit(void *arg)
 Test(journal, user_lock_released_while_waiting_for_the_disk)
 {
     /* R-CC-1, R-CC-3, issue #5: no thread holds a user's lock while it
-     * waits for the disk longer than it must. Before this, the second
-     * ingest of alice waited for the first one's lock, so the file could
-     * not grow while the first sync was held. */
+     * waits for the disk longer than it must. With the lock held through
+     * the wait, the second ingest of alice could not commit while the
+     * first sync was held. */
     risk_store s;
     risk_engine *e = NULL;
     cr_assert_eq(risk_journal_open(&s, path, NULL, NULL), RISK_OK, "%s", risk_error_last());
     cr_assert_eq(risk_engine_new(&e, &s, NULL), RISK_OK, "%s", risk_error_last());
     cr_assert_eq(ingest(e, "ev-1"), RISK_OK, "%s", risk_error_last());
+    held_store = &s; /* the engine keeps the table it was given */
     atomic_store(&held, 0);
     atomic_store(&grew, 0);
     risk_journal_test_before_sync(hold_first_sync);
@@ -393,7 +462,7 @@ Test(journal, user_lock_released_while_waiting_for_the_disk)
     cr_assert_eq(ingest(e, "ev-3"), RISK_OK, "%s", risk_error_last());
     pthread_join(th, NULL);
     cr_assert_eq(f.rc, RISK_OK);
-    cr_assert(atomic_load(&grew), "the second commit was not written while the first waited");
+    cr_assert(atomic_load(&grew), "the second commit was not applied while the first waited");
     risk_journal_test_before_sync(NULL);
     risk_engine_free(e);
 
