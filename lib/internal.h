@@ -207,6 +207,9 @@ void risk_memstore_apply(risk_memstore *ms, void *txn);
 /* Sequence numbers: the next one reserve_seq hands out (recovery sets it). */
 uint64_t risk_memstore_next_seq(risk_memstore *ms);
 void risk_memstore_set_next_seq(risk_memstore *ms, uint64_t next);
+/* Every seq below this one is committed or rolled back: a history reader
+ * shows only those (store.h's rule for read_history). */
+uint64_t risk_memstore_visible_seq(risk_memstore *ms);
 /* Visit committed records (compaction, dumps); fn returns non-zero to stop. */
 int risk_memstore_each_user(risk_memstore *ms, risk_user_visit_fn fn, void *arg);
 int risk_memstore_each_event(risk_memstore *ms, risk_event_visit_fn fn, void *arg);

@@ -25,7 +25,7 @@
 #define WBUF_CAP (256u << 10)   /* write buffer: frames wait here for one pwrite */
 #define RESV_CHUNK (1u << 20)   /* file space reserved ahead of the end */
 #define LEAD_ROUNDS 8           /* group-commit syncs one leader runs in a row */
-#define FORMAT_VERSION 1
+#define FORMAT_VERSION 2 /* written; 1 is read too */
 extern const uint8_t JOURNAL_MAGIC[8];
 
 /* Operation tags inside a frame's payload: [tag u8][len u32][bytes]. */
@@ -104,6 +104,7 @@ typedef int (*frame_fn)(void *arg, uint64_t off, const uint8_t *payload, uint32_
 typedef struct scan_res {
     uint64_t good_end, frames, dropped;
     int torn_header; /* a prefix of a header only: treat as empty */
+    uint32_t version; /* the header's format version (0: no header) */
     uint8_t salt[8];
 } scan_res;
 /* Walk header and frames, calling fn on each valid frame; see the format
@@ -136,12 +137,33 @@ static inline uint64_t jhash(const uint8_t *p, size_t n)
     return h ^ (h >> 32);
 }
 
-typedef struct ulist { /* one user's history: positions in the global index */
-    char *id;
+/* ---- the history index (journal_replay.c) ----
+ * Items are found by seq: seq s lives in slot s % HX_SLOTS of chunk
+ * s / HX_SLOTS, which holds the item's file offset and length packed in 64
+ * bits (0: no item with that seq) and the seq of the same user's next item
+ * (0: none). A user with history has its first and last seq. 12 bytes an
+ * item and no per-item arrays that grow by doubling; seqs may arrive in
+ * any order (commits of different users finish in any order). Seqs are
+ * below 2^32 (as the in-memory store's are), offsets below 2^44 (16 TiB),
+ * an item's encoding below 2^20 bytes (its strings are bounded: ~2 KiB). */
+#define HX_SHIFT 16
+#define HX_SLOTS (1u << HX_SHIFT)
+#define HX_LEN_BITS 20
+#define HX_OFF_MAX (((uint64_t)1 << (64 - HX_LEN_BITS)) - 1)
+typedef struct hxchunk {
+    uint64_t ol[HX_SLOTS]; /* off << HX_LEN_BITS | len; 0: none */
+    uint32_t next[HX_SLOTS];
+} hxchunk;
+typedef struct huser { /* a user with history */
     uint64_t hash;
-    uint32_t *pos;
-    uint32_t n, cap;
-} ulist;
+    const char *id; /* in the index's id pool */
+    uint32_t head, tail;
+} huser;
+typedef struct idchunk { /* the id pool: bytes that live until close */
+    struct idchunk *next;
+    size_t used;
+    char mem[];
+} idchunk;
 
 /* A history item's seq and user id, read in place from its canonical
  * encoding (journal_hist.c). check 1: accepts exactly what
@@ -186,12 +208,16 @@ typedef struct jstore {
     pthread_t thread;
     atomic_int poisoned;
 
-    pthread_rwlock_t idx_lock;
-    uint64_t *h_seq, *h_off;
-    uint32_t *h_len;
-    size_t h_n, h_cap;
-    ulist *u_tab; /* open addressing, power-of-two capacity */
-    size_t u_n, u_cap;
+    pthread_rwlock_t idx_lock; /* the history index, for readers */
+    hxchunk **hx;   /* chunk directory */
+    size_t hx_cap;  /* chunks it can point to */
+    uint64_t h_n;   /* items */
+    uint64_t h_max; /* largest seq (0: none) */
+    uint32_t *u_tab; /* users: open addressing of 1 + index in users (0: empty) */
+    size_t u_cap;
+    huser *users;   /* dense */
+    size_t u_n, u_alloc;
+    idchunk *ids;
 } jstore;
 
 typedef struct phist { /* a history item of a txn, indexed after its write */
@@ -203,14 +229,32 @@ typedef struct phist { /* a history item of a txn, indexed after its write */
 
 /* history index (journal_replay.c); idx_lock protects it for readers and
  * file_mu serialises its writers */
-ulist *ulist_find(jstore *js, const uint8_t *id, size_t n);
+const huser *huser_find(const jstore *js, const uint8_t *id, size_t n);
 /* 1 if k more items (ph, user ids in buf) need no allocation: then a
  * commit skips idx_reserve and its lock. */
-int idx_has_room(jstore *js, const uint8_t *buf, const phist *ph, size_t k);
+int idx_has_room(const jstore *js, const uint8_t *buf, const phist *ph, size_t k);
 /* Make room for k more items so idx_add cannot fail (idx_lock held). */
 int idx_reserve(jstore *js, const uint8_t *buf, const phist *ph, size_t k);
+/* Add an item whose seq is not in the index (room made). */
 void idx_add(jstore *js, uint64_t seq, uint64_t off, uint32_t len, const uint8_t *user,
              size_t ulen);
+/* 1 if an item with this seq is in the index. */
+int idx_has(const jstore *js, uint64_t seq);
+/* The item of seq: its offset and length; 0 if there is none. */
+static inline int idx_get(const jstore *js, uint64_t seq, uint64_t *off, uint32_t *len)
+{
+    size_t c = (size_t)(seq >> HX_SHIFT);
+    uint64_t v = c < js->hx_cap && js->hx[c] ? js->hx[c]->ol[seq & (HX_SLOTS - 1)] : 0;
+    *off = v >> HX_LEN_BITS, *len = (uint32_t)(v & ((1u << HX_LEN_BITS) - 1));
+    return v != 0;
+}
+/* The seq of the next item of the same user (0: none). */
+static inline uint32_t idx_next(const jstore *js, uint64_t seq)
+{
+    return js->hx[seq >> HX_SHIFT]->next[seq & (HX_SLOTS - 1)];
+}
+/* Set the offset of an item that is in the index (compaction). */
+void idx_set_off(jstore *js, uint64_t seq, uint64_t off);
 uint64_t idx_max_seq(const jstore *js);
 void idx_free(jstore *js);
 /* Recovery: scan r and load every frame into js->ms and the index. A file

@@ -82,8 +82,9 @@ static int snap_meta(const char *key, const uint8_t *val, size_t len, void *arg)
 /* Write the live state and the whole history (copied from the current
  * file, in seq order) to fd. gap (compaction; NULL for a backup)
  * receives each item's distance from the one before (the first one's from
- * 0): under FRAME_MAX, so 4 bytes an item instead of a second 8-byte
- * offset array beside h_off at the peak of the process's memory.
+ * 0), in seq order: under FRAME_MAX, so 4 bytes an item instead of a
+ * second offset array beside the index at the peak of the process's
+ * memory.
  * Called with file_mu held, so no commit changes what is copied. */
 static int snap_write(snap *s, uint32_t *gap)
 {
@@ -110,19 +111,23 @@ static int snap_write(snap *s, uint32_t *gap)
     if (rc == RISK_OK)
         rc = risk_memstore_each_meta(js->ms, snap_meta, s);
     rd r = {.fd = js->fd, .size = js->end};
-    uint64_t prev = 0;
-    for (size_t i = 0; rc == RISK_OK && i < js->h_n; i++) {
-        const uint8_t *src = rd_get(&r, js->h_off[i], js->h_len[i]);
+    uint64_t prev = 0, off;
+    uint32_t len;
+    size_t i = 0;
+    for (uint64_t seq = 1; rc == RISK_OK && seq <= idx_max_seq(js); seq++) {
+        if (!idx_get(js, seq, &off, &len))
+            continue;
+        const uint8_t *src = rd_get(&r, off, len);
         uint8_t *dst = NULL;
         if (src == NULL)
             rc = risk_error_last_code();
         if (rc == RISK_OK && s->b.len >= SNAP_FRAME)
             rc = snap_flush(s);
-        if (rc == RISK_OK && (rc = bytes_op(&s->b, OP_HISTORY, js->h_len[i], &dst)) == 0) {
-            memcpy(dst, src, js->h_len[i]);
+        if (rc == RISK_OK && (rc = bytes_op(&s->b, OP_HISTORY, len, &dst)) == 0) {
+            memcpy(dst, src, len);
             uint64_t at = s->off + (uint64_t)(dst - s->b.p);
             if (gap != NULL)
-                gap[i] = (uint32_t)(at - prev);
+                gap[i++] = (uint32_t)(at - prev);
             prev = at;
         }
     }
@@ -204,9 +209,11 @@ int write_copy(jstore *js, const char *dst, int compact)
         memcpy(js->salt, s.salt, 8);
         js->end = s.off, js->next_txn = s.txn + 1, js->wlen = 0, js->wframes = 0;
         js->resv_end = s.off; /* the new file has nothing reserved */
-        uint64_t at = 0; /* the items' offsets in the new file, in place */
-        for (size_t i = 0; i < js->h_n; i++)
-            js->h_off[i] = at += gap[i];
+        uint64_t at = 0, off; /* the items' offsets in the new file, in place */
+        uint32_t len;
+        for (uint64_t seq = 1, i = 0; seq <= idx_max_seq(js); seq++)
+            if (idx_get(js, seq, &off, &len))
+                idx_set_off(js, seq, at += gap[i++]);
         /* everything is in the synced new file */
         atomic_store(&js->flushed, atomic_load(&js->appended));
         atomic_store(&js->synced, atomic_load(&js->appended));

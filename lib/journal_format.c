@@ -374,10 +374,11 @@ int scan(rd *r, int strict, frame_fn fn, void *arg, scan_res *res)
         return risk_err(RISK_ECORRUPT, "journal: not a journal (bad magic at byte offset 0)");
     if (get32(h + 28) != risk_crc32c(0, h, 28))
         return risk_err(RISK_ECORRUPT, "journal: header checksum mismatch at byte offset 28");
-    if (get32(h + 8) != FORMAT_VERSION)
+    if (get32(h + 8) < 1 || get32(h + 8) > FORMAT_VERSION)
         return risk_err(RISK_ECORRUPT, "journal: format version %" PRIu32
-                        " is not supported (this library reads version %d)",
+                        " is not supported (this library reads versions 1 to %d)",
                         get32(h + 8), FORMAT_VERSION);
+    res->version = get32(h + 8);
     if (get32(h + 12) != 0 || get32(h + 24) != 0)
         return risk_err(RISK_ECORRUPT, "journal: unknown header flags 0x%" PRIx32
                         " or reserved field at byte offset 12", get32(h + 12));
@@ -524,7 +525,10 @@ int op_error(uint64_t off, uint32_t pos, int rc)
 
 /* Decode (and drop) every record: risk_journal_check's op visitor. */
 typedef struct checker {
+    const scan_res *res; /* the header's version */
     uint64_t max_seq;
+    uint64_t *seqs; /* version 2: every seq, then sorted to find one seen twice */
+    size_t n, cap;
 } checker;
 
 static int check_op(void *arg, uint8_t tag, uint64_t at, const uint8_t *p, size_t n)
@@ -570,16 +574,30 @@ static int check_op(void *arg, uint8_t tag, uint64_t at, const uint8_t *p, size_
     default: { /* OP_HISTORY */
         risk_history *h = NULL;
         rc = risk_history_decode(&h, p, n);
-        if (rc == RISK_OK && h->seq <= c->max_seq)
+        if (rc == RISK_OK && c->res->version == 1 && h->seq <= c->max_seq)
             rc = risk_err(RISK_ECORRUPT, "history: seq %" PRIu64 " not above %" PRIu64, h->seq,
                           c->max_seq);
-        if (rc == RISK_OK)
+        if (rc == RISK_OK && (h->seq == 0 || h->seq > UINT32_MAX))
+            rc = risk_err(RISK_ECORRUPT, "history: seq %" PRIu64 " out of range (1 to 2^32 - 1)",
+                          h->seq);
+        void *tmp_;
+        if (rc == RISK_OK && c->res->version > 1 && GROW(c->seqs, &c->cap, c->n + 1))
+            rc = risk_err(RISK_ENOMEM, "journal: out of memory");
+        if (rc == RISK_OK && c->res->version > 1)
+            c->seqs[c->n++] = h->seq;
+        if (rc == RISK_OK && h->seq > c->max_seq)
             c->max_seq = h->seq;
         risk_history_free(h);
         break;
     }
     }
     return rc;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
 }
 
 static int check_frame(void *arg, uint64_t off, const uint8_t *p, uint32_t len)
@@ -599,12 +617,19 @@ int risk_journal_check(const char *path, risk_journal_stats *stats)
     struct stat st;
     int rc = fstat(fd, &st) == 0 ? RISK_OK : risk_err(RISK_EIO, "path: cannot stat %s", path);
     rd r = {.fd = fd, .size = (uint64_t)st.st_size};
-    checker c = {0};
     scan_res res = {0};
+    checker c = {.res = &res};
     if (rc == RISK_OK && r.size == 0)
         rc = risk_err(RISK_ECORRUPT, "journal: empty file (no header at byte offset 0)");
     if (rc == RISK_OK)
         rc = scan(&r, 1, check_frame, &c, &res);
+    if (rc == RISK_OK && c.n > 1) { /* version 2: any order, but each seq once */
+        qsort(c.seqs, c.n, sizeof *c.seqs, cmp_u64);
+        for (size_t i = 1; rc == RISK_OK && i < c.n; i++)
+            if (c.seqs[i] == c.seqs[i - 1])
+                rc = risk_err(RISK_ECORRUPT, "history: seq %" PRIu64 " appears twice", c.seqs[i]);
+    }
+    risk_free(c.seqs);
     risk_free(r.buf);
     close(fd);
     if (stats != NULL)

@@ -17,131 +17,140 @@
 
 /* ---- history index ---- */
 
-#define ULIST_MIN 4 /* first positions array of a user: most users have few items */
+#define IDCHUNK (64u << 10)
 
-static ulist *ulist_find_h(jstore *js, const uint8_t *id, size_t n, uint64_t h)
+static int seq_ok(uint64_t seq)
 {
-    if (js->u_cap == 0)
-        return NULL;
-    for (size_t i = h & (js->u_cap - 1);; i = (i + 1) & (js->u_cap - 1)) {
-        ulist *u = &js->u_tab[i];
-        if (u->id == NULL)
-            return NULL;
+    return seq > 0 && seq <= UINT32_MAX;
+}
+
+static uint32_t *u_slot(const jstore *js, const uint8_t *id, size_t n, uint64_t h)
+{
+    size_t mask = js->u_cap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        uint32_t *sl = &js->u_tab[i];
+        if (*sl == 0)
+            return sl;
+        const huser *u = &js->users[*sl - 1];
         if (u->hash == h && memcmp(u->id, id, n) == 0 && u->id[n] == '\0')
-            return u;
+            return sl;
     }
 }
 
-ulist *ulist_find(jstore *js, const uint8_t *id, size_t n)
+const huser *huser_find(const jstore *js, const uint8_t *id, size_t n)
 {
-    return ulist_find_h(js, id, n, jhash(id, n));
+    if (js->u_cap == 0)
+        return NULL;
+    uint32_t i = *u_slot(js, id, n, jhash(id, n));
+    return i ? &js->users[i - 1] : NULL;
 }
 
-/* Size the user table for `users` users at most half full (ENOMEM: unchanged). */
-static int ulist_size(jstore *js, size_t users)
+/* Room for `users` users: the table at most 3/4 full, the dense array
+ * doubling (ENOMEM: unchanged). */
+static int users_room(jstore *js, size_t users)
 {
+    if (users > UINT32_MAX - 1)
+        return risk_err(RISK_EINVAL, "journal: history index full");
+    if (users > js->u_alloc) {
+        size_t cap = js->u_alloc ? js->u_alloc : 64;
+        while (cap < users)
+            cap *= 2;
+        huser *d = risk_realloc(js->users, cap * sizeof *d);
+        if (d == NULL)
+            return risk_err(RISK_ENOMEM, "journal: out of memory");
+        js->users = d, js->u_alloc = cap;
+    }
     size_t cap = js->u_cap ? js->u_cap : 64;
-    while (2 * users > cap)
+    while (4 * users > 3 * cap)
         cap *= 2;
     if (cap == js->u_cap)
         return RISK_OK;
-    ulist *t = risk_calloc(cap, sizeof *t);
+    uint32_t *t = risk_calloc(cap, sizeof *t);
     if (t == NULL)
         return risk_err(RISK_ENOMEM, "journal: out of memory");
-    for (size_t i = 0; i < js->u_cap; i++) {
-        if (js->u_tab[i].id == NULL)
-            continue;
-        size_t j = js->u_tab[i].hash & (cap - 1);
-        while (t[j].id != NULL)
+    for (size_t i = 0; i < js->u_n; i++) {
+        size_t j = js->users[i].hash & (cap - 1);
+        while (t[j] != 0)
             j = (j + 1) & (cap - 1);
-        t[j] = js->u_tab[i];
+        t[j] = (uint32_t)i + 1;
     }
     risk_free(js->u_tab);
     js->u_tab = t, js->u_cap = cap;
     return RISK_OK;
 }
 
-static ulist *ulist_get(jstore *js, const uint8_t *id, size_t n) /* find or insert; NULL: ENOMEM */
+/* n bytes (and a NUL) of id in the pool; NULL: ENOMEM */
+static char *id_keep(jstore *js, const uint8_t *id, size_t n)
+{
+    idchunk *c = js->ids;
+    if (c == NULL || IDCHUNK - c->used < n + 1) {
+        size_t cap = n + 1 > IDCHUNK ? n + 1 : IDCHUNK;
+        if ((c = risk_malloc(sizeof *c + cap)) == NULL)
+            return NULL;
+        c->next = js->ids, c->used = 0;
+        js->ids = c;
+    }
+    char *p = c->mem + c->used;
+    memcpy(p, id, n);
+    p[n] = '\0';
+    c->used += n + 1;
+    return p;
+}
+
+/* The user of id, added if new (ENOMEM: NULL, index unchanged). */
+static huser *huser_get(jstore *js, const uint8_t *id, size_t n)
 {
     uint64_t h = jhash(id, n);
-    ulist *u = ulist_find_h(js, id, n, h);
-    if (u != NULL)
-        return u;
-    if (ulist_size(js, js->u_n + 1) != RISK_OK)
+    if (js->u_cap > 0 && *u_slot(js, id, n, h) != 0)
+        return &js->users[*u_slot(js, id, n, h) - 1];
+    if (users_room(js, js->u_n + 1) != RISK_OK)
         return NULL;
-    char *dup = risk_strndup((const char *)id, n);
-    if (dup == NULL)
+    const char *keep = id_keep(js, id, n);
+    if (keep == NULL) {
+        risk_err(RISK_ENOMEM, "journal: out of memory");
         return NULL;
-    size_t i = h & (js->u_cap - 1);
-    while (js->u_tab[i].id != NULL)
-        i = (i + 1) & (js->u_cap - 1);
-    js->u_tab[i].id = dup;
-    js->u_tab[i].hash = h;
-    js->u_n++;
-    return &js->u_tab[i];
-}
-
-/* Room in u's positions for k more (ENOMEM: unchanged). */
-static int ulist_room(ulist *u, size_t k)
-{
-    if ((size_t)u->n + k <= u->cap)
-        return RISK_OK;
-    if ((size_t)u->n + k > UINT32_MAX)
-        return risk_err(RISK_EINVAL, "journal: history index full");
-    size_t cap = u->cap ? u->cap : ULIST_MIN;
-    while (cap < (size_t)u->n + k)
-        cap *= 2;
-    uint32_t *p = risk_realloc(u->pos, cap * sizeof *p);
-    if (p == NULL)
-        return risk_err(RISK_ENOMEM, "journal: out of memory");
-    u->pos = p, u->cap = (uint32_t)cap;
-    return RISK_OK;
-}
-
-/* Room in the item arrays for need items in all (ENOMEM: unchanged):
- * doubling as commits append, or exactly need (recovery's sizing hint,
- * 20 bytes an item: a power of two above 1.2 million items would reserve
- * 18 MB more than the index ever holds). */
-static int idx_size_to(jstore *js, size_t need, int exact)
-{
-    if (need <= js->h_cap)
-        return RISK_OK;
-    if (need > UINT32_MAX)
-        return risk_err(RISK_EINVAL, "journal: history index full");
-    size_t c1 = js->h_cap, c2 = js->h_cap, c3 = js->h_cap;
-    void *tmp_;
-    if (exact) { /* each array is at least h_cap long whatever fails */
-        uint64_t *a = risk_realloc(js->h_seq, need * sizeof *a);
-        js->h_seq = a ? a : js->h_seq;
-        uint64_t *b = a ? risk_realloc(js->h_off, need * sizeof *b) : NULL;
-        js->h_off = b ? b : js->h_off;
-        uint32_t *c = b ? risk_realloc(js->h_len, need * sizeof *c) : NULL;
-        js->h_len = c ? c : js->h_len;
-        if (c == NULL)
-            return risk_err(RISK_ENOMEM, "journal: out of memory");
-        js->h_cap = need;
-        return RISK_OK;
     }
-    if (GROW(js->h_seq, &c1, need) || GROW(js->h_off, &c2, need) || GROW(js->h_len, &c3, need))
+    *u_slot(js, id, n, h) = (uint32_t)js->u_n + 1;
+    huser *u = &js->users[js->u_n++];
+    *u = (huser){h, keep, 0, 0};
+    return u;
+}
+
+/* The chunk of seq, allocated if absent (ENOMEM: unchanged). */
+static int chunk_room(jstore *js, uint64_t seq)
+{
+    size_t c = (size_t)(seq >> HX_SHIFT);
+    if (c >= js->hx_cap) {
+        size_t cap = js->hx_cap ? js->hx_cap : 16;
+        while (cap <= c)
+            cap *= 2;
+        hxchunk **d = risk_realloc(js->hx, cap * sizeof *d);
+        if (d == NULL)
+            return risk_err(RISK_ENOMEM, "journal: out of memory");
+        memset(d + js->hx_cap, 0, (cap - js->hx_cap) * sizeof *d);
+        js->hx = d, js->hx_cap = cap;
+    }
+    /* calloc: a large block comes zeroed from the system, and costs
+     * memory only where slots are used */
+    if (js->hx[c] == NULL && (js->hx[c] = risk_calloc(1, sizeof *js->hx[c])) == NULL)
         return risk_err(RISK_ENOMEM, "journal: out of memory");
-    js->h_cap = c1 < c2 ? (c1 < c3 ? c1 : c3) : (c2 < c3 ? c2 : c3);
     return RISK_OK;
 }
 
-static int idx_size(jstore *js, size_t need)
+int idx_has(const jstore *js, uint64_t seq)
 {
-    return idx_size_to(js, need, 0);
+    uint64_t off;
+    uint32_t len;
+    return idx_get(js, seq, &off, &len);
 }
 
-int idx_has_room(jstore *js, const uint8_t *buf, const phist *ph, size_t k)
+int idx_has_room(const jstore *js, const uint8_t *buf, const phist *ph, size_t k)
 {
-    if (js->h_n + k > js->h_cap)
-        return 0;
     for (size_t i = 0; i < k; i++) {
-        if (ph[i].ulen == 0)
-            continue;
-        ulist *u = ulist_find(js, buf + ph[i].uat, ph[i].ulen);
-        if (u == NULL || (size_t)u->n + k > u->cap)
+        size_t c = (size_t)(ph[i].seq >> HX_SHIFT);
+        if (!seq_ok(ph[i].seq) || c >= js->hx_cap || js->hx[c] == NULL)
+            return 0;
+        if (ph[i].ulen > 0 && huser_find(js, buf + ph[i].uat, ph[i].ulen) == NULL)
             return 0;
     }
     return 1;
@@ -149,66 +158,111 @@ int idx_has_room(jstore *js, const uint8_t *buf, const phist *ph, size_t k)
 
 int idx_reserve(jstore *js, const uint8_t *buf, const phist *ph, size_t k)
 {
-    int rc = idx_size(js, js->h_n + k);
+    int rc = RISK_OK;
     for (size_t i = 0; rc == RISK_OK && i < k; i++) {
-        if (ph[i].ulen == 0)
-            continue;
-        ulist *u = ulist_get(js, buf + ph[i].uat, ph[i].ulen);
-        rc = u == NULL ? risk_err(RISK_ENOMEM, "journal: out of memory") : ulist_room(u, k);
+        if (!seq_ok(ph[i].seq))
+            return risk_err(RISK_EINVAL, "journal: history seq %" PRIu64
+                            " out of the index's range (1 to 2^32 - 1)", ph[i].seq);
+        rc = chunk_room(js, ph[i].seq);
+        if (rc == RISK_OK && ph[i].ulen > 0 && huser_get(js, buf + ph[i].uat, ph[i].ulen) == NULL)
+            rc = risk_error_last_code();
     }
     return rc;
+}
+
+static uint32_t *next_of(jstore *js, uint32_t seq)
+{
+    return &js->hx[seq >> HX_SHIFT]->next[seq & (HX_SLOTS - 1)];
+}
+
+/* Link seq into u's list, which stays in seq order: at the end, unless
+ * two commits of one user finished out of seq order (possible only
+ * without the engine's per-user lock), then in place. */
+static void huser_link(jstore *js, huser *u, uint32_t seq)
+{
+    if (u->tail == 0)
+        u->head = u->tail = seq;
+    else if (seq > u->tail) {
+        *next_of(js, u->tail) = seq;
+        u->tail = seq;
+    } else if (seq < u->head) {
+        *next_of(js, seq) = u->head;
+        u->head = seq;
+    } else {
+        uint32_t p = u->head;
+        while (*next_of(js, p) != 0 && *next_of(js, p) < seq)
+            p = *next_of(js, p);
+        *next_of(js, seq) = *next_of(js, p);
+        *next_of(js, p) = seq;
+    }
 }
 
 void idx_add(jstore *js, uint64_t seq, uint64_t off, uint32_t len, const uint8_t *user,
              size_t ulen)
 {
+    hxchunk *c = js->hx[seq >> HX_SHIFT];
+    size_t i = seq & (HX_SLOTS - 1);
+    c->ol[i] = off << HX_LEN_BITS | len;
+    c->next[i] = 0;
     if (ulen > 0) {
-        ulist *u = ulist_find(js, user, ulen);
-        u->pos[u->n++] = (uint32_t)js->h_n;
+        uint32_t *sl = u_slot(js, user, ulen, jhash(user, ulen));
+        huser_link(js, &js->users[*sl - 1], (uint32_t)seq);
     }
-    js->h_seq[js->h_n] = seq, js->h_off[js->h_n] = off, js->h_len[js->h_n] = len;
     js->h_n++;
+    if (seq > js->h_max)
+        js->h_max = seq;
 }
 
-/* idx_reserve + idx_add for one item with one hash lookup (recovery). */
+void idx_set_off(jstore *js, uint64_t seq, uint64_t off)
+{
+    uint64_t *v = &js->hx[seq >> HX_SHIFT]->ol[seq & (HX_SLOTS - 1)];
+    *v = off << HX_LEN_BITS | (*v & ((1u << HX_LEN_BITS) - 1));
+}
+
+/* idx_reserve + idx_add for one item of recovery, whose bytes are
+ * untrusted: a seq out of range or seen before is corruption. */
 static int idx_push(jstore *js, uint64_t seq, uint64_t off, uint32_t len, const uint8_t *user,
                     size_t ulen)
 {
-    int rc = idx_size(js, js->h_n + 1);
-    if (rc == RISK_OK && ulen > 0) {
-        ulist *u = ulist_get(js, user, ulen);
-        rc = u == NULL ? risk_err(RISK_ENOMEM, "journal: out of memory") : ulist_room(u, 1);
-        if (rc == RISK_OK)
-            u->pos[u->n++] = (uint32_t)js->h_n;
-    }
-    if (rc == RISK_OK) {
-        js->h_seq[js->h_n] = seq, js->h_off[js->h_n] = off, js->h_len[js->h_n] = len;
-        js->h_n++;
-    }
+    if (!seq_ok(seq))
+        return risk_err(RISK_ECORRUPT, "history: seq %" PRIu64 " out of range (1 to 2^32 - 1)",
+                        seq);
+    if (idx_has(js, seq))
+        return risk_err(RISK_ECORRUPT, "history: seq %" PRIu64 " appears twice", seq);
+    if (off > HX_OFF_MAX || len >= 1u << HX_LEN_BITS)
+        return risk_err(RISK_ECORRUPT, "history: item too large or too far into the file");
+    int rc = chunk_room(js, seq);
+    if (rc == RISK_OK && ulen > 0 && huser_get(js, user, ulen) == NULL)
+        rc = risk_error_last_code();
+    if (rc == RISK_OK)
+        idx_add(js, seq, off, len, user, ulen);
     return rc;
 }
 
 uint64_t idx_max_seq(const jstore *js)
 {
-    return js->h_n ? js->h_seq[js->h_n - 1] : 0;
+    return js->h_max;
 }
 
 void idx_free(jstore *js)
 {
-    for (size_t i = 0; i < js->u_cap; i++) {
-        risk_free(js->u_tab[i].id);
-        risk_free(js->u_tab[i].pos);
-    }
+    for (size_t i = 0; i < js->hx_cap; i++)
+        risk_free(js->hx[i]);
+    risk_free(js->hx);
     risk_free(js->u_tab);
-    risk_free(js->h_seq);
-    risk_free(js->h_off);
-    risk_free(js->h_len);
+    risk_free(js->users);
+    while (js->ids != NULL) {
+        idchunk *c = js->ids;
+        js->ids = c->next;
+        risk_free(c);
+    }
 }
 
 /* ---- replay ---- */
 
 typedef struct replay {
     jstore *js;
+    const scan_res *res; /* the header's version, once scan has read it */
     uint64_t max_seq;
 } replay;
 
@@ -269,11 +323,13 @@ static int load_op(void *arg, uint8_t tag, uint64_t at, const uint8_t *p, size_t
             risk_history_free(h);
             return rc != RISK_OK ? rc : risk_err(RISK_ECORRUPT, "history: refused");
         }
-        if (seq <= rp->max_seq)
+        /* version 1 had them in seq order; version 2 in any order, each
+         * seq once (idx_push) */
+        if (rp->res->version == 1 && seq <= rp->max_seq)
             return risk_err(RISK_ECORRUPT, "history: seq %" PRIu64 " not above %" PRIu64, seq,
                             rp->max_seq);
         rc = idx_push(rp->js, seq, at, (uint32_t)n, user, ulen);
-        if (rc == RISK_OK)
+        if (rc == RISK_OK && seq > rp->max_seq)
             rp->max_seq = seq;
         return rc;
     }
@@ -432,6 +488,7 @@ static void *pipe_worker(void *arg)
 static int pipe_replay(replay *rp, rd *r, scan_res *res)
 {
     rpipe pp = {.wrp = {.js = rp->js}, .r = r};
+    pp.wrp.res = &pp.res;
     pthread_mutex_init(&pp.mu, NULL);
     pthread_cond_init(&pp.cv, NULL);
     pthread_t th;
@@ -596,11 +653,11 @@ int journal_replay(jstore *js, rd *r, scan_res *res)
         size_t users = kmv_count(&ht->users), events = kmv_count(&ht->events);
         users += users / 20, events += events / 20;
         risk_memstore_reserve(js->ms, users, events);
-        if (idx_size_to(js, (size_t)ht->hist, 1) != RISK_OK || ulist_size(js, users) != RISK_OK)
+        if (users_room(js, users) != RISK_OK)
             risk_error_clear();
     }
     risk_free(ht);
-    replay rp = {.js = js};
+    replay rp = {.js = js, .res = res};
     int rc = PIPE_NOTHREAD;
     if (r->size >= journal_pipe_min)
         rc = pipe_replay(&rp, r, res);

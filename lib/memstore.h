@@ -291,13 +291,6 @@ const char *policy_key(const void *v);
 const char *meta_key(const void *v);
 const char *ientry_key(const void *v);
 
-/* One waiter for the sequencer token: woken alone when the token is freed. */
-typedef struct seq_waiter {
-    pthread_cond_t cv;
-    mtxn *t;
-    struct seq_waiter *next;
-} seq_waiter;
-
 typedef struct stripe {
     pthread_rwlock_t lock;
     char pad[64 - sizeof(pthread_rwlock_t) % 64];
@@ -321,19 +314,13 @@ struct risk_memstore {
     uint64_t hbase;
     int keep_history;
 
-    pthread_mutex_t seq_mu; /* guards next_seq, the token, the queue, the pending list */
+    pthread_mutex_t seq_mu; /* guards next_seq and the pending list */
     uint64_t next_seq;
-    /* keep_history (memory store): no token. Reserving txns sit in a list
-     * in seq order; every seq below wm is committed or rolled back, and
-     * readers show only those (so a feed never skips an item). */
+    /* Reserving txns sit in a list in seq order; every seq below wm is
+     * committed or rolled back, and readers show only those (so a feed
+     * never skips an item). */
     mtxn *p_head, *p_tail;
     _Atomic uint64_t wm;
-    /* !keep_history (the journal wraps us and logs in seq order): a token
-     * held from reserve_seq to commit/rollback */
-    mtxn *seq_owner;
-    atomic_int token_busy; /* seq_owner != NULL, read by spinning waiters without seq_mu */
-    pthread_t seq_thread; /* the thread that holds the token (valid with seq_owner) */
-    seq_waiter *q_head, *q_tail; /* FIFO of threads waiting for the token */
 
     uint64_t prep_gen; /* successful prepares so far (write lock) */
     /* finished txns kept for reuse, a cache line each: two threads taking
@@ -360,7 +347,7 @@ struct mtxn {
     size_t n_hist, cap_hist;
     int has_seq, prepared;
     uint64_t seq_lo, seq_hi, seq_appended;
-    mtxn *p_prev, *p_next; /* the pending list (keep_history) */
+    mtxn *p_prev, *p_next; /* the pending list */
     subject **subs; /* prepared: users', then events' owners, then history users */
     size_t n_subs;
     /* prepared: the stored form of each buffered event, by its slot in
@@ -503,7 +490,7 @@ char *sc_str(mtxn *t, const char *s, int *ok);
 
 /* ---- the sequencer and history (lib/store_memory_hist.c) ---- */
 int seq_reserve(risk_memstore *ms, mtxn *t, uint64_t *seq);
-/* The txn is done (applied or rolled back): let later seqs show / pass on the token. */
+/* The txn is done (applied or rolled back): let later seqs show. */
 void seq_done(risk_memstore *ms, mtxn *t);
 /* Prepare (write lock): the arena items of t->hist and room in the seq
  * index. ENOMEM: nothing changed but the arena mark (restored by the caller). */

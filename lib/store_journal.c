@@ -507,8 +507,12 @@ static int j_commit_nowait(void *ctx, void *txn, uint64_t *ticket)
     int rc = check_writable(js);
     if (rc == RISK_OK && payload > FRAME_MAX)
         rc = risk_err(RISK_EINVAL, "txn: larger than a journal frame");
-    if (rc == RISK_OK && t->n_ph > 0 && t->ph[0].seq <= idx_max_seq(js))
-        rc = risk_err(RISK_EINVAL, "txn: history seq not above the last committed one");
+    for (size_t i = 0; rc == RISK_OK && i < t->n_ph; i++)
+        if (idx_has(js, t->ph[i].seq))
+            rc = risk_err(RISK_EINVAL, "txn: history seq %" PRIu64 " already committed",
+                          t->ph[i].seq);
+    if (rc == RISK_OK && js->end + t->redo.len > HX_OFF_MAX)
+        rc = risk_err(RISK_EINVAL, "journal: the file reached 16 TiB");
     if (rc == RISK_OK)
         rc = reserve(js, t->redo.len);
     /* file_mu keeps other index writers out, so the room is checked
@@ -608,23 +612,12 @@ static int j_list_users(void *ctx, risk_level min_level, risk_user_visit_fn fn, 
 
 /* ---- history read back from the file ---- */
 
-/* First position in [0, n) whose seq (through the index) is ≥ since. */
-static size_t lower_bound(const jstore *js, const uint32_t *pos, size_t n, uint64_t since)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (js->h_seq[pos ? pos[mid] : mid] < since)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 /* Visit items in seq order, HIST_BATCH at a time: under the read lock the
  * raw bytes are copied out (compaction may swap the file), then they are
- * decoded and visited with no lock held (fn may call back into the store). */
+ * decoded and visited with no lock held (fn may call back into the store).
+ * Only seqs below the memstore's watermark show: every smaller reserved seq
+ * is committed or rolled back, so a feed never skips an item that a slower
+ * commit adds later (store.h). */
 static int j_read_history(void *ctx, const char *user_id, uint64_t since_seq,
                           risk_history_visit_fn fn, void *arg)
 {
@@ -633,7 +626,9 @@ static int j_read_history(void *ctx, const char *user_id, uint64_t since_seq,
         return risk_err(RISK_EINVAL, "fn: NULL");
     bytes raw = {0};
     size_t lens[HIST_BATCH];
-    int rc = RISK_OK, more = 1;
+    int rc = RISK_OK, more = 1, started = 0;
+    uint64_t next = since_seq ? since_seq : 1; /* all: the next seq to look at */
+    uint32_t cur = 0;                          /* one user: the next item in the list */
     while (rc == RISK_OK && more) {
         size_t k = 0;
         raw.len = 0;
@@ -643,23 +638,35 @@ static int j_read_history(void *ctx, const char *user_id, uint64_t since_seq,
         rc = js->wlen > 0 ? wbuf_flush(js) : RISK_OK;
         pthread_rwlock_rdlock(&js->idx_lock);
         pthread_mutex_unlock(&js->file_mu);
-        const ulist *u =
-            user_id ? ulist_find(js, (const uint8_t *)user_id, strlen(user_id)) : NULL;
-        const uint32_t *pos = u ? u->pos : NULL;
-        size_t n = user_id ? (u ? u->n : 0) : js->h_n;
-        for (size_t i = lower_bound(js, pos, n, since_seq); i < n && k < HIST_BATCH; i++, k++) {
-            size_t x = pos ? pos[i] : i;
-            uint8_t *dst = NULL;
-            if (rc != RISK_OK || (rc = bytes_op(&raw, 0, js->h_len[x], &dst)) != RISK_OK)
+        uint64_t wm = risk_memstore_visible_seq(js->ms);
+        if (user_id != NULL && !started) {
+            const huser *u = huser_find(js, (const uint8_t *)user_id, strlen(user_id));
+            cur = u ? u->head : 0;
+            while (cur != 0 && cur < since_seq)
+                cur = idx_next(js, cur);
+        }
+        started = 1;
+        for (; rc == RISK_OK && k < HIST_BATCH;) {
+            uint64_t seq = user_id ? cur : next, off;
+            uint32_t len;
+            if (seq == 0 || seq >= wm || (!user_id && seq > idx_max_seq(js)))
                 break;
-            ssize_t got = pread(js->fd, dst, js->h_len[x], (off_t)js->h_off[x]);
-            if (got != (ssize_t)js->h_len[x]) {
+            if (user_id)
+                cur = idx_next(js, cur);
+            else
+                next++;
+            if (!idx_get(js, seq, &off, &len))
+                continue; /* a rolled-back seq */
+            uint8_t *dst = NULL;
+            if ((rc = bytes_op(&raw, 0, len, &dst)) != RISK_OK)
+                break;
+            ssize_t got = pread(js->fd, dst, len, (off_t)off);
+            if (got != (ssize_t)len) {
                 rc = risk_err(RISK_EIO, "journal: cannot read history at byte offset %" PRIu64,
-                              js->h_off[x]);
+                              off);
                 break;
             }
-            lens[k] = js->h_len[x];
-            since_seq = js->h_seq[x] + 1;
+            lens[k++] = len;
         }
         pthread_rwlock_unlock(&js->idx_lock);
         more = k == HIST_BATCH;
@@ -829,6 +836,11 @@ int risk_journal_open(risk_store *out, const char *path, const risk_journal_opti
         }
     }
     risk_memstore_set_next_seq(js->ms, idx_max_seq(js) + 1);
+    /* Version 1 kept history in seq order, and new commits may now append
+     * it in any order: rewrite the file as version 2 first (compaction's
+     * crash-safe procedure) before anything is appended. */
+    if (!js->read_only && res.version == 1 && (rc = write_copy(js, path, 1)) != RISK_OK)
+        goto fail;
     js->resv_end = js->end, js->can_reserve = 1;
     if (!js->read_only && (js->wbuf = risk_malloc(WBUF_CAP)) == NULL) {
         rc = risk_err(RISK_ENOMEM, "journal: out of memory");

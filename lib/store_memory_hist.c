@@ -2,103 +2,29 @@
  * items in the arena, the seq index and read_history. lib/store_memory.c
  * explains the whole layout.
  *
- * Two sequencers, one rule (store.h: a reader never sees seq N+1 before
- * every smaller reserved seq has committed or rolled back):
- * - keep_history (the memory store): no lock held across the txn. Each
- *   reserving txn sits in a list in seq order until it is done; `wm` is
- *   the first seq of the oldest one still open (or next_seq), and readers
- *   show only items below it. Writers on different users never wait for
- *   each other here; an item committed early stays hidden until the older
- *   ones are done. Items go into a seq-indexed array, so commits may
- *   arrive in any order.
- * - !keep_history (the journal wraps the store, logs history itself and
- *   needs its commits in seq order): a token taken by the first
- *   reserve_seq and handed on by commit/rollback, as before. */
+ * The sequencer (store.h: a reader never sees seq N+1 before every
+ * smaller reserved seq has committed or rolled back) holds no lock across
+ * the txn. Each reserving txn sits in a list in seq order until it is
+ * done; `wm` is the first seq of the oldest one still open (or next_seq),
+ * and readers show only items below it. Writers on different users never
+ * wait for each other here; an item committed early stays hidden until the
+ * older ones are done. Items go into a seq-indexed array, so commits may
+ * arrive in any order. The journal store (keep_history 0) logs its items
+ * itself, in commit order, and shows them below the same watermark
+ * (risk_memstore_visible_seq). */
 #include "memstore.h"
-
-/* ---- the token (!keep_history) ---- */
-/* Waiting for the token first spins, up to TOKEN_SPIN pauses (~12 us at
- * 24 ns a pause here), when no other thread is queued: the token is held
- * for one operation's commit (a few microseconds), and a second committing
- * thread that slept on the condition variable paid a futex sleep and wake
- * per operation: two threads ingesting into a journal went at 0.65x one
- * thread (193-206k vs 283-305k ingests/s), and 1.3x with the spin. With
- * others queued it sleeps at once, so 64 committers do not spin. */
-#define TOKEN_SPIN 512
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
-/* Wake-one without hand-off: release frees the token and signals only the
- * oldest waiter (each waiter has its own condvar), so 64 committers do not
- * all wake on every release; a running thread may still take a free token
- * first (no lock convoy: a hand-off would force a context switch per
- * commit). A woken waiter that finds the token taken waits again, still
- * first in line. A thread that already holds the token for another open
- * txn would wait for itself forever: that is RISK_EBUSY instead of a hang.
- * Called with seq_mu held; returns with it held. */
-static int token_acquire(risk_memstore *ms, mtxn *t)
-{
-    if (ms->seq_owner != NULL && pthread_equal(ms->seq_thread, pthread_self()))
-        return risk_err(RISK_EBUSY, "txn: this thread holds the sequencer in another open "
-                                    "transaction of this store (commit or roll it back first)");
-    if (ms->seq_owner != NULL && ms->q_head == NULL) {
-        pthread_mutex_unlock(&ms->seq_mu);
-        for (int i = 0; i < TOKEN_SPIN && atomic_load_explicit(&ms->token_busy,
-                                                                memory_order_relaxed); i++)
-            cpu_relax();
-        pthread_mutex_lock(&ms->seq_mu);
-    }
-    if (ms->seq_owner != NULL) {
-        seq_waiter w = {.t = t};
-        if (pthread_cond_init(&w.cv, NULL) != 0)
-            return risk_err(RISK_ENOMEM, "txn: cannot wait for the sequencer");
-        if (ms->q_tail)
-            ms->q_tail->next = &w;
-        else
-            ms->q_head = &w;
-        ms->q_tail = &w;
-        while (ms->seq_owner != NULL)
-            pthread_cond_wait(&w.cv, &ms->seq_mu);
-        seq_waiter **pp = &ms->q_head, *prev = NULL; /* leave the queue */
-        while (*pp != &w)
-            prev = *pp, pp = &(*pp)->next;
-        *pp = w.next;
-        if (ms->q_tail == &w)
-            ms->q_tail = prev;
-        pthread_cond_destroy(&w.cv);
-    }
-    ms->seq_owner = t;
-    atomic_store_explicit(&ms->token_busy, 1, memory_order_relaxed);
-    ms->seq_thread = pthread_self();
-    return RISK_OK;
-}
 
 int seq_reserve(risk_memstore *ms, mtxn *t, uint64_t *seq)
 {
     pthread_mutex_lock(&ms->seq_mu);
-    if (!t->has_seq) {
-        if (!ms->keep_history) {
-            int rc = token_acquire(ms, t);
-            if (rc != RISK_OK) {
-                pthread_mutex_unlock(&ms->seq_mu);
-                return rc;
-            }
-        } else { /* join the pending list: it stays in seq order */
-            t->p_next = NULL;
-            t->p_prev = ms->p_tail;
-            if (ms->p_tail)
-                ms->p_tail->p_next = t;
-            else
-                ms->p_head = t;
-            ms->p_tail = t;
-        }
+    if (!t->has_seq) { /* join the pending list: it stays in seq order */
+        t->p_next = NULL;
+        t->p_prev = ms->p_tail;
+        if (ms->p_tail)
+            ms->p_tail->p_next = t;
+        else
+            ms->p_head = t;
+        ms->p_tail = t;
         t->seq_lo = ms->next_seq;
         t->has_seq = 1;
     }
@@ -113,25 +39,23 @@ void seq_done(risk_memstore *ms, mtxn *t)
     if (!t->has_seq)
         return;
     pthread_mutex_lock(&ms->seq_mu);
-    if (ms->keep_history) {
-        if (t->p_prev)
-            t->p_prev->p_next = t->p_next;
-        else
-            ms->p_head = t->p_next;
-        if (t->p_next)
-            t->p_next->p_prev = t->p_prev;
-        else
-            ms->p_tail = t->p_prev;
-        uint64_t wm = ms->p_head ? ms->p_head->seq_lo : ms->next_seq;
-        atomic_store_explicit(&ms->wm, wm, memory_order_release);
-    } else if (ms->seq_owner == t) {
-        ms->seq_owner = NULL;
-        atomic_store_explicit(&ms->token_busy, 0, memory_order_relaxed);
-        if (ms->q_head != NULL)
-            pthread_cond_signal(&ms->q_head->cv);
-    }
+    if (t->p_prev)
+        t->p_prev->p_next = t->p_next;
+    else
+        ms->p_head = t->p_next;
+    if (t->p_next)
+        t->p_next->p_prev = t->p_prev;
+    else
+        ms->p_tail = t->p_prev;
+    uint64_t wm = ms->p_head ? ms->p_head->seq_lo : ms->next_seq;
+    atomic_store_explicit(&ms->wm, wm, memory_order_release);
     pthread_mutex_unlock(&ms->seq_mu);
     t->has_seq = 0;
+}
+
+uint64_t risk_memstore_visible_seq(risk_memstore *ms)
+{
+    return atomic_load_explicit(&ms->wm, memory_order_acquire);
 }
 
 uint64_t risk_memstore_next_seq(risk_memstore *ms)

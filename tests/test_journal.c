@@ -401,12 +401,12 @@ Test(journal, foreign_and_future_files_refused)
     uint8_t hdr[32];
     int fd = open(path, O_RDWR);
     cr_assert_eq(pread(fd, hdr, 28, 0), 28);
-    hdr[8] = 2; /* format version 2, checksum fixed up */
+    hdr[8] = 3; /* format version 3, checksum fixed up */
     uint32_t c = risk_crc32c(0, hdr, 28);
     for (int i = 0; i < 4; i++)
         hdr[28 + i] = (uint8_t)(c >> (8 * i));
     cr_assert_eq(pwrite(fd, hdr, 32, 0), 32);
     close(fd);
     cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_ECORRUPT);
-    cr_assert(strstr(risk_error_last(), "version 2") != NULL);
+    cr_assert(strstr(risk_error_last(), "version 3") != NULL);
 }

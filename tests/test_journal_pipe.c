@@ -13,3 +13,4 @@ __attribute__((constructor)) static void force_pipeline(void)
 
 #include "test_journal.c"
 #include "test_journal_durability.c"
+#include "test_journal_order.c"

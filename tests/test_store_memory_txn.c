@@ -118,52 +118,47 @@ Test(store_memory_txn, one_user_out_of_order_stays_sorted)
     cr_assert(s.n == 3 && s.seq[0] == s1 && s.seq[1] == s2 && s.seq[2] == s3);
 }
 
-/* ---- the journal's sequencer: a token held until commit (R-OP-5) ---- */
+/* ---- the journal's sequencer: the same, with the watermark read out ---- */
 /* A keep_history = 0 store, as the journal opens it (items are dropped,
- * read_history is absent; the journal logs history itself). */
+ * read_history is absent; the journal logs history itself and shows only
+ * seqs below risk_memstore_visible_seq). */
+static risk_memstore *jms;
 static void use_journal_mode(void)
 {
     st.close(st.ctx);
-    risk_memstore *ms = NULL;
-    cr_assert(risk_memstore_new(&ms, 0) == RISK_OK);
-    risk_memstore_table(ms, &st);
+    cr_assert(risk_memstore_new(&jms, 0) == RISK_OK);
+    risk_memstore_table(jms, &st);
 }
 
-Test(store_memory_txn, token_orders_commits)
+Test(store_memory_txn, journal_mode_writers_never_wait, .timeout = 10)
 {
-    /* R-AU-1, R-OP-5: a reserved seq holds the token until commit, so the
-     * journal logs N before N+1 */
+    /* R-OP-5, R-CC-1: a second writer reserves and commits while the first
+     * is open (it would hang here if it waited for the first); the
+     * watermark stays at the open seq until that one is done */
     use_journal_mode();
-    void *t = begin("a");
     uint64_t first;
-    cr_assert(add_history(t, "a", &first) == RISK_OK);
     seq_race r = {.user = "b"};
-    pthread_t th;
-    cr_assert(pthread_create(&th, NULL, reserve_later, &r) == 0);
-    while (atomic_load(&r.phase) == 0)
-        usleep(1000);
-    usleep(50000);
-    cr_assert(atomic_load(&r.phase) == 1, "second reserve did not wait for the first commit");
-    cr_assert(st.commit(st.ctx, t) == RISK_OK);
-    pthread_join(th, NULL);
+    void *t = hold_then_race(&first, &r);
     cr_assert(r.seq == first + 1);
+    cr_assert(risk_memstore_visible_seq(jms) == first);
+    cr_assert(st.commit(st.ctx, t) == RISK_OK);
+    cr_assert(risk_memstore_visible_seq(jms) == first + 2);
 }
 
-Test(store_memory_txn, token_self_deadlock_is_busy, .timeout = 10)
+Test(store_memory_txn, journal_mode_rollback_moves_the_watermark)
 {
-    /* R-CC-1: a second txn on the thread that holds the token gets
-     * RISK_EBUSY instead of waiting for itself forever */
+    /* R-OP-5: an open reservation rolled back is a gap: the watermark moves
+     * past it; one thread may hold two open reservations (no self-wait) */
     use_journal_mode();
     void *a = begin("a"), *b = begin("b");
-    uint64_t seq;
-    cr_assert(add_history(a, "a", &seq) == RISK_OK);
-    cr_assert(st.reserve_seq(st.ctx, b, &seq) == RISK_EBUSY);
-    st.rollback(st.ctx, b);
-    cr_assert(st.commit(st.ctx, a) == RISK_OK);
-    b = begin("b");
-    cr_assert(add_history(b, "b", &seq) == RISK_OK);
-    cr_assert(seq == 2);
+    uint64_t sa, sb;
+    cr_assert(add_history(a, "a", &sa) == RISK_OK);
+    cr_assert(add_history(b, "b", &sb) == RISK_OK);
+    cr_assert(sb == sa + 1);
     cr_assert(st.commit(st.ctx, b) == RISK_OK);
+    cr_assert(risk_memstore_visible_seq(jms) == sa);
+    st.rollback(st.ctx, a);
+    cr_assert(risk_memstore_visible_seq(jms) == sb + 1);
 }
 
 /* ---- allocation failures (R-IV-3, R-CC-2) ---- */
