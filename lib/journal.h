@@ -195,13 +195,15 @@ typedef struct jstore {
 
     pthread_mutex_t sync_mu;
     pthread_cond_t sync_cv;   /* a sync ended (compaction, the background thread) */
-    /* group commit (full mode), under sync_mu: a leader exists, and it
-     * runs sync number gen, which covers frames up to cur_target once
-     * syncing is set. Waiters of sync g sleep on gword[g & 1], which the
-     * end of sync g (or a hand-over of the lead) changes. */
-    int leading, syncing;
-    uint32_t gen;
-    uint64_t cur_target;
+    int syncing; /* under sync_mu: an fdatasync runs (compaction waits it out) */
+    /* Group commit (full mode), without a lock: `leading` says a leader
+     * exists; sync number sync_gen covers the frames up to sync_target
+     * (published by the leader before it syncs); the waiters of sync g
+     * sleep on gword[g & 1], which the end of sync g (or a hand-over of
+     * the lead) changes. */
+    atomic_int leading;
+    _Atomic uint32_t sync_gen;
+    _Atomic uint64_t sync_target;
     atomic_uint gword[2];
     pthread_cond_t gcv[2]; /* where there is no futex: the sleepers of gword */
     int stop, has_thread;

@@ -219,9 +219,9 @@ int write_copy(jstore *js, const char *dst, int compact)
         atomic_store(&js->synced, atomic_load(&js->appended));
         if (rc != RISK_OK)
             atomic_store(&js->poisoned, 1);
-        wake_all_waiters(js);
         pthread_mutex_unlock(&js->sync_mu);
         pthread_rwlock_unlock(&js->idx_lock);
+        wake_all_waiters(js);
     }
 out:
     if (rc != RISK_OK && !renamed && s.fd >= 0)

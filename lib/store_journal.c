@@ -246,19 +246,35 @@ static void futex_wake(atomic_uint *w, int n)
 #define HAVE_FUTEX 0
 #endif
 
-/* Wake the waiters of sync g, or (one) a waiter of a later sync that is
- * to take the lead. sync_mu held; the word changes under it, so a waiter
- * about to sleep on the old value does not sleep. */
+/* Change word p and wake its sleepers (all, or one to take the lead).
+ * The word changes first, so a waiter about to sleep on its old value does
+ * not sleep. Called without sync_mu. */
 static void wake_word(jstore *js, unsigned p, int all)
 {
-    atomic_fetch_add(&js->gword[p], 1);
 #if HAVE_FUTEX
+    atomic_fetch_add(&js->gword[p], 1);
     futex_wake(&js->gword[p], all ? INT_MAX : 1);
 #else
+    pthread_mutex_lock(&js->sync_mu);
+    atomic_fetch_add(&js->gword[p], 1);
     if (all)
         pthread_cond_broadcast(&js->gcv[p]);
     else
         pthread_cond_signal(&js->gcv[p]);
+    pthread_mutex_unlock(&js->sync_mu);
+#endif
+}
+
+/* Sleep while word p still holds v (or return at once). */
+static void sleep_word(jstore *js, unsigned p, unsigned v)
+{
+#if HAVE_FUTEX
+    futex_wait(&js->gword[p], v);
+#else
+    pthread_mutex_lock(&js->sync_mu);
+    while (atomic_load(&js->gword[p]) == v)
+        pthread_cond_wait(&js->gcv[p], &js->sync_mu);
+    pthread_mutex_unlock(&js->sync_mu);
 #endif
 }
 
@@ -295,25 +311,24 @@ static int sync_now(jstore *js)
     return rc == 0 ? RISK_OK : risk_err(RISK_EIO, "journal: fdatasync failed: %s", strerror(e));
 }
 
-/* Lead group-commit syncs (sync_mu held, no leader): each round writes the
- * buffer and syncs everything written. Returns with sync_mu held. */
+/* Lead group-commit syncs (this thread set `leading`): each round writes
+ * the buffer, publishes the sync's number and target, syncs, publishes
+ * `synced` and wakes that sync's waiters. */
 static void lead(jstore *js)
 {
-    js->leading = 1;
     for (int round = 1;; round++) {
-        uint32_t g = ++js->gen;
-        pthread_mutex_unlock(&js->sync_mu);
-        pthread_mutex_lock(&js->file_mu); /* lock order: file_mu, then sync_mu */
+        pthread_mutex_lock(&js->file_mu);
         if (js->wlen > 0 && !atomic_load(&js->poisoned))
             wbuf_flush(js); /* a failure poisons */
         uint64_t target = atomic_load(&js->flushed);
+        uint32_t g = atomic_load(&js->sync_gen) + 1;
+        atomic_store(&js->sync_target, target);
+        atomic_store(&js->sync_gen, g);
         int fd = js->fd;
-        pthread_mutex_lock(&js->sync_mu);
+        pthread_mutex_lock(&js->sync_mu); /* compaction waits for !syncing to swap fd */
         js->syncing = 1;
-        js->cur_target = target;
         pthread_mutex_unlock(&js->sync_mu);
         pthread_mutex_unlock(&js->file_mu);
-        /* compaction waits for !syncing before it replaces fd */
         int ok = !atomic_load(&js->poisoned) && datasync(fd) == 0;
         pthread_mutex_lock(&js->sync_mu);
         js->syncing = 0;
@@ -322,59 +337,62 @@ static void lead(jstore *js)
         else if (!ok)
             atomic_store(&js->poisoned, 1); /* see sync_now */
         pthread_cond_broadcast(&js->sync_cv);
+        pthread_mutex_unlock(&js->sync_mu);
         if (!ok) {
+            atomic_store(&js->leading, 0);
             wake_all_waiters(js);
-            break;
+            return;
         }
         wake_word(js, g & 1, 1);
-        if (atomic_load(&js->appended) <= atomic_load(&js->synced))
-            break;
-        if (round == LEAD_ROUNDS) {
+        if (atomic_load(&js->appended) > atomic_load(&js->synced)) {
+            if (round < LEAD_ROUNDS)
+                continue;
             /* let a waiter of the next sync take over, so that this
              * commit returns; one that has not slept yet leads itself */
-            js->leading = 0;
+            atomic_store(&js->leading, 0);
             wake_word(js, (g + 1) & 1, 0);
             return;
         }
+        /* Nothing left: give up the lead. A commit appended meanwhile
+         * either sees leading == 0 and leads, or is seen here (both
+         * sides store, then load: sequentially consistent). */
+        atomic_store(&js->leading, 0);
+        int expect = 0;
+        if (atomic_load(&js->appended) <= atomic_load(&js->synced) ||
+            !atomic_compare_exchange_strong(&js->leading, &expect, 1))
+            return;
     }
-    js->leading = 0;
 }
 
 /* Group commit: return once a sync that started after frame `my` was
- * written has finished (or fail if a write or sync failed). */
+ * written has finished (or fail if a write or sync failed). No lock: the
+ * sync that covers `my` is the published one if its target reaches my,
+ * else the next; its waiters sleep on its word. Whatever wakes a waiter,
+ * it looks again. */
 static int wait_durable(jstore *js, uint64_t my)
 {
-    if (atomic_load(&js->synced) >= my)
-        return RISK_OK;
-    int rc = RISK_OK;
-    pthread_mutex_lock(&js->sync_mu);
-    while (atomic_load(&js->synced) < my) {
-        if (atomic_load(&js->poisoned)) {
-            rc = risk_err(RISK_EIO, "journal: a write or sync failed; this commit may not be "
-                                    "durable");
-            break;
-        }
-        if (!js->leading) {
+    for (;;) {
+        if (atomic_load(&js->synced) >= my)
+            return RISK_OK;
+        if (atomic_load(&js->poisoned))
+            return risk_err(RISK_EIO, "journal: a write or sync failed; this commit may not "
+                                      "be durable");
+        int expect = 0;
+        if (atomic_load(&js->leading) == 0 &&
+            atomic_compare_exchange_strong(&js->leading, &expect, 1)) {
             lead(js);
             continue;
         }
-        /* the running sync covers my frame once its target is known and
-         * reaches it; while it is still writing, wait for it and look again */
-        uint32_t need = js->syncing && js->cur_target < my ? js->gen + 1 : js->gen;
-        unsigned p = need & 1, v = atomic_load(&js->gword[p]);
-#if HAVE_FUTEX
-        pthread_mutex_unlock(&js->sync_mu);
-        futex_wait(&js->gword[p], v);
-        if (atomic_load(&js->synced) >= my)
-            return RISK_OK;
-        pthread_mutex_lock(&js->sync_mu);
-#else
-        while (atomic_load(&js->gword[p]) == v)
-            pthread_cond_wait(&js->gcv[p], &js->sync_mu);
-#endif
+        uint32_t g = atomic_load(&js->sync_gen);
+        uint64_t t = atomic_load(&js->sync_target);
+        if (atomic_load(&js->sync_gen) != g)
+            continue; /* a new sync was published meanwhile */
+        unsigned p = (t >= my ? g : g + 1) & 1, v = atomic_load(&js->gword[p]);
+        if (atomic_load(&js->synced) >= my || atomic_load(&js->poisoned) ||
+            atomic_load(&js->leading) == 0)
+            continue;
+        sleep_word(js, p, v);
     }
-    pthread_mutex_unlock(&js->sync_mu);
-    return rc;
 }
 
 /* Durability normal (and off): every interval, write the buffered frames;
