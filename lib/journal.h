@@ -183,6 +183,10 @@ typedef struct jstore {
     pthread_mutex_t file_mu; /* end, next_txn, the write buffer, appends */
     uint64_t end, next_txn;  /* end: logical end, including buffered bytes */
     uint8_t *wbuf;           /* frames not yet written, from end - wlen */
+    uint8_t *wspare;         /* full mode: the buffer a leader swaps in */
+    /* held while a buffer is written (file_mu, then wr_mu): buffers reach
+     * the file in order, and whoever needs the file whole waits for it */
+    pthread_mutex_t wr_mu;
     size_t wlen;
     uint64_t wframes;  /* frames in the write buffer */
     uint64_t resv_end; /* the file has space allocated up to here (reserve) */
@@ -192,6 +196,8 @@ typedef struct jstore {
      * ticket is its frame's number. Written under file_mu (appended,
      * flushed) or sync_mu (synced); read anywhere. */
     _Atomic uint64_t appended, flushed, synced;
+    atomic_int inflight;        /* commits appended, not yet applied in memory */
+    atomic_int inflight_waiter; /* compaction waits for inflight == 0 */
 
     pthread_mutex_t sync_mu;
     pthread_cond_t sync_cv;   /* a sync ended (compaction, the background thread) */
@@ -267,12 +273,18 @@ extern uint64_t journal_pipe_min;
 
 /* store_journal.c */
 int check_writable(jstore *js);
-/* Write the buffered frames (file_mu held). A failure poisons the journal:
- * those frames were applied in memory (and, but in full mode, acknowledged). */
+/* Write the buffered frames, after a leader's write in flight (file_mu
+ * held): then the file holds every appended frame. A failure poisons the
+ * journal: those frames were applied in memory (and, but in full mode,
+ * acknowledged). */
 int wbuf_flush(jstore *js);
 /* After synced moved or the journal was poisoned (sync_mu held): wake every
  * commit waiting for a sync; each looks again. */
 void wake_all_waiters(jstore *js);
+
+/* Wait until every appended commit is applied in memory (file_mu held:
+ * then memory and file hold the same commits). */
+void wait_applied(jstore *js);
 
 /* journal_compact.c (file_mu held by the caller) */
 int write_copy(jstore *js, const char *dst, int compact);

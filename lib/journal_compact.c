@@ -242,6 +242,7 @@ int j_compact(void *ctx)
     if (rc != RISK_OK)
         return rc;
     pthread_mutex_lock(&js->file_mu);
+    wait_applied(js); /* memory then holds what the file holds */
     rc = wbuf_flush(js); /* the copy reads history from the file */
     if (rc == RISK_OK)
         rc = write_copy(js, js->path, 1);
@@ -257,6 +258,7 @@ int j_backup(void *ctx, const char *path)
     if (strcmp(path, js->path) == 0)
         return risk_err(RISK_EINVAL, "path: the journal itself");
     pthread_mutex_lock(&js->file_mu);
+    wait_applied(js);
     int rc = wbuf_flush(js);
     if (rc == RISK_OK)
         rc = write_copy(js, path, 0);

@@ -246,6 +246,8 @@ static void futex_wake(atomic_uint *w, int n)
 #define HAVE_FUTEX 0
 #endif
 
+static void cut_and_poison(jstore *js, uint64_t at);
+
 /* Change word p and wake its sleepers (all, or one to take the lead).
  * The word changes first, so a waiter about to sleep on its old value does
  * not sleep. Called without sync_mu. */
@@ -317,18 +319,36 @@ static int sync_now(jstore *js)
 static void lead(jstore *js)
 {
     for (int round = 1;; round++) {
+        /* Take the buffer under file_mu (committers append to the spare
+         * meanwhile) and write it outside, holding wr_mu so that buffers
+         * reach the file in order and readers of the file wait for it. */
         pthread_mutex_lock(&js->file_mu);
-        if (js->wlen > 0 && !atomic_load(&js->poisoned))
-            wbuf_flush(js); /* a failure poisons */
-        uint64_t target = atomic_load(&js->flushed);
-        uint32_t g = atomic_load(&js->sync_gen) + 1;
-        atomic_store(&js->sync_target, target);
-        atomic_store(&js->sync_gen, g);
+        uint8_t *buf = NULL;
+        size_t n = js->wlen;
+        uint64_t at = js->end - js->wlen, frames = js->wframes;
+        if (n > 0 && !atomic_load(&js->poisoned)) {
+            buf = js->wbuf;
+            js->wbuf = js->wspare, js->wspare = NULL;
+            js->wlen = 0, js->wframes = 0;
+        }
         int fd = js->fd;
+        pthread_mutex_lock(&js->wr_mu);
         pthread_mutex_lock(&js->sync_mu); /* compaction waits for !syncing to swap fd */
         js->syncing = 1;
         pthread_mutex_unlock(&js->sync_mu);
         pthread_mutex_unlock(&js->file_mu);
+        if (buf != NULL) {
+            if (pwrite_all(fd, buf, n, at) == 0)
+                atomic_fetch_add(&js->flushed, frames);
+            else
+                cut_and_poison(js, at);
+            js->wspare = buf; /* under wr_mu: the next swap waits for it */
+        }
+        pthread_mutex_unlock(&js->wr_mu);
+        uint64_t target = atomic_load(&js->flushed);
+        uint32_t g = atomic_load(&js->sync_gen) + 1;
+        atomic_store(&js->sync_target, target);
+        atomic_store(&js->sync_gen, g);
         int ok = !atomic_load(&js->poisoned) && datasync(fd) == 0;
         pthread_mutex_lock(&js->sync_mu);
         js->syncing = 0;
@@ -432,23 +452,33 @@ static void *sync_thread(void *arg)
  * applied in memory, so a failure cannot be undone: the journal is
  * poisoned, and a partial write is cut away so the file still ends on a
  * frame. With the space reserved (reserve) only an I/O error gets here. */
+static void cut_and_poison(jstore *js, uint64_t at)
+{
+    if (ftruncate(js->fd, (off_t)at) != 0) {
+        /* nothing more to do: poisoned below either way */
+    }
+    atomic_store(&js->poisoned, 1);
+}
+
 int wbuf_flush(jstore *js)
 {
-    if (js->wlen == 0)
-        return RISK_OK;
-    uint64_t at = js->end - js->wlen;
-    if (pwrite_all(js->fd, js->wbuf, js->wlen, at) != 0) {
-        int e = errno;
-        if (ftruncate(js->fd, (off_t)at) != 0) {
-            /* nothing more to do: poisoned below either way */
+    pthread_mutex_lock(&js->wr_mu); /* a leader's write in flight ends first */
+    int rc = RISK_OK;
+    if (js->wlen > 0 && !atomic_load(&js->poisoned)) {
+        uint64_t at = js->end - js->wlen;
+        if (pwrite_all(js->fd, js->wbuf, js->wlen, at) != 0) {
+            int e = errno;
+            cut_and_poison(js, at);
+            rc = risk_err(RISK_EIO, "journal: write of buffered commits failed: %s",
+                          strerror(e));
+        } else {
+            js->wlen = 0;
+            atomic_fetch_add(&js->flushed, js->wframes);
+            js->wframes = 0;
         }
-        atomic_store(&js->poisoned, 1);
-        return risk_err(RISK_EIO, "journal: write of buffered commits failed: %s", strerror(e));
     }
-    js->wlen = 0;
-    atomic_fetch_add(&js->flushed, js->wframes);
-    js->wframes = 0;
-    return RISK_OK;
+    pthread_mutex_unlock(&js->wr_mu);
+    return rc;
 }
 
 /* Make sure the file has space for n more bytes at the end (file_mu
@@ -506,9 +536,38 @@ static int append_frame(jstore *js, const uint8_t *p, size_t n)
     return RISK_OK;
 }
 
-/* Commit txn: buffered (or written) and applied, in file order. In full
- * mode *ticket is then the frame a sync must cover before the commit is
- * durable (0: nothing to wait for). */
+/* A commit appended under file_mu applies to memory after it: compaction
+ * (which needs memory and file to hold the same commits) waits for those
+ * in between. */
+static void applied(jstore *js)
+{
+    if (atomic_fetch_sub(&js->inflight, 1) == 1 && atomic_load(&js->inflight_waiter)) {
+        pthread_mutex_lock(&js->sync_mu);
+        pthread_cond_broadcast(&js->sync_cv);
+        pthread_mutex_unlock(&js->sync_mu);
+    }
+}
+
+void wait_applied(jstore *js)
+{
+    atomic_store(&js->inflight_waiter, 1);
+    pthread_mutex_lock(&js->sync_mu);
+    while (atomic_load(&js->inflight) > 0)
+        pthread_cond_wait(&js->sync_cv, &js->sync_mu);
+    pthread_mutex_unlock(&js->sync_mu);
+    atomic_store(&js->inflight_waiter, 0);
+}
+
+/* Commit txn: memstore prepare (claims, allocations: may fail, nothing
+ * written), then under file_mu the frame appended (or written) and
+ * indexed, then memstore apply. Prepare and apply take the memstore's
+ * write lock, which readers share; doing them outside file_mu keeps a
+ * commit waiting for readers from holding up every other commit's append.
+ * Two transactions that write the same record cannot both be prepared
+ * (RISK_ECONFLICT, and the engine retries), so the order of frames in the
+ * file is the order in which memory changed wherever the order matters.
+ * In full mode *ticket is then the frame a sync must cover before the
+ * commit is durable (0: nothing to wait for). */
 static int j_commit_nowait(void *ctx, void *txn, uint64_t *ticket)
 {
     jstore *js = ctx;
@@ -521,29 +580,35 @@ static int j_commit_nowait(void *ctx, void *txn, uint64_t *ticket)
         return rc;
     }
     uint64_t my = 0;
-    pthread_mutex_lock(&js->file_mu);
     int rc = check_writable(js);
     if (rc == RISK_OK && payload > FRAME_MAX)
         rc = risk_err(RISK_EINVAL, "txn: larger than a journal frame");
-    for (size_t i = 0; rc == RISK_OK && i < t->n_ph; i++)
-        if (idx_has(js, t->ph[i].seq))
-            rc = risk_err(RISK_EINVAL, "txn: history seq %" PRIu64 " already committed",
-                          t->ph[i].seq);
-    if (rc == RISK_OK && js->end + t->redo.len > HX_OFF_MAX)
-        rc = risk_err(RISK_EINVAL, "journal: the file reached 16 TiB");
     if (rc == RISK_OK)
-        rc = reserve(js, t->redo.len);
-    /* file_mu keeps other index writers out, so the room is checked
-     * without idx_lock; readers are held off only if it must grow */
-    if (rc == RISK_OK && t->n_ph > 0 && !idx_has_room(js, t->redo.p, t->ph, t->n_ph)) {
-        pthread_rwlock_wrlock(&js->idx_lock);
-        rc = idx_reserve(js, t->redo.p, t->ph, t->n_ph);
-        pthread_rwlock_unlock(&js->idx_lock);
-    }
-    if (rc == RISK_OK && (rc = risk_memstore_prepare(js->ms, t->mtxn)) == RISK_OK) {
+        rc = risk_memstore_prepare(js->ms, t->mtxn);
+    if (rc == RISK_OK) {
+        pthread_mutex_lock(&js->file_mu);
+        rc = check_writable(js);
+        for (size_t i = 0; rc == RISK_OK && i < t->n_ph; i++)
+            if (idx_has(js, t->ph[i].seq))
+                rc = risk_err(RISK_EINVAL, "txn: history seq %" PRIu64 " already committed",
+                              t->ph[i].seq);
+        if (rc == RISK_OK && js->end + t->redo.len > HX_OFF_MAX)
+            rc = risk_err(RISK_EINVAL, "journal: the file reached 16 TiB");
+        if (rc == RISK_OK)
+            rc = reserve(js, t->redo.len);
+        /* file_mu keeps other index writers out, so the room is checked
+         * without idx_lock; readers are held off only if it must grow */
+        if (rc == RISK_OK && t->n_ph > 0 && !idx_has_room(js, t->redo.p, t->ph, t->n_ph)) {
+            pthread_rwlock_wrlock(&js->idx_lock);
+            rc = idx_reserve(js, t->redo.p, t->ph, t->n_ph);
+            pthread_rwlock_unlock(&js->idx_lock);
+        }
         uint64_t start = js->end;
-        seal_frame(t->redo.p, payload, js->next_txn, js->salt);
-        if ((rc = append_frame(js, t->redo.p, t->redo.len)) == RISK_OK) {
+        if (rc == RISK_OK) {
+            seal_frame(t->redo.p, payload, js->next_txn, js->salt);
+            rc = append_frame(js, t->redo.p, t->redo.len);
+        }
+        if (rc == RISK_OK) {
             if (t->n_ph > 0) {
                 pthread_rwlock_wrlock(&js->idx_lock);
                 for (size_t i = 0; i < t->n_ph; i++)
@@ -553,15 +618,17 @@ static int j_commit_nowait(void *ctx, void *txn, uint64_t *ticket)
             }
             js->next_txn++;
             my = atomic_fetch_add(&js->appended, 1) + 1;
-            risk_memstore_apply(js->ms, t->mtxn);
-            t->mtxn = NULL;
+            atomic_fetch_add(&js->inflight, 1);
         }
+        pthread_mutex_unlock(&js->file_mu);
     }
-    pthread_mutex_unlock(&js->file_mu);
-    if (t->mtxn != NULL) /* not applied: prepare or the write failed */
+    if (rc == RISK_OK) {
+        risk_memstore_apply(js->ms, t->mtxn);
+        applied(js);
+        if (js->durability == RISK_DURABILITY_FULL)
+            *ticket = my;
+    } else /* not applied: prepared or not, it changes nothing */
         js->mt.rollback(js->mt.ctx, t->mtxn);
-    else if (js->durability == RISK_DURABILITY_FULL)
-        *ticket = my;
     txn_free(t);
     return rc;
 }
@@ -653,7 +720,7 @@ static int j_read_history(void *ctx, const char *user_id, uint64_t since_seq,
         /* buffered frames go to the file first; holding file_mu until the
          * index is read-locked keeps later commits out of this batch */
         pthread_mutex_lock(&js->file_mu);
-        rc = js->wlen > 0 ? wbuf_flush(js) : RISK_OK;
+        rc = wbuf_flush(js);
         pthread_rwlock_rdlock(&js->idx_lock);
         pthread_mutex_unlock(&js->file_mu);
         uint64_t wm = risk_memstore_visible_seq(js->ms);
@@ -722,6 +789,7 @@ static void jstore_free(jstore *js)
     }
     idx_free(js);
     risk_free(js->wbuf);
+    risk_free(js->wspare);
     if (js->ms != NULL)
         risk_memstore_free(js->ms);
     pthread_rwlock_destroy(&js->idx_lock);
@@ -729,6 +797,7 @@ static void jstore_free(jstore *js)
     pthread_cond_destroy(&js->gcv[1]);
     pthread_cond_destroy(&js->sync_cv);
     pthread_mutex_destroy(&js->sync_mu);
+    pthread_mutex_destroy(&js->wr_mu);
     pthread_mutex_destroy(&js->file_mu);
     risk_free(js->path);
     risk_free(js);
@@ -815,6 +884,7 @@ int risk_journal_open(risk_store *out, const char *path, const risk_journal_opti
     js->durability = opts ? opts->durability : RISK_DURABILITY_FULL;
     js->interval_ms = opts && opts->sync_interval_ms ? opts->sync_interval_ms : 100;
     pthread_mutex_init(&js->file_mu, NULL);
+    pthread_mutex_init(&js->wr_mu, NULL);
     pthread_mutex_init(&js->sync_mu, NULL);
     pthread_cond_init(&js->sync_cv, NULL);
     pthread_cond_init(&js->gcv[0], NULL);
@@ -860,7 +930,9 @@ int risk_journal_open(risk_store *out, const char *path, const risk_journal_opti
     if (!js->read_only && res.version == 1 && (rc = write_copy(js, path, 1)) != RISK_OK)
         goto fail;
     js->resv_end = js->end, js->can_reserve = 1;
-    if (!js->read_only && (js->wbuf = risk_malloc(WBUF_CAP)) == NULL) {
+    if (!js->read_only && ((js->wbuf = risk_malloc(WBUF_CAP)) == NULL ||
+                           (js->durability == RISK_DURABILITY_FULL &&
+                            (js->wspare = risk_malloc(WBUF_CAP)) == NULL))) {
         rc = risk_err(RISK_ENOMEM, "journal: out of memory");
         goto fail;
     }
