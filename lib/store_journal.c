@@ -4,21 +4,24 @@
  *
  * Live users, events, policies and meta sit in a risk_memstore (made with
  * keep_history 0); our callback table wraps its table. Writes go both to
- * the memstore txn and to a redo buffer in our txn. Commit: under file_mu
- * reserve file space for the frame and memstore prepare (either may fail:
- * nothing changed) → append ONE frame holding the whole redo to the write
- * buffer → memstore apply (cannot fail) → drop file_mu → in full mode wait
- * for durability (group commit: the leader writes the buffer with one
- * pwrite and one fdatasync covers every frame in it). History items stay
+ * the memstore txn and to a redo buffer in our txn. Commit: memstore
+ * prepare, then under file_mu reserve file space for the frame (either may
+ * fail: nothing changed) and append ONE frame holding the whole redo to
+ * the write buffer → drop file_mu → memstore apply (cannot fail) → in full
+ * mode wait for durability (group commit: the leader writes the buffer
+ * with one pwrite and one fdatasync covers every frame in it). History
+ * items stay
  * on disk: an index maps seq → (offset, length) of the encoded item, plus
  * a per-user list of positions in that index, and read_history preads
  * them back.
  *
  * Locks, always taken in this order: file_mu (appends, the write buffer,
- * compaction, backup; it also freezes the memstore's committed state,
- * since apply only runs under it) → idx_lock (the history index and fd
- * for readers) → sync_mu (the group-commit leader and the sync state).
- * The disk wait holds none of them. */
+ * compaction, backup; compaction also waits until every appended commit
+ * is applied, so memory then holds what the file holds) → wr_mu (a
+ * buffer being written) → idx_lock (the history index and fd for
+ * readers) → sync_mu (the sync state, for compaction and the normal-mode
+ * thread). Group-commit waiters take none of them, and the disk wait
+ * holds none of them. */
 #include "journal.h"
 
 #include <errno.h>
