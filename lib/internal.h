@@ -245,8 +245,11 @@ uint32_t risk_crc32c_portable(uint32_t crc, const void *data, size_t n);
 void risk_journal_test_fail_write(int n, int err);
 void risk_journal_test_fail_sync(int n);
 /* The next n reservations of journal file space fail with errno err
- * (ENOSPC by default); 0 disarms. */
+ * (ENOSPC by default); 0 disarms. reserve_chunk: the space reserved ahead
+ * of a frame (1 MiB; 0: each commit reserves exactly its frame, so every
+ * commit meets the reservation). */
 void risk_journal_test_fail_reserve(int n, int err);
+void risk_journal_test_reserve_chunk(unsigned bytes);
 void risk_journal_test_compact_crash(int step);
 /* Called with the file descriptor before every journal fdatasync (NULL: none). */
 typedef void (*risk_journal_sync_hook)(int fd);

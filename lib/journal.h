@@ -53,6 +53,7 @@ static inline uint64_t get64(const uint8_t *p)
 
 /* ---- file I/O with the test fault hooks (journal_format.c) ---- */
 extern atomic_int journal_hook_compact_step;
+extern atomic_uint journal_resv_chunk; /* RESV_CHUNK; tests may change it */
 int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off); /* -1 + errno */
 int datasync(int fd);                                              /* -1 + errno */
 int reserve_space(int fd, uint64_t off, uint64_t len);             /* -1 + errno */
@@ -202,6 +203,7 @@ typedef struct jstore {
     pthread_mutex_t sync_mu;
     pthread_cond_t sync_cv;   /* a sync ended (compaction, the background thread) */
     int syncing; /* under sync_mu: an fdatasync runs (compaction waits it out) */
+    uint64_t sync_off; /* under sync_mu: the file up to here is synced */
     /* Group commit (full mode), without a lock: `leading` says a leader
      * exists; sync number sync_gen covers the frames up to sync_target
      * (published by the leader before it syncs); the waiters of sync g
@@ -272,6 +274,7 @@ int journal_replay(jstore *js, rd *r, scan_res *res);
 extern uint64_t journal_pipe_min;
 
 /* store_journal.c */
+int check_readable(jstore *js); /* RISK_EIO once poisoned */
 int check_writable(jstore *js);
 /* Write the buffered frames, after a leader's write in flight (file_mu
  * held): then the file holds every appended frame. A failure poisons the

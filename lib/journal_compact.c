@@ -209,6 +209,7 @@ int write_copy(jstore *js, const char *dst, int compact)
         memcpy(js->salt, s.salt, 8);
         js->end = s.off, js->next_txn = s.txn + 1, js->wlen = 0, js->wframes = 0;
         js->resv_end = s.off; /* the new file has nothing reserved */
+        js->sync_off = s.off;
         uint64_t at = 0, off; /* the items' offsets in the new file, in place */
         uint32_t len;
         for (uint64_t seq = 1, i = 0; seq <= idx_max_seq(js); seq++)
@@ -257,9 +258,12 @@ int j_backup(void *ctx, const char *path)
         return risk_err(RISK_EINVAL, "path: NULL or empty");
     if (strcmp(path, js->path) == 0)
         return risk_err(RISK_EINVAL, "path: the journal itself");
+    int rc = check_readable(js);
+    if (rc != RISK_OK)
+        return rc;
     pthread_mutex_lock(&js->file_mu);
     wait_applied(js);
-    int rc = wbuf_flush(js);
+    rc = wbuf_flush(js);
     if (rc == RISK_OK)
         rc = write_copy(js, path, 0);
     pthread_mutex_unlock(&js->file_mu);

@@ -96,6 +96,11 @@ void risk_journal_test_fail_reserve(int n, int err)
     atomic_store(&hook_resv_err, err ? err : ENOSPC);
     atomic_store(&hook_resv_n, n);
 }
+atomic_uint journal_resv_chunk = RESV_CHUNK;
+void risk_journal_test_reserve_chunk(unsigned bytes)
+{
+    atomic_store(&journal_resv_chunk, bytes);
+}
 void risk_journal_test_fail_sync(int n)
 {
     atomic_store(&hook_sync_n, n);

@@ -51,13 +51,19 @@ _Static_assert(sizeof(jtxn) <= 1032, "jtxn: keep it in malloc's per-thread cache
 
 /* ---- transactions ---- */
 
+int check_readable(jstore *js)
+{
+    if (atomic_load(&js->poisoned))
+        return risk_err(RISK_EIO, "store: a write or sync of the journal failed, so memory may "
+                                  "hold commits the disk does not: close and reopen it");
+    return RISK_OK;
+}
+
 int check_writable(jstore *js)
 {
     if (js->read_only)
         return risk_err(RISK_EREADONLY, "store: the journal is open read-only");
-    if (atomic_load(&js->poisoned))
-        return risk_err(RISK_EIO, "store: an earlier sync failed; the journal refuses writes");
-    return RISK_OK;
+    return check_readable(js);
 }
 
 static void txn_free(jtxn *t)
@@ -72,13 +78,16 @@ static void txn_free(jtxn *t)
 static int j_begin(void *ctx, const char *user_id, void **txn)
 {
     jstore *js = ctx;
+    int rc = check_readable(js);
+    if (rc != RISK_OK)
+        return rc;
     jtxn *t = risk_malloc(sizeof *t); /* not calloc: the buffers need no zeroing */
     if (t == NULL)
         return risk_err(RISK_ENOMEM, "txn: out of memory");
     t->mtxn = NULL;
     t->redo = (bytes){t->inl, FRAME_HDR, REDO_INLINE, t->inl};
     t->ph = t->inl_ph, t->n_ph = 0, t->cap_ph = PH_INLINE;
-    int rc = js->mt.begin(js->mt.ctx, user_id, &t->mtxn);
+    rc = js->mt.begin(js->mt.ctx, user_id, &t->mtxn);
     if (rc != RISK_OK) {
         risk_free(t);
         return rc;
@@ -249,7 +258,7 @@ static void futex_wake(atomic_uint *w, int n)
 #define HAVE_FUTEX 0
 #endif
 
-static void cut_and_poison(jstore *js, uint64_t at);
+static void fail_journal(jstore *js, uint64_t at);
 
 /* Change word p and wake its sleepers (all, or one to take the lead).
  * The word changes first, so a waiter about to sleep on its old value does
@@ -289,31 +298,27 @@ void wake_all_waiters(jstore *js)
     wake_word(js, 1, 1);
 }
 
-/* Called with sync_mu held and no sync running (normal mode's thread):
- * one fdatasync covering every frame in the file. Returns with sync_mu
- * held. */
-static int sync_now(jstore *js)
+/* Normal mode's thread, with sync_mu held and no sync running: one
+ * fdatasync covering the frames up to target, which end at file offset
+ * off. Returns with sync_mu held. */
+static void sync_now(jstore *js, uint64_t target, uint64_t off)
 {
-    uint64_t target = atomic_load(&js->flushed);
     int fd = js->fd;
     js->syncing = 1;
     pthread_mutex_unlock(&js->sync_mu);
     int rc = datasync(fd);
-    int e = errno;
+    if (rc != 0) { /* still syncing: fd stays */
+        pthread_mutex_lock(&js->wr_mu);
+        fail_journal(js, UINT64_MAX);
+        pthread_mutex_unlock(&js->wr_mu);
+    }
     pthread_mutex_lock(&js->sync_mu);
     js->syncing = 0;
-    if (rc == 0) {
-        if (target > atomic_load(&js->synced))
-            atomic_store(&js->synced, target);
-    } else {
-        /* After a failed fdatasync the kernel may have dropped the dirty
-         * pages and cleared the error: what the file holds is unknown, and
-         * retrying would report success over lost data (the PostgreSQL
-         * "fsyncgate" lesson). So the journal refuses every later write. */
-        atomic_store(&js->poisoned, 1);
+    if (rc == 0 && target > atomic_load(&js->synced)) {
+        atomic_store(&js->synced, target);
+        js->sync_off = off;
     }
     pthread_cond_broadcast(&js->sync_cv);
-    return rc == 0 ? RISK_OK : risk_err(RISK_EIO, "journal: fdatasync failed: %s", strerror(e));
 }
 
 /* Lead group-commit syncs (this thread set `leading`): each round writes
@@ -328,7 +333,7 @@ static void lead(jstore *js)
         pthread_mutex_lock(&js->file_mu);
         uint8_t *buf = NULL;
         size_t n = js->wlen;
-        uint64_t at = js->end - js->wlen, frames = js->wframes;
+        uint64_t at = js->end - js->wlen, frames = js->wframes, off = js->end;
         if (n > 0 && !atomic_load(&js->poisoned)) {
             buf = js->wbuf;
             js->wbuf = js->wspare, js->wspare = NULL;
@@ -344,7 +349,7 @@ static void lead(jstore *js)
             if (pwrite_all(fd, buf, n, at) == 0)
                 atomic_fetch_add(&js->flushed, frames);
             else
-                cut_and_poison(js, at);
+                fail_journal(js, at);
             js->wspare = buf; /* under wr_mu: the next swap waits for it */
         }
         pthread_mutex_unlock(&js->wr_mu);
@@ -353,12 +358,17 @@ static void lead(jstore *js)
         atomic_store(&js->sync_target, target);
         atomic_store(&js->sync_gen, g);
         int ok = !atomic_load(&js->poisoned) && datasync(fd) == 0;
+        if (!ok && !atomic_load(&js->poisoned)) { /* still syncing: fd stays */
+            pthread_mutex_lock(&js->wr_mu);
+            fail_journal(js, UINT64_MAX);
+            pthread_mutex_unlock(&js->wr_mu);
+        }
         pthread_mutex_lock(&js->sync_mu);
         js->syncing = 0;
-        if (ok && target > atomic_load(&js->synced))
+        if (ok && target > atomic_load(&js->synced)) {
             atomic_store(&js->synced, target);
-        else if (!ok)
-            atomic_store(&js->poisoned, 1); /* see sync_now */
+            js->sync_off = off;
+        }
         pthread_cond_broadcast(&js->sync_cv);
         pthread_mutex_unlock(&js->sync_mu);
         if (!ok) {
@@ -438,12 +448,12 @@ static void *sync_thread(void *arg)
         pthread_mutex_lock(&js->file_mu);
         if (js->wlen > 0 && !atomic_load(&js->poisoned))
             wbuf_flush(js);
+        uint64_t target = atomic_load(&js->flushed), off = js->end - js->wlen;
         pthread_mutex_unlock(&js->file_mu);
         pthread_mutex_lock(&js->sync_mu);
         if (js->durability == RISK_DURABILITY_NORMAL && !js->stop && !js->syncing &&
-            atomic_load(&js->flushed) > atomic_load(&js->synced) &&
-            !atomic_load(&js->poisoned))
-            sync_now(js);
+            target > atomic_load(&js->synced) && !atomic_load(&js->poisoned))
+            sync_now(js, target, off);
     }
     pthread_mutex_unlock(&js->sync_mu);
     return NULL;
@@ -451,17 +461,30 @@ static void *sync_thread(void *arg)
 
 /* ---- appending frames ---- */
 
-/* Write the buffered frames at end - wlen (file_mu held). They were
- * applied in memory, so a failure cannot be undone: the journal is
- * poisoned, and a partial write is cut away so the file still ends on a
- * frame. With the space reserved (reserve) only an I/O error gets here. */
-static void cut_and_poison(jstore *js, uint64_t at)
+/* A write or a sync failed: commits the journal applied in memory (and,
+ * but in full mode, acknowledged) may not be on disk, and after a failed
+ * fdatasync the kernel may have dropped the dirty pages and cleared the
+ * error, so a retry could report success over lost data (the PostgreSQL
+ * "fsyncgate" lesson). The journal is poisoned: it refuses reads and
+ * writes until it is closed and reopened (memory may show commits the disk
+ * has not). The file is cut back to the end of the last good sync (in off
+ * mode, which never syncs, to the start of the failed write: at), so a
+ * reopen shows exactly the commits that sync covered; best effort, the
+ * disk is failing. wr_mu held (no write in flight), fd stable (a sync in
+ * progress, or file_mu held). */
+static void fail_journal(jstore *js, uint64_t at)
 {
-    if (ftruncate(js->fd, (off_t)at) != 0) {
-        /* nothing more to do: poisoned below either way */
-    }
     atomic_store(&js->poisoned, 1);
+    pthread_mutex_lock(&js->sync_mu);
+    uint64_t keep = js->durability == RISK_DURABILITY_OFF ? at : js->sync_off;
+    pthread_mutex_unlock(&js->sync_mu);
+    if (keep != UINT64_MAX && ftruncate(js->fd, (off_t)keep) != 0) {
+        /* nothing more to do: poisoned either way */
+    }
 }
+
+/* Write the buffered frames at end - wlen (file_mu held). With the space
+ * reserved (reserve) only an I/O error fails it. */
 
 int wbuf_flush(jstore *js)
 {
@@ -471,7 +494,7 @@ int wbuf_flush(jstore *js)
         uint64_t at = js->end - js->wlen;
         if (pwrite_all(js->fd, js->wbuf, js->wlen, at) != 0) {
             int e = errno;
-            cut_and_poison(js, at);
+            fail_journal(js, at);
             rc = risk_err(RISK_EIO, "journal: write of buffered commits failed: %s",
                           strerror(e));
         } else {
@@ -494,7 +517,7 @@ static int reserve(jstore *js, size_t n)
     uint64_t need = js->end + n;
     if (!js->can_reserve || need <= js->resv_end)
         return RISK_OK;
-    uint64_t want = need + RESV_CHUNK;
+    uint64_t want = need + (uint64_t)atomic_load(&journal_resv_chunk);
     if (reserve_space(js->fd, js->resv_end, want - js->resv_end) == 0) {
         js->resv_end = want;
         return RISK_OK;
@@ -686,6 +709,9 @@ static int j_get_meta(void *ctx, void *txn, const char *key, uint8_t *buf, size_
 static int j_view_user(void *ctx, const char *id, risk_user_visit_fn fn, void *arg)
 {
     jstore *js = ctx;
+    int rc = check_readable(js);
+    if (rc != RISK_OK)
+        return rc;
     if (js->mt.view_user == NULL)
         return risk_err(RISK_EUNSUPPORTED, "store: no view_user");
     return js->mt.view_user(js->mt.ctx, id, fn, arg);
@@ -693,6 +719,9 @@ static int j_view_user(void *ctx, const char *id, risk_user_visit_fn fn, void *a
 static int j_list_users(void *ctx, risk_level min_level, risk_user_visit_fn fn, void *arg)
 {
     jstore *js = ctx;
+    int rc = check_readable(js);
+    if (rc != RISK_OK)
+        return rc;
     if (js->mt.list_users == NULL)
         return risk_err(RISK_EUNSUPPORTED, "store: no list_users");
     return js->mt.list_users(js->mt.ctx, min_level, fn, arg);
@@ -712,9 +741,12 @@ static int j_read_history(void *ctx, const char *user_id, uint64_t since_seq,
     jstore *js = ctx;
     if (fn == NULL)
         return risk_err(RISK_EINVAL, "fn: NULL");
+    int rc = check_readable(js);
+    if (rc != RISK_OK)
+        return rc;
     bytes raw = {0};
     size_t lens[HIST_BATCH];
-    int rc = RISK_OK, more = 1, started = 0;
+    int more = 1, started = 0;
     uint64_t next = since_seq ? since_seq : 1; /* all: the next seq to look at */
     uint32_t cur = 0;                          /* one user: the next item in the list */
     while (rc == RISK_OK && more) {
@@ -932,7 +964,7 @@ int risk_journal_open(risk_store *out, const char *path, const risk_journal_opti
      * crash-safe procedure) before anything is appended. */
     if (!js->read_only && res.version == 1 && (rc = write_copy(js, path, 1)) != RISK_OK)
         goto fail;
-    js->resv_end = js->end, js->can_reserve = 1;
+    js->resv_end = js->end, js->can_reserve = 1, js->sync_off = js->end;
     if (!js->read_only && ((js->wbuf = risk_malloc(WBUF_CAP)) == NULL ||
                            (js->durability == RISK_DURABILITY_FULL &&
                             (js->wspare = risk_malloc(WBUF_CAP)) == NULL))) {

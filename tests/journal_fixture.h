@@ -60,6 +60,7 @@ static inline void teardown(void)
     risk_journal_test_fail_write(0, 0);
     risk_journal_test_fail_sync(0);
     risk_journal_test_fail_reserve(0, 0);
+    risk_journal_test_reserve_chunk(1u << 20);
     risk_journal_test_compact_crash(0);
     risk_journal_test_before_sync(NULL);
     alloc_fail_reset();

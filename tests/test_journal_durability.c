@@ -66,6 +66,21 @@ Test(journal, full_disk_with_room_for_one_frame_only)
     jclose(&s);
 }
 
+/* A poisoned journal refuses reads as well as writes: memory may hold
+ * commits the disk does not. */
+static void assert_refuses_everything(risk_store *s)
+{
+    void *txn = NULL;
+    hcol c = {0};
+    cr_assert_eq(s->begin(s->ctx, "user-1", &txn), RISK_EIO);
+    cr_assert(strstr(risk_error_last(), "reopen") != NULL, "%s", risk_error_last());
+    cr_assert_eq(s->view_user(s->ctx, "user-1", NULL, NULL), RISK_EIO);
+    cr_assert_eq(s->list_users(s->ctx, RISK_LEVEL_NONE, dg_user, NULL), RISK_EIO);
+    cr_assert_eq(s->read_history(s->ctx, NULL, 0, collect, &c), RISK_EIO);
+    cr_assert_eq(s->compact(s->ctx), RISK_EIO);
+    cr_assert_eq(s->backup(s->ctx, path2), RISK_EIO);
+}
+
 Test(journal, failed_write_poisons_the_journal)
 {
     /* R-CC-3: with the space reserved, only an I/O error fails the write of
@@ -84,7 +99,7 @@ Test(journal, failed_write_poisons_the_journal)
         risk_journal_test_fail_write(1, errs[i]);
         cr_assert_eq(do_op(&s, 6), RISK_EIO);
         cr_assert_eq(do_op(&s, 7), RISK_EIO);
-        cr_assert_eq(s.compact(s.ctx), RISK_EIO);
+        assert_refuses_everything(&s);
         jclose(&s);
         cr_assert_eq(risk_journal_check(path, NULL), RISK_OK);
         risk_journal_stats st;
@@ -97,20 +112,37 @@ Test(journal, failed_write_poisons_the_journal)
 
 Test(journal, failed_sync_poisons_the_journal)
 {
-    /* R-CC-3: after a failed fdatasync nothing more is accepted (the page
-     * cache state is unknown); what was written still replays */
-    risk_store s;
-    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
-    cr_assert_eq(do_op(&s, 1), RISK_OK);
-    risk_journal_test_fail_sync(1);
-    cr_assert_eq(do_op(&s, 2), RISK_EIO);
-    cr_assert_eq(do_op(&s, 3), RISK_EIO);
-    cr_assert_eq(s.compact(s.ctx), RISK_EIO);
-    jclose(&s);
-    risk_journal_stats st;
-    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, &st), RISK_OK);
-    cr_assert_eq(st.records_replayed, 2);
-    jclose(&s);
+    /* R-CC-2, R-CC-3: after a failed fdatasync the page cache state is
+     * unknown ("fsyncgate"): the commit fails, the journal refuses reads
+     * and writes until reopened, and the file is cut back to the last good
+     * sync, so the reopen shows exactly the state before that commit */
+    uint32_t modes[2] = {RISK_DURABILITY_FULL, RISK_DURABILITY_NORMAL};
+    for (int m = 0; m < 2; m++) {
+        unlink(path);
+        risk_store s;
+        cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+        cr_assert_eq(do_op(&s, 1), RISK_OK);
+        digest d1 = take_digest(&s);
+        jclose(&s);
+        cr_assert_eq(jopen(&s, path, modes[m], 0, NULL), RISK_OK);
+        risk_journal_test_fail_sync(1);
+        if (modes[m] == RISK_DURABILITY_FULL)
+            cr_assert_eq(do_op(&s, 2), RISK_EIO);
+        else { /* acknowledged, then the background sync fails */
+            cr_assert_eq(do_op(&s, 2), RISK_OK);
+            for (int i = 0; i < 2000 && do_op(&s, 3) != RISK_EIO; i++)
+                usleep(1000);
+        }
+        cr_assert_eq(do_op(&s, 3), RISK_EIO);
+        assert_refuses_everything(&s);
+        jclose(&s);
+        cr_assert_eq(risk_journal_check(path, NULL), RISK_OK, "%s", risk_error_last());
+        risk_journal_stats st;
+        cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, &st), RISK_OK);
+        cr_assert_eq(st.records_replayed, 1, "mode %d", m);
+        cr_assert(dg_eq(take_digest(&s), d1));
+        jclose(&s);
+    }
 }
 
 Test(journal, compaction_keeps_everything)
