@@ -213,6 +213,7 @@ typedef struct jstore {
     _Atomic uint32_t sync_gen;
     _Atomic uint64_t sync_target;
     atomic_uint gword[2];
+    atomic_int relay[2]; /* the first waiter woken on gword[p] wakes the rest */
     pthread_cond_t gcv[2]; /* where there is no futex: the sleepers of gword */
     int stop, has_thread;
     pthread_t thread;

@@ -376,7 +376,17 @@ static void lead(jstore *js)
             wake_all_waiters(js);
             return;
         }
+        /* Wake one waiter of this sync, which wakes the others (relay),
+         * and go on to the next sync at once: a leader that woke them all
+         * itself would then wait behind them for a core, with the disk
+         * idle (measured: 855 syncs/s with 64 committers on a disk good
+         * for 5,000). */
+#if HAVE_FUTEX
+        atomic_store(&js->relay[g & 1], 1);
+        wake_word(js, g & 1, 0);
+#else
         wake_word(js, g & 1, 1);
+#endif
         if (atomic_load(&js->appended) > atomic_load(&js->synced)) {
             if (round < LEAD_ROUNDS)
                 continue;
@@ -425,6 +435,11 @@ static int wait_durable(jstore *js, uint64_t my)
             atomic_load(&js->leading) == 0)
             continue;
         sleep_word(js, p, v);
+#if HAVE_FUTEX
+        /* the first one woken at the end of a sync wakes the others */
+        if (atomic_load(&js->relay[p]) && atomic_exchange(&js->relay[p], 0))
+            futex_wake(&js->gword[p], INT_MAX);
+#endif
     }
 }
 
