@@ -8,21 +8,7 @@
 
 #include "journal.h"
 
-/* Begin a txn on user and reserve one seq with an item for user. */
-static void *open_with_item(risk_store *s, const char *user, uint64_t *seq)
-{
-    void *txn = NULL;
-    risk_history *h = NULL;
-    cr_assert_eq(s->begin(s->ctx, user, &txn), RISK_OK);
-    cr_assert_eq(s->reserve_seq(s->ctx, txn, seq), RISK_OK);
-    cr_assert_eq(risk_history_new(&h, *seq, 1000 + (int64_t)*seq, "tester", RISK_HISTORY_INGEST,
-                                  user, NULL, NULL),
-                 RISK_OK);
-    cr_assert_eq(s->append_history(s->ctx, txn, h), RISK_OK, "%s", risk_error_last());
-    risk_history_free(h);
-    return txn;
-}
-
+/* Reserve one seq in txn with an item for user. */
 static void add_item(risk_store *s, void *txn, const char *user, uint64_t *seq)
 {
     risk_history *h = NULL;
@@ -32,6 +18,15 @@ static void add_item(risk_store *s, void *txn, const char *user, uint64_t *seq)
                  RISK_OK);
     cr_assert_eq(s->append_history(s->ctx, txn, h), RISK_OK, "%s", risk_error_last());
     risk_history_free(h);
+}
+
+/* Begin a txn on user with one item for user. */
+static void *open_with_item(risk_store *s, const char *user, uint64_t *seq)
+{
+    void *txn = NULL;
+    cr_assert_eq(s->begin(s->ctx, user, &txn), RISK_OK);
+    add_item(s, txn, user, seq);
+    return txn;
 }
 
 static hcol feed(risk_store *s, const char *user, uint64_t since)
