@@ -23,6 +23,8 @@ int risk_err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* ---- record.c: validation shared by handles, codec and engine ---- */
 /* Each returns RISK_OK or RISK_EINVAL with a message naming `what`. */
 int risk_check_id(const char *what, const char *s);               /* 1–256 B, UTF-8, no controls */
+/* The same, and on success *len = strlen(s): one pass for the hot paths. */
+int risk_check_id_len(const char *what, const char *s, size_t *len);
 int risk_check_text(const char *what, const char *s, size_t max); /* NULL ok, ≤ max B, UTF-8, no controls */
 int risk_check_note(const char *what, const char *s);             /* NULL ok, ≤ 1024 B UTF-8; \t \n allowed */
 int risk_check_type(const char *what, const char *s);             /* 1–64 B of [A-Za-z0-9_.-] */
