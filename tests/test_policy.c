@@ -7,6 +7,7 @@
 
 #include "alloc_fail.h"
 #include "internal.h"
+#include "verdict_assert.h"
 
 #define NOW INT64_C(1700000000000)
 
@@ -538,25 +539,9 @@ static int build_table(risk_policy **ps, size_t n)
 /* Every field a caller can read, equal in the two verdicts. */
 static void same_verdict(const risk_verdict *a, const risk_verdict *b, const char *what)
 {
-    cr_assert(eq(int, (int)risk_verdict_decision(a), (int)risk_verdict_decision(b)), "%s", what);
-    cr_assert(eq(int, (int)risk_verdict_reason(a), (int)risk_verdict_reason(b)), "%s", what);
-    cr_assert(eq(int, (int)risk_verdict_level(a), (int)risk_verdict_level(b)), "%s", what);
+    expect_same_decision(a, b, what);
     cr_assert(eq(str, (char *)risk_verdict_user_id(a), (char *)risk_verdict_user_id(b)), "%s", what);
     cr_assert(eq(i64, risk_verdict_at(a), risk_verdict_at(b)), "%s", what);
-    const char *pa = risk_verdict_policy(a), *pb = risk_verdict_policy(b);
-    cr_assert(eq(int, pa != NULL, pb != NULL), "%s", what);
-    if (pa)
-        cr_assert(eq(str, (char *)pa, (char *)pb), "%s", what);
-    size_t n = risk_verdict_report_only_count(a);
-    cr_assert(eq(sz, n, risk_verdict_report_only_count(b)), "%s", what);
-    for (size_t i = 0; i < n; i++) {
-        cr_assert(eq(str, (char *)risk_verdict_report_only_policy(a, i),
-                     (char *)risk_verdict_report_only_policy(b, i)), "%s", what);
-        cr_assert(eq(int, (int)risk_verdict_report_only_decision(a, i),
-                     (int)risk_verdict_report_only_decision(b, i)), "%s", what);
-        cr_assert(eq(int, (int)risk_verdict_report_only_reason(a, i),
-                     (int)risk_verdict_report_only_reason(b, i)), "%s", what);
-    }
 }
 
 /* R-PO-1…8, R-PO-11: for random policy sets (every mode, threshold and
