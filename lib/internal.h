@@ -199,9 +199,8 @@ int risk_ptab_build(uint64_t out[RISK_PTAB_WORDS], const risk_policy *const *pol
  * must_change_password, 2 reset_required only (R-PO-7). */
 static inline uint32_t risk_ptab_key(const risk_user *u)
 {
-    /* Without short-circuits: these flags vary from user to user, and a
-     * mispredicted branch here throws away work that overlaps the next
-     * sign-in's lookup. */
+    /* Without short-circuits: these flags vary from user to user, so
+     * branches on them would often be mispredicted. */
     uint32_t reg = u->mfa_registered != 0;
     uint32_t counts = reg & ((u->risk_since == RISK_TIME_NONE) |
                              (u->mfa_registered_at == RISK_TIME_NONE) |
