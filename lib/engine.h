@@ -30,6 +30,21 @@ struct risk_engine {
     int policy_valid;
     risk_policy **policies;
     size_t n_policies;
+
+    /* The cached policies compiled into the sign-in's decision table
+     * (lib/policy.c), which sign-ins read without taking a lock or
+     * writing anything: a sequence lock. ptab_seq is odd while ptab holds
+     * the table of the cached policies; a writer (policy_lock held as
+     * writer) makes it even, rewrites ptab, and makes it odd again. A
+     * sign-in reads the count, decides, and keeps its verdict only if the
+     * count has not moved (lib/engine_signin.c). The words live inside the
+     * engine, so no reader can ever hold a pointer to freed memory, and
+     * padding keeps them off the lines of the fields around them. The
+     * engine is zeroed at creation: count 0, no table. */
+    char ptab_pad0[64];
+    _Atomic uint64_t ptab_seq;
+    _Atomic uint64_t ptab[RISK_PTAB_WORDS];
+    char ptab_pad1[64];
 };
 
 /* 64-bit FNV-1a of a string: the lock stripe and reserved ids use it. */

@@ -58,6 +58,32 @@ static int load_policies(risk_engine *e, void *txn, risk_policy ***out, size_t *
     return RISK_OK;
 }
 
+/* The sequence lock's writer side (policy_lock held as writer). The
+ * stores are release stores and the sign-in's loads acquire loads, so a
+ * reader that sees any word of a rewrite also sees the count that rewrite
+ * made even, and drops its verdict (C11 seqlock without fences, which
+ * ThreadSanitizer understands). */
+static void ptab_retire(risk_engine *e)
+{
+    uint64_t s = atomic_load_explicit(&e->ptab_seq, memory_order_relaxed);
+    if (s & 1)
+        atomic_store_explicit(&e->ptab_seq, s + 1, memory_order_relaxed);
+}
+
+/* Publish the table of the cached policies, or leave none (too many
+ * policies): sign-ins then take the read lock. */
+static void ptab_publish(risk_engine *e)
+{
+    uint64_t t[RISK_PTAB_WORDS];
+    ptab_retire(e);
+    if (!risk_ptab_build(t, (const risk_policy *const *)e->policies, e->n_policies))
+        return;
+    for (size_t i = 0; i < RISK_PTAB_WORDS; i++)
+        atomic_store_explicit(&e->ptab[i], t[i], memory_order_release);
+    uint64_t s = atomic_load_explicit(&e->ptab_seq, memory_order_relaxed);
+    atomic_store_explicit(&e->ptab_seq, s + 1, memory_order_release);
+}
+
 int risk_engine_policies_rdlock(risk_engine *e)
 {
     pthread_rwlock_rdlock(&e->policy_lock);
@@ -80,6 +106,7 @@ int risk_engine_policies_rdlock(risk_engine *e)
                 e->policies = v;
                 e->n_policies = n;
                 e->policy_valid = 1;
+                ptab_publish(e);
             }
         }
     }
@@ -99,6 +126,7 @@ void risk_engine_policies_unlock(risk_engine *e)
 static void policies_invalidate(risk_engine *e)
 {
     pthread_rwlock_wrlock(&e->policy_lock);
+    ptab_retire(e);
     risk_engine_policies_clear(e);
     pthread_rwlock_unlock(&e->policy_lock);
 }

@@ -1,10 +1,17 @@
 /* The sign-in decision (R-PO-1…11), the hot path: one user record read
  * through the store's view_user (no copy, no event), the cached policies,
  * the pure decision. Only when the user's level is due to change by aging
- * does it first run that user's catch-up as its own operation (SPEC §4). */
+ * does it first run that user's catch-up as its own operation (SPEC §4).
+ *
+ * Two ways to decide. The fast one reads the policies' decision table
+ * (lib/policy.c) under the engine's sequence lock (lib/engine_policy.c):
+ * no lock taken, nothing written outside the verdict, and after the
+ * store's lookup only a table cell and the names to copy. The locked one
+ * takes the policy cache's read lock and runs the general decision: for
+ * users named in a policy's include or exclude list, sets too large to
+ * table, stores without view_user, and a sign-in that raced a policy
+ * change. Both decide the same (tests/test_policy.c, tests/test_signin.c). */
 #include "engine.h"
-
-#include <stdio.h>
 
 /* ------------------------------------------------------------------ */
 /* Sign-in (R-PO-1…11), the hot path                                   */
@@ -15,12 +22,68 @@ struct signin_arg {
     int64_t now;
     int due; /* aging catch-up is due */
     int rc;
+    uint32_t key, level; /* the fast path's view of the user */
 };
+
+static int due_at(const risk_user *u, int64_t now)
+{
+    return u->next_change_at != RISK_TIME_NONE && u->next_change_at <= now;
+}
+
+/* The fast path's visit: what the table needs of the user, nothing else
+ * (the decision is made after the store's lock is released). */
+static int signin_key(const risk_user *u, void *arg)
+{
+    struct signin_arg *a = arg;
+    a->due = due_at(u, a->now);
+    a->key = risk_ptab_key(u);
+    a->level = u->level;
+    return RISK_OK;
+}
+
+/* A store whose view_user said OK without showing the user (R-PO-9). */
+#define NOT_VISITED UINT32_MAX
+static int not_visited(const char *user_id)
+{
+    return risk_err(RISK_ESTORE, "store: view_user of '%s' returned no user", user_id);
+}
+
+/* Decide from the table. *done is 0 when the locked path must decide
+ * instead: no table, a user the table cannot decide, or a policy change
+ * during the call (the count moved). */
+static int signin_fast(struct signin_arg *a, const char *user_id, size_t len, int *done)
+{
+    risk_engine *e = a->e;
+    uint64_t seq = atomic_load_explicit(&e->ptab_seq, memory_order_acquire);
+    *done = 0;
+    if (!(seq & 1))
+        return RISK_OK;
+    if ((atomic_load_explicit(&e->ptab[RISK_PTAB_HDR], memory_order_acquire) >> 8 & 1) &&
+        risk_ptab_listed(e->ptab, user_id, len))
+        return RISK_OK;
+    a->due = 0;
+    a->key = NOT_VISITED;
+    int rc = e->st.view_user(e->st.ctx, user_id, signin_key, a);
+    if (rc == RISK_ENOTFOUND) { /* R-PO-8: unknown users sign in with level none */
+        a->key = RISK_PTAB_UNKNOWN;
+        a->level = RISK_LEVEL_NONE;
+    } else if (rc == RISK_OK && a->key == NOT_VISITED) {
+        *done = 1;
+        return not_visited(user_id);
+    } else if (rc != RISK_OK || a->due) {
+        *done = 1; /* a store failure (R-PO-9), or the catch-up first */
+        return rc;
+    }
+    rc = risk_ptab_decide(a->v, e->ptab, a->key, a->level, user_id, len, a->now);
+    *done = atomic_load_explicit(&e->ptab_seq, memory_order_relaxed) == seq;
+    return rc;
+}
 
 static int signin_visit(const risk_user *u, void *arg)
 {
     struct signin_arg *a = arg;
-    if (u->next_change_at != RISK_TIME_NONE && u->next_change_at <= a->now) {
+    a->key = 0;
+    if (due_at(u, a->now)) {
         a->due = 1;
         return RISK_OK;
     }
@@ -47,33 +110,46 @@ static int signin_slow(struct signin_arg *a, const char *user_id)
     return rc;
 }
 
+/* The general decision under the policy cache's read lock. */
+static int signin_locked(struct signin_arg *a, const char *user_id, size_t len)
+{
+    risk_engine *e = a->e;
+    int rc = risk_engine_policies_rdlock(e);
+    if (rc)
+        return rc;
+    a->due = 0;
+    a->key = NOT_VISITED; /* signin_visit sets it */
+    a->rc = RISK_OK;
+    rc = e->st.view_user ? e->st.view_user(e->st.ctx, user_id, signin_visit, a)
+                         : signin_slow(a, user_id);
+    if (rc == RISK_ENOTFOUND) { /* R-PO-8: unknown users sign in with level none */
+        rc = risk_decide_checked(a->v, (const risk_policy *const *)e->policies, e->n_policies,
+                                 NULL, RISK_LEVEL_NONE, a->now);
+        memcpy(a->v->user_id, user_id, len + 1);
+    } else if (rc == RISK_OK)
+        rc = a->key == NOT_VISITED ? not_visited(user_id) : a->rc;
+    risk_engine_policies_unlock(e);
+    return rc;
+}
+
 int risk_engine_sign_in(risk_engine *engine, const char *user_id, risk_verdict *verdict)
 {
+    size_t len = 0;
     int rc = !engine    ? risk_err(RISK_EINVAL, "engine: NULL")
              : !verdict ? risk_err(RISK_EINVAL, "verdict: NULL")
-                        : risk_check_id("user_id", user_id);
+                        : risk_check_id_len("user_id", user_id, &len);
     if (rc) {
         if (verdict) /* R-PO-9: whatever fails, the verdict is block */
             risk_verdict_fail_closed(verdict, "", RISK_TIME_NONE);
         return rc;
     }
-    struct signin_arg a = { engine, verdict, risk_engine_clock(engine), 0, RISK_OK };
+    struct signin_arg a = { engine, verdict, risk_engine_clock(engine), 0, RISK_OK, 0, 0 };
     for (int round = 0; round < 3; round++) {
-        rc = risk_engine_policies_rdlock(engine);
-        if (rc)
-            break;
-        a.due = 0;
-        a.rc = RISK_OK;
-        rc = engine->st.view_user ? engine->st.view_user(engine->st.ctx, user_id, signin_visit, &a)
-                                  : signin_slow(&a, user_id);
-        if (rc == RISK_ENOTFOUND) { /* R-PO-8: unknown users sign in with level none */
-            rc = risk_decide_checked(verdict, (const risk_policy *const *)engine->policies,
-                                     engine->n_policies, NULL, RISK_LEVEL_NONE, a.now);
-            snprintf(verdict->user_id, sizeof verdict->user_id, "%s", user_id);
-        }
-        else if (rc == RISK_OK)
-            rc = a.rc;
-        risk_engine_policies_unlock(engine);
+        int done = 0;
+        if (engine->st.view_user)
+            rc = signin_fast(&a, user_id, len, &done);
+        if (!done)
+            rc = signin_locked(&a, user_id, len);
         if (rc || !a.due)
             break;
         /* SPEC §4: the catch-up runs first as its own atomic operation. */
@@ -94,4 +170,3 @@ int risk_engine_sign_in(risk_engine *engine, const char *user_id, risk_verdict *
     }
     return RISK_OK;
 }
-

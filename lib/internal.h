@@ -5,6 +5,7 @@
 #include "librisk.h"
 #include "librisk/store.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -23,6 +24,8 @@ int risk_err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* ---- record.c: validation shared by handles, codec and engine ---- */
 /* Each returns RISK_OK or RISK_EINVAL with a message naming `what`. */
 int risk_check_id(const char *what, const char *s);               /* 1–256 B, UTF-8, no controls */
+/* The same, and on success *len = strlen(s): one pass for the hot paths. */
+int risk_check_id_len(const char *what, const char *s, size_t *len);
 int risk_check_text(const char *what, const char *s, size_t max); /* NULL ok, ≤ max B, UTF-8, no controls */
 int risk_check_note(const char *what, const char *s);             /* NULL ok, ≤ 1024 B UTF-8; \t \n allowed */
 int risk_check_type(const char *what, const char *s);             /* 1–64 B of [A-Za-z0-9_.-] */
@@ -123,9 +126,13 @@ struct risk_history {
     uint8_t chain[32];
 };
 
+/* A policy name with its NUL in whole 64-bit words: the verdict's name
+ * buffers have this room, so the sign-in copies names word by word. */
+#define RISK_NAME_WORDS ((RISK_ID_MAX + 1 + 7) / 8)
+
 /* Report-only entry of a verdict. */
 struct risk_verdict_ro {
-    char policy[RISK_ID_MAX + 1];
+    char policy[RISK_NAME_WORDS * 8];
     uint32_t decision;
     uint32_t reason;
 };
@@ -135,7 +142,7 @@ struct risk_verdict {
     uint32_t reason;   /* risk_reason */
     uint32_t level;
     int has_policy;
-    char policy[RISK_ID_MAX + 1];
+    char policy[RISK_NAME_WORDS * 8];
     char user_id[RISK_ID_MAX + 1];
     int64_t at;
     size_t n_ro, cap_ro;
@@ -151,6 +158,66 @@ int risk_decide_checked(risk_verdict *v, const risk_policy *const *policies, siz
 
 /* Reset a verdict to the fail-closed value (block/store_error). */
 void risk_verdict_fail_closed(risk_verdict *v, const char *user_id, int64_t at);
+
+/* ---- policy.c: the sign-in's decision table ----
+ * A policy set compiled when the engine caches it: what it decides for
+ * each class of user (level, whether MFA counts (R-PO-11), the password
+ * flags, deleted, unknown) is worked out once (R-PO-1…8), so a sign-in
+ * decides with one table lookup and copies the names it reports.
+ *
+ * The table is an array of 64-bit words so that the engine can publish it
+ * to concurrent sign-ins under a sequence count (lib/engine_policy.c):
+ * risk_ptab_listed and risk_ptab_decide read it with acquire loads, never
+ * trust a value they read (every index and length is bounded first), and
+ * their caller throws the verdict away if the count moved meanwhile.
+ *
+ * Only users named in no include or exclude list are decided by the
+ * table; a filter of the named ids sends the others (and a few more, its
+ * false positives) to the general decision. A set of more than
+ * RISK_PTAB_MAX policies gets no table. */
+#define RISK_PTAB_MAX 16
+#define RISK_PTAB_UNKNOWN 36u /* the key of a user unknown to the store (R-PO-8) */
+#define RISK_PTAB_DELETED 37u /* the key of a deleted user (R-PO-6) */
+#define RISK_PTAB_CELLS 38
+#define RISK_PTAB_FILTER_BITS 4096
+enum {
+    RISK_PTAB_HDR = 0, /* policies tabled | filter in use << 8 */
+    RISK_PTAB_CELL = 1,
+    RISK_PTAB_POL = RISK_PTAB_CELL + RISK_PTAB_CELLS,
+    RISK_PTAB_NAME = RISK_PTAB_POL + RISK_PTAB_MAX,
+    RISK_PTAB_FILTER = RISK_PTAB_NAME + RISK_PTAB_MAX * RISK_NAME_WORDS,
+    RISK_PTAB_WORDS = RISK_PTAB_FILTER + RISK_PTAB_FILTER_BITS / 64
+};
+
+/* Compile policies (valid) into out; 0 when they cannot be tabled. */
+int risk_ptab_build(uint64_t out[RISK_PTAB_WORDS], const risk_policy *const *policies,
+                    size_t n);
+
+/* The table key of a stored user: 3 × (3 × level + MFA class) + password
+ * state, or RISK_PTAB_DELETED. MFA class: 0 not registered, 1 registered
+ * during the risk, 2 counts (R-PO-11); password state: 0 none, 1
+ * must_change_password, 2 reset_required only (R-PO-7). */
+static inline uint32_t risk_ptab_key(const risk_user *u)
+{
+    /* Without short-circuits: these flags vary from user to user, so
+     * branches on them would often be mispredicted. */
+    uint32_t reg = u->mfa_registered != 0;
+    uint32_t counts = reg & ((u->risk_since == RISK_TIME_NONE) |
+                             (u->mfa_registered_at == RISK_TIME_NONE) |
+                             (u->mfa_registered_at <= u->risk_since));
+    uint32_t mcp = u->must_change_password != 0, rr = u->reset_required != 0;
+    uint32_t key = 3u * (3u * (u->level & 3u) + reg + counts) + (mcp | (rr & !mcp) << 1);
+    return u->deleted ? RISK_PTAB_DELETED : key;
+}
+
+/* Whether the id (len bytes) may be named in a tabled policy's lists. */
+int risk_ptab_listed(const _Atomic uint64_t *tab, const char *id, size_t len);
+
+/* Decide from the table as risk_decide_checked would for a user with this
+ * key and level (unknown: RISK_PTAB_UNKNOWN, level none) whose id is
+ * user_id (len ≤ RISK_ID_MAX bytes). RISK_ENOMEM leaves v fail-closed. */
+int risk_ptab_decide(risk_verdict *v, const _Atomic uint64_t *tab, uint32_t key,
+                     uint32_t level, const char *user_id, size_t len, int64_t now);
 
 /* ---- transition.c ---- */
 /* The close reason each closing action records (RISK_CLOSE_NONE for reactivate). */

@@ -127,21 +127,27 @@ static int mfa_counts(const risk_user *u)
     return u->mfa_registered_at <= u->risk_since;
 }
 
-/* What a policy would decide if it fires (R-PO-2, R-PO-3). */
+/* What a policy with this control would decide if it fires (R-PO-2,
+ * R-PO-3), by the user's MFA class: 0 not registered, 1 registered during
+ * the risk, 2 counts (R-PO-11). */
+static void class_outcome(uint32_t control, uint32_t cls, uint32_t *decision, uint32_t *reason)
+{
+    static const uint32_t mfa_reason[3] = { RISK_REASON_NOT_MFA_REGISTERED,
+                                            RISK_REASON_MFA_REGISTERED_DURING_RISK,
+                                            RISK_REASON_RISK_LEVEL };
+    if (control == RISK_CONTROL_BLOCK) {
+        *decision = RISK_DECISION_BLOCK;
+        *reason = RISK_REASON_RISK_LEVEL;
+    } else {
+        *decision = cls == 2 ? RISK_DECISION_REQUIRE_PASSWORD_CHANGE : RISK_DECISION_BLOCK;
+        *reason = mfa_reason[cls];
+    }
+}
+
 static void policy_outcome(const risk_policy *p, const risk_user *u, uint32_t *decision,
                            uint32_t *reason)
 {
-    if (p->control == RISK_CONTROL_BLOCK) {
-        *decision = RISK_DECISION_BLOCK;
-        *reason = RISK_REASON_RISK_LEVEL;
-    } else if (mfa_counts(u)) {
-        *decision = RISK_DECISION_REQUIRE_PASSWORD_CHANGE;
-        *reason = RISK_REASON_RISK_LEVEL;
-    } else {
-        *decision = RISK_DECISION_BLOCK;
-        *reason = u->mfa_registered ? RISK_REASON_MFA_REGISTERED_DURING_RISK
-                                    : RISK_REASON_NOT_MFA_REGISTERED;
-    }
+    class_outcome(p->control, !u->mfa_registered ? 0 : mfa_counts(u) ? 2 : 1, decision, reason);
 }
 
 /* R-PO-1: a policy that is on or report-only, includes the user and does
@@ -314,6 +320,215 @@ int risk_decide_checked(risk_verdict *v, const risk_policy *const *policies, siz
     if (best) {
         v->has_policy = 1;
         copy_id(v->policy, best->name);
+    }
+    return RISK_OK;
+}
+
+/* ---- the sign-in's decision table (see lib/internal.h) ---- */
+
+/* Cell: decision | reason << 8 | deciding policy << 16 (0xFF: none) |
+ * number of report-only policies that fire << 24 | those policies << 32
+ * (a bit per tabled policy).
+ * Policy word: per MFA class c, decision << 16c | reason << (16c + 8);
+ * name length << 48. */
+#define CELL_NO_POLICY 0xFFu
+
+/* The filter's hash of an id: 8 bytes per step, multiply-folded. */
+static uint64_t ptab_hash(const char *s, size_t len)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ len;
+    for (; len >= 8; len -= 8, s += 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+        h ^= h >> 32;
+    }
+    uint64_t w = 0;
+    for (size_t i = 0; i < len; i++)
+        w |= (uint64_t)(unsigned char)s[i] << (8 * i);
+    h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL;
+    return h ^ (h >> 29);
+}
+
+/* The two filter bits of an id. */
+static void ptab_bits(uint64_t h, unsigned bit[2])
+{
+    bit[0] = (unsigned)h % RISK_PTAB_FILTER_BITS;
+    bit[1] = (unsigned)(h >> 32) % RISK_PTAB_FILTER_BITS;
+}
+
+static void filter_add(uint64_t *t, const char *id)
+{
+    unsigned bit[2];
+    ptab_bits(ptab_hash(id, strlen(id)), bit);
+    for (int k = 0; k < 2; k++)
+        t[RISK_PTAB_FILTER + bit[k] / 64] |= UINT64_C(1) << (bit[k] % 64);
+}
+
+static uint64_t make_cell(uint32_t d, uint32_t r, uint32_t policy, uint32_t ro)
+{
+    uint32_t n_ro = 0;
+    for (uint32_t m = ro; m != 0; m &= m - 1)
+        n_ro++;
+    return d | r << 8 | policy << 16 | n_ro << 24 | (uint64_t)ro << 32;
+}
+
+int risk_ptab_build(uint64_t t[RISK_PTAB_WORDS], const risk_policy *const *policies, size_t n)
+{
+    if (n > RISK_PTAB_MAX)
+        return 0;
+    /* Table index i is the i-th policy by name: report-only entries come
+     * out sorted, and the first of equally restrictive policies wins
+     * (R-PO-4) by taking only a strictly more restrictive one. */
+    const risk_policy *p[RISK_PTAB_MAX];
+    for (size_t i = 0; i < n; i++) {
+        size_t j = i;
+        for (; j > 0 && strcmp(p[j - 1]->name, policies[i]->name) > 0; j--)
+            p[j] = p[j - 1];
+        p[j] = policies[i];
+    }
+    memset(t, 0, RISK_PTAB_WORDS * sizeof t[0]);
+    int listed = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strnlen(p[i]->name, RISK_ID_MAX + 1);
+        if (len > RISK_ID_MAX)
+            return 0;
+        memcpy(&t[RISK_PTAB_NAME + i * RISK_NAME_WORDS], p[i]->name, len);
+        uint64_t w = (uint64_t)len << 48;
+        for (uint32_t c = 0; c < 3; c++) {
+            uint32_t d, r;
+            class_outcome(p[i]->control, c, &d, &r);
+            w |= (uint64_t)(d | r << 8) << (16 * c);
+        }
+        t[RISK_PTAB_POL + i] = w;
+        /* Mode off never fires, lists or not (R-PO-1). */
+        if (p[i]->mode == RISK_MODE_OFF)
+            continue;
+        for (size_t k = 0; k < p[i]->n_include; k++)
+            filter_add(t, p[i]->include[k]);
+        for (size_t k = 0; k < p[i]->n_exclude; k++)
+            filter_add(t, p[i]->exclude[k]);
+        listed |= p[i]->n_include != 0 || p[i]->n_exclude != 0;
+    }
+    t[RISK_PTAB_HDR] = (uint64_t)n | (uint64_t)listed << 8;
+
+    /* For a user named in no list a policy applies iff it includes all
+     * users (R-PO-1); then R-PO-4 and the R-PO-5 precedence. */
+    for (uint32_t lvl = RISK_LEVEL_NONE; lvl <= RISK_LEVEL_HIGH; lvl++)
+        for (uint32_t cls = 0; cls < 3; cls++) {
+            uint32_t best = CELL_NO_POLICY, bd = RISK_DECISION_ALLOW, br = RISK_REASON_NONE;
+            uint32_t ro = 0;
+            for (uint32_t i = 0; i < n; i++) {
+                const risk_policy *q = p[i];
+                if (q->mode == RISK_MODE_OFF || lvl == RISK_LEVEL_NONE || q->threshold > lvl ||
+                    q->n_include != 0)
+                    continue;
+                if (q->mode == RISK_MODE_REPORT_ONLY) {
+                    ro |= 1u << i;
+                    continue;
+                }
+                uint32_t d, r;
+                class_outcome(q->control, cls, &d, &r);
+                if (best == CELL_NO_POLICY || d > bd) {
+                    best = i;
+                    bd = d;
+                    br = r;
+                }
+            }
+            for (uint32_t pw = 0; pw < 3; pw++) {
+                uint64_t cell;
+                if (best != CELL_NO_POLICY && bd == RISK_DECISION_BLOCK)
+                    cell = make_cell(bd, br, best, ro);
+                else if (pw == 1) /* R-PO-7 */
+                    cell = make_cell(RISK_DECISION_REQUIRE_PASSWORD_CHANGE,
+                                     RISK_REASON_TEMPORARY_PASSWORD, CELL_NO_POLICY, ro);
+                else if (pw == 2) /* R-PO-7 */
+                    cell = make_cell(RISK_DECISION_REQUIRE_PASSWORD_CHANGE,
+                                     RISK_REASON_RESET_REQUIRED, CELL_NO_POLICY, ro);
+                else
+                    cell = make_cell(bd, br, best, ro);
+                t[RISK_PTAB_CELL + 3 * (3 * lvl + cls) + pw] = cell;
+            }
+        }
+    /* R-PO-8: unknown → allow; R-PO-6: deleted → block, nothing applies. */
+    t[RISK_PTAB_CELL + RISK_PTAB_UNKNOWN] =
+        make_cell(RISK_DECISION_ALLOW, RISK_REASON_NONE, CELL_NO_POLICY, 0);
+    t[RISK_PTAB_CELL + RISK_PTAB_DELETED] =
+        make_cell(RISK_DECISION_BLOCK, RISK_REASON_USER_DELETED, CELL_NO_POLICY, 0);
+    return 1;
+}
+
+static inline uint64_t ld(const _Atomic uint64_t *w)
+{
+    return atomic_load_explicit(w, memory_order_acquire);
+}
+
+int risk_ptab_listed(const _Atomic uint64_t *t, const char *id, size_t len)
+{
+    if (!(ld(&t[RISK_PTAB_HDR]) >> 8 & 1))
+        return 0;
+    unsigned bit[2];
+    ptab_bits(ptab_hash(id, len), bit);
+    return (ld(&t[RISK_PTAB_FILTER + bit[0] / 64]) >> (bit[0] % 64) & 1) &&
+           (ld(&t[RISK_PTAB_FILTER + bit[1] / 64]) >> (bit[1] % 64) & 1);
+}
+
+/* Copy tabled policy i's name into a verdict buffer of RISK_NAME_WORDS
+ * words. A torn length can copy bytes of another name, never out of
+ * bounds; the caller's sequence check discards such a verdict. */
+static void ptab_name(char *dst, const _Atomic uint64_t *t, uint32_t i)
+{
+    i %= RISK_PTAB_MAX;
+    size_t nw = (size_t)(ld(&t[RISK_PTAB_POL + i]) >> 48 & 0x1FF) / 8 + 1;
+    if (nw > RISK_NAME_WORDS)
+        nw = RISK_NAME_WORDS;
+    const _Atomic uint64_t *src = &t[RISK_PTAB_NAME + i * RISK_NAME_WORDS];
+    /* The first four words (names up to 31 bytes, most names) without a
+     * loop; the buffers have room for all 33. */
+    uint64_t w[4] = { ld(&src[0]), ld(&src[1]), ld(&src[2]), ld(&src[3]) };
+    memcpy(dst, w, sizeof w);
+    for (size_t k = 4; k < nw; k++) {
+        uint64_t x = ld(&src[k]);
+        memcpy(dst + 8 * k, &x, 8);
+    }
+}
+
+int risk_ptab_decide(risk_verdict *v, const _Atomic uint64_t *t, uint32_t key, uint32_t level,
+                     const char *user_id, size_t len, int64_t now)
+{
+    uint64_t cell = ld(&t[RISK_PTAB_CELL + (key < RISK_PTAB_CELLS ? key : RISK_PTAB_UNKNOWN)]);
+    uint32_t ro = (uint32_t)(cell >> 32) & ((UINT32_C(1) << RISK_PTAB_MAX) - 1);
+    /* From a torn cell the count may not match the mask: the loop below
+     * stops at the smaller, and the caller throws such a verdict away. */
+    size_t n_ro = (size_t)(cell >> 24 & 0xFF);
+    if (n_ro > v->cap_ro && reserve_ro(v, n_ro) != RISK_OK) {
+        risk_verdict_fail_closed(v, user_id, now);
+        return RISK_ENOMEM;
+    }
+    v->decision = (uint32_t)cell & 0xFF;
+    v->reason = (uint32_t)(cell >> 8) & 0xFF;
+    v->level = level;
+    uint32_t best = (uint32_t)(cell >> 16) & 0xFF;
+    v->has_policy = best != CELL_NO_POLICY;
+    ptab_name(v->policy, t, best); /* either way: no branch to mispredict */
+    v->policy[0] = v->has_policy ? v->policy[0] : '\0';
+    memcpy(v->user_id, user_id, len);
+    v->user_id[len] = '\0';
+    v->at = now;
+    /* A report-only policy's outcome depends on the MFA class only. */
+    uint32_t cls = key < RISK_PTAB_UNKNOWN ? key / 3 % 3 : 0;
+    v->n_ro = n_ro;
+    for (size_t k = 0; ro != 0 && k < n_ro; k++, ro &= ro - 1) {
+        uint32_t i = (uint32_t)__builtin_ctz(ro);
+        struct risk_verdict_ro *e = &v->ro[k];
+        uint32_t o = (uint32_t)(ld(&t[RISK_PTAB_POL + i]) >> (16 * cls)) & 0xFFFF;
+        ptab_name(e->policy, t, i);
+        e->decision = o & 0xFF;
+        e->reason = o >> 8;
+    }
+    if (v->receipt) { /* it described an earlier decision */
+        risk_free(v->receipt);
+        v->receipt = NULL;
     }
     return RISK_OK;
 }

@@ -67,39 +67,63 @@ static int check_utf8_ctrl(const char *what, const char *s, size_t len, int allo
     return RISK_OK;
 }
 
-int risk_check_id(const char *what, const char *s)
+/* Non-zero high bits where one of 8 bytes is not printable ASCII
+ * (0x20..0x7E): exact SWAR tests for "a byte below 0x20" and "a byte at or
+ * above 0x7F", valid for thresholds up to 0x80 (a borrow or carry can only
+ * mark bytes next to one already marked). */
+static inline uint64_t unprintable8(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    return (((x - ones * 0x20) & ~x) | (x + ones * (0x80 - 0x7F)) | x) & highs;
+}
+
+int risk_check_id_len(const char *what, const char *s, size_t *len)
 {
     if (s == NULL)
         return risk_err(RISK_EINVAL, "%s: NULL", what);
     /* Fast path: most ids are printable ASCII (directory object ids,
-     * e-mail-like names). The length comes from the vectorised strnlen, then
-     * eight bytes per step are tested at once for a byte below 0x20 or above
-     * 0x7E (exact SWAR tests, valid for thresholds up to 0x80); anything
-     * else takes the full check below. */
+     * e-mail-like names). The length comes from the vectorised strnlen,
+     * then eight bytes per step are tested at once; the last step reads
+     * the last eight bytes of the id (overlapping the one before: bytes
+     * tested twice are harmless, and nothing past the NUL is read). Ids
+     * shorter than eight bytes are tested byte by byte. Anything else
+     * takes the full check below. */
     size_t n = strnlen(s, RISK_ID_MAX + 1);
-    if (n > 0 && n <= RISK_ID_MAX) {
-        const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-        uint64_t bad = 0;
-        size_t i = 0;
-        for (; i + 8 <= n; i += 8) {
-            uint64_t x;
+    if (n >= 8 && n <= RISK_ID_MAX) {
+        uint64_t x, bad;
+        memcpy(&x, s + n - 8, 8);
+        bad = unprintable8(x);
+        for (size_t i = 0; i + 8 < n; i += 8) {
             memcpy(&x, s + i, 8);
-            bad |= ((x - ones * 0x20) & ~x) | ((x + ones * (0x7F - 0x7E)) | x);
+            bad |= unprintable8(x);
         }
-        if (i < n) { /* the tail, padded with a harmless printable byte */
-            uint64_t x = ones * 'a';
-            memcpy(&x, s + i, n - i);
-            bad |= ((x - ones * 0x20) & ~x) | ((x + ones * (0x7F - 0x7E)) | x);
-        }
-        if ((bad & highs) == 0)
+        if (!bad) {
+            *len = n;
             return RISK_OK;
+        }
+    } else if (n > 0 && n < 8) {
+        unsigned bad = 0;
+        for (size_t i = 0; i < n; i++)
+            bad |= (unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7E;
+        if (!bad) {
+            *len = n;
+            return RISK_OK;
+        }
     }
-    size_t len = strlen(s);
-    if (len == 0)
+    if (n == 0)
         return risk_err(RISK_EINVAL, "%s: empty", what);
-    if (len > RISK_ID_MAX)
-        return risk_err(RISK_EINVAL, "%s: %zu bytes, at most %d", what, len, RISK_ID_MAX);
-    return check_utf8_ctrl(what, s, len, CTRL_NONE);
+    if (n > RISK_ID_MAX)
+        return risk_err(RISK_EINVAL, "%s: %zu bytes, at most %d", what, strlen(s), RISK_ID_MAX);
+    int rc = check_utf8_ctrl(what, s, n, CTRL_NONE);
+    if (rc == RISK_OK)
+        *len = n;
+    return rc;
+}
+
+int risk_check_id(const char *what, const char *s)
+{
+    size_t len;
+    return risk_check_id_len(what, s, &len);
 }
 
 int risk_id_check(const char *id)

@@ -7,6 +7,7 @@
 
 #include "alloc_fail.h"
 #include "internal.h"
+#include "verdict_assert.h"
 
 #define NOW INT64_C(1700000000000)
 
@@ -511,4 +512,104 @@ Test(policy, decide_out_of_memory_sweep)
     cr_assert(eq(sz, risk_verdict_report_only_count(w), 60));
     risk_verdict_free(w);
     alloc_fail_reset();
+}
+
+/* ---- the sign-in's decision table (lib/policy.c) ---- */
+
+static uint64_t rng_state = 0x2545F4914F6CDD1DULL;
+static uint32_t rnd(uint32_t n)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state % n);
+}
+
+static _Atomic uint64_t tab[RISK_PTAB_WORDS];
+
+static int build_table(risk_policy **ps, size_t n)
+{
+    uint64_t t[RISK_PTAB_WORDS];
+    int ok = risk_ptab_build(t, (const risk_policy *const *)ps, n);
+    for (size_t i = 0; i < RISK_PTAB_WORDS; i++)
+        atomic_store(&tab[i], t[i]);
+    return ok;
+}
+
+/* Every field a caller can read, equal in the two verdicts. */
+static void same_verdict(const risk_verdict *a, const risk_verdict *b, const char *what)
+{
+    expect_same_decision(a, b, what);
+    cr_assert(eq(str, (char *)risk_verdict_user_id(a), (char *)risk_verdict_user_id(b)), "%s", what);
+    cr_assert(eq(i64, risk_verdict_at(a), risk_verdict_at(b)), "%s", what);
+}
+
+/* R-PO-1…8, R-PO-11: for random policy sets (every mode, threshold and
+ * control, include and exclude lists, 0 to 16 policies in any order) and
+ * every kind of user (each level, MFA before, during or without a risk,
+ * unknown registration time, the password flags, deleted, unknown to the
+ * store), the table decides exactly as risk_decide; and every id named in
+ * a list is sent to risk_decide (the filter has no false negatives). */
+Test(policy, table_decides_as_risk_decide)
+{
+    static const char *ids[] = { "alice", "bob", "carol", "dave", "erin-with-a-longer-id-0123456789" };
+    risk_verdict *w = NULL;
+    cr_assert(eq(int, risk_verdict_new(&w), RISK_OK));
+    for (int round = 0; round < 400; round++) {
+        risk_policy *ps[RISK_PTAB_MAX];
+        size_t n = rnd(RISK_PTAB_MAX + 1);
+        for (size_t i = 0; i < n; i++) {
+            char name[48];
+            snprintf(name, sizeof name, "%c-policy-%02zu", 'a' + (int)rnd(26), i);
+            ps[i] = pol(name, (risk_level)(1 + rnd(3)), (risk_control)rnd(2),
+                        (risk_policy_mode)rnd(3));
+            for (uint32_t k = rnd(4) == 0 ? 1 + rnd(2) : 0; k > 0; k--)
+                cr_assert(eq(int, risk_policy_include_add(ps[i], ids[rnd(4)]), RISK_OK));
+            for (uint32_t k = rnd(4) == 0 ? 1 + rnd(2) : 0; k > 0; k--)
+                cr_assert(eq(int, risk_policy_exclude_add(ps[i], ids[rnd(4)]), RISK_OK));
+        }
+        cr_assert(eq(int, build_table(ps, n), 1));
+        for (int k = 0; k < 40; k++) {
+            const char *id = ids[rnd(5)];
+            risk_user *u = usr(id);
+            risk_level lvl = (risk_level)rnd(4);
+            u->level = (uint32_t)lvl;
+            u->risk_since = rnd(4) == 0 ? RISK_TIME_NONE : NOW - 1000;
+            if (rnd(2))
+                mfa(u, rnd(5) == 0 ? RISK_TIME_NONE : NOW - 2000 + (int64_t)rnd(3) * 1000);
+            u->must_change_password = rnd(4) == 0;
+            u->reset_required = rnd(4) == 0;
+            u->deleted = rnd(8) == 0;
+            int unknown = rnd(10) == 0;
+            int listed = risk_ptab_listed(tab, id, strlen(id));
+            int named = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (ps[i]->mode == RISK_MODE_OFF)
+                    continue;
+                for (size_t j = 0; j < risk_policy_include_count(ps[i]); j++)
+                    named |= strcmp(risk_policy_include_at(ps[i], j), id) == 0;
+                for (size_t j = 0; j < risk_policy_exclude_count(ps[i]); j++)
+                    named |= strcmp(risk_policy_exclude_at(ps[i], j), id) == 0;
+            }
+            cr_assert(eq(int, named && !listed, 0), "round %d: '%s' is named, not in the filter", round, id);
+            if (listed) { /* the engine asks risk_decide */
+                risk_user_free(users[--nusers]);
+                continue;
+            }
+            cr_assert(eq(int, decide(ps, n, unknown ? NULL : u, unknown ? RISK_LEVEL_NONE : lvl),
+                         RISK_OK));
+            if (unknown) /* the engine names the user it was asked about (R-PO-8) */
+                snprintf(v->user_id, sizeof v->user_id, "%s", id);
+            uint32_t key = unknown ? RISK_PTAB_UNKNOWN : risk_ptab_key(u);
+            cr_assert(eq(int, risk_ptab_decide(w, tab, key, unknown ? RISK_LEVEL_NONE : lvl, id,
+                                               strlen(id), NOW), RISK_OK));
+            char what[64];
+            snprintf(what, sizeof what, "round %d, user %d", round, k);
+            same_verdict(w, v, what);
+            risk_user_free(users[--nusers]);
+        }
+        for (size_t i = 0; i < n; i++)
+            risk_policy_free(pols[--npols]);
+    }
+    risk_verdict_free(w);
 }

@@ -263,3 +263,41 @@ Test(utf8, event_level_rules)
     cr_assert(eq(int, risk_check_event_level("level", 4), RISK_EINVAL));
     cr_assert(eq(int, strncmp(risk_error_last(), "level: ", 7), 0));
 }
+
+/* SPEC §2 id, R-IV-1: beyond id_every_byte_every_position (1–20 bytes),
+ * the fast path (eight bytes at a time, the last step overlapping the one
+ * before, ids under eight bytes byte by byte) agrees with the rule at the
+ * lengths around its steps up to 256, with bytes at the edges of the
+ * printable range at every position; and risk_check_id_len gives the
+ * length exactly when the id is valid. */
+Test(utf8, id_check_fast_path_agrees_with_the_rule)
+{
+    static const unsigned char probe[] = { 0x00 /* ends the id early */, 0x01, 0x1F, 0x20, 0x7E,
+                                           0x7F, 0x80, 0xC3, 0xFF };
+    static const size_t lens[] = { 1, 7, 8, 9, 16, 17, 23, 24, 25, 31, 32, 33, 248, 249, 255, 256 };
+    char buf[RISK_ID_MAX + 2];
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        size_t n = lens[li];
+        for (size_t pos = 0; pos < n; pos++)
+            for (size_t b = 0; b < sizeof probe; b++) {
+                memset(buf, 'k', n);
+                buf[n] = '\0';
+                buf[pos] = (char)probe[b];
+                size_t len = strlen(buf);
+                int want = len >= 1 && len <= RISK_ID_MAX &&
+                           bad_at(buf, len) == NOT_BAD && memchr(buf, 0x7F, len) == NULL;
+                for (size_t i = 0; i < len && want; i++)
+                    want = (unsigned char)buf[i] >= 0x20;
+                size_t got_len = 12345;
+                int rc = risk_check_id_len("id", buf, &got_len);
+                cr_assert(eq(int, rc, want ? RISK_OK : RISK_EINVAL), "len %zu, byte 0x%02x at %zu",
+                          n, probe[b], pos);
+                cr_assert(eq(sz, got_len, want ? len : 12345));
+                cr_assert(eq(int, risk_check_id("id", buf), rc));
+            }
+    }
+    /* a valid multi-byte id takes the full check and still gives its length */
+    size_t len = 0;
+    cr_assert(eq(int, risk_check_id_len("id", "caf\xC3\xA9-user", &len), RISK_OK));
+    cr_assert(eq(sz, len, 10));
+}

@@ -1,0 +1,198 @@
+/* The engine's sign-in (SPEC §6.1, R-PO-1…9) through both of its ways to
+ * decide (lib/engine_signin.c): the decision table read without a lock,
+ * and the general decision under the policy cache's read lock (users
+ * named in a policy's lists, more than RISK_PTAB_MAX policies, a policy
+ * change racing the sign-in). Whatever way is taken, the verdict is the
+ * one risk_decide gives for the stored user and policies. */
+/* The shared fixture's helpers this program does not use are fine. */
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "engine_fixture.h"
+
+#include <stdio.h>
+
+#include "engine.h"
+#include "verdict_assert.h"
+
+TestSuite(signin, .init = fx_open, .fini = fx_close);
+
+struct pset {
+    risk_policy *p[64];
+    size_t n;
+};
+
+static int collect(const risk_policy *p, void *arg)
+{
+    struct pset *s = arg;
+    cr_assert(s->n < 64);
+    return risk_policy_dup(&s->p[s->n++], p);
+}
+
+/* Sign id in and compare every field with risk_decide over the stored
+ * record (read after the sign-in: an aging catch-up it ran is in it) and
+ * the stored policies. */
+static void expect_as_risk_decide(const char *id)
+{
+    risk_verdict *got = NULL, *want = NULL;
+    cr_assert(eq(int, risk_verdict_new(&got), RISK_OK));
+    cr_assert(eq(int, risk_verdict_new(&want), RISK_OK));
+    cr_assert(eq(int, risk_engine_sign_in(fx, id, got), RISK_OK), "%s", risk_error_last());
+    struct pset s = { .n = 0 };
+    cr_assert(eq(int, risk_engine_policies(fx, collect, &s), RISK_OK));
+    risk_user *u = NULL;
+    int rc = risk_engine_user(&u, fx, id);
+    cr_assert(rc == RISK_OK || rc == RISK_ENOTFOUND);
+    cr_assert(eq(int, risk_decide(want, (const risk_policy *const *)s.p, s.n, u,
+                                  u ? risk_user_risk_level(u) : RISK_LEVEL_NONE, fx_now),
+                 RISK_OK));
+    expect_same_decision(got, want, id);
+    cr_assert(eq(i64, risk_verdict_at(got), fx_now), "%s", id);
+    /* R-PO-8: risk_decide has no id for an unknown user; the engine names
+     * the one it was asked about. */
+    cr_assert(eq(str, (char *)risk_verdict_user_id(got), (char *)id));
+    for (size_t i = 0; i < s.n; i++)
+        risk_policy_free(s.p[i]);
+    risk_user_free(u);
+    risk_verdict_free(got);
+    risk_verdict_free(want);
+}
+
+/* Users of every kind the decision tells apart. */
+static const char *const kinds[] = {
+    "none", "low", "medium", "high", "high-mfa", "high-mfa-late", "high-deleted",
+    "temp-password", "reset-required", "aging", "nobody",
+};
+#define N_KINDS (sizeof kinds / sizeof kinds[0])
+
+static void make_users(void)
+{
+    fx_user("none", -1, 0);
+    fx_user("low", -1, 0);
+    cr_assert(eq(int, fx_event("low", "e-low", "anonymizedIPAddress", RISK_LEVEL_LOW, 10), RISK_OK));
+    fx_user("medium", 0, 0);
+    cr_assert(eq(int, fx_event("medium", "e-med", "atypicalTravel", RISK_LEVEL_MEDIUM, 10), RISK_OK));
+    fx_user("high", -1, 0);
+    cr_assert(eq(int, fx_event("high", "e-high", "leakedCredentials", RISK_LEVEL_HIGH, 10), RISK_OK));
+    fx_user("high-mfa", 0, 0); /* registered before the risk (R-PO-11) */
+    cr_assert(eq(int, fx_event("high-mfa", "e-hm", "leakedCredentials", RISK_LEVEL_HIGH, 10), RISK_OK));
+    fx_user("high-mfa-late", 20, 0); /* registered during the risk */
+    cr_assert(eq(int, fx_event("high-mfa-late", "e-hml", "leakedCredentials", RISK_LEVEL_HIGH, 10), RISK_OK));
+    fx_user("high-deleted", 0, 1); /* R-OP-3, R-PO-6 */
+    cr_assert(eq(int, fx_event("high-deleted", "e-hd", "leakedCredentials", RISK_LEVEL_HIGH, 10), RISK_OK));
+    fx_user("temp-password", 0, 0); /* R-PO-7, then at risk again */
+    char pw[64];
+    cr_assert(eq(int, risk_engine_temporary_password(fx, "admin", "temp-password", pw, sizeof pw), RISK_OK),
+              "%s", risk_error_last());
+    cr_assert(eq(int, fx_event("temp-password", "e-tp", "atypicalTravel", RISK_LEVEL_MEDIUM, 30), RISK_OK));
+    fx_user("reset-required", 0, 0); /* R-PO-7 */
+    cr_assert(eq(int, fx_event("reset-required", "e-rr", "leakedCredentials", RISK_LEVEL_HIGH, 10), RISK_OK));
+    cr_assert(eq(int, risk_engine_require_reset(fx, "admin", "reset-required"), RISK_OK),
+              "%s", risk_error_last());
+    fx_user("aging", -1, 0); /* low ages out after 180 days (R-SC-2) */
+    cr_assert(eq(int, fx_event("aging", "e-age", "unfamiliarFeatures", RISK_LEVEL_LOW, -180 * 24 * 60 + 60), RISK_OK));
+}
+
+static void all_as_risk_decide(void)
+{
+    for (size_t i = 0; i < N_KINDS; i++)
+        expect_as_risk_decide(kinds[i]);
+}
+
+static int table_in_use(void)
+{
+    return (int)(atomic_load(&fx->ptab_seq) & 1);
+}
+
+static void set_policy(const char *name, risk_level th, risk_control c, risk_policy_mode m,
+                       const char *include, const char *exclude)
+{
+    risk_policy *p = NULL;
+    cr_assert(eq(int, risk_policy_new(&p, name, th, c), RISK_OK));
+    cr_assert(eq(int, risk_policy_set_mode(p, m), RISK_OK));
+    if (include)
+        cr_assert(eq(int, risk_policy_include_add(p, include), RISK_OK));
+    if (exclude)
+        cr_assert(eq(int, risk_policy_exclude_add(p, exclude), RISK_OK));
+    cr_assert(eq(int, risk_engine_policy_set(fx, "admin", p), RISK_OK), "%s", risk_error_last());
+    risk_policy_free(p);
+}
+
+/* R-PO-1…8, R-PO-11, R-OP-6: every kind of user, after each policy change,
+ * decides as risk_decide: with the table (no lists), with users named in
+ * lists (they take the locked way, the others still the table), with more
+ * policies than the table holds (all take the locked way), and back. A
+ * policy change always reaches the next sign-in (the table is rebuilt). */
+Test(signin, both_ways_decide_as_risk_decide)
+{
+    make_users();
+    all_as_risk_decide();
+    cr_assert(table_in_use()); /* even with no policy at all */
+
+    set_policy("high-rpc", RISK_LEVEL_HIGH, RISK_CONTROL_REQUIRE_PASSWORD_CHANGE, RISK_MODE_ON,
+               NULL, NULL);
+    all_as_risk_decide();
+    cr_assert(table_in_use());
+    set_policy("medium-block-ro", RISK_LEVEL_MEDIUM, RISK_CONTROL_BLOCK, RISK_MODE_REPORT_ONLY,
+               NULL, NULL);
+    set_policy("aa-low-rpc-ro", RISK_LEVEL_LOW, RISK_CONTROL_REQUIRE_PASSWORD_CHANGE,
+               RISK_MODE_REPORT_ONLY, NULL, NULL);
+    all_as_risk_decide();
+    set_policy("low-block-but-high", RISK_LEVEL_LOW, RISK_CONTROL_BLOCK, RISK_MODE_ON, NULL, "high");
+    all_as_risk_decide();
+    cr_assert(table_in_use());
+    set_policy("only-medium", RISK_LEVEL_LOW, RISK_CONTROL_BLOCK, RISK_MODE_REPORT_ONLY, "medium", NULL);
+    all_as_risk_decide();
+    /* the named users were sent the locked way */
+    cr_assert(eq(int, risk_ptab_listed(fx->ptab, "high", 4), 1));
+    cr_assert(eq(int, risk_ptab_listed(fx->ptab, "medium", 6), 1));
+    set_policy("high-rpc", RISK_LEVEL_MEDIUM, RISK_CONTROL_BLOCK, RISK_MODE_ON, NULL, NULL); /* replaced */
+    all_as_risk_decide();
+
+    /* More than the table holds. */
+    for (int i = 0; i < RISK_PTAB_MAX; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "extra-%02d", i);
+        set_policy(name, (risk_level)(1 + i % 3), (risk_control)(i % 2),
+                   (risk_policy_mode)(i % 3), NULL, NULL);
+    }
+    all_as_risk_decide();
+    cr_assert(eq(int, table_in_use(), 0));
+    for (int i = 0; i < RISK_PTAB_MAX; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "extra-%02d", i);
+        cr_assert(eq(int, risk_engine_policy_remove(fx, "admin", name), RISK_OK));
+    }
+    all_as_risk_decide();
+    cr_assert(table_in_use());
+
+    /* Aging (SPEC §4): the catch-up runs before the decision. */
+    fx_now = T0 + 181 * DAY;
+    all_as_risk_decide();
+    cr_assert(eq(int, (int)fx_level("aging"), RISK_LEVEL_NONE));
+    cr_assert(eq(int, (int)fx_level("low"), RISK_LEVEL_NONE));
+}
+
+/* R-PO-4, R-PO-5: names of the longest allowed length (256 bytes) are
+ * reported whole, deciding and report-only, and a verdict reused with
+ * fewer report-only entries reports only those. */
+Test(signin, long_policy_names)
+{
+    make_users();
+    char a[RISK_ID_MAX + 1], b[RISK_ID_MAX + 1];
+    memset(a, 'a', RISK_ID_MAX);
+    a[RISK_ID_MAX] = '\0';
+    memset(b, 'b', RISK_ID_MAX);
+    b[RISK_ID_MAX] = '\0';
+    set_policy(a, RISK_LEVEL_HIGH, RISK_CONTROL_BLOCK, RISK_MODE_ON, NULL, NULL);
+    set_policy(b, RISK_LEVEL_MEDIUM, RISK_CONTROL_BLOCK, RISK_MODE_REPORT_ONLY, NULL, NULL);
+    expect_as_risk_decide("high");
+    cr_assert(table_in_use());
+    risk_reason r;
+    cr_assert(eq(int, (int)fx_signin("high", &r), RISK_DECISION_BLOCK));
+    cr_assert(eq(str, (char *)risk_verdict_policy(fx_verdict), a));
+    cr_assert(eq(sz, risk_verdict_report_only_count(fx_verdict), 1));
+    cr_assert(eq(str, (char *)risk_verdict_report_only_policy(fx_verdict, 0), b));
+    cr_assert(eq(int, (int)fx_signin("low", &r), RISK_DECISION_ALLOW));
+    cr_assert(eq(ptr, (void *)risk_verdict_policy(fx_verdict), NULL));
+    cr_assert(eq(sz, risk_verdict_report_only_count(fx_verdict), 0));
+    cr_assert(eq(ptr, (void *)risk_verdict_report_only_policy(fx_verdict, 0), NULL));
+}
