@@ -185,6 +185,7 @@ typedef struct jstore {
     uint64_t end, next_txn;  /* end: logical end, including buffered bytes */
     uint8_t *wbuf;           /* frames not yet written, from end - wlen */
     uint8_t *wspare;         /* full mode: the buffer a leader swaps in */
+    uint64_t flushed_off;    /* under wr_mu: the file holds every frame up to here */
     /* held while a buffer is written (file_mu, then wr_mu): buffers reach
      * the file in order, and whoever needs the file whole waits for it */
     pthread_mutex_t wr_mu;

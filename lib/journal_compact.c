@@ -209,7 +209,7 @@ int write_copy(jstore *js, const char *dst, int compact)
         memcpy(js->salt, s.salt, 8);
         js->end = s.off, js->next_txn = s.txn + 1, js->wlen = 0, js->wframes = 0;
         js->resv_end = s.off; /* the new file has nothing reserved */
-        js->sync_off = s.off;
+        js->sync_off = js->flushed_off = s.off;
         uint64_t at = 0, off; /* the items' offsets in the new file, in place */
         uint32_t len;
         for (uint64_t seq = 1, i = 0; seq <= idx_max_seq(js); seq++)

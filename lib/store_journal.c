@@ -333,7 +333,7 @@ static void lead(jstore *js)
         pthread_mutex_lock(&js->file_mu);
         uint8_t *buf = NULL;
         size_t n = js->wlen;
-        uint64_t at = js->end - js->wlen, frames = js->wframes, off = js->end;
+        uint64_t at = js->end - js->wlen, frames = js->wframes;
         if (n > 0 && !atomic_load(&js->poisoned)) {
             buf = js->wbuf;
             js->wbuf = js->wspare, js->wspare = NULL;
@@ -346,14 +346,16 @@ static void lead(jstore *js)
         pthread_mutex_unlock(&js->sync_mu);
         pthread_mutex_unlock(&js->file_mu);
         if (buf != NULL) {
-            if (pwrite_all(fd, buf, n, at) == 0)
+            if (pwrite_all(fd, buf, n, at) == 0) {
+                js->flushed_off = at + n;
                 atomic_fetch_add(&js->flushed, frames);
-            else
+            } else
                 fail_journal(js, at);
             js->wspare = buf; /* under wr_mu: the next swap waits for it */
         }
+        /* what the sync covers: every frame written so far, up to off */
+        uint64_t target = atomic_load(&js->flushed), off = js->flushed_off;
         pthread_mutex_unlock(&js->wr_mu);
-        uint64_t target = atomic_load(&js->flushed);
         uint32_t g = atomic_load(&js->sync_gen) + 1;
         atomic_store(&js->sync_target, target);
         atomic_store(&js->sync_gen, g);
@@ -463,7 +465,9 @@ static void *sync_thread(void *arg)
         pthread_mutex_lock(&js->file_mu);
         if (js->wlen > 0 && !atomic_load(&js->poisoned))
             wbuf_flush(js);
-        uint64_t target = atomic_load(&js->flushed), off = js->end - js->wlen;
+        pthread_mutex_lock(&js->wr_mu);
+        uint64_t target = atomic_load(&js->flushed), off = js->flushed_off;
+        pthread_mutex_unlock(&js->wr_mu);
         pthread_mutex_unlock(&js->file_mu);
         pthread_mutex_lock(&js->sync_mu);
         if (js->durability == RISK_DURABILITY_NORMAL && !js->stop && !js->syncing &&
@@ -513,8 +517,9 @@ int wbuf_flush(jstore *js)
             rc = risk_err(RISK_EIO, "journal: write of buffered commits failed: %s",
                           strerror(e));
         } else {
-            js->wlen = 0;
+            js->flushed_off = js->end;
             atomic_fetch_add(&js->flushed, js->wframes);
+            js->wlen = 0;
             js->wframes = 0;
         }
     }
@@ -566,13 +571,21 @@ static int append_frame(jstore *js, const uint8_t *p, size_t n)
         memcpy(js->wbuf + js->wlen, p, n);
         js->wlen += n;
         js->wframes++;
-    } else if (pwrite_all(js->fd, p, n, js->end) != 0) {
-        int rc = risk_err(RISK_EIO, "journal: write failed: %s", strerror(errno));
-        if (ftruncate(js->fd, (off_t)js->end) != 0)
-            atomic_store(&js->poisoned, 1); /* a partial frame may remain */
-        return rc;
-    } else
-        atomic_fetch_add(&js->flushed, 1);
+    } else { /* the buffer is empty: written in order under wr_mu too */
+        pthread_mutex_lock(&js->wr_mu);
+        int ok = pwrite_all(js->fd, p, n, js->end) == 0, rc = RISK_OK;
+        if (ok) {
+            js->flushed_off = js->end + n;
+            atomic_fetch_add(&js->flushed, 1);
+        } else {
+            rc = risk_err(RISK_EIO, "journal: write failed: %s", strerror(errno));
+            if (ftruncate(js->fd, (off_t)js->end) != 0)
+                atomic_store(&js->poisoned, 1); /* a partial frame may remain */
+        }
+        pthread_mutex_unlock(&js->wr_mu);
+        if (!ok)
+            return rc;
+    }
     js->end += n;
     return RISK_OK;
 }
@@ -979,7 +992,7 @@ int risk_journal_open(risk_store *out, const char *path, const risk_journal_opti
      * crash-safe procedure) before anything is appended. */
     if (!js->read_only && res.version == 1 && (rc = write_copy(js, path, 1)) != RISK_OK)
         goto fail;
-    js->resv_end = js->end, js->can_reserve = 1, js->sync_off = js->end;
+    js->resv_end = js->end, js->can_reserve = 1, js->sync_off = js->flushed_off = js->end;
     if (!js->read_only && ((js->wbuf = risk_malloc(WBUF_CAP)) == NULL ||
                            (js->durability == RISK_DURABILITY_FULL &&
                             (js->wspare = risk_malloc(WBUF_CAP)) == NULL))) {
