@@ -164,10 +164,10 @@ struct subject;
  * only ip and note are copied into the node. risk_event views are built
  * on demand (ev_view). */
 typedef struct evnode {
-    struct evnode *hnext;   /* the events map's chain */
     struct evnode *next;    /* the owner's events; a free list's link */
     struct subject *owner;
     const char *id;         /* arena */
+    /* what a new version of the event may change (copied in place) */
     int64_t detected_at, closed_at;
     uint32_t type, location, source, closed_by; /* intern indices, 0: NULL */
     uint8_t level, timing, state, reason;
@@ -194,11 +194,19 @@ typedef struct hitem {
     char tail[];           /* note, then policy */
 } hitem;
 
-/* Events by id, chained through evnode.hnext; cap a power of two. */
-typedef struct evmap {
-    evnode **b;
-    size_t cap, count;
-} evmap;
+/* Events by id (lib/store_memory_events.c): open addressing over groups
+ * of EG_SLOTS slots, a tag of the id's hash beside each node pointer. */
+#define EG_SLOTS 7
+typedef struct egroup {
+    uint8_t tag[EG_SLOTS];
+    uint8_t over; /* inserts that found the group full and went on (saturates) */
+    evnode *n[EG_SLOTS]; /* NULL: free */
+} egroup;
+typedef struct etab {
+    egroup *g;
+    size_t ng; /* groups */
+    size_t count, reserved; /* reserved: inserts promised by prepared txns */
+} etab;
 
 
 typedef struct mtxn mtxn;
@@ -306,7 +314,7 @@ typedef struct stripe {
 struct risk_memstore {
     stripe locks[N_STRIPES]; /* all committed state below */
     map users, policies, meta;
-    evmap events;
+    etab events;
     evnode *efree[SLAB_MAX / 8 + 1]; /* free event nodes by size / 8 */
     subject *levels[N_LEVELS];
     size_t level_n[N_LEVELS];
@@ -367,7 +375,7 @@ struct mtxn {
      * `events`; bit 0 set: taken from a free list (not from the arena) */
     uintptr_t *nodes;
     hitem **items;   /* prepared: the stored form of each history item (arena) */
-    size_t res_policies, res_meta;
+    size_t res_policies, res_meta, res_events;
     /* what a successful prepare took from the arena and the interned
      * strings, given back by a rollback if no prepare came after it */
     arena_mark amark;
@@ -385,8 +393,8 @@ struct mtxn {
      * and id hashes, and the subject's ev_moves then. put_event of one of
      * those ids takes the node along (bufev.seen), and prepare uses it if
      * ev_moves is unchanged: a dismiss-all of ten events then looks none up
-     * in the events map (a cache miss on the bucket and on every chained
-     * node and id before it). Pointers and ids only: the nodes are not
+     * in the events map (a cache miss on its group, and on the node and
+     * its id). Pointers and ids only: the nodes are not
      * touched outside the lock. */
     const subject *seen_subj;
     uint32_t seen_moves, n_seen;
@@ -458,10 +466,12 @@ size_t ev_size(size_t ip_len, size_t note_len);
  * heap's; NULL: ENOMEM. */
 evnode *ev_take(risk_memstore *ms, size_t size, int *popped);
 void ev_give(risk_memstore *ms, evnode *n); /* back to its free list */
-evnode *evmap_get(const evmap *m, uint64_t h, const char *id); /* read lock */
-void evmap_grow(evmap *m, size_t want); /* best effort */
-int evmap_init(evmap *m);
-void evmap_free(risk_memstore *ms);
+evnode *etab_get(const etab *t, uint64_t h, const char *id); /* read lock */
+/* Room for extra more inserts beyond count + reserved, reserved (apply
+ * then cannot fail); ENOMEM: unchanged. */
+int etab_reserve(etab *t, size_t extra);
+int etab_init(etab *t);
+void etab_free(risk_memstore *ms);
 /* RISK_EINVAL for an event the compact node cannot hold. */
 int ev_check(const risk_event *e);
 /* The stored node for e: strings interned, id stable_id (the stored
@@ -473,8 +483,8 @@ int ev_make(risk_memstore *ms, const risk_event *e, uint32_t *icache, const char
 void ev_view(const risk_memstore *ms, const evnode *n, risk_event *out);
 /* Store n (owner set) in place of any event with its id; n or the old
  * node goes back to a free list. old: that event's stored node if the
- * caller found it under this hold of the write lock (saves the bucket
- * walk), else NULL. */
+ * caller found it under this hold of the write lock (saves the lookup),
+ * else NULL. A new id takes a slot etab_reserve promised. */
 void ev_install(risk_memstore *ms, uint64_t h, evnode *n, evnode *old);
 /* A heap copy of a stored event (read lock). */
 int evnode_dup(const risk_memstore *ms, risk_event **out, const evnode *n);

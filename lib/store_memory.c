@@ -2,8 +2,8 @@
  *
  * Layout. Committed state lives in open-addressing hash maps (linear
  * probing, power-of-two tables, backward-shift deletion, no tombstones):
- * users by id, policies by name, meta by key; events by id in a chained
- * table (lib/store_memory_events.c says why). A user id maps
+ * users by id, policies by name, meta by key; events by id in a table of
+ * tagged slot groups (lib/store_memory_events.c says why). A user id maps
  * to a "subject" that embeds the committed user (absent until the first
  * put), a list of the user's events (user_events is O(that user's
  * events)), the user's history items, and its place in one of four
@@ -135,7 +135,7 @@ static void txn_init(mtxn *t, risk_memstore *ms)
     t->n_subs = 0;
     t->nodes = NULL;
     t->items = NULL;
-    t->res_policies = t->res_meta = 0;
+    t->res_policies = t->res_meta = t->res_events = 0;
     t->sc_at = t->sc_inl;
     t->sc_left = TXN_SCRATCH;
     t->sc_more = NULL;
@@ -263,7 +263,8 @@ static void release_reservations(risk_memstore *ms, mtxn *t)
 {
     ms->policies.reserved -= t->res_policies;
     ms->meta.reserved -= t->res_meta;
-    t->res_policies = t->res_meta = 0;
+    ms->events.reserved -= t->res_events;
+    t->res_policies = t->res_meta = t->res_events = 0;
 }
 
 /* Find or create (and pin) the subject of id, whose hash is *h if known;
@@ -344,7 +345,7 @@ static int prepare_locked(risk_memstore *ms, mtxn *t)
         bufev *b = t->events.s[i].val;
         const risk_event *e = &b->e;
         b->old = seen_ok && b->seen ? b->seen
-                                    : evmap_get(&ms->events, t->events.s[i].hash, e->id);
+                                    : etab_get(&ms->events, t->events.s[i].hash, e->id);
         evnode *n;
         int popped;
         if ((rc = ev_make(ms, e, t->icache, b->old ? b->old->id : NULL, &n, &popped)) !=
@@ -353,7 +354,9 @@ static int prepare_locked(risk_memstore *ms, mtxn *t)
         t->nodes[i] = (uintptr_t)n | (uintptr_t)popped;
         k += b->old == NULL;
     }
-    evmap_grow(&ms->events, ms->events.count + k);
+    if ((rc = etab_reserve(&ms->events, k)) != RISK_OK)
+        return rc;
+    t->res_events = k;
     if ((rc = hist_prepare(ms, t, first_hist_sub)) != RISK_OK)
         return rc;
     /* every put reserves: another txn may remove the policy before apply */

@@ -194,7 +194,7 @@ static const char *stable_event_id(risk_memstore *ms, mtxn *t, const char *id)
     MAP_EACH(&t->events, i)
         if (strcmp(((const risk_event *)t->events.s[i].val)->id, id) == 0)
             return ((const evnode *)(t->nodes[i] & ~(uintptr_t)1))->id;
-    const evnode *n = evmap_get(&ms->events, hash_str(id), id);
+    const evnode *n = etab_get(&ms->events, hash_str(id), id);
     return n ? n->id : arena_strdup(&ms->ar, id);
 }
 

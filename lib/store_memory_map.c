@@ -320,7 +320,7 @@ int risk_memstore_new(risk_memstore **out, int keep_history)
     atomic_init(&ms->wm, 1);
     for (int i = 0; i < N_SPARE_TXNS; i++)
         atomic_init(&ms->spare[i].t, NULL);
-    if (evmap_init(&ms->events) != RISK_OK) {
+    if (etab_init(&ms->events) != RISK_OK) {
         risk_memstore_free(ms);
         return RISK_ENOMEM;
     }
@@ -344,7 +344,7 @@ void risk_memstore_free(risk_memstore *ms)
         return;
     MAP_EACH(&ms->users, i)
         subject_free(ms->users.s[i].val);
-    evmap_free(ms);
+    etab_free(ms);
     MAP_EACH(&ms->interns, i)
         risk_free(ms->interns.s[i].val);
     for (int k = 0; k < N_SPARE_TXNS; k++)
@@ -371,7 +371,8 @@ void risk_memstore_reserve(risk_memstore *ms, size_t users, size_t events)
 {
     if (map_reserve(&ms->users, users) == RISK_OK)
         ms->users.reserved -= users;
-    evmap_grow(&ms->events, events);
+    if (etab_reserve(&ms->events, events) == RISK_OK)
+        ms->events.reserved -= events;
 }
 
 int risk_memstore_load_user(risk_memstore *ms, risk_user *user)

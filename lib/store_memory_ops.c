@@ -300,7 +300,7 @@ static int cb_get_event(void *ctx, void *txn, const char *id, risk_event **out)
                          : NULL;
     if (us)
         __builtin_prefetch(us);
-    const evnode *n = evmap_get(&ms->events, h, id);
+    const evnode *n = etab_get(&ms->events, h, id);
     if (us && us->val)
         __builtin_prefetch(us->val);
     int rc = n ? evnode_dup(ms, out, n) : RISK_ENOTFOUND;
