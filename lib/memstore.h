@@ -1,8 +1,9 @@
 /* The in-memory store's internals, shared by lib/store_memory_map.c (maps,
- * nodes, committed state, loading), lib/store_memory_hist.c (sequencer and
- * history) and lib/store_memory.c (transactions and the callback table),
- * plus the bulk-load API recovery uses. Not installed. The layout is
- * explained at the top of lib/store_memory.c. */
+ * arenas, interning, shards, locks, loading), lib/store_memory_events.c
+ * (event nodes and the map by id), lib/store_memory_hist.c (sequencer and
+ * history), lib/store_memory_ops.c (the callbacks) and lib/store_memory.c
+ * (transactions), plus the bulk-load API recovery uses. Not installed. The
+ * layout is explained at the top of lib/store_memory.c. */
 #ifndef LIBRISK_MEMSTORE_H
 #define LIBRISK_MEMSTORE_H
 
@@ -48,16 +49,28 @@ void risk_memstore_reserve(risk_memstore *ms, size_t users, size_t events);
 /* Interning guesses per txn object. */
 #define ICACHE 256
 /* Append-only store memory (event ids, history items, event nodes) comes
- * in chunks. */
+ * in chunks: the first of ARENA_FIRST bytes, each next one twice the last,
+ * up to ARENA_CHUNK. */
+#define ARENA_FIRST ((size_t)4096 - 64)
 #define ARENA_CHUNK ((size_t)1 << 20)
 /* Event nodes up to this size come from the arena (free lists by size). */
 #define SLAB_MAX 512
-/* Read-lock stripes: a reader takes the stripe of its thread, a writer
- * takes them all, so readers on different cores need not share one reader
- * counter. Measured on the 2-core machine (risk-bench --quick), 1 stripe
- * already gives 2 sign-in threads ~1.8x one, while 4 stripes cost writers
- * 4 lock round trips per commit; so 1 until a bigger machine says more. */
-#define N_STRIPES 1
+/* Committed state is split by hash into shards, each under its own lock
+ * (lib/store_memory.c explains): users by the top bits of the user id's
+ * hash, events by bits 8.. of the event id's hash (the events table uses
+ * bits 0-7 for tags and 32-63 for groups, a user shard's map the low
+ * bits). */
+#define USHARD_BITS 6
+#define N_USHARDS (1u << USHARD_BITS)
+#define N_ESHARDS 64u
+/* Interned strings: a directory of pages that never move (lock-free reads). */
+#define IPAGE 4096u
+#define IPAGES 1024u
+/* The history index: pages of HPAGE item pointers, found by a directory
+ * that covers every 32-bit index. */
+#define HPAGE_BITS 16
+#define HPAGE ((size_t)1 << HPAGE_BITS)
+#define HPAGES ((size_t)1 << (32 - HPAGE_BITS))
 
 /* hashing: 8 bytes per step, 64x64→128 multiply folding */
 static inline uint64_t ms_fold_mul(uint64_t a, uint64_t b)
@@ -144,6 +157,15 @@ typedef struct arena_mark {
     achunk *head;
     size_t used;
 } arena_mark;
+/* Where a txn's prepare takes memory from: an arena, free event nodes by
+ * size / 8, and a count of the prepares that took from it (a rolled-back
+ * txn gives its arena bytes back only if it was the last). Guarded by the
+ * lock of the shard that holds it. */
+typedef struct home {
+    arena ar;
+    uint64_t prep_gen;
+    struct evnode *efree[SLAB_MAX / 8 + 1];
+} home;
 /* n bytes aligned to align (1, 2, 4 or 8); NULL: ENOMEM (message set) */
 void *arena_alloc(arena *a, size_t n, size_t align);
 char *arena_strdup(arena *a, const char *s);
@@ -206,7 +228,10 @@ typedef struct etab {
     egroup *g;
     size_t ng; /* groups */
     size_t count, reserved; /* reserved: inserts promised by prepared txns */
+    egroup *inl; /* a store-owned first table, never freed here */
 } etab;
+#define ETAB_FIRST 4 /* groups of a shard's first table */
+#define USERS_FIRST 8 /* slots of a user shard's first table */
 
 
 typedef struct mtxn mtxn;
@@ -217,7 +242,17 @@ typedef struct bufev {
     risk_event e; /* first: the txn's events map holds risk_event pointers */
     evnode *seen;
     evnode *old; /* prepared: the stored node it replaces (NULL: new) */
+    uint64_t uh;    /* the hash of e.user_id */
+    struct subject *owner; /* locking: the subject of e.user_id if it exists; prepared: pinned */
+    int reserved;   /* prepared: took a slot of its events shard's table */
+    int use_seen;   /* locking: seen is current and fits: no events shard needed */
 } bufev;
+
+/* A buffered history item: the scratch copy, and the hash of its user id. */
+typedef struct bufhist {
+    risk_history r;
+    uint64_t uh;
+} bufhist;
 
 /* An event node a txn's read saw (mtxn.seen). */
 typedef struct txn_seen {
@@ -270,8 +305,12 @@ typedef struct pnode { /* buffered policy write; p NULL = removal */
     char name[];
 } pnode;
 
-/* An interned string: index idx in risk_memstore.istr. */
+/* An interned string: index idx. owner: the txn that added it and has not
+ * committed (only it may use the index: another that finds it makes it
+ * shared, NULL); a rollback removes the ones it still owns. */
 typedef struct ientry {
+    _Atomic(const void *) owner;
+    struct ientry *tnext; /* the owner's list of what it added */
     uint32_t idx;
     char s[];
 } ientry;
@@ -306,27 +345,88 @@ typedef struct seq_waiter {
     struct seq_waiter *next;
 } seq_waiter;
 
-typedef struct stripe {
+/* A user shard: its users (subjects), their level lists, and the memory
+ * prepares of txns homed here take. Lines apart: the lock, what lookups
+ * read (the map, written when a user is added), what commits write. */
+typedef struct ushard {
     pthread_rwlock_t lock;
-    char pad[64 - sizeof(pthread_rwlock_t) % 64];
-} stripe;
-
-struct risk_memstore {
-    stripe locks[N_STRIPES]; /* all committed state below */
-    map users, policies, meta;
-    etab events;
-    evnode *efree[SLAB_MAX / 8 + 1]; /* free event nodes by size / 8 */
+    char pad0[64 - sizeof(pthread_rwlock_t) % 64];
+    map users; /* subject* by id */
+    /* the map's table and mask for a lookup's prefetch without the lock
+     * (an old table's address may be prefetched: a hint only) */
+    _Atomic(slot *) hint_s;
+    _Atomic size_t hint_mask;
+    char pad1[64 - (sizeof(map) + sizeof(void *) + sizeof(size_t)) % 64];
     subject *levels[N_LEVELS];
     size_t level_n[N_LEVELS];
-    map interns;       /* ientry* by string */
-    const char **istr; /* index → interned string; [0] unused (NULL) */
-    uint32_t n_istr, cap_istr;
-    arena ar;          /* event ids, history items */
-    /* history by seq: hidx[seq - hbase] (NULL: rolled back or not kept);
-     * hbase is the first seq (1, or what recovery set), fixed once shared */
-    hitem **hidx;
-    size_t hcap;
+    home hm;
+} ushard;
+
+/* An events shard: the events whose id hashes here. */
+typedef struct eshard {
+    pthread_rwlock_t lock;
+    char pad0[64 - sizeof(pthread_rwlock_t) % 64];
+    etab t;
+    char pad1[64 - sizeof(etab) % 64];
+} eshard;
+
+/* Lock ids in acquisition order: the global shard, user shards, events
+ * shards; a txn's set is a sorted array (a typical one: its user's shard
+ * and one events shard). */
+#define LK_G 0u
+#define LK_U(i) (1u + (i))
+#define LK_E(i) (1u + N_USHARDS + (i))
+#define LK_N (1u + N_USHARDS + N_ESHARDS)
+_Static_assert(LK_N <= 256, "lock ids fit a byte");
+typedef struct lockset {
+    unsigned n;
+    uint8_t id[LK_N];
+} lockset;
+static inline int lk_has(const lockset *s, unsigned id)
+{
+    for (unsigned i = 0; i < s->n; i++)
+        if (s->id[i] == id)
+            return 1;
+    return 0;
+}
+static inline void lk_add(lockset *s, unsigned id)
+{
+    unsigned i = s->n;
+    for (; i > 0 && s->id[i - 1] >= id; i--)
+        if (s->id[i - 1] == id)
+            return;
+    memmove(&s->id[i + 1], &s->id[i], s->n - i);
+    s->id[i] = (uint8_t)id;
+    s->n++;
+}
+
+struct risk_memstore {
+    ushard *ush; /* N_USHARDS, 64-aligned (ush_mem) */
+    eshard *esh; /* N_ESHARDS, 64-aligned (esh_mem) */
+    void *ush_mem, *esh_mem;
+    /* every shard's first table, one block: the first commit that reaches a
+     * shard allocates none (and leaves none behind if it fails) */
+    slot *first_users;
+    egroup *first_events;
+    /* the global shard: policies, meta, and the home of txns without a
+     * user (a policy change's history item) */
+    pthread_rwlock_t glock;
+    map policies, meta;
+    home ghome;
+
+    /* interned strings: added under intern_mu, read without a lock */
+    pthread_mutex_t intern_mu;
+    map interns;                                /* ientry* by string (intern_mu) */
+    _Atomic(_Atomic(ientry *) *) ipage[IPAGES]; /* index → entry, pages of IPAGE */
+    _Atomic uint32_t n_istr;                    /* indices handed out; [0] is NULL */
+
+    /* history by seq: the item of seq is page (seq - hbase) / HPAGE of
+     * hdir, read without a lock (NULL: rolled back, not kept or not yet
+     * visible); hbase is the first seq (1, or what recovery set), fixed
+     * once shared */
+    _Atomic(_Atomic(hitem *) *) *hdir;
     uint64_t hbase;
+    atomic_int h_used; /* an item was prepared: hbase is fixed */
     int keep_history;
 
     pthread_mutex_t seq_mu; /* guards next_seq, the token, the queue, the pending list */
@@ -343,7 +443,6 @@ struct risk_memstore {
     pthread_t seq_thread; /* the thread that holds the token (valid with seq_owner) */
     seq_waiter *q_head, *q_tail; /* FIFO of threads waiting for the token */
 
-    uint64_t prep_gen; /* successful prepares so far (write lock) */
     /* finished txns kept for reuse, a cache line each: two threads taking
      * and parking their txns do not share a line */
     struct {
@@ -351,6 +450,17 @@ struct risk_memstore {
         char pad[64 - sizeof(void *)];
     } spare[N_SPARE_TXNS];
 };
+
+static inline ushard *ush_of(const risk_memstore *ms, uint64_t h)
+{
+    return &ms->ush[h >> (64 - USHARD_BITS)];
+}
+static inline unsigned ush_idx(uint64_t h) { return (unsigned)(h >> (64 - USHARD_BITS)); }
+static inline unsigned esh_idx(uint64_t h) { return (unsigned)(h >> 8) % N_ESHARDS; }
+static inline eshard *esh_of(const risk_memstore *ms, uint64_t h)
+{
+    return &ms->esh[esh_idx(h)];
+}
 
 /* A scratch overflow chunk (the inline scratch is in the txn). */
 typedef struct schunk {
@@ -364,7 +474,7 @@ struct mtxn {
     map events;   /* risk_event* (scratch) by id */
     map policies; /* pnode* by name */
     map meta;     /* metanode* by key */
-    risk_history **hist; /* scratch copies, seq order */
+    bufhist **hist; /* scratch copies, seq order */
     size_t n_hist, cap_hist;
     int has_seq, prepared;
     uint64_t seq_lo, seq_hi, seq_appended;
@@ -375,12 +485,16 @@ struct mtxn {
      * `events`; bit 0 set: taken from a free list (not from the arena) */
     uintptr_t *nodes;
     hitem **items;   /* prepared: the stored form of each history item (arena) */
-    size_t res_policies, res_meta, res_events;
-    /* what a successful prepare took from the arena and the interned
-     * strings, given back by a rollback if no prepare came after it */
+    size_t res_policies, res_meta;
+    /* prepared: the locks prepare held (a rollback takes them again) and
+     * the home its memory came from: what it took from the arena is given
+     * back by a rollback if no prepare homed there came after it (gen) */
+    lockset held;
+    home *hm;
+    unsigned hm_lk; /* the lock of hm's shard */
     arena_mark amark;
-    uint32_t imark;
     uint64_t gen;
+    ientry *inew; /* strings this txn added to the interned table */
     /* scratch: a bump allocator for buffered writes, freed with the txn */
     char *sc_at;
     size_t sc_left;
@@ -397,35 +511,35 @@ struct mtxn {
      * its id). Pointers and ids only: the nodes are not
      * touched outside the lock. */
     const subject *seen_subj;
+    uint64_t seen_uh; /* the hash of its id */
     uint32_t seen_moves, n_seen;
     txn_seen seen[TXN_SEEN];
+    /* the last user id a buffered write named (a scratch copy) and its hash */
+    const char *memo_id;
+    uint64_t memo_h;
     /* the hash of the user id begin was given (has_uid_h): get_event
      * prefetches that user's map slot and subject (below cb_get_event) */
     uint64_t uid_h;
     int has_uid_h;
     /* inline first buffers: a typical operation allocates none of these */
     slot inl_users[TXN_INLINE_SLOTS], inl_events[TXN_INLINE_SLOTS];
-    risk_history *inl_hist[TXN_INLINE_HIST];
+    bufhist *inl_hist[TXN_INLINE_HIST];
     subject *inl_subs[TXN_INLINE_SUBS];
     _Alignas(8) char sc_inl[TXN_SCRATCH];
 };
 
 int ms_nomem(void);
 
-/* locks: readers take their thread's stripe, writers every stripe */
-unsigned ms_stripe_pick(void);
-static inline unsigned ms_stripe(void)
-{
-#if N_STRIPES == 1
-    return 0; /* no thread-local lookup on the sign-in path */
-#else
-    return ms_stripe_pick();
-#endif
-}
-/* Holds are short (a commit's publication: about a microsecond), so a
- * thread that finds the lock taken spins that long before it sleeps: a
- * futex sleep and wake-up cost several microseconds, and two writers on
- * disjoint users would otherwise take turns sleeping. */
+/* ---- locks (lib/store_memory_map.c) ----
+ * Holds are short (a commit's publication: about a microsecond), so a
+ * thread that finds a lock taken spins that long before it sleeps: a
+ * futex sleep and wake-up cost several microseconds. A reader may take a
+ * second lock while it holds one (a visitor that reads the store, an
+ * event's owner); a writer never waits while it holds a lock (a set is
+ * taken in order, every lock after the first by trying, and on a miss
+ * the writer lets go of all, waits for the one it missed and starts
+ * again), so readers and writers cannot wait in a circle. glibc's default
+ * rwlock lets a reader re-enter a lock it holds. */
 #define LOCK_SPIN 200
 static inline void ms_pause(void)
 {
@@ -436,70 +550,99 @@ static inline void ms_pause(void)
 #endif
 }
 void ms_rdlock_slow(pthread_rwlock_t *l);
-static inline void ms_rdlock(risk_memstore *ms, unsigned k)
+static inline void ms_rdlock(pthread_rwlock_t *l)
 {
-    if (pthread_rwlock_tryrdlock(&ms->locks[k].lock) != 0)
-        ms_rdlock_slow(&ms->locks[k].lock);
+    if (pthread_rwlock_tryrdlock(l) != 0)
+        ms_rdlock_slow(l);
 }
-static inline void ms_rdunlock(risk_memstore *ms, unsigned k)
-{
-    pthread_rwlock_unlock(&ms->locks[k].lock);
-}
-void ms_wrlock(risk_memstore *ms);
-void ms_wrunlock(risk_memstore *ms);
+static inline void ms_rdunlock(pthread_rwlock_t *l) { pthread_rwlock_unlock(l); }
+pthread_rwlock_t *lk_lock(risk_memstore *ms, unsigned id);
+/* Write-lock every lock of s (in order, as above) / release them. more:
+ * locks to add to a set already held (all after its last one); held
+ * becomes the union. */
+void lockset_acquire(risk_memstore *ms, const lockset *s);
+void lockset_release(risk_memstore *ms, const lockset *s);
+void lockset_extend(risk_memstore *ms, lockset *held, const lockset *more);
 
-/* Interning (write lock held): the index of s, added if new; 0 for NULL;
- * (uint32_t)-1: ENOMEM (message set). Interned strings live until close.
- * cache: a txn's guesses (NULL: none): a guess costs a strcmp, a miss a
- * hash and a table probe. */
-uint32_t intern(risk_memstore *ms, const char *s, uint32_t *cache);
-/* Forget the strings interned since n_istr was mark (the last prepare's). */
-void intern_restore(risk_memstore *ms, uint32_t mark);
+/* ---- arenas ---- */
+void home_init(home *hm);
+void home_free(home *hm);
+
+/* ---- interning (lib/store_memory_map.c) ----
+ * The index of s, added if new; 0 for NULL; (uint32_t)-1: ENOMEM (message
+ * set). t: the txn that will use it (its guesses are tried first, and a
+ * string it adds is its own until it commits), NULL for bulk loading (the
+ * string is kept at once). A guess costs a strcmp; a miss takes intern_mu.
+ * Indices are never reused, so a stale guess only misses. */
+uint32_t intern(risk_memstore *ms, const char *s, mtxn *t);
+int intern_init(risk_memstore *ms);
+void intern_free(risk_memstore *ms);
+/* The txn committed: its added strings are everyone's. */
+void intern_commit(mtxn *t);
+/* The txn rolled back: remove the strings it added that nobody else took. */
+void intern_rollback(risk_memstore *ms, mtxn *t);
+static inline const ientry *ientry_at(const risk_memstore *ms, uint32_t i)
+{
+    _Atomic(ientry *) *pg = atomic_load_explicit(&ms->ipage[i / IPAGE], memory_order_acquire);
+    return pg ? atomic_load_explicit(&pg[i % IPAGE], memory_order_acquire) : NULL;
+}
+/* The string of a committed index (immutable until close). */
 static inline const char *istr(const risk_memstore *ms, uint32_t i)
 {
-    return i ? ms->istr[i] : NULL;
+    return i ? ientry_at(ms, i)->s : NULL;
 }
 
-/* ---- events (lib/store_memory_events.c; write lock held unless noted) ---- */
+/* ---- events (lib/store_memory_events.c; the locks noted) ---- */
 size_t ev_size(size_t ip_len, size_t note_len);
 /* A node of size bytes: a free list's (*popped = 1), the arena's or the
- * heap's; NULL: ENOMEM. */
-evnode *ev_take(risk_memstore *ms, size_t size, int *popped);
-void ev_give(risk_memstore *ms, evnode *n); /* back to its free list */
-evnode *etab_get(const etab *t, uint64_t h, const char *id); /* read lock */
+ * heap's; NULL: ENOMEM. (The lock of hm's shard.) */
+evnode *ev_take(home *hm, size_t size, int *popped);
+void ev_give(home *hm, evnode *n); /* back to a free list */
+/* The events shard's read lock: */
+evnode *etab_get(const etab *t, uint64_t h, const char *id);
 /* Room for extra more inserts beyond count + reserved, reserved (apply
- * then cannot fail); ENOMEM: unchanged. */
+ * then cannot fail); ENOMEM: unchanged. (Write lock.) */
 int etab_reserve(etab *t, size_t extra);
 int etab_init(etab *t);
-void etab_free(risk_memstore *ms);
+void etab_free(etab *t);
 /* RISK_EINVAL for an event the compact node cannot hold. */
 int ev_check(const risk_event *e);
-/* The stored node for e: strings interned, id stable_id (the stored
- * event's) or a new arena copy, owner unset. ENOMEM: only unused interned
- * strings and arena bytes are left behind. */
-int ev_make(risk_memstore *ms, const risk_event *e, uint32_t *icache, const char *stable_id,
+/* The stored node for e from hm: strings interned (for t: see intern), id
+ * stable_id (the stored event's) or a new arena copy, owner unset. ENOMEM:
+ * only strings t added and arena bytes are left behind. */
+int ev_make(risk_memstore *ms, mtxn *t, home *hm, const risk_event *e, const char *stable_id,
             evnode **out, int *popped);
-/* A risk_event view of n, valid while n and the lock are (read lock). */
+/* Whether n (owner set) can be copied into old, the node it replaces: the
+ * same owner and size. Then only the owner's shard lock is needed. */
+int ev_fits(const evnode *old, const subject *owner, size_t size);
+/* A risk_event view of n, valid while n and the lock of its owner's
+ * shard are. */
 void ev_view(const risk_memstore *ms, const evnode *n, risk_event *out);
 /* Store n (owner set) in place of any event with its id; n or the old
- * node goes back to a free list. old: that event's stored node if the
- * caller found it under this hold of the write lock (saves the lookup),
- * else NULL. A new id takes a slot etab_reserve promised. */
-void ev_install(risk_memstore *ms, uint64_t h, evnode *n, evnode *old);
-/* A heap copy of a stored event (read lock). */
+ * node goes back to hm's free lists. old: that event's stored node if the
+ * caller found it under this hold of the locks (saves the lookup), else
+ * NULL. Locks: n's owner's shard; and, unless old is given and fits, the
+ * event's events shard and the shard of any owner of the old node. A new
+ * id takes a slot etab_reserve promised. */
+void ev_install(risk_memstore *ms, home *hm, uint64_t h, evnode *n, evnode *old);
+/* A heap copy of a stored event (the owner's shard's read lock). */
 int evnode_dup(const risk_memstore *ms, risk_event **out, const evnode *n);
 
 /* history items (lib/store_memory_hist.c) */
 void hist_view(const risk_memstore *ms, const hitem *h, risk_history *out);
 
-/* level and per-user event lists (write lock held) */
-void level_link(risk_memstore *ms, subject *s);
-void level_unlink(risk_memstore *ms, subject *s);
+/* level and per-user event lists (the shard's write lock) */
+void level_link(ushard *sh, subject *s);
+void level_unlink(ushard *sh, subject *s);
 void ev_link(subject *s, evnode *n);
 void ev_unlink(evnode *n);
-/* Find or create the subject of id (write lock held); NULL: ENOMEM. */
+/* Find or create the subject of id in its shard (write lock held); NULL:
+ * ENOMEM. */
 subject *subject_get(risk_memstore *ms, uint64_t h, const char *id);
 void subject_free(subject *s);
+/* Copy u's fields but the id into the subject's user (the id, the
+ * subject's, is read without locks by history views). */
+void subject_set_user(subject *s, const risk_user *u);
 
 /* ---- transactions (lib/store_memory.c) ---- */
 mtxn *txn_new(void); /* an uninitialised txn object; NULL: ENOMEM */
@@ -515,11 +658,15 @@ char *sc_str(mtxn *t, const char *s, int *ok);
 int seq_reserve(risk_memstore *ms, mtxn *t, uint64_t *seq);
 /* The txn is done (applied or rolled back): let later seqs show / pass on the token. */
 void seq_done(risk_memstore *ms, mtxn *t);
-/* Prepare (write lock): the arena items of t->hist and room in the seq
- * index. ENOMEM: nothing changed but the arena mark (restored by the caller). */
+/* Prepare (the txn's locks): t's items in its home's arena and pages of
+ * the seq index. ENOMEM: nothing changed but the arena mark and strings t
+ * added (given back by the caller); a page, once there, stays. */
 int hist_prepare(risk_memstore *ms, mtxn *t, size_t first_sub);
-/* Apply (write lock): publish t's items. */
+/* Apply (the txn's locks): publish t's items. */
 void hist_apply(risk_memstore *ms, mtxn *t);
+/* The first page of the seq index (keep_history stores, at creation). */
+int hist_init(risk_memstore *ms);
+void hist_free(risk_memstore *ms);
 /* The read_history callback. */
 int ms_read_history(void *ctx, const char *user_id, uint64_t since_seq,
                     risk_history_visit_fn fn, void *arg);

@@ -9,61 +9,88 @@
  * events)), the user's history items, and its place in one of four
  * per-level lists (list_users ≥ high touches only high users).
  *
+ * Shards (R-CC-1: operations on different users run in parallel, issue
+ * #9: two threads on disjoint users went at 0.68x one thread behind one
+ * store-wide lock). The committed state is split by hash, each part under
+ * its own rwlock:
+ * - 64 user shards (top bits of the user id's hash): the users map, the
+ *   level lists, and a home: the arena and free lists the prepares of
+ *   txns homed there take memory from;
+ * - 64 events shards (bits 8.. of the event id's hash): the events table;
+ * - the global shard: policies, meta, the home of txns without a user;
+ * - the interned strings (lib/store_memory_intern.c) and the history index
+ *   by seq (lib/store_memory_hist.c) take no lock to read: pages that
+ *   never move, entries published before use.
+ * A txn takes the locks of what it touches, in one order (global, user
+ * shards, events shards): its users' and its events' owners' shards, and
+ * the events shard of an event it inserts or looks up; a closing of an
+ * event its own read saw (dismiss-all) rewrites the node in place under
+ * the owner's lock alone. What else it needs shows under the first locks
+ * (an old node owned by another user, a read node that no longer fits) and
+ * is added, in order or by letting go and starting again. Two threads on
+ * disjoint users thus share a lock only when their users or events hash
+ * to the same shard (1 in 64).
+ *
  * Memory (issue #9: a million events and history items). Records are kept
  * compact and risk_event / risk_history views are built when a callback
  * hands one out (visitors get a view valid during the call):
  * - an event node holds its times, enums, ip and note; its user id is the
- *   owner subject's, its id lives in the store's append-only arena, and
- *   type, location, source and closed_by are interned: a store-owned
- *   table keeps one copy of each distinct string until close (there are a
- *   handful of detection types, sources, locations and actors);
- * - event nodes are carved from the arena too, with free lists by size
+ *   owner subject's, its id lives in an append-only arena, and type,
+ *   location, source and closed_by are interned: a store-owned table keeps
+ *   one copy of each distinct string until close (there are a handful of
+ *   detection types, sources, locations and actors);
+ * - event nodes are carved from the arenas too, with free lists by size
  *   for nodes that a new version replaces;
- * - a history item lives in the arena (items are never freed before
+ * - a history item lives in an arena (items are never freed before
  *   close): subject pointer, interned actor, the event id shared with the
- *   event, the note and policy, the chain; a seq-indexed array finds the
- *   item of a seq (lib/store_memory_hist.c).
+ *   event, the note and policy, the chain; a seq-indexed directory of
+ *   pages finds the item of a seq (lib/store_memory_hist.c).
  * Measured with tools/bench/risk-bench (100,000 users, 1,000,000 events):
- * peak RSS 605 MiB → 273 MiB.
+ * peak RSS 605 MiB → 273 MiB, then 264 MiB with 64-byte event nodes.
  *
  * Transactions copy every write into a scratch buffer of their own (the
  * inline part holds an ingest: no allocation), in small private maps;
  * reads overlay them on the committed state (read-your-writes). Finished
  * txns are kept for reuse, so an ingest or a dismiss-all allocates
- * nothing (but a new arena chunk every megabyte). Commit is two-phase so
- * the journal can log between the phases:
- *   prepare: under the write lock version checks (R-ST-6), claims on the
+ * nothing (but a new arena chunk now and then). Commit is two-phase so the
+ * journal can log between the phases:
+ *   prepare: under the txn's locks version checks (R-ST-6), claims on the
  *     users it writes, interning (a per-txn guess cache makes a known
- *     string one strcmp), event nodes and history items in the arena,
- *     every map reservation apply needs. May fail; then nothing changed:
- *     interned strings, arena bytes and nodes it took are given back (so
- *     are those of a txn prepared then rolled back, unless another
- *     prepared after it).
- *   apply (write lock): pointer moves and copies only, cannot fail. A
+ *     string one strcmp), event nodes and history items in its home's
+ *     arena, every map reservation apply needs. May fail; then nothing
+ *     changed: strings it added, arena bytes and nodes it took are given
+ *     back (so are those of a txn prepared then rolled back; its arena
+ *     bytes unless another txn homed there prepared after it).
+ *   apply (the txn's locks): pointer moves and copies only, cannot fail. A
  *     closed event that fits its node is rewritten in place.
- * The table's commit runs both phases under one hold of the write lock.
+ * The table's commit runs both phases under one hold of the locks.
  * Several transactions may sit between prepare and apply at once (group
  * commit): map reservations are counted, and a user claimed by one prepared
  * transaction makes another's prepare fail with RISK_ECONFLICT.
  *
  * Files: this one has the transactions (scratch, prepare, apply, commit,
- * rollback); lib/store_memory_ops.c the callbacks that buffer writes and
- * read, and the table; lib/store_memory_map.c maps, arena, interning,
- * subjects, lifetime, loading; lib/store_memory_events.c event nodes;
- * lib/store_memory_hist.c the sequencer and history items.
+ * rollback) and which locks they take; lib/store_memory_ops.c the
+ * callbacks that buffer writes and read, and the table;
+ * lib/store_memory_map.c maps, arenas, subjects, the lock sets, lifetime,
+ * loading; lib/store_memory_events.c event nodes and their table;
+ * lib/store_memory_intern.c interned strings; lib/store_memory_hist.c the
+ * sequencer and history items.
  *
  * History sequence numbers: lib/store_memory_hist.c (the memory store's
  * writers do not wait for each other's commits; the journal's do).
  *
- * Locking: one striped rwlock over all committed state (a reader takes its
- * thread's stripe, a writer all of them: readers on two cores do not share
- * a counter). Callbacks given to
- * view_user, user_events, list_policies and risk_memstore_each_* run under
- * the read lock: they must not commit to this store (deadlock); they may
- * read it (glibc's default rwlock lets a reader re-enter, and a thread
- * always reads through the same stripe). list_users
- * and read_history call fn without the lock (they copy first), so a visitor
- * may run whole operations on the store. */
+ * Readers take the read lock of the shard they read (get_event: the events
+ * shard, then the owner's shard for the node's contents, taken in order).
+ * Callbacks given to view_user, user_events, list_policies and
+ * risk_memstore_each_* run under a read lock: they must not commit to this
+ * store (deadlock); they may read it (glibc's default rwlock lets a reader
+ * re-enter, and prefers readers: a reader never waits for a writer that
+ * waits, and writers never wait while they hold a lock, so readers that
+ * hold one lock and take another cannot deadlock; ThreadSanitizer's lock
+ * order check cannot see that and reports a visitor that takes a lock
+ * before one it holds, so the store's own code takes them in order).
+ * list_users and read_history call fn without a lock (they copy first),
+ * so a visitor may run whole operations on the store. */
 #include "memstore.h"
 
 #include <stdlib.h>
@@ -135,12 +162,16 @@ static void txn_init(mtxn *t, risk_memstore *ms)
     t->n_subs = 0;
     t->nodes = NULL;
     t->items = NULL;
-    t->res_policies = t->res_meta = t->res_events = 0;
+    t->res_policies = t->res_meta = 0;
+    t->held.n = 0;
+    t->hm = NULL;
+    t->inew = NULL;
     t->sc_at = t->sc_inl;
     t->sc_left = TXN_SCRATCH;
     t->sc_more = NULL;
     t->seen_subj = NULL;
     t->n_seen = 0;
+    t->memo_id = NULL;
 }
 
 mtxn *txn_new(void)
@@ -203,9 +234,9 @@ static inline evnode *node_at(const mtxn *t, size_t i)
     return (evnode *)(t->nodes[i] & ~(uintptr_t)1);
 }
 
-/* Give back the nodes prepare took (write lock): all of them, or all but
- * the arena's when the arena is restored after (those vanish with it). */
-static void give_nodes(risk_memstore *ms, mtxn *t, int keep_arena_ones)
+/* Give back the nodes prepare took (its locks held): all of them, or all
+ * but the arena's when the arena is restored after (those vanish with it). */
+static void give_nodes(mtxn *t, int keep_arena_ones)
 {
     if (t->nodes == NULL)
         return;
@@ -215,7 +246,7 @@ static void give_nodes(risk_memstore *ms, mtxn *t, int keep_arena_ones)
             continue;
         int from_arena = !(t->nodes[i] & 1) && ev_size(n->ip_len, n->note_len) <= SLAB_MAX;
         if (!(keep_arena_ones && from_arena))
-            ev_give(ms, n);
+            ev_give(t->hm, n);
     }
     t->nodes = NULL; /* scratch */
 }
@@ -250,36 +281,46 @@ static void unpin_all(risk_memstore *ms, mtxn *t)
             s->claim = NULL;
         s->pins--;
         if (subject_empty(s)) {
-            size_t at = map_find(&ms->users, hash_str(s->u.id), s->u.id);
+            uint64_t h = hash_str(s->u.id);
+            map *m = &ush_of(ms, h)->users;
+            size_t at = map_find(m, h, s->u.id);
             if (at != NOPE)
-                map_remove_at(&ms->users, at);
+                map_remove_at(m, at);
             subject_free(s);
         }
     }
     t->n_subs = 0;
 }
 
+/* (The global shard's lock is held when there is anything to release there.) */
 static void release_reservations(risk_memstore *ms, mtxn *t)
 {
-    ms->policies.reserved -= t->res_policies;
-    ms->meta.reserved -= t->res_meta;
-    ms->events.reserved -= t->res_events;
-    t->res_policies = t->res_meta = t->res_events = 0;
+    if (t->res_policies)
+        ms->policies.reserved -= t->res_policies;
+    if (t->res_meta)
+        ms->meta.reserved -= t->res_meta;
+    t->res_policies = t->res_meta = 0;
+    MAP_EACH(&t->events, i) {
+        bufev *b = t->events.s[i].val;
+        if (b->reserved)
+            esh_of(ms, t->events.s[i].hash)->t.reserved--;
+        b->reserved = 0;
+    }
 }
 
-/* Find or create (and pin) the subject of id, whose hash is *h if known;
- * write lock held. A txn's references are mostly to one user: the last
- * pinned is tried first, without hashing. */
-static int pin(risk_memstore *ms, mtxn *t, const uint64_t *h, const char *id)
+/* Find or create (and pin) the subject of id (hash h); its shard locked.
+ * A txn's references are mostly to one user: the last pinned is tried
+ * first. */
+static subject *pin(risk_memstore *ms, mtxn *t, uint64_t h, const char *id)
 {
     subject *s = t->n_subs && strcmp(t->subs[t->n_subs - 1]->u.id, id) == 0
                      ? t->subs[t->n_subs - 1]
-                     : subject_get(ms, h ? *h : hash_str(id), id);
+                     : subject_get(ms, h, id);
     if (s == NULL)
-        return RISK_ENOMEM;
+        return NULL;
     s->pins++;
     t->subs[t->n_subs++] = s;
-    return RISK_OK;
+    return s;
 }
 
 /* After the users were pinned (t->subs in the users' map order). */
@@ -302,21 +343,124 @@ static int check_versions(mtxn *t)
     return RISK_OK;
 }
 
+/* ---- the locks a txn takes ----
+ * The global shard if it writes policies or meta or has an item without a
+ * user; the shard of every user it writes, of its events' users and of
+ * its items' users; the events shard of every event unless the event
+ * replaces, in place, a node this txn's read saw (a closing: dismiss-all
+ * takes its user's shard only); and the shard of a replaced event's owner
+ * if that is another user. Which events need their shard, and which old
+ * nodes have other owners, is known only under the first locks: the set
+ * grows until it covers what the held locks show it needs. */
+static void base_locks(mtxn *t, lockset *s, int all_events)
+{
+    s->n = 0;
+    if (t->policies.count || t->meta.count)
+        lk_add(s, LK_G);
+    MAP_EACH(&t->users, i)
+        lk_add(s, LK_U(ush_idx(t->users.s[i].hash)));
+    MAP_EACH(&t->events, i) {
+        const bufev *b = t->events.s[i].val;
+        lk_add(s, LK_U(ush_idx(b->uh)));
+        if (all_events || b->seen == NULL)
+            lk_add(s, LK_E(esh_idx(t->events.s[i].hash)));
+    }
+    for (size_t i = 0; i < t->n_hist; i++)
+        lk_add(s, t->hist[i]->r.user_id ? LK_U(ush_idx(t->hist[i]->uh)) : LK_G);
+}
+
+/* What the held locks show the txn needs besides (see above); for each
+ * event, its owner's subject if it exists, whether its read node can be
+ * used (use_seen) and the node it replaces (old; events whose shard is
+ * not held yet: NULL for now). Returns 1 if nothing more is needed. */
+static int more_locks(risk_memstore *ms, mtxn *t, const lockset *held, lockset *more,
+                      int same_hold)
+{
+    more->n = 0;
+    int seen_ok = same_hold && t->seen_subj != NULL &&
+                  lk_has(held, LK_U(ush_idx(t->seen_uh))) &&
+                  t->seen_subj->ev_moves == t->seen_moves;
+    int enough = 1;
+    MAP_EACH(&t->events, i) {
+        bufev *b = t->events.s[i].val;
+        const risk_event *e = &b->e;
+        uint64_t h = t->events.s[i].hash;
+        b->owner = NULL; /* looked up only if a node is compared with it */
+        b->use_seen = 0;
+        if (seen_ok && b->seen != NULL) {
+            b->owner = subject_find(&ush_of(ms, b->uh)->users, b->uh, e->user_id);
+            b->use_seen = b->owner == t->seen_subj &&
+                          ev_fits(b->seen, b->owner, ev_size(e->ip ? strlen(e->ip) + 1 : 0,
+                                                             e->note ? strlen(e->note) + 1 : 0));
+        }
+        b->old = b->use_seen ? b->seen : NULL;
+        if (b->use_seen)
+            continue;
+        unsigned eid = LK_E(esh_idx(h));
+        if (!lk_has(held, eid)) {
+            lk_add(more, eid);
+            enough = 0;
+            continue;
+        }
+        b->old = etab_get(&esh_of(ms, h)->t, h, e->id);
+        if (b->old != NULL && b->owner == NULL)
+            b->owner = subject_find(&ush_of(ms, b->uh)->users, b->uh, e->user_id);
+        if (b->old != NULL && b->old->owner != b->owner) { /* moves to another user */
+            unsigned uid = LK_U(ush_idx(hash_str(b->old->owner->u.id)));
+            if (!lk_has(held, uid)) {
+                lk_add(more, uid);
+                enough = 0;
+            }
+        }
+    }
+    return enough;
+}
+
+/* Take the txn's locks (base_locks, grown by more_locks until enough); for
+ * an apply after prepare's hold, its home's lock too (nodes it replaces go
+ * to the home's free lists). */
+static void take_locks(risk_memstore *ms, mtxn *t, lockset *held, int same_hold)
+{
+    base_locks(t, held, !same_hold);
+    if (!same_hold)
+        lk_add(held, t->hm_lk);
+    lockset_acquire(ms, held);
+    lockset more;
+    while (!more_locks(ms, t, held, &more, same_hold))
+        lockset_extend(ms, held, &more);
+}
+
+/* The home of a txn's memory: its first user shard, or the global one. */
+static void set_home(risk_memstore *ms, mtxn *t)
+{
+    t->hm = &ms->ghome;
+    t->hm_lk = LK_G;
+    for (unsigned i = 0; i < t->held.n; i++)
+        if (t->held.id[i] >= LK_U(0) && t->held.id[i] < LK_E(0)) {
+            t->hm_lk = t->held.id[i];
+            t->hm = &ms->ush[t->hm_lk - LK_U(0)].hm;
+            return;
+        }
+}
+
+/* The txn's locks held (take_locks, same hold). */
 static int prepare_locked(risk_memstore *ms, mtxn *t)
 {
     int rc = RISK_OK;
     MAP_EACH(&t->users, i)
-        if ((rc = pin(ms, t, &t->users.s[i].hash, user_key(t->users.s[i].val))) != RISK_OK)
-            return rc;
+        if (pin(ms, t, t->users.s[i].hash, user_key(t->users.s[i].val)) == NULL)
+            return RISK_ENOMEM;
     if ((rc = check_versions(t)) != RISK_OK)
         return rc;
-    /* apply links each user at the head of its level's list, whose first
-     * subject is the user last written at that level, often by another
-     * thread (its line on the other core): fetched now, while the rest of
-     * prepare runs, not when apply stalls on it (a hint only) */
+    /* apply links a user whose level changed at the head of its level's
+     * list, whose first subject is the user last written at that level:
+     * fetched now, while the rest of prepare runs, not when apply stalls
+     * on it (a hint only) */
     MAP_EACH(&t->users, i) {
         const risk_user *u = t->users.s[i].val;
-        __builtin_prefetch(ms->levels[u->level < N_LEVELS ? u->level : 0], 1);
+        __builtin_prefetch(ush_of(ms, t->users.s[i].hash)->levels[u->level < N_LEVELS ? u->level
+                                                                                       : 0],
+                           1);
     }
     /* a removal seen at remove_policy time may have been committed since by
      * another transaction: the second of two removals must not commit too */
@@ -327,49 +471,46 @@ static int prepare_locked(risk_memstore *ms, mtxn *t)
                                             "transaction", pn->name);
     }
     MAP_EACH(&t->events, i) {
-        const char *uid = ((const risk_event *)t->events.s[i].val)->user_id;
-        if ((rc = pin(ms, t, NULL, uid)) != RISK_OK)
-            return rc;
+        bufev *b = t->events.s[i].val;
+        if ((b->owner = pin(ms, t, b->uh, b->e.user_id)) == NULL)
+            return RISK_ENOMEM;
     }
     size_t first_hist_sub = t->n_subs;
     for (size_t i = 0; i < t->n_hist; i++) {
-        const char *uid = t->hist[i]->user_id;
-        if (uid && (rc = pin(ms, t, NULL, uid)) != RISK_OK)
-            return rc;
+        const bufhist *bh = t->hist[i];
+        if (bh->r.user_id && pin(ms, t, bh->uh, bh->r.user_id) == NULL)
+            return RISK_ENOMEM;
     }
-    /* events: the stored nodes (interned strings, stable ids); the nodes
-     * they replace, known from the txn's read while it is current */
-    int seen_ok = t->seen_subj != NULL && t->seen_subj->ev_moves == t->seen_moves;
-    size_t k = 0;
+    /* events: the stored nodes (interned strings, stable ids), a slot for
+     * each new id; the nodes they replace were found by take_locks */
     MAP_EACH(&t->events, i) {
         bufev *b = t->events.s[i].val;
-        const risk_event *e = &b->e;
-        b->old = seen_ok && b->seen ? b->seen
-                                    : etab_get(&ms->events, t->events.s[i].hash, e->id);
         evnode *n;
         int popped;
-        if ((rc = ev_make(ms, e, t->icache, b->old ? b->old->id : NULL, &n, &popped)) !=
+        if ((rc = ev_make(ms, t, t->hm, &b->e, b->old ? b->old->id : NULL, &n, &popped)) !=
             RISK_OK)
             return rc;
         t->nodes[i] = (uintptr_t)n | (uintptr_t)popped;
-        k += b->old == NULL;
+        if (b->old == NULL) {
+            if ((rc = etab_reserve(&esh_of(ms, t->events.s[i].hash)->t, 1)) != RISK_OK)
+                return rc;
+            b->reserved = 1;
+        }
     }
-    if ((rc = etab_reserve(&ms->events, k)) != RISK_OK)
-        return rc;
-    t->res_events = k;
     if ((rc = hist_prepare(ms, t, first_hist_sub)) != RISK_OK)
         return rc;
-    /* every put reserves: another txn may remove the policy before apply */
-    k = 0;
+    /* every put reserves: another txn may remove the policy before apply
+     * (the global shard is locked only if the txn writes there) */
+    size_t k = 0;
     MAP_EACH(&t->policies, i)
         k += ((pnode *)t->policies.s[i].val)->p != NULL;
-    if ((rc = map_reserve(&ms->policies, k)) != RISK_OK)
+    if (k && (rc = map_reserve(&ms->policies, k)) != RISK_OK)
         return rc;
     t->res_policies = k;
     k = 0;
     MAP_EACH(&t->meta, i)
         k += map_find(&ms->meta, t->meta.s[i].hash, meta_key(t->meta.s[i].val)) == NOPE;
-    if ((rc = map_reserve(&ms->meta, k)) != RISK_OK)
+    if (k && (rc = map_reserve(&ms->meta, k)) != RISK_OK)
         return rc;
     t->res_meta = k;
     /* users were pinned first: claim them against other prepared txns */
@@ -378,7 +519,7 @@ static int prepare_locked(risk_memstore *ms, mtxn *t)
     return RISK_OK;
 }
 
-/* Whether publishing t touches committed state (needs the write lock). */
+/* Whether publishing t touches committed state (needs locks). */
 static int txn_writes(const mtxn *t)
 {
     return t->users.count || t->events.count || t->n_hist || t->policies.count || t->meta.count;
@@ -411,21 +552,22 @@ static void free_prepared(mtxn *t)
     t->subs = NULL;
 }
 
-/* Prepare under the write lock; a failure undoes everything visible. */
+/* Prepare under the txn's locks (take_locks); a failure undoes everything
+ * visible. */
 static int prepare_now(risk_memstore *ms, mtxn *t)
 {
-    t->amark = arena_save(&ms->ar);
-    t->imark = ms->n_istr;
+    set_home(ms, t);
+    t->amark = arena_save(&t->hm->ar);
     int rc = prepare_locked(ms, t);
     if (rc != RISK_OK) {
-        give_nodes(ms, t, 1); /* the arena's go with the restore */
-        arena_restore(&ms->ar, t->amark);
-        intern_restore(ms, t->imark);
+        give_nodes(t, 1); /* the arena's go with the restore */
+        arena_restore(&t->hm->ar, t->amark);
+        intern_rollback(ms, t);
         release_reservations(ms, t);
         unpin_all(ms, t);
         return rc;
     }
-    t->gen = ++ms->prep_gen;
+    t->gen = ++t->hm->prep_gen;
     return RISK_OK;
 }
 
@@ -440,9 +582,9 @@ int risk_memstore_prepare(risk_memstore *ms, void *txn)
     if (txn_writes(t)) {
         if ((rc = alloc_prepared(t)) != RISK_OK)
             return rc;
-        ms_wrlock(ms);
+        take_locks(ms, t, &t->held, 1);
         rc = prepare_now(ms, t);
-        ms_wrunlock(ms);
+        lockset_release(ms, &t->held);
     }
     if (rc != RISK_OK) {
         free_prepared(t);
@@ -452,27 +594,31 @@ int risk_memstore_prepare(risk_memstore *ms, void *txn)
     return RISK_OK;
 }
 
-/* Publish a prepared txn; pointer moves, copies and frees only. Write lock
- * held; same_hold: since prepare (the nodes it found stay current). */
+/* Publish a prepared txn; pointer moves, copies and frees only. The txn's
+ * locks held; same_hold: since prepare (the old nodes it found stay
+ * current). */
 static void apply_locked(risk_memstore *ms, mtxn *t, int same_hold)
 {
     size_t k = 0; /* t->subs is in the order prepare_locked pinned */
     release_reservations(ms, t); /* apply inserts at most what was reserved */
     MAP_EACH(&t->users, i) {
         subject *s = t->subs[k++];
+        ushard *sh = ush_of(ms, t->users.s[i].hash);
         const risk_user *bu = t->users.s[i].val;
-        if (s->has_user)
-            level_unlink(ms, s);
-        char *id = s->u.id;
-        s->u = *bu;
-        s->u.id = id;
-        s->has_user = 1;
-        level_link(ms, s);
+        /* the lists' order means nothing (list_users callers sort): a user
+         * that stays at its level stays where it is, and its neighbours'
+         * lines are not touched */
+        int relink = !s->has_user || s->u.level != bu->level;
+        if (relink && s->has_user)
+            level_unlink(sh, s);
+        subject_set_user(s, bu);
+        if (relink)
+            level_link(sh, s);
     }
     MAP_EACH(&t->events, i) {
         evnode *n = node_at(t, i);
         n->owner = t->subs[k++];
-        ev_install(ms, t->events.s[i].hash, n,
+        ev_install(ms, t->hm, t->events.s[i].hash, n,
                    same_hold ? ((bufev *)t->events.s[i].val)->old : NULL);
     }
     t->nodes = NULL; /* installed (or given back) */
@@ -503,6 +649,7 @@ static void apply_locked(risk_memstore *ms, mtxn *t, int same_hold)
     }
     hist_apply(ms, t);
     unpin_all(ms, t);
+    intern_commit(t);
 }
 
 /* After apply: the buffered values belong to the store; free the shells. */
@@ -516,9 +663,12 @@ void risk_memstore_apply(risk_memstore *ms, void *txn)
 {
     mtxn *t = txn;
     if (txn_writes(t)) {
-        ms_wrlock(ms);
+        /* another hold than prepare's: every event is looked up again, so
+         * every events shard and any old owner's shard too */
+        lockset held;
+        take_locks(ms, t, &held, 0);
         apply_locked(ms, t, 0);
-        ms_wrunlock(ms);
+        lockset_release(ms, &held);
     }
     txn_finish(ms, t);
 }
@@ -530,23 +680,23 @@ void ms_rollback(void *ctx, void *txn)
     if (t == NULL)
         return;
     if (t->prepared && txn_writes(t)) {
-        ms_wrlock(ms);
-        if (t->gen == ms->prep_gen) { /* nothing prepared since can use them */
-            give_nodes(ms, t, 1);
-            arena_restore(&ms->ar, t->amark);
-            intern_restore(ms, t->imark);
+        lockset_acquire(ms, &t->held);
+        if (t->gen == t->hm->prep_gen) { /* nothing prepared since can use them */
+            give_nodes(t, 1);
+            arena_restore(&t->hm->ar, t->amark);
         } else {
-            give_nodes(ms, t, 0);
+            give_nodes(t, 0);
         }
+        intern_rollback(ms, t);
         release_reservations(ms, t);
         unpin_all(ms, t);
-        ms_wrunlock(ms);
+        lockset_release(ms, &t->held);
     }
     seq_done(ms, t);
     txn_discard(t);
 }
 
-/* prepare + apply under one hold of the write lock (the journal needs the
+/* prepare + apply under one hold of the txn's locks (the journal needs the
  * two phases apart; the plain memory store does not). */
 int ms_commit(void *ctx, void *txn)
 {
@@ -559,10 +709,10 @@ int ms_commit(void *ctx, void *txn)
     }
     int rc = RISK_OK;
     if (txn_writes(t) && (rc = alloc_prepared(t)) == RISK_OK) {
-        ms_wrlock(ms);
+        take_locks(ms, t, &t->held, 1);
         if ((rc = prepare_now(ms, t)) == RISK_OK)
             apply_locked(ms, t, 1);
-        ms_wrunlock(ms);
+        lockset_release(ms, &t->held);
         if (rc != RISK_OK)
             free_prepared(t);
     }

@@ -32,7 +32,7 @@ size_t ev_size(size_t ip_len, size_t note_len)
 
 static size_t node_size(const evnode *n) { return ev_size(n->ip_len, n->note_len); }
 
-evnode *ev_take(risk_memstore *ms, size_t size, int *popped)
+evnode *ev_take(home *hm, size_t size, int *popped)
 {
     *popped = 0;
     if (size > SLAB_MAX) {
@@ -41,25 +41,25 @@ evnode *ev_take(risk_memstore *ms, size_t size, int *popped)
             ms_nomem();
         return n;
     }
-    evnode **fl = &ms->efree[size / 8];
+    evnode **fl = &hm->efree[size / 8];
     if (*fl != NULL) {
         evnode *n = *fl;
         *fl = n->next;
         *popped = 1;
         return n;
     }
-    return arena_alloc(&ms->ar, size, 8);
+    return arena_alloc(&hm->ar, size, 8);
 }
 
-void ev_give(risk_memstore *ms, evnode *n)
+void ev_give(home *hm, evnode *n)
 {
     size_t size = node_size(n);
     if (size > SLAB_MAX) {
         risk_free(n);
         return;
     }
-    n->next = ms->efree[size / 8];
-    ms->efree[size / 8] = n;
+    n->next = hm->efree[size / 8];
+    hm->efree[size / 8] = n;
 }
 
 /* ---- the map ---- */
@@ -139,7 +139,8 @@ static int etab_rehash(etab *t, size_t ng)
             if (t->g[g].n[i] != NULL)
                 etab_place(gs, ng, hash_str(t->g[g].n[i]->id), t->g[g].n[i]);
     }
-    risk_free(t->g);
+    if (t->g != t->inl)
+        risk_free(t->g);
     t->g = gs;
     t->ng = ng;
     return RISK_OK;
@@ -155,7 +156,7 @@ int etab_reserve(etab *t, size_t extra)
 {
     size_t need = t->count + t->reserved + extra;
     if (need > ETAB_SOFT(t->ng)) {
-        size_t ng = t->ng * 2;
+        size_t ng = t->ng ? t->ng * 2 : 8;
         while (need > ETAB_SOFT(ng))
             ng *= 2;
         if (ng > UINT32_MAX || etab_rehash(t, ng) != RISK_OK) {
@@ -167,23 +168,14 @@ int etab_reserve(etab *t, size_t extra)
     return RISK_OK;
 }
 
-/* A table must exist before the first insert. */
-int etab_init(etab *t)
+void etab_free(etab *t)
 {
-    t->count = t->reserved = 0;
-    t->g = risk_calloc(8, sizeof *t->g);
-    t->ng = t->g ? 8 : 0;
-    return t->g ? RISK_OK : ms_nomem();
-}
-
-void etab_free(risk_memstore *ms)
-{
-    etab *t = &ms->events;
     for (size_t g = 0; g < t->ng; g++)
         for (int i = 0; i < EG_SLOTS; i++)
             if (t->g[g].n[i] != NULL && node_size(t->g[g].n[i]) > SLAB_MAX)
                 risk_free(t->g[g].n[i]); /* the others go with the arena */
-    risk_free(t->g);
+    if (t->g != t->inl)
+        risk_free(t->g);
 }
 
 /* ---- nodes ---- */
@@ -197,18 +189,18 @@ int ev_check(const risk_event *e)
     return RISK_OK;
 }
 
-int ev_make(risk_memstore *ms, const risk_event *e, uint32_t *icache, const char *stable_id,
+int ev_make(risk_memstore *ms, mtxn *t, home *hm, const risk_event *e, const char *stable_id,
             evnode **out, int *popped)
 {
     const char *str[4] = {e->type, e->location, e->source, e->closed_by};
     uint32_t v[4];
     for (int i = 0; i < 4; i++)
-        if ((v[i] = intern(ms, str[i], icache)) == (uint32_t)-1)
+        if ((v[i] = intern(ms, str[i], t)) == (uint32_t)-1)
             return RISK_ENOMEM;
-    if (stable_id == NULL && (stable_id = arena_strdup(&ms->ar, e->id)) == NULL)
+    if (stable_id == NULL && (stable_id = arena_strdup(&hm->ar, e->id)) == NULL)
         return RISK_ENOMEM;
     size_t ip = slen(e->ip), note = slen(e->note);
-    evnode *n = ev_take(ms, ev_size(ip, note), popped);
+    evnode *n = ev_take(hm, ev_size(ip, note), popped);
     if (n == NULL)
         return RISK_ENOMEM;
     n->next = NULL;
@@ -277,24 +269,29 @@ void ev_unlink(evnode *n)
     *pp = n->next;
 }
 
-/* A closing keeps the size: the new version is copied into the old node
- * (what follows its id), no relinking; readers are excluded by the write
- * lock. */
-static int in_place(risk_memstore *ms, evnode *old, evnode *n)
+int ev_fits(const evnode *old, const subject *owner, size_t size)
 {
-    if (old->owner != n->owner || node_size(old) != node_size(n))
+    return old->owner == owner && node_size(old) == size;
+}
+
+/* A closing keeps the size: the new version is copied into the old node
+ * (what follows its id), no relinking, no table: readers of node contents
+ * hold the owner's shard lock, which the writer holds. */
+static int in_place(home *hm, evnode *old, evnode *n)
+{
+    if (!ev_fits(old, n->owner, node_size(n)))
         return 0;
     size_t at = offsetof(evnode, detected_at);
     memcpy((char *)old + at, (const char *)n + at, node_size(n) - at);
-    ev_give(ms, n);
+    ev_give(hm, n);
     return 1;
 }
 
-void ev_install(risk_memstore *ms, uint64_t h, evnode *n, evnode *old)
+void ev_install(risk_memstore *ms, home *hm, uint64_t h, evnode *n, evnode *old)
 {
-    if (old != NULL && in_place(ms, old, n))
+    if (old != NULL && in_place(hm, old, n))
         return;
-    etab *t = &ms->events;
+    etab *t = &esh_of(ms, h)->t;
     evnode **sl = etab_slot(t, h, n->id);
     if (sl == NULL) { /* room: reserved by prepare */
         ev_link(n->owner, n);
@@ -303,13 +300,13 @@ void ev_install(risk_memstore *ms, uint64_t h, evnode *n, evnode *old)
         return;
     }
     old = *sl;
-    if (in_place(ms, old, n))
+    if (in_place(hm, old, n))
         return;
     old->owner->ev_moves++; /* txns' nodes remembered from it may be stale */
     ev_unlink(old);
     ev_link(n->owner, n);
     *sl = n;
-    ev_give(ms, old);
+    ev_give(hm, old);
 }
 
 /* ---- recovery ---- */
@@ -319,43 +316,53 @@ int risk_memstore_load_event(risk_memstore *ms, risk_event *event)
         risk_event_free(event);
         return risk_err(RISK_EINVAL, "event: NULL");
     }
-    uint64_t h = hash_str(event->id);
-    const evnode *old = etab_get(&ms->events, h, event->id);
+    uint64_t h = hash_str(event->id), uh = hash_str(event->user_id);
+    etab *t = &esh_of(ms, h)->t;
+    home *hm = &ush_of(ms, uh)->hm;
+    const evnode *old = etab_get(t, h, event->id);
     size_t room = old == NULL; /* a new id takes a slot */
     subject *owner = NULL;
     evnode *n = NULL;
     int popped, rc = ev_check(event);
-    if (rc == RISK_OK && (rc = etab_reserve(&ms->events, room)) != RISK_OK)
+    if (rc == RISK_OK && (rc = etab_reserve(t, room)) != RISK_OK)
         room = 0;
-    if (rc == RISK_OK &&
-        (owner = subject_get(ms, hash_str(event->user_id), event->user_id)) == NULL)
+    if (rc == RISK_OK && (owner = subject_get(ms, uh, event->user_id)) == NULL)
         rc = RISK_ENOMEM;
-    /* what fails leaves only unused interned strings, arena bytes or an
-     * empty subject behind: none of them is visible */
+    /* what fails leaves only arena bytes or an empty subject behind: none
+     * of them is visible (strings are kept at once: nothing shares the
+     * store yet) */
     if (rc == RISK_OK)
-        rc = ev_make(ms, event, NULL, old ? old->id : NULL, &n, &popped);
+        rc = ev_make(ms, NULL, hm, event, old ? old->id : NULL, &n, &popped);
     risk_event_free(event);
-    ms->events.reserved -= room;
+    t->reserved -= room;
     if (rc != RISK_OK)
         return rc;
     n->owner = owner;
-    ev_install(ms, h, n, NULL);
+    ev_install(ms, hm, h, n, NULL);
     return RISK_OK;
 }
 
+/* fn runs under the read locks of every user shard (node contents) and of
+ * the events shard being visited. */
 int risk_memstore_each_event(risk_memstore *ms, risk_event_visit_fn fn, void *arg)
 {
     int rc = 0;
-    unsigned k_ = ms_stripe();
-    ms_rdlock(ms, k_);
-    const etab *t = &ms->events;
-    for (size_t g = 0; g < t->ng && rc == 0; g++)
-        for (int i = 0; i < EG_SLOTS && rc == 0; i++)
-            if (t->g[g].n[i] != NULL) {
-                risk_event v;
-                ev_view(ms, t->g[g].n[i], &v);
-                rc = fn(&v, arg);
-            }
-    ms_rdunlock(ms, k_);
+    for (unsigned k = 0; k < N_USHARDS; k++)
+        ms_rdlock(&ms->ush[k].lock);
+    for (unsigned k = 0; k < N_ESHARDS && rc == 0; k++) {
+        eshard *es = &ms->esh[k];
+        ms_rdlock(&es->lock);
+        const etab *t = &es->t;
+        for (size_t g = 0; g < t->ng && rc == 0; g++)
+            for (int i = 0; i < EG_SLOTS && rc == 0; i++)
+                if (t->g[g].n[i] != NULL) {
+                    risk_event v;
+                    ev_view(ms, t->g[g].n[i], &v);
+                    rc = fn(&v, arg);
+                }
+        ms_rdunlock(&es->lock);
+    }
+    for (unsigned k = N_USHARDS; k-- > 0;)
+        ms_rdunlock(&ms->ush[k].lock);
     return rc;
 }

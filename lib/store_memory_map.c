@@ -1,7 +1,8 @@
-/* The in-memory store's committed state: hash maps, the arena, interned
- * strings, subjects and the per-level lists, locks, the store's lifetime,
- * bulk loading for recovery and the committed-state visitors. Event nodes
- * are in lib/store_memory_events.c, history in lib/store_memory_hist.c,
+/* The in-memory store's committed state: hash maps, arenas, subjects and
+ * the per-level lists, the shards' locks, the store's lifetime, bulk
+ * loading for recovery and the committed-state visitors. Event nodes are
+ * in lib/store_memory_events.c, interned strings in
+ * lib/store_memory_intern.c, history in lib/store_memory_hist.c,
  * transactions in lib/store_memory.c (whose header comment explains the
  * layout); lib/memstore.h is what they share. */
 #include "memstore.h"
@@ -90,27 +91,31 @@ const char *meta_key(const void *v) { return ((const metanode *)v)->key; }
 const char *ientry_key(const void *v) { return ((const ientry *)v)->s; }
 
 /* ---- locks ---- */
-static atomic_uint stripe_next;
-static _Thread_local unsigned stripe_mine; /* 0: not assigned yet */
-
-/* Threads are spread round-robin over the stripes as they first read. */
-unsigned ms_stripe_pick(void)
+pthread_rwlock_t *lk_lock(risk_memstore *ms, unsigned id)
 {
-    if (stripe_mine == 0)
-        stripe_mine = 1 + atomic_fetch_add_explicit(&stripe_next, 1, memory_order_relaxed) %
-                              N_STRIPES;
-    return stripe_mine - 1;
+    if (id == LK_G)
+        return &ms->glock;
+    if (id < LK_E(0))
+        return &ms->ush[id - LK_U(0)].lock;
+    return &ms->esh[id - LK_E(0)].lock;
 }
 
-void ms_wrlock(risk_memstore *ms)
+static void wrlock_spin(pthread_rwlock_t *l)
 {
-    for (unsigned k = 0; k < N_STRIPES; k++) {
-        pthread_rwlock_t *l = &ms->locks[k].lock;
-        for (int i = 0; i < LOCK_SPIN && pthread_rwlock_trywrlock(l) != 0; i++)
-            ms_pause();
-        if (pthread_rwlock_trywrlock(l) != 0)
-            pthread_rwlock_wrlock(l);
+    for (int i = 0; i < LOCK_SPIN && pthread_rwlock_trywrlock(l) != 0; i++)
+        ms_pause();
+    if (pthread_rwlock_trywrlock(l) != 0)
+        pthread_rwlock_wrlock(l);
+}
+
+static int trywrlock_spin(pthread_rwlock_t *l)
+{
+    for (int i = 0; i < LOCK_SPIN; i++) {
+        if (pthread_rwlock_trywrlock(l) == 0)
+            return 1;
+        ms_pause();
     }
+    return pthread_rwlock_trywrlock(l) == 0;
 }
 
 void ms_rdlock_slow(pthread_rwlock_t *l)
@@ -123,10 +128,71 @@ void ms_rdlock_slow(pthread_rwlock_t *l)
     pthread_rwlock_rdlock(l);
 }
 
-void ms_wrunlock(risk_memstore *ms)
+static void release_first(risk_memstore *ms, const lockset *s, unsigned n)
 {
-    for (unsigned k = N_STRIPES; k-- > 0;)
-        pthread_rwlock_unlock(&ms->locks[k].lock);
+    while (n-- > 0)
+        pthread_rwlock_unlock(lk_lock(ms, s->id[n]));
+}
+
+/* Try-lock s->id[from..] (the ones before are held); on a miss let go of
+ * every lock of s taken and return the position missed, else s->n. */
+static unsigned try_from(risk_memstore *ms, const lockset *s, unsigned from)
+{
+    for (unsigned i = from; i < s->n; i++)
+        if (!trywrlock_spin(lk_lock(ms, s->id[i]))) {
+            release_first(ms, s, i);
+            return i;
+        }
+    return s->n;
+}
+
+/* Wait until a lock missed is free, without holding anything. */
+static void wait_free(risk_memstore *ms, unsigned id)
+{
+    pthread_rwlock_t *l = lk_lock(ms, id);
+    wrlock_spin(l);
+    pthread_rwlock_unlock(l);
+}
+
+void lockset_acquire(risk_memstore *ms, const lockset *s)
+{
+    if (s->n == 0)
+        return;
+    for (;;) {
+        wrlock_spin(lk_lock(ms, s->id[0])); /* holding nothing: may wait */
+        unsigned missed = try_from(ms, s, 1);
+        if (missed == s->n)
+            return;
+        wait_free(ms, s->id[missed]);
+    }
+}
+
+void lockset_release(risk_memstore *ms, const lockset *s) { release_first(ms, s, s->n); }
+
+void lockset_extend(risk_memstore *ms, lockset *held, const lockset *more)
+{
+    lockset all = *held;
+    for (unsigned i = 0; i < more->n; i++)
+        lk_add(&all, more->id[i]);
+    if (all.n == held->n)
+        return;
+    /* when every new lock comes after the held ones, take them in order */
+    unsigned missed = all.n;
+    if (memcmp(all.id, held->id, held->n) == 0) {
+        for (unsigned i = held->n; i < all.n && missed == all.n; i++)
+            if (!trywrlock_spin(lk_lock(ms, all.id[i]))) {
+                release_first(ms, &all, i);
+                missed = i;
+            }
+    } else {
+        lockset_release(ms, held);
+        missed = 0;
+    }
+    if (missed != all.n) {
+        wait_free(ms, all.id[missed]);
+        lockset_acquire(ms, &all);
+    }
+    *held = all;
 }
 
 /* ---- arena ---- */
@@ -136,7 +202,10 @@ void *arena_alloc(arena *a, size_t n, size_t align)
     if (c != NULL) /* chunks start 8-aligned: align the offset */
         c->used = (c->used + align - 1) & ~(align - 1);
     if (c == NULL || c->cap - c->used < n) {
-        size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+        /* a store has an arena per shard: they start small and double */
+        size_t cap = c == NULL ? ARENA_FIRST : c->cap < ARENA_CHUNK ? c->cap * 2 : ARENA_CHUNK;
+        if (cap < n)
+            cap = n;
         if ((c = risk_malloc(sizeof *c + cap)) == NULL) {
             ms_nomem();
             return NULL;
@@ -180,97 +249,52 @@ void arena_free(arena *a)
     a->head = NULL;
 }
 
-/* ---- interned strings ---- */
-/* A cheap key of s for a txn's guess cache: length, first and last 8 bytes. */
-static unsigned guess_key(const char *s, size_t n)
-{
-    uint64_t a = 0, b = 0;
-    memcpy(&a, s, n < 8 ? n : 8);
-    if (n > 8)
-        memcpy(&b, s + n - 8, 8);
-    return (unsigned)(((a ^ (b * 0x9e3779b97f4a7c15ULL) ^ n) * 0xff51afd7ed558ccdULL) >> 56) %
-           ICACHE;
-}
+void home_init(home *hm) { memset(hm, 0, sizeof *hm); }
 
-uint32_t intern(risk_memstore *ms, const char *s, uint32_t *cache)
-{
-    if (s == NULL)
-        return 0;
-    size_t n = strlen(s) + 1;
-    uint32_t *guess = cache ? &cache[guess_key(s, n - 1)] : NULL;
-    if (guess && *guess != 0 && *guess < ms->n_istr && strcmp(ms->istr[*guess], s) == 0)
-        return *guess;
-    uint64_t h = hash_str(s);
-    const ientry *e = map_get(&ms->interns, h, s);
-    uint32_t idx;
-    if (e != NULL) {
-        idx = e->idx;
-    } else {
-        if (ms->n_istr + 1 >= ms->cap_istr) {
-            uint32_t cap = ms->cap_istr ? ms->cap_istr * 2 : 64;
-            const char **v = risk_realloc((void *)ms->istr, cap * sizeof *v);
-            if (v == NULL)
-                return ms_nomem(), (uint32_t)-1;
-            ms->istr = v;
-            ms->cap_istr = cap;
-        }
-        ientry *ne = risk_malloc(sizeof *ne + n);
-        if (ne == NULL || map_add(&ms->interns, h, ne) != RISK_OK) {
-            risk_free(ne);
-            return ms_nomem(), (uint32_t)-1;
-        }
-        memcpy(ne->s, s, n);
-        if (ms->n_istr == 0)
-            ms->n_istr = 1; /* index 0 is NULL */
-        ne->idx = ms->n_istr++;
-        ms->istr[ne->idx] = ne->s;
-        idx = ne->idx;
-    }
-    if (guess)
-        *guess = idx;
-    return idx;
-}
-
-void intern_restore(risk_memstore *ms, uint32_t mark)
-{
-    while (ms->n_istr > mark && ms->n_istr > 1) {
-        const char *str = ms->istr[--ms->n_istr];
-        size_t at = map_find(&ms->interns, hash_str(str), str);
-        ientry *e = ms->interns.s[at].val;
-        map_remove_at(&ms->interns, at);
-        risk_free(e);
-    }
-    if (mark == 0)
-        ms->n_istr = 0;
-}
+void home_free(home *hm) { arena_free(&hm->ar); }
 
 /* ---- lists ---- */
-void level_link(risk_memstore *ms, subject *s)
+void level_link(ushard *sh, subject *s)
 {
     uint32_t l = s->u.level < N_LEVELS ? s->u.level : 0;
     s->lprev = NULL;
-    s->lnext = ms->levels[l];
+    s->lnext = sh->levels[l];
     if (s->lnext)
         s->lnext->lprev = s;
-    ms->levels[l] = s;
-    ms->level_n[l]++;
+    sh->levels[l] = s;
+    sh->level_n[l]++;
 }
 
-void level_unlink(risk_memstore *ms, subject *s)
+void level_unlink(ushard *sh, subject *s)
 {
     uint32_t l = s->u.level < N_LEVELS ? s->u.level : 0;
     if (s->lprev)
         s->lprev->lnext = s->lnext;
     else
-        ms->levels[l] = s->lnext;
+        sh->levels[l] = s->lnext;
     if (s->lnext)
         s->lnext->lprev = s->lprev;
-    ms->level_n[l]--;
+    sh->level_n[l]--;
+}
+
+void subject_set_user(subject *s, const risk_user *u)
+{
+    size_t at = offsetof(risk_user, mfa_registered); /* id is the first field */
+    memcpy((char *)&s->u + at, (const char *)u + at, sizeof *u - at);
+    s->has_user = 1;
+}
+
+static void ush_hint(ushard *sh)
+{
+    atomic_store_explicit(&sh->hint_s, sh->users.s, memory_order_relaxed);
+    atomic_store_explicit(&sh->hint_mask, sh->users.cap ? sh->users.cap - 1 : 0,
+                          memory_order_relaxed);
 }
 
 subject *subject_get(risk_memstore *ms, uint64_t h, const char *id)
 {
-    subject *s = subject_find(&ms->users, h, id);
+    ushard *sh = ush_of(ms, h);
+    subject *s = subject_find(&sh->users, h, id);
     if (s != NULL)
         return s;
     size_t len = strlen(id);
@@ -282,17 +306,43 @@ subject *subject_get(risk_memstore *ms, uint64_t h, const char *id)
     }
     s->u.id = inl ? s->idbuf : s->idlong;
     memcpy(s->u.id, id, len + 1);
-    if (map_add(&ms->users, h, s) != RISK_OK) {
+    if (map_add(&sh->users, h, s) != RISK_OK) {
         risk_free(s);
         ms_nomem();
         return NULL;
     }
+    ush_hint(sh);
     return s;
 }
 
 void subject_free(subject *s) { risk_free(s); }
 
 /* ---- store lifetime ---- */
+static void *calloc64(size_t size, void **mem)
+{
+    *mem = risk_calloc(1, size + 63);
+    return *mem ? (void *)(((uintptr_t)*mem + 63) & ~(uintptr_t)63) : NULL;
+}
+
+/* Every rwlock of the store: ids LK_G .. LK_N - 1. */
+static int locks_init(risk_memstore *ms)
+{
+    for (unsigned id = 0; id < LK_N; id++)
+        if (pthread_rwlock_init(lk_lock(ms, id), NULL) != 0) {
+            while (id-- > 0)
+                pthread_rwlock_destroy(lk_lock(ms, id));
+            return risk_err(RISK_ENOMEM, "memstore: cannot create the locks");
+        }
+    if (pthread_mutex_init(&ms->seq_mu, NULL) != 0 ||
+        pthread_mutex_init(&ms->intern_mu, NULL) != 0) {
+        pthread_mutex_destroy(&ms->seq_mu); /* not reached: glibc's init cannot fail */
+        for (unsigned id = 0; id < LK_N; id++)
+            pthread_rwlock_destroy(lk_lock(ms, id));
+        return risk_err(RISK_ENOMEM, "memstore: cannot create the locks");
+    }
+    return RISK_OK;
+}
+
 int risk_memstore_new(risk_memstore **out, int keep_history)
 {
     if (out == NULL)
@@ -300,34 +350,47 @@ int risk_memstore_new(risk_memstore **out, int keep_history)
     risk_memstore *ms = risk_calloc(1, sizeof *ms);
     if (ms == NULL)
         return ms_nomem();
-    unsigned k = 0;
-    for (; k < N_STRIPES; k++)
-        if (pthread_rwlock_init(&ms->locks[k].lock, NULL) != 0)
-            break;
-    if (k < N_STRIPES || pthread_mutex_init(&ms->seq_mu, NULL) != 0) {
-        while (k-- > 0)
-            pthread_rwlock_destroy(&ms->locks[k].lock);
+    ms->ush = calloc64(N_USHARDS * sizeof *ms->ush, &ms->ush_mem);
+    ms->esh = calloc64(N_ESHARDS * sizeof *ms->esh, &ms->esh_mem);
+    ms->first_users = risk_calloc(N_USHARDS * USERS_FIRST, sizeof *ms->first_users);
+    ms->first_events = risk_calloc(N_ESHARDS * ETAB_FIRST, sizeof *ms->first_events);
+    if (ms->ush == NULL || ms->esh == NULL || ms->first_users == NULL ||
+        ms->first_events == NULL || locks_init(ms) != RISK_OK) {
+        risk_free(ms->ush_mem);
+        risk_free(ms->esh_mem);
+        risk_free(ms->first_users);
+        risk_free(ms->first_events);
         risk_free(ms);
-        return risk_err(RISK_ENOMEM, "memstore: cannot create the locks");
+        return ms_nomem();
     }
-    ms->users.key = subject_key;
+    for (unsigned i = 0; i < N_USHARDS; i++) {
+        ushard *sh = &ms->ush[i];
+        sh->users = (map){.s = ms->first_users + i * USERS_FIRST, .cap = USERS_FIRST,
+                          .key = subject_key};
+        sh->users.inl = sh->users.s;
+        atomic_init(&sh->hint_s, sh->users.s);
+        atomic_init(&sh->hint_mask, USERS_FIRST - 1);
+        home_init(&sh->hm);
+    }
+    for (unsigned i = 0; i < N_ESHARDS; i++) {
+        etab *t = &ms->esh[i].t;
+        t->g = t->inl = ms->first_events + i * ETAB_FIRST;
+        t->ng = ETAB_FIRST;
+    }
     ms->policies.key = policy_key;
     ms->meta.key = meta_key;
-    ms->interns.key = ientry_key;
+    home_init(&ms->ghome);
     ms->keep_history = keep_history != 0;
     ms->next_seq = 1;
     ms->hbase = 1;
     atomic_init(&ms->wm, 1);
     for (int i = 0; i < N_SPARE_TXNS; i++)
         atomic_init(&ms->spare[i].t, NULL);
-    if (etab_init(&ms->events) != RISK_OK) {
-        risk_memstore_free(ms);
-        return RISK_ENOMEM;
-    }
     /* one txn ready from the start: a single thread's begin and commit or
      * rollback then never change how many blocks are allocated */
-    mtxn *t = txn_new();
-    if (t == NULL) {
+    mtxn *t = NULL;
+    if (intern_init(ms) != RISK_OK || (ms->keep_history && hist_init(ms) != RISK_OK) ||
+        (t = txn_new()) == NULL) {
         risk_memstore_free(ms);
         return ms_nomem();
     }
@@ -342,37 +405,51 @@ void risk_memstore_free(risk_memstore *ms)
 {
     if (ms == NULL)
         return;
-    MAP_EACH(&ms->users, i)
-        subject_free(ms->users.s[i].val);
-    etab_free(ms);
-    MAP_EACH(&ms->interns, i)
-        risk_free(ms->interns.s[i].val);
+    for (unsigned i = 0; i < N_ESHARDS; i++)
+        etab_free(&ms->esh[i].t); /* reads nodes: before the arenas go */
+    for (unsigned i = 0; i < N_USHARDS; i++) {
+        ushard *sh = &ms->ush[i];
+        MAP_EACH(&sh->users, j)
+            subject_free(sh->users.s[j].val);
+        map_free(&sh->users);
+        home_free(&sh->hm);
+    }
+    intern_free(ms);
+    hist_free(ms);
     for (int k = 0; k < N_SPARE_TXNS; k++)
         risk_free(atomic_load(&ms->spare[k].t));
     MAP_EACH(&ms->policies, i)
         risk_policy_free(ms->policies.s[i].val);
     MAP_EACH(&ms->meta, i)
         risk_free(ms->meta.s[i].val);
-    risk_free(ms->users.s);
     risk_free(ms->policies.s);
     risk_free(ms->meta.s);
-    risk_free(ms->interns.s);
-    risk_free((void *)ms->istr);
-    risk_free(ms->hidx);
-    arena_free(&ms->ar);
+    home_free(&ms->ghome);
     pthread_mutex_destroy(&ms->seq_mu);
-    for (unsigned k = 0; k < N_STRIPES; k++)
-        pthread_rwlock_destroy(&ms->locks[k].lock);
+    pthread_mutex_destroy(&ms->intern_mu);
+    for (unsigned id = 0; id < LK_N; id++)
+        pthread_rwlock_destroy(lk_lock(ms, id));
+    risk_free(ms->first_users);
+    risk_free(ms->first_events);
+    risk_free(ms->ush_mem);
+    risk_free(ms->esh_mem);
     risk_free(ms);
 }
 
 /* ---- bulk loading (recovery: one thread, nothing shared yet) ---- */
 void risk_memstore_reserve(risk_memstore *ms, size_t users, size_t events)
 {
-    if (map_reserve(&ms->users, users) == RISK_OK)
-        ms->users.reserved -= users;
-    if (etab_reserve(&ms->events, events) == RISK_OK)
-        ms->events.reserved -= events;
+    /* hashing spreads them evenly: an eighth more per shard for the spread */
+    size_t u = users / N_USHARDS + users / N_USHARDS / 8, e = events / N_ESHARDS +
+                                                                 events / N_ESHARDS / 8;
+    for (unsigned i = 0; i < N_USHARDS; i++)
+        if (map_reserve(&ms->ush[i].users, u) == RISK_OK) {
+            ms->ush[i].users.reserved -= u;
+            ush_hint(&ms->ush[i]);
+        }
+    for (unsigned i = 0; i < N_ESHARDS; i++)
+        if (etab_reserve(&ms->esh[i].t, e) == RISK_OK)
+            ms->esh[i].t.reserved -= e;
 }
 
 int risk_memstore_load_user(risk_memstore *ms, risk_user *user)
@@ -381,19 +458,16 @@ int risk_memstore_load_user(risk_memstore *ms, risk_user *user)
         risk_user_free(user);
         return risk_err(RISK_EINVAL, "user: NULL");
     }
-    subject *s = subject_get(ms, hash_str(user->id), user->id);
+    uint64_t h = hash_str(user->id);
+    subject *s = subject_get(ms, h, user->id);
     if (s == NULL) {
         risk_user_free(user);
         return RISK_ENOMEM;
     }
     if (s->has_user)
-        level_unlink(ms, s);
-    char *id = user->id, *sid = s->u.id;
-    s->u = *user;
-    s->u.id = sid;
-    s->has_user = 1;
-    level_link(ms, s);
-    user->id = id;
+        level_unlink(ush_of(ms, h), s);
+    subject_set_user(s, user);
+    level_link(ush_of(ms, h), s);
     risk_user_free(user);
     return RISK_OK;
 }
@@ -454,32 +528,44 @@ int risk_memstore_load_meta(risk_memstore *ms, const char *key, const uint8_t *v
     return meta_set(&ms->meta, key, val, len);
 }
 
-/* ---- committed-state visitors for wrappers (read lock held during fn) ---- */
-#define EACH_BODY(m, EXPR)                                 \
-    int rc = 0;                                            \
-    unsigned k_ = ms_stripe();                             \
-    ms_rdlock(ms, k_);                                     \
-    for (size_t i = 0; i < (m).cap && rc == 0; i++)        \
-        if ((m).s[i].val != NULL)                          \
-            rc = (EXPR);                                   \
-    ms_rdunlock(ms, k_);                                   \
-    return rc
-
+/* ---- committed-state visitors for wrappers ---- */
+/* fn runs under the read lock of the shard being visited. */
 int risk_memstore_each_user(risk_memstore *ms, risk_user_visit_fn fn, void *arg)
 {
-    EACH_BODY(ms->users, ((subject *)ms->users.s[i].val)->has_user
-                             ? fn(&((subject *)ms->users.s[i].val)->u, arg)
-                             : 0);
+    int rc = 0;
+    for (unsigned k = 0; k < N_USHARDS && rc == 0; k++) {
+        ushard *sh = &ms->ush[k];
+        ms_rdlock(&sh->lock);
+        MAP_EACH(&sh->users, i) {
+            const subject *su = sh->users.s[i].val;
+            if (rc == 0 && su->has_user)
+                rc = fn(&su->u, arg);
+        }
+        ms_rdunlock(&sh->lock);
+    }
+    return rc;
 }
 
 int risk_memstore_each_policy(risk_memstore *ms, risk_policy_visit_fn fn, void *arg)
 {
-    EACH_BODY(ms->policies, fn(ms->policies.s[i].val, arg));
+    int rc = 0;
+    ms_rdlock(&ms->glock);
+    MAP_EACH(&ms->policies, i)
+        if (rc == 0)
+            rc = fn(ms->policies.s[i].val, arg);
+    ms_rdunlock(&ms->glock);
+    return rc;
 }
 
 int risk_memstore_each_meta(risk_memstore *ms, risk_meta_visit_fn fn, void *arg)
 {
-    EACH_BODY(ms->meta, fn(((metanode *)ms->meta.s[i].val)->key,
-                           ((metanode *)ms->meta.s[i].val)->val,
-                           ((metanode *)ms->meta.s[i].val)->len, arg));
+    int rc = 0;
+    ms_rdlock(&ms->glock);
+    MAP_EACH(&ms->meta, i) {
+        const metanode *n = ms->meta.s[i].val;
+        if (rc == 0)
+            rc = fn(n->key, n->val, n->len, arg);
+    }
+    ms_rdunlock(&ms->glock);
+    return rc;
 }

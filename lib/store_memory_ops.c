@@ -13,6 +13,18 @@
             return risk_err(RISK_EINVAL, what ": NULL"); \
     } while (0)
 
+/* The hash of a user id the txn buffers a write for, id a scratch copy:
+ * the user, its events and its history item name the same user, hashed
+ * once. */
+static uint64_t uid_hash(mtxn *t, const char *id)
+{
+    if (t->memo_id == NULL || strcmp(t->memo_id, id) != 0) {
+        t->memo_id = id;
+        t->memo_h = hash_str(id);
+    }
+    return t->memo_h;
+}
+
 static int cb_put_user(void *ctx, void *txn, const risk_user *user)
 {
     (void)ctx;
@@ -22,7 +34,8 @@ static int cb_put_user(void *ctx, void *txn, const risk_user *user)
     NEED(user->id, "user id");
     if (user->version == 0)
         return risk_err(RISK_EINVAL, "user: version 0 (a stored user has version ≥ 1)");
-    uint64_t h = hash_str(user->id);
+    uint64_t h = t->memo_id && strcmp(t->memo_id, user->id) == 0 ? t->memo_h
+                                                                 : hash_str(user->id);
     size_t at = map_find(&t->users, h, user->id);
     risk_user *u = at != NOPE ? t->users.s[at].val : sc_alloc(t, sizeof *u);
     if (u == NULL)
@@ -31,6 +44,8 @@ static int cb_put_user(void *ctx, void *txn, const risk_user *user)
     int ok = 1;
     if (id == NULL && (id = sc_str(t, user->id, &ok)) == NULL)
         return RISK_ENOMEM;
+    t->memo_id = id;
+    t->memo_h = h;
     *u = *user; /* id is risk_user's only pointer */
     u->id = id;
     return at != NOPE ? RISK_OK : map_add(&t->users, h, u);
@@ -83,6 +98,7 @@ static int cb_put_event(void *ctx, void *txn, const risk_event *event)
     const char *id = b->e.id;
     uint64_t h = hash_str(id);
     b->seen = seen_node(t, h, id);
+    b->uh = uid_hash(t, b->e.user_id);
     size_t at = map_find(&t->events, h, id);
     if (at != NOPE) { /* the old copy stays in the scratch until the txn ends */
         t->events.s[at].val = b;
@@ -143,10 +159,9 @@ static int cb_remove_policy(void *ctx, void *txn, const char *name)
     if (n != NULL) {
         exists = n->p != NULL;
     } else {
-        unsigned k_ = ms_stripe();
-        ms_rdlock(ms, k_);
+        ms_rdlock(&ms->glock);
         exists = map_find(&ms->policies, h, name) != NOPE;
-        ms_rdunlock(ms, k_);
+        ms_rdunlock(&ms->glock);
     }
     if (!exists)
         return risk_err(RISK_ENOTFOUND, "name: no policy '%s'", name);
@@ -205,7 +220,7 @@ static int cb_append_history(void *ctx, void *txn, const risk_history *item)
         return risk_err(RISK_EINVAL, "item: a field is out of range");
     if (t->n_hist == t->cap_hist) {
         size_t cap = t->cap_hist ? t->cap_hist * 2 : 4;
-        risk_history **v = risk_malloc(cap * sizeof *v);
+        bufhist **v = risk_malloc(cap * sizeof *v);
         if (v == NULL)
             return ms_nomem();
         memcpy(v, t->hist, t->n_hist * sizeof *v);
@@ -214,9 +229,10 @@ static int cb_append_history(void *ctx, void *txn, const risk_history *item)
         t->hist = v;
         t->cap_hist = cap;
     }
-    risk_history *c = sc_alloc(t, sizeof *c);
-    if (c == NULL)
+    bufhist *b = sc_alloc(t, sizeof *b);
+    if (b == NULL)
         return RISK_ENOMEM;
+    risk_history *c = &b->r;
     *c = *item; /* then every string into the scratch */
     int ok = 1;
     c->actor = sc_str(t, item->actor, &ok);
@@ -226,7 +242,8 @@ static int cb_append_history(void *ctx, void *txn, const risk_history *item)
     c->note = sc_str(t, item->note, &ok);
     if (!ok)
         return RISK_ENOMEM;
-    t->hist[t->n_hist++] = c;
+    b->uh = c->user_id ? uid_hash(t, c->user_id) : 0;
+    t->hist[t->n_hist++] = b;
     t->seq_appended = item->seq;
     return RISK_OK;
 }
@@ -242,24 +259,24 @@ static int cb_get_user(void *ctx, void *txn, const char *id, risk_user **out)
     const risk_user *u = t ? map_get(&t->users, h, id) : NULL;
     if (u != NULL)
         return risk_user_dup(out, u);
-    unsigned k_ = ms_stripe();
-    ms_rdlock(ms, k_);
-    const subject *s = subject_find(&ms->users, h, id);
+    ushard *sh = ush_of(ms, h);
+    ms_rdlock(&sh->lock);
+    const subject *s = subject_find(&sh->users, h, id);
     risk_user copy; /* duplicated outside the lock; its id (the subject's) lives until close */
     int found = s && s->has_user;
     if (found) {
         copy = s->u;
-        /* A write of this user follows (ingest, dismiss): its commit, under
-         * the write lock, links a history item after the user's last and
-         * moves the user between level lists, cold lines (the last item
-         * was written long ago, the list neighbours are other users).
-         * Fetched now, they arrive while the engine scores and seals
-         * outside the lock, and the lock is held that much shorter. */
+        /* A write of this user follows (ingest, dismiss): its commit links
+         * a history item after the user's last, and may move the user
+         * between level lists: cold lines (the last item was written long
+         * ago, the list neighbours are other users). Fetched now, they
+         * arrive while the engine scores and seals outside the lock, and
+         * the lock is held that much shorter. */
         __builtin_prefetch(s->h_tail, 1);
         __builtin_prefetch(s->lprev, 1);
         __builtin_prefetch(s->lnext, 1);
     }
-    ms_rdunlock(ms, k_);
+    ms_rdunlock(&sh->lock);
     /* not found is an expected answer on the ingest path: no message */
     return found ? risk_user_dup(out, &copy) : RISK_ENOTFOUND;
 }
@@ -270,11 +287,11 @@ static int cb_view_user(void *ctx, const char *id, risk_user_visit_fn fn, void *
     NEED(id, "id");
     NEED(fn, "fn");
     uint64_t h = hash_str(id);
-    unsigned k_ = ms_stripe();
-    ms_rdlock(ms, k_);
-    const subject *s = subject_find(&ms->users, h, id);
+    ushard *sh = ush_of(ms, h);
+    ms_rdlock(&sh->lock);
+    const subject *s = subject_find(&sh->users, h, id);
     int rc = (s && s->has_user) ? fn(&s->u, arg) : RISK_ENOTFOUND;
-    ms_rdunlock(ms, k_);
+    ms_rdunlock(&sh->lock);
     return rc;
 }
 
@@ -288,24 +305,42 @@ static int cb_get_event(void *ctx, void *txn, const char *id, risk_event **out)
     const risk_event *b = t ? map_get(&t->events, h, id) : NULL;
     if (b != NULL)
         return risk_event_dup(out, b);
-    unsigned k_ = ms_stripe();
-    ms_rdlock(ms, k_);
-    /* An ingest reads the event, then the user of its transaction: the
-     * user's map slot is fetched beside the event's bucket and chain, and
-     * its subject after them (a probe may go past the slot: a hint only),
-     * so get_user finds both in cache and holds the read lock, which a
-     * committing thread waits for, shorter. */
-    const slot *us = t && t->has_uid_h && ms->users.count
-                         ? &ms->users.s[t->uid_h & (ms->users.cap - 1)]
-                         : NULL;
-    if (us)
-        __builtin_prefetch(us);
-    const evnode *n = etab_get(&ms->events, h, id);
-    if (us && us->val)
-        __builtin_prefetch(us->val);
-    int rc = n ? evnode_dup(ms, out, n) : RISK_ENOTFOUND;
-    ms_rdunlock(ms, k_);
-    return rc;
+    /* An ingest reads the event (absent), then the user of its
+     * transaction: that user's map slot is fetched beside the event's
+     * group (the shard's table through its hint: no lock, and an old
+     * table's address is a harmless prefetch), so get_user finds it on
+     * its way. */
+    if (t && t->has_uid_h) {
+        ushard *ush = ush_of(ms, t->uid_h);
+        slot *us = atomic_load_explicit(&ush->hint_s, memory_order_relaxed);
+        if (us != NULL)
+            __builtin_prefetch(&us[t->uid_h &
+                                   atomic_load_explicit(&ush->hint_mask, memory_order_relaxed)]);
+    }
+    eshard *es = esh_of(ms, h);
+    ms_rdlock(&es->lock);
+    const evnode *n = etab_get(&es->t, h, id);
+    /* The node's contents change under its owner's lock (a closing
+     * rewrites it in place): read them under that one too. Locks are taken
+     * in their order (users' shards before events'), so the events shard
+     * is let go and taken again after the owner's, and the event looked up
+     * again (it may have moved to another user meanwhile: then again). */
+    while (n != NULL) {
+        ushard *sh = ush_of(ms, hash_str(n->owner->u.id));
+        ms_rdunlock(&es->lock);
+        ms_rdlock(&sh->lock);
+        ms_rdlock(&es->lock);
+        n = etab_get(&es->t, h, id);
+        if (n != NULL && ush_of(ms, hash_str(n->owner->u.id)) == sh) {
+            int rc = evnode_dup(ms, out, n);
+            ms_rdunlock(&es->lock);
+            ms_rdunlock(&sh->lock);
+            return rc;
+        }
+        ms_rdunlock(&sh->lock);
+    }
+    ms_rdunlock(&es->lock);
+    return RISK_ENOTFOUND;
 }
 
 static int cb_user_events(void *ctx, void *txn, const char *user_id, risk_event_visit_fn fn,
@@ -317,14 +352,16 @@ static int cb_user_events(void *ctx, void *txn, const char *user_id, risk_event_
     NEED(fn, "fn");
     int rc = 0;
     int overlay = t && t->events.count;
-    unsigned k_ = ms_stripe();
-    ms_rdlock(ms, k_);
-    const subject *s = subject_find(&ms->users, hash_str(user_id), user_id);
+    uint64_t uh = hash_str(user_id);
+    ushard *sh = ush_of(ms, uh);
+    ms_rdlock(&sh->lock);
+    const subject *s = subject_find(&sh->users, uh, user_id);
     /* remember the nodes for put_event (mtxn.seen): the first read of a
      * user that exists, with nothing buffered yet */
     int remember = t && !overlay && t->seen_subj == NULL && s && s->has_user;
     if (remember) {
         t->seen_subj = s;
+        t->seen_uh = uh;
         t->seen_moves = s->ev_moves;
     }
     /* The nodes and their ids are scattered over the arena: take a batch
@@ -351,7 +388,7 @@ static int cb_user_events(void *ctx, void *txn, const char *user_id, risk_event_
             rc = fn(&v, arg);
         }
     }
-    ms_rdunlock(ms, k_);
+    ms_rdunlock(&sh->lock);
     if (overlay)
         MAP_EACH(&t->events, i) {
             const risk_event *e = t->events.s[i].val;
@@ -368,14 +405,13 @@ static int cb_list_policies(void *ctx, void *txn, risk_policy_visit_fn fn, void 
     NEED(fn, "fn");
     int rc = 0;
     int overlay = t && t->policies.count;
-    unsigned k_ = ms_stripe();
-    ms_rdlock(ms, k_);
+    ms_rdlock(&ms->glock);
     MAP_EACH(&ms->policies, i) {
         const risk_policy *p = ms->policies.s[i].val;
         if (rc == 0 && (!overlay || map_find(&t->policies, ms->policies.s[i].hash, p->name) == NOPE))
             rc = fn(p, arg);
     }
-    ms_rdunlock(ms, k_);
+    ms_rdunlock(&ms->glock);
     if (overlay)
         MAP_EACH(&t->policies, i) {
             const pnode *n = t->policies.s[i].val;
@@ -399,9 +435,8 @@ static int cb_get_meta(void *ctx, void *txn, const char *key, uint8_t *buf, size
     uint64_t h = hash_str(key);
     const metanode *n = t ? map_get(&t->meta, h, key) : NULL;
     int locked = n == NULL;
-    unsigned k_ = ms_stripe();
     if (locked) {
-        ms_rdlock(ms, k_);
+        ms_rdlock(&ms->glock);
         n = map_get(&ms->meta, h, key);
     }
     if (n == NULL) {
@@ -414,30 +449,43 @@ static int cb_get_meta(void *ctx, void *txn, const char *key, uint8_t *buf, size
             memcpy(buf, n->val, n->len);
     }
     if (locked)
-        ms_rdunlock(ms, k_);
+        ms_rdunlock(&ms->glock);
     return rc;
 }
 
-/* Committed users ≥ min_level, copied under the read lock and visited
- * without it, so fn may run operations on this store. */
+/* Committed users ≥ min_level, copied under each shard's read lock and
+ * visited without it, so fn may run operations on this store. */
 static int cb_list_users(void *ctx, risk_level min_level, risk_user_visit_fn fn, void *arg)
 {
     risk_memstore *ms = ctx;
     NEED(fn, "fn");
     if ((uint32_t)min_level >= N_LEVELS)
         return risk_err(RISK_EINVAL, "min_level: value %u out of range", (unsigned)min_level);
-    unsigned k_ = ms_stripe();
-    ms_rdlock(ms, k_);
-    size_t n = 0, k = 0;
-    for (uint32_t l = min_level; l < N_LEVELS; l++)
-        n += ms->level_n[l];
-    risk_user **v = risk_malloc(n * sizeof *v);
-    int rc = v ? RISK_OK : ms_nomem();
-    for (uint32_t l = N_LEVELS; rc == RISK_OK && l-- > (uint32_t)min_level;)
-        for (const subject *s = ms->levels[l]; s && rc == RISK_OK; s = s->lnext)
-            if ((rc = risk_user_dup(&v[k], &s->u)) == RISK_OK)
-                k++;
-    ms_rdunlock(ms, k_);
+    risk_user **v = NULL;
+    size_t k = 0, cap = 0;
+    int rc = RISK_OK;
+    for (unsigned i = 0; i < N_USHARDS && rc == RISK_OK; i++) {
+        ushard *sh = &ms->ush[i];
+        ms_rdlock(&sh->lock);
+        size_t n = k;
+        for (uint32_t l = min_level; l < N_LEVELS; l++)
+            n += sh->level_n[l];
+        if (n > cap) {
+            size_t c = cap ? cap : 64;
+            while (c < n)
+                c *= 2;
+            risk_user **nv = risk_realloc(v, c * sizeof *nv);
+            if (nv == NULL)
+                rc = ms_nomem();
+            else
+                v = nv, cap = c;
+        }
+        for (uint32_t l = N_LEVELS; rc == RISK_OK && l-- > (uint32_t)min_level;)
+            for (const subject *s = sh->levels[l]; s && rc == RISK_OK; s = s->lnext)
+                if ((rc = risk_user_dup(&v[k], &s->u)) == RISK_OK)
+                    k++;
+        ms_rdunlock(&sh->lock);
+    }
     for (size_t i = 0; i < k && rc == RISK_OK; i++)
         rc = fn(v[i], arg);
     for (size_t i = 0; i < k; i++)
