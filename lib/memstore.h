@@ -186,9 +186,12 @@ struct subject;
  * only ip and note are copied into the node. risk_event views are built
  * on demand (ev_view). */
 typedef struct evnode {
-    struct evnode *next;    /* the owner's events; a free list's link */
-    struct subject *owner;
+    union {
+        struct subject *owner;
+        struct evnode *fl_next; /* a free node: its free list's link */
+    };
     const char *id;         /* arena */
+    uint64_t h;             /* the hash of id */
     /* what a new version of the event may change (copied in place) */
     int64_t detected_at, closed_at;
     uint32_t type, location, source, closed_by; /* intern indices, 0: NULL */
@@ -243,8 +246,9 @@ typedef struct bufev {
     evnode *seen;
     evnode *old; /* prepared: the stored node it replaces (NULL: new) */
     uint64_t uh;    /* the hash of e.user_id */
-    struct subject *owner; /* locking: the subject of e.user_id if it exists; prepared: pinned */
+    struct subject *owner; /* prepared: the pinned subject of e.user_id */
     int reserved;   /* prepared: took a slot of its events shard's table */
+    int slot;       /* prepared: took a slot of its owner's array */
     int use_seen;   /* locking: seen is current and fits: no events shard needed */
 } bufev;
 
@@ -284,7 +288,11 @@ typedef struct subject {
      * what was padding. */
     uint32_t ev_moves;
     struct subject *lprev, *lnext; /* level list (only while has_user) */
-    evnode *ev_head;
+    /* the user's events, any order: an array, so that a read of them all
+     * fetches every node at once instead of following a chain of misses */
+    evnode **evs;
+    uint32_t n_ev, cap_ev;
+    uint32_t ev_res; /* slots of evs promised to prepared txns */
     hitem *h_head, *h_tail; /* the user's items, seq order */
     mtxn *claim; /* a prepared txn that writes this user */
     char idlong[]; /* the id, when long */
@@ -610,8 +618,8 @@ int ev_check(const risk_event *e);
 /* The stored node for e from hm: strings interned (for t: see intern), id
  * stable_id (the stored event's) or a new arena copy, owner unset. ENOMEM:
  * only strings t added and arena bytes are left behind. */
-int ev_make(risk_memstore *ms, mtxn *t, home *hm, const risk_event *e, const char *stable_id,
-            evnode **out, int *popped);
+int ev_make(risk_memstore *ms, mtxn *t, home *hm, const risk_event *e, uint64_t h,
+            const char *stable_id, evnode **out, int *popped);
 /* Whether n (owner set) can be copied into old, the node it replaces: the
  * same owner and size. Then only the owner's shard lock is needed. */
 int ev_fits(const evnode *old, const subject *owner, size_t size);
@@ -634,7 +642,12 @@ void hist_view(const risk_memstore *ms, const hitem *h, risk_history *out);
 /* level and per-user event lists (the shard's write lock) */
 void level_link(ushard *sh, subject *s);
 void level_unlink(ushard *sh, subject *s);
-void ev_link(subject *s, evnode *n);
+/* Room in s's array for `extra` more events beyond those and the ones
+ * promised, promised (the shard's write lock); ENOMEM: unchanged. */
+int ev_reserve(subject *s, uint32_t extra);
+/* Take back a promise; an array left empty and unpromised is freed. */
+void ev_unreserve(subject *s, uint32_t n);
+void ev_link(subject *s, evnode *n); /* room promised */
 void ev_unlink(evnode *n);
 /* Find or create the subject of id in its shard (write lock held); NULL:
  * ENOMEM. */

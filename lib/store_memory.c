@@ -5,8 +5,9 @@
  * users by id, policies by name, meta by key; events by id in a table of
  * tagged slot groups (lib/store_memory_events.c says why). A user id maps
  * to a "subject" that embeds the committed user (absent until the first
- * put), a list of the user's events (user_events is O(that user's
- * events)), the user's history items, and its place in one of four
+ * put), an array of the user's event nodes (user_events is O(that user's
+ * events), and fetches every node at once rather than following a chain
+ * of misses), the user's history items, and its place in one of four
  * per-level lists (list_users ≥ high touches only high users).
  *
  * Shards (R-CC-1: operations on different users run in parallel, issue
@@ -34,8 +35,9 @@
  * Memory (issue #9: a million events and history items). Records are kept
  * compact and risk_event / risk_history views are built when a callback
  * hands one out (visitors get a view valid during the call):
- * - an event node holds its times, enums, ip and note; its user id is the
- *   owner subject's, its id lives in an append-only arena, and type,
+ * - an event node holds its times, enums, ip and note and its id's hash
+ *   (a table that grows moves it without reading the id); its user id is
+ *   the owner subject's, its id lives in an append-only arena, and type,
  *   location, source and closed_by are interned: a store-owned table keeps
  *   one copy of each distinct string until close (there are a handful of
  *   detection types, sources, locations and actors);
@@ -268,8 +270,8 @@ static void txn_discard(mtxn *t)
 
 static int subject_empty(const subject *s)
 {
-    return !s->has_user && s->ev_head == NULL && s->h_head == NULL && s->claim == NULL &&
-           s->pins == 0;
+    return !s->has_user && s->n_ev == 0 && s->ev_res == 0 && s->h_head == NULL &&
+           s->claim == NULL && s->pins == 0;
 }
 
 /* Drop the pins of a prepared txn; subjects it created for nothing go away. */
@@ -304,7 +306,9 @@ static void release_reservations(risk_memstore *ms, mtxn *t)
         bufev *b = t->events.s[i].val;
         if (b->reserved)
             esh_of(ms, t->events.s[i].hash)->t.reserved--;
-        b->reserved = 0;
+        if (b->slot)
+            ev_unreserve(b->owner, 1);
+        b->reserved = b->slot = 0;
     }
 }
 
@@ -370,9 +374,9 @@ static void base_locks(mtxn *t, lockset *s, int all_events)
 }
 
 /* What the held locks show the txn needs besides (see above); for each
- * event, its owner's subject if it exists, whether its read node can be
- * used (use_seen) and the node it replaces (old; events whose shard is
- * not held yet: NULL for now). Returns 1 if nothing more is needed. */
+ * event, whether its read node can be used (use_seen) and the node it
+ * replaces (old; events whose shard is not held yet: NULL for now).
+ * Returns 1 if nothing more is needed. */
 static int more_locks(risk_memstore *ms, mtxn *t, const lockset *held, lockset *more,
                       int same_hold)
 {
@@ -385,13 +389,15 @@ static int more_locks(risk_memstore *ms, mtxn *t, const lockset *held, lockset *
         bufev *b = t->events.s[i].val;
         const risk_event *e = &b->e;
         uint64_t h = t->events.s[i].hash;
-        b->owner = NULL; /* looked up only if a node is compared with it */
+        /* its owner's subject, looked up only if a node is compared with it
+         * (b->owner is prepare's: the pinned subject) */
+        const subject *owner = NULL;
         b->use_seen = 0;
         if (seen_ok && b->seen != NULL) {
-            b->owner = subject_find(&ush_of(ms, b->uh)->users, b->uh, e->user_id);
-            b->use_seen = b->owner == t->seen_subj &&
-                          ev_fits(b->seen, b->owner, ev_size(e->ip ? strlen(e->ip) + 1 : 0,
-                                                             e->note ? strlen(e->note) + 1 : 0));
+            owner = subject_find(&ush_of(ms, b->uh)->users, b->uh, e->user_id);
+            b->use_seen = owner == t->seen_subj &&
+                          ev_fits(b->seen, owner, ev_size(e->ip ? strlen(e->ip) + 1 : 0,
+                                                          e->note ? strlen(e->note) + 1 : 0));
         }
         b->old = b->use_seen ? b->seen : NULL;
         if (b->use_seen)
@@ -403,9 +409,9 @@ static int more_locks(risk_memstore *ms, mtxn *t, const lockset *held, lockset *
             continue;
         }
         b->old = etab_get(&esh_of(ms, h)->t, h, e->id);
-        if (b->old != NULL && b->owner == NULL)
-            b->owner = subject_find(&ush_of(ms, b->uh)->users, b->uh, e->user_id);
-        if (b->old != NULL && b->old->owner != b->owner) { /* moves to another user */
+        if (b->old != NULL && owner == NULL)
+            owner = subject_find(&ush_of(ms, b->uh)->users, b->uh, e->user_id);
+        if (b->old != NULL && b->old->owner != owner) { /* moves to another user */
             unsigned uid = LK_U(ush_idx(hash_str(b->old->owner->u.id)));
             if (!lk_has(held, uid)) {
                 lk_add(more, uid);
@@ -443,8 +449,10 @@ static void set_home(risk_memstore *ms, mtxn *t)
         }
 }
 
-/* The txn's locks held (take_locks, same hold). */
-static int prepare_locked(risk_memstore *ms, mtxn *t)
+/* The txn's locks held (take_locks, same hold). all_slots: room in the
+ * owner's array for every event, not only for those known to need one
+ * (apply will run under another hold, and an event may move meanwhile). */
+static int prepare_locked(risk_memstore *ms, mtxn *t, int all_slots)
 {
     int rc = RISK_OK;
     MAP_EACH(&t->users, i)
@@ -487,14 +495,19 @@ static int prepare_locked(risk_memstore *ms, mtxn *t)
         bufev *b = t->events.s[i].val;
         evnode *n;
         int popped;
-        if ((rc = ev_make(ms, t, t->hm, &b->e, b->old ? b->old->id : NULL, &n, &popped)) !=
-            RISK_OK)
+        if ((rc = ev_make(ms, t, t->hm, &b->e, t->events.s[i].hash, b->old ? b->old->id : NULL,
+                          &n, &popped)) != RISK_OK)
             return rc;
         t->nodes[i] = (uintptr_t)n | (uintptr_t)popped;
         if (b->old == NULL) {
             if ((rc = etab_reserve(&esh_of(ms, t->events.s[i].hash)->t, 1)) != RISK_OK)
                 return rc;
             b->reserved = 1;
+        }
+        if (all_slots || b->old == NULL || b->old->owner != b->owner) {
+            if ((rc = ev_reserve(b->owner, 1)) != RISK_OK)
+                return rc;
+            b->slot = 1;
         }
     }
     if ((rc = hist_prepare(ms, t, first_hist_sub)) != RISK_OK)
@@ -554,11 +567,11 @@ static void free_prepared(mtxn *t)
 
 /* Prepare under the txn's locks (take_locks); a failure undoes everything
  * visible. */
-static int prepare_now(risk_memstore *ms, mtxn *t)
+static int prepare_now(risk_memstore *ms, mtxn *t, int all_slots)
 {
     set_home(ms, t);
     t->amark = arena_save(&t->hm->ar);
-    int rc = prepare_locked(ms, t);
+    int rc = prepare_locked(ms, t, all_slots);
     if (rc != RISK_OK) {
         give_nodes(t, 1); /* the arena's go with the restore */
         arena_restore(&t->hm->ar, t->amark);
@@ -583,7 +596,7 @@ int risk_memstore_prepare(risk_memstore *ms, void *txn)
         if ((rc = alloc_prepared(t)) != RISK_OK)
             return rc;
         take_locks(ms, t, &t->held, 1);
-        rc = prepare_now(ms, t);
+        rc = prepare_now(ms, t, 1);
         lockset_release(ms, &t->held);
     }
     if (rc != RISK_OK) {
@@ -600,7 +613,6 @@ int risk_memstore_prepare(risk_memstore *ms, void *txn)
 static void apply_locked(risk_memstore *ms, mtxn *t, int same_hold)
 {
     size_t k = 0; /* t->subs is in the order prepare_locked pinned */
-    release_reservations(ms, t); /* apply inserts at most what was reserved */
     MAP_EACH(&t->users, i) {
         subject *s = t->subs[k++];
         ushard *sh = ush_of(ms, t->users.s[i].hash);
@@ -648,6 +660,7 @@ static void apply_locked(risk_memstore *ms, mtxn *t, int same_hold)
         risk_free(bn);
     }
     hist_apply(ms, t);
+    release_reservations(ms, t); /* after the inserts that used them */
     unpin_all(ms, t);
     intern_commit(t);
 }
@@ -710,7 +723,7 @@ int ms_commit(void *ctx, void *txn)
     int rc = RISK_OK;
     if (txn_writes(t) && (rc = alloc_prepared(t)) == RISK_OK) {
         take_locks(ms, t, &t->held, 1);
-        if ((rc = prepare_now(ms, t)) == RISK_OK)
+        if ((rc = prepare_now(ms, t, 0)) == RISK_OK)
             apply_locked(ms, t, 1);
         lockset_release(ms, &t->held);
         if (rc != RISK_OK)

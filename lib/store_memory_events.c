@@ -44,7 +44,7 @@ evnode *ev_take(home *hm, size_t size, int *popped)
     evnode **fl = &hm->efree[size / 8];
     if (*fl != NULL) {
         evnode *n = *fl;
-        *fl = n->next;
+        *fl = n->fl_next;
         *popped = 1;
         return n;
     }
@@ -58,7 +58,7 @@ void ev_give(home *hm, evnode *n)
         risk_free(n);
         return;
     }
-    n->next = hm->efree[size / 8];
+    n->fl_next = hm->efree[size / 8];
     hm->efree[size / 8] = n;
 }
 
@@ -114,7 +114,7 @@ static void etab_place(egroup *gs, size_t ng, uint64_t h, evnode *n)
     }
 }
 
-#define GROW_AHEAD 8 /* groups ahead whose nodes and ids are fetched */
+#define GROW_AHEAD 8 /* groups ahead whose nodes are fetched */
 
 /* Every node into a table of ng groups; ENOMEM leaves t as it was. */
 static int etab_rehash(etab *t, size_t ng)
@@ -123,21 +123,17 @@ static int etab_rehash(etab *t, size_t ng)
     if (gs == NULL)
         return risk_err(RISK_ENOMEM, "memstore: out of memory growing the events table");
     /* Under the write lock, every node moves: visited in table order they
-     * are in no memory order, a cache miss each on the node and its id
-     * (hashed again), and the other writers wait. The nodes of a group
-     * GROW_AHEAD on are fetched, and their ids half way. */
+     * are in no memory order, a cache miss each on the node (its hash: the
+     * id is not read), and the other writers of the shard wait. The nodes
+     * of a group GROW_AHEAD on are fetched. */
     for (size_t g = 0; g < t->ng; g++) {
         if (g + GROW_AHEAD < t->ng)
             for (int i = 0; i < EG_SLOTS; i++)
                 if (t->g[g + GROW_AHEAD].n[i] != NULL)
                     __builtin_prefetch(t->g[g + GROW_AHEAD].n[i]);
-        if (g + GROW_AHEAD / 2 < t->ng)
-            for (int i = 0; i < EG_SLOTS; i++)
-                if (t->g[g + GROW_AHEAD / 2].n[i] != NULL)
-                    __builtin_prefetch(t->g[g + GROW_AHEAD / 2].n[i]->id);
         for (int i = 0; i < EG_SLOTS; i++)
             if (t->g[g].n[i] != NULL)
-                etab_place(gs, ng, hash_str(t->g[g].n[i]->id), t->g[g].n[i]);
+                etab_place(gs, ng, t->g[g].n[i]->h, t->g[g].n[i]);
     }
     if (t->g != t->inl)
         risk_free(t->g);
@@ -189,8 +185,8 @@ int ev_check(const risk_event *e)
     return RISK_OK;
 }
 
-int ev_make(risk_memstore *ms, mtxn *t, home *hm, const risk_event *e, const char *stable_id,
-            evnode **out, int *popped)
+int ev_make(risk_memstore *ms, mtxn *t, home *hm, const risk_event *e, uint64_t h,
+            const char *stable_id, evnode **out, int *popped)
 {
     const char *str[4] = {e->type, e->location, e->source, e->closed_by};
     uint32_t v[4];
@@ -203,9 +199,9 @@ int ev_make(risk_memstore *ms, mtxn *t, home *hm, const risk_event *e, const cha
     evnode *n = ev_take(hm, ev_size(ip, note), popped);
     if (n == NULL)
         return RISK_ENOMEM;
-    n->next = NULL;
     n->owner = NULL;
     n->id = stable_id;
+    n->h = h;
     n->detected_at = e->detected_at;
     n->closed_at = e->closed_at;
     n->type = v[0];
@@ -252,21 +248,48 @@ int evnode_dup(const risk_memstore *ms, risk_event **out, const evnode *n)
     return risk_event_dup(out, &v);
 }
 
-/* The owner's list is singly linked (8 bytes a node less): unlinking walks
- * it, which only a replacement that does not fit in place does. */
+int ev_reserve(subject *s, uint32_t extra)
+{
+    uint64_t need = (uint64_t)s->n_ev + s->ev_res + extra;
+    if (need > s->cap_ev) {
+        uint64_t cap = s->cap_ev ? s->cap_ev : 4;
+        while (cap < need)
+            cap *= 2;
+        evnode **v = cap > UINT32_MAX ? NULL : risk_realloc(s->evs, cap * sizeof *v);
+        if (v == NULL)
+            return ms_nomem();
+        s->evs = v;
+        s->cap_ev = (uint32_t)cap;
+    }
+    s->ev_res += extra;
+    return RISK_OK;
+}
+
+void ev_unreserve(subject *s, uint32_t n)
+{
+    s->ev_res -= n;
+    if (s->n_ev == 0 && s->ev_res == 0) { /* a failed first event leaves no block */
+        risk_free(s->evs);
+        s->evs = NULL;
+        s->cap_ev = 0;
+    }
+}
+
+/* Unlinking searches the array, which only a replacement that does not fit
+ * in place does. */
 void ev_link(subject *s, evnode *n)
 {
     n->owner = s;
-    n->next = s->ev_head;
-    s->ev_head = n;
+    s->evs[s->n_ev++] = n;
 }
 
 void ev_unlink(evnode *n)
 {
-    evnode **pp = &n->owner->ev_head;
-    while (*pp != n)
-        pp = &(*pp)->next;
-    *pp = n->next;
+    subject *s = n->owner;
+    uint32_t i = 0;
+    while (s->evs[i] != n)
+        i++;
+    s->evs[i] = s->evs[--s->n_ev];
 }
 
 int ev_fits(const evnode *old, const subject *owner, size_t size)
@@ -328,13 +351,19 @@ int risk_memstore_load_event(risk_memstore *ms, risk_event *event)
         room = 0;
     if (rc == RISK_OK && (owner = subject_get(ms, uh, event->user_id)) == NULL)
         rc = RISK_ENOMEM;
-    /* what fails leaves only arena bytes or an empty subject behind: none
-     * of them is visible (strings are kept at once: nothing shares the
-     * store yet) */
+    int slot = 0; /* the owner's array takes it unless it replaces the owner's own */
+    if (rc == RISK_OK && (old == NULL || old->owner != owner) &&
+        (rc = ev_reserve(owner, 1)) == RISK_OK)
+        slot = 1;
+    /* what fails leaves only arena bytes, an empty subject or room in its
+     * array behind: none of them is visible (strings are kept at once:
+     * nothing shares the store yet) */
     if (rc == RISK_OK)
-        rc = ev_make(ms, NULL, hm, event, old ? old->id : NULL, &n, &popped);
+        rc = ev_make(ms, NULL, hm, event, h, old ? old->id : NULL, &n, &popped);
     risk_event_free(event);
     t->reserved -= room;
+    if (owner != NULL)
+        owner->ev_res -= slot;
     if (rc != RISK_OK)
         return rc;
     n->owner = owner;

@@ -315,7 +315,11 @@ subject *subject_get(risk_memstore *ms, uint64_t h, const char *id)
     return s;
 }
 
-void subject_free(subject *s) { risk_free(s); }
+void subject_free(subject *s)
+{
+    risk_free(s->evs);
+    risk_free(s);
+}
 
 /* ---- store lifetime ---- */
 static void *calloc64(size_t size, void **mem)

@@ -267,12 +267,15 @@ static int cb_get_user(void *ctx, void *txn, const char *id, risk_user **out)
     if (found) {
         copy = s->u;
         /* A write of this user follows (ingest, dismiss): its commit links
-         * a history item after the user's last, and may move the user
-         * between level lists: cold lines (the last item was written long
-         * ago, the list neighbours are other users). Fetched now, they
-         * arrive while the engine scores and seals outside the lock, and
-         * the lock is held that much shorter. */
+         * a history item after the user's last, may add an event to the
+         * user's array and move the user between level lists: cold lines
+         * (the last item was written long ago, the list neighbours are
+         * other users). Fetched now, they arrive while the engine scores
+         * and seals outside the lock, and the lock is held that much
+         * shorter. */
         __builtin_prefetch(s->h_tail, 1);
+        if (s->evs != NULL)
+            __builtin_prefetch(s->evs + s->n_ev, 1);
         __builtin_prefetch(s->lprev, 1);
         __builtin_prefetch(s->lnext, 1);
     }
@@ -307,19 +310,26 @@ static int cb_get_event(void *ctx, void *txn, const char *id, risk_event **out)
         return risk_event_dup(out, b);
     /* An ingest reads the event (absent), then the user of its
      * transaction: that user's map slot is fetched beside the event's
-     * group (the shard's table through its hint: no lock, and an old
-     * table's address is a harmless prefetch), so get_user finds it on
-     * its way. */
-    if (t && t->has_uid_h) {
-        ushard *ush = ush_of(ms, t->uid_h);
-        slot *us = atomic_load_explicit(&ush->hint_s, memory_order_relaxed);
-        if (us != NULL)
-            __builtin_prefetch(&us[t->uid_h &
-                                   atomic_load_explicit(&ush->hint_mask, memory_order_relaxed)]);
+     * group, and its subject once the slot is in, so get_user finds both
+     * in cache (the user's shard is read-locked for that: locks are taken
+     * in order, users' shards first). */
+    ushard *ush = t && t->has_uid_h ? ush_of(ms, t->uid_h) : NULL;
+    const slot *us = NULL;
+    if (ush != NULL) {
+        ms_rdlock(&ush->lock);
+        if (ush->users.count) {
+            us = &ush->users.s[t->uid_h & (ush->users.cap - 1)];
+            __builtin_prefetch(us);
+        }
     }
     eshard *es = esh_of(ms, h);
     ms_rdlock(&es->lock);
     const evnode *n = etab_get(&es->t, h, id);
+    if (ush != NULL) {
+        if (us != NULL && us->val != NULL) /* a probe may go past it: a hint */
+            __builtin_prefetch(us->val);
+        ms_rdunlock(&ush->lock);
+    }
     /* The node's contents change under its owner's lock (a closing
      * rewrites it in place): read them under that one too. Locks are taken
      * in their order (users' shards before events'), so the events shard
@@ -364,25 +374,27 @@ static int cb_user_events(void *ctx, void *txn, const char *user_id, risk_event_
         t->seen_uh = uh;
         t->seen_moves = s->ev_moves;
     }
-    /* The nodes and their ids are scattered over the arena: take a batch
-     * of nodes from the list (a chain of dependent misses) and prefetch
-     * every id before reading any, so that the ids' misses overlap instead
-     * of adding up (batches of TXN_SEEN: a user has ~10). */
-    evnode *batch[TXN_SEEN];
-    evnode *n = s ? s->ev_head : NULL;
-    while (rc == 0 && n != NULL) {
-        size_t m = 0;
-        for (; n && m < TXN_SEEN; n = n->next)
-            batch[m++] = n;
-        for (size_t j = 0; j < m; j++)
+    /* The nodes and their ids are scattered over the arenas: fetch a batch
+     * of nodes at once (the array holds their addresses), then their ids
+     * (the engine copies each event), so that the misses overlap instead
+     * of adding up (batches of TXN_SEEN: a user has ~10). Newest first
+     * (the array is in the order they came, but for replacements that did
+     * not fit in place). */
+    uint32_t left = s ? s->n_ev : 0;
+    while (rc == 0 && left > 0) {
+        uint32_t m = left < TXN_SEEN ? left : TXN_SEEN;
+        evnode *const *batch = s->evs + left - m;
+        left -= m;
+        for (uint32_t j = m; j-- > 0;)
+            __builtin_prefetch(batch[j]);
+        for (uint32_t j = m; j-- > 0;)
             __builtin_prefetch(batch[j]->id);
-        for (size_t j = 0; j < m && rc == 0; j++) {
+        for (uint32_t j = m; j-- > 0 && rc == 0;) {
             evnode *b = batch[j];
-            uint64_t h = overlay || remember ? hash_str(b->id) : 0;
-            if (overlay && map_find(&t->events, h, b->id) != NOPE)
+            if (overlay && map_find(&t->events, b->h, b->id) != NOPE)
                 continue;
             if (remember && t->n_seen < TXN_SEEN)
-                t->seen[t->n_seen++] = (txn_seen){h, b->id, b};
+                t->seen[t->n_seen++] = (txn_seen){b->h, b->id, b};
             risk_event v;
             ev_view(ms, b, &v);
             rc = fn(&v, arg);
