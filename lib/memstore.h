@@ -37,6 +37,7 @@ void risk_memstore_reserve(risk_memstore *ms, size_t users, size_t events);
 /* Inline first buffers of a txn, sized so that an ingest and a dismiss-all
  * of a user with about ten active events allocate nothing: */
 #define TXN_INLINE_SLOTS 16 /* power of two: 12 entries before growing */
+#define TXN_INLINE_USERS 4  /* power of two: 3 users before growing */
 #define TXN_INLINE_HIST 4
 #define TXN_INLINE_SUBS 24
 /* event nodes a txn remembers from its user_events read (mtxn.seen), and
@@ -243,14 +244,26 @@ typedef struct mtxn mtxn;
  * when this txn's user_events read saw it (NULL: prepare looks it up). */
 typedef struct bufev {
     risk_event e; /* first: the txn's events map holds risk_event pointers */
+    uint64_t h;   /* the hash of e.id */
+    uint32_t pos; /* its place in mtxn.evl */
     evnode *seen;
     evnode *old; /* prepared: the stored node it replaces (NULL: new) */
+    /* prepared: its stored form; bit 0 set: taken from a free list (not
+     * from the arena) */
+    uintptr_t node;
     uint64_t uh;    /* the hash of e.user_id */
     struct subject *owner; /* prepared: the pinned subject of e.user_id */
     int reserved;   /* prepared: took a slot of its events shard's table */
     int slot;       /* prepared: took a slot of its owner's array */
     int use_seen;   /* locking: seen is current and fits: no events shard needed */
 } bufev;
+
+/* A buffered user: the scratch copy (the users map holds its address) and
+ * the hash of its id. */
+typedef struct bufuser {
+    risk_user u;
+    uint64_t h;
+} bufuser;
 
 /* A buffered history item: the scratch copy, and the hash of its user id. */
 typedef struct bufhist {
@@ -403,7 +416,8 @@ static inline void lk_add(lockset *s, unsigned id)
     for (; i > 0 && s->id[i - 1] >= id; i--)
         if (s->id[i - 1] == id)
             return;
-    memmove(&s->id[i + 1], &s->id[i], s->n - i);
+    for (unsigned j = s->n; j > i; j--) /* a few: no call */
+        s->id[j] = s->id[j - 1];
     s->id[i] = (uint8_t)id;
     s->n++;
 }
@@ -480,6 +494,11 @@ struct mtxn {
     risk_memstore *ms;
     map users;    /* risk_user* (scratch) by id */
     map events;   /* risk_event* (scratch) by id */
+    /* the same, in the order they were first buffered: what commits walk
+     * (a map's slots are mostly empty) */
+    bufuser **usl;
+    bufev **evl;
+    uint32_t n_usl, cap_usl, n_evl, cap_evl;
     map policies; /* pnode* by name */
     map meta;     /* metanode* by key */
     bufhist **hist; /* scratch copies, seq order */
@@ -489,9 +508,7 @@ struct mtxn {
     mtxn *p_prev, *p_next; /* the pending list (keep_history) */
     subject **subs; /* prepared: users', then events' owners, then history users */
     size_t n_subs;
-    /* prepared: the stored form of each buffered event, by its slot in
-     * `events`; bit 0 set: taken from a free list (not from the arena) */
-    uintptr_t *nodes;
+    int has_nodes; /* prepared: the events' nodes are taken (bufev.node) */
     hitem **items;   /* prepared: the stored form of each history item (arena) */
     size_t res_policies, res_meta;
     /* prepared: the locks prepare held (a rollback takes them again) and
@@ -530,7 +547,9 @@ struct mtxn {
     uint64_t uid_h;
     int has_uid_h;
     /* inline first buffers: a typical operation allocates none of these */
-    slot inl_users[TXN_INLINE_SLOTS], inl_events[TXN_INLINE_SLOTS];
+    slot inl_users[TXN_INLINE_USERS], inl_events[TXN_INLINE_SLOTS];
+    bufuser *inl_usl[TXN_INLINE_USERS];
+    bufev *inl_evl[TXN_INLINE_SLOTS];
     bufhist *inl_hist[TXN_INLINE_HIST];
     subject *inl_subs[TXN_INLINE_SUBS];
     _Alignas(8) char sc_inl[TXN_SCRATCH];
@@ -627,12 +646,12 @@ int ev_fits(const evnode *old, const subject *owner, size_t size);
  * shard are. */
 void ev_view(const risk_memstore *ms, const evnode *n, risk_event *out);
 /* Store n (owner set) in place of any event with its id; n or the old
- * node goes back to hm's free lists. old: that event's stored node if the
- * caller found it under this hold of the locks (saves the lookup), else
- * NULL. Locks: n's owner's shard; and, unless old is given and fits, the
- * event's events shard and the shard of any owner of the old node. A new
- * id takes a slot etab_reserve promised. */
-void ev_install(risk_memstore *ms, home *hm, uint64_t h, evnode *n, evnode *old);
+ * node goes back to hm's free lists. known: the caller looked the id up
+ * under this hold of the locks and found old (NULL: absent); else old is
+ * ignored and looked up. Locks: n's owner's shard; and, unless old is
+ * known and fits, the event's events shard and the shard of any owner of
+ * the old node. A new id takes a slot etab_reserve promised. */
+void ev_install(risk_memstore *ms, home *hm, uint64_t h, evnode *n, int known, evnode *old);
 /* A heap copy of a stored event (the owner's shard's read lock). */
 int evnode_dup(const risk_memstore *ms, risk_event **out, const evnode *n);
 

@@ -148,12 +148,17 @@ static void txn_init(mtxn *t, risk_memstore *ms)
     t->ms = ms;
     memset(t->inl_users, 0, sizeof t->inl_users);
     memset(t->inl_events, 0, sizeof t->inl_events);
-    t->users = (map){.s = t->inl_users, .inl = t->inl_users, .cap = TXN_INLINE_SLOTS,
+    t->users = (map){.s = t->inl_users, .inl = t->inl_users, .cap = TXN_INLINE_USERS,
                      .key = user_key};
     t->events = (map){.s = t->inl_events, .inl = t->inl_events, .cap = TXN_INLINE_SLOTS,
                       .key = event_key};
     t->policies = (map){.key = pnode_key};
     t->meta = (map){.key = meta_key};
+    t->usl = t->inl_usl;
+    t->evl = t->inl_evl;
+    t->n_usl = t->n_evl = 0;
+    t->cap_usl = TXN_INLINE_USERS;
+    t->cap_evl = TXN_INLINE_SLOTS;
     t->hist = t->inl_hist;
     t->n_hist = 0;
     t->cap_hist = TXN_INLINE_HIST;
@@ -162,7 +167,7 @@ static void txn_init(mtxn *t, risk_memstore *ms)
     t->p_prev = t->p_next = NULL;
     t->subs = NULL;
     t->n_subs = 0;
-    t->nodes = NULL;
+    t->has_nodes = 0;
     t->items = NULL;
     t->res_policies = t->res_meta = 0;
     t->held.n = 0;
@@ -231,26 +236,29 @@ static void txn_free_shells(mtxn *t)
     risk_free(t);
 }
 
-static inline evnode *node_at(const mtxn *t, size_t i)
+static inline evnode *node_of(const bufev *b)
 {
-    return (evnode *)(t->nodes[i] & ~(uintptr_t)1);
+    return (evnode *)(b->node & ~(uintptr_t)1);
 }
 
 /* Give back the nodes prepare took (its locks held): all of them, or all
  * but the arena's when the arena is restored after (those vanish with it). */
 static void give_nodes(mtxn *t, int keep_arena_ones)
 {
-    if (t->nodes == NULL)
+    if (!t->has_nodes)
         return;
-    MAP_EACH(&t->events, i) {
-        evnode *n = node_at(t, i);
+    for (uint32_t i = 0; i < t->n_evl; i++) {
+        bufev *b = t->evl[i];
+        evnode *n = node_of(b);
+        int popped = b->node & 1;
+        b->node = 0;
         if (n == NULL)
             continue;
-        int from_arena = !(t->nodes[i] & 1) && ev_size(n->ip_len, n->note_len) <= SLAB_MAX;
+        int from_arena = !popped && ev_size(n->ip_len, n->note_len) <= SLAB_MAX;
         if (!(keep_arena_ones && from_arena))
             ev_give(t->hm, n);
     }
-    t->nodes = NULL; /* scratch */
+    t->has_nodes = 0;
 }
 
 /* Free every buffered write and the txn itself. */
@@ -302,10 +310,10 @@ static void release_reservations(risk_memstore *ms, mtxn *t)
     if (t->res_meta)
         ms->meta.reserved -= t->res_meta;
     t->res_policies = t->res_meta = 0;
-    MAP_EACH(&t->events, i) {
-        bufev *b = t->events.s[i].val;
+    for (uint32_t i = 0; i < t->n_evl; i++) {
+        bufev *b = t->evl[i];
         if (b->reserved)
-            esh_of(ms, t->events.s[i].hash)->t.reserved--;
+            esh_of(ms, b->h)->t.reserved--;
         if (b->slot)
             ev_unreserve(b->owner, 1);
         b->reserved = b->slot = 0;
@@ -330,10 +338,9 @@ static subject *pin(risk_memstore *ms, mtxn *t, uint64_t h, const char *id)
 /* After the users were pinned (t->subs in the users' map order). */
 static int check_versions(mtxn *t)
 {
-    size_t k = 0;
-    MAP_EACH(&t->users, i) {
-        const risk_user *u = t->users.s[i].val;
-        const subject *s = t->subs[k++];
+    for (uint32_t i = 0; i < t->n_usl; i++) {
+        const risk_user *u = &t->usl[i]->u;
+        const subject *s = t->subs[i];
         uint64_t have = (s && s->has_user) ? s->u.version : 0;
         if (s && s->claim && s->claim != t)
             return risk_err(RISK_ECONFLICT, "user: '%s' is being committed by another transaction",
@@ -361,13 +368,13 @@ static void base_locks(mtxn *t, lockset *s, int all_events)
     s->n = 0;
     if (t->policies.count || t->meta.count)
         lk_add(s, LK_G);
-    MAP_EACH(&t->users, i)
-        lk_add(s, LK_U(ush_idx(t->users.s[i].hash)));
-    MAP_EACH(&t->events, i) {
-        const bufev *b = t->events.s[i].val;
+    for (uint32_t i = 0; i < t->n_usl; i++)
+        lk_add(s, LK_U(ush_idx(t->usl[i]->h)));
+    for (uint32_t i = 0; i < t->n_evl; i++) {
+        const bufev *b = t->evl[i];
         lk_add(s, LK_U(ush_idx(b->uh)));
         if (all_events || b->seen == NULL)
-            lk_add(s, LK_E(esh_idx(t->events.s[i].hash)));
+            lk_add(s, LK_E(esh_idx(b->h)));
     }
     for (size_t i = 0; i < t->n_hist; i++)
         lk_add(s, t->hist[i]->r.user_id ? LK_U(ush_idx(t->hist[i]->uh)) : LK_G);
@@ -385,10 +392,10 @@ static int more_locks(risk_memstore *ms, mtxn *t, const lockset *held, lockset *
                   lk_has(held, LK_U(ush_idx(t->seen_uh))) &&
                   t->seen_subj->ev_moves == t->seen_moves;
     int enough = 1;
-    MAP_EACH(&t->events, i) {
-        bufev *b = t->events.s[i].val;
+    for (uint32_t i = 0; i < t->n_evl; i++) {
+        bufev *b = t->evl[i];
         const risk_event *e = &b->e;
-        uint64_t h = t->events.s[i].hash;
+        uint64_t h = b->h;
         /* its owner's subject, looked up only if a node is compared with it
          * (b->owner is prepare's: the pinned subject) */
         const subject *owner = NULL;
@@ -455,8 +462,8 @@ static void set_home(risk_memstore *ms, mtxn *t)
 static int prepare_locked(risk_memstore *ms, mtxn *t, int all_slots)
 {
     int rc = RISK_OK;
-    MAP_EACH(&t->users, i)
-        if (pin(ms, t, t->users.s[i].hash, user_key(t->users.s[i].val)) == NULL)
+    for (uint32_t i = 0; i < t->n_usl; i++)
+        if (pin(ms, t, t->usl[i]->h, t->usl[i]->u.id) == NULL)
             return RISK_ENOMEM;
     if ((rc = check_versions(t)) != RISK_OK)
         return rc;
@@ -464,11 +471,9 @@ static int prepare_locked(risk_memstore *ms, mtxn *t, int all_slots)
      * list, whose first subject is the user last written at that level:
      * fetched now, while the rest of prepare runs, not when apply stalls
      * on it (a hint only) */
-    MAP_EACH(&t->users, i) {
-        const risk_user *u = t->users.s[i].val;
-        __builtin_prefetch(ush_of(ms, t->users.s[i].hash)->levels[u->level < N_LEVELS ? u->level
-                                                                                       : 0],
-                           1);
+    for (uint32_t i = 0; i < t->n_usl; i++) {
+        const bufuser *bu = t->usl[i];
+        __builtin_prefetch(ush_of(ms, bu->h)->levels[bu->u.level < N_LEVELS ? bu->u.level : 0], 1);
     }
     /* a removal seen at remove_policy time may have been committed since by
      * another transaction: the second of two removals must not commit too */
@@ -478,8 +483,8 @@ static int prepare_locked(risk_memstore *ms, mtxn *t, int all_slots)
             return risk_err(RISK_ENOTFOUND, "name: policy '%s' was removed by another "
                                             "transaction", pn->name);
     }
-    MAP_EACH(&t->events, i) {
-        bufev *b = t->events.s[i].val;
+    for (uint32_t i = 0; i < t->n_evl; i++) {
+        bufev *b = t->evl[i];
         if ((b->owner = pin(ms, t, b->uh, b->e.user_id)) == NULL)
             return RISK_ENOMEM;
     }
@@ -491,16 +496,17 @@ static int prepare_locked(risk_memstore *ms, mtxn *t, int all_slots)
     }
     /* events: the stored nodes (interned strings, stable ids), a slot for
      * each new id; the nodes they replace were found by take_locks */
-    MAP_EACH(&t->events, i) {
-        bufev *b = t->events.s[i].val;
+    t->has_nodes = 1;
+    for (uint32_t i = 0; i < t->n_evl; i++) {
+        bufev *b = t->evl[i];
         evnode *n;
         int popped;
-        if ((rc = ev_make(ms, t, t->hm, &b->e, t->events.s[i].hash, b->old ? b->old->id : NULL,
-                          &n, &popped)) != RISK_OK)
+        if ((rc = ev_make(ms, t, t->hm, &b->e, b->h, b->old ? b->old->id : NULL, &n,
+                          &popped)) != RISK_OK)
             return rc;
-        t->nodes[i] = (uintptr_t)n | (uintptr_t)popped;
+        b->node = (uintptr_t)n | (uintptr_t)popped;
         if (b->old == NULL) {
-            if ((rc = etab_reserve(&esh_of(ms, t->events.s[i].hash)->t, 1)) != RISK_OK)
+            if ((rc = etab_reserve(&esh_of(ms, b->h)->t, 1)) != RISK_OK)
                 return rc;
             b->reserved = 1;
         }
@@ -527,7 +533,7 @@ static int prepare_locked(risk_memstore *ms, mtxn *t, int all_slots)
         return rc;
     t->res_meta = k;
     /* users were pinned first: claim them against other prepared txns */
-    for (size_t i = 0; i < t->users.count; i++)
+    for (uint32_t i = 0; i < t->n_usl; i++)
         t->subs[i]->claim = t;
     return RISK_OK;
 }
@@ -549,17 +555,12 @@ static int alloc_prepared(mtxn *t)
         return ms_nomem();
     if (t->n_hist && (t->items = sc_alloc(t, t->n_hist * sizeof *t->items)) == NULL)
         return RISK_ENOMEM;
-    if (t->events.count) {
-        if ((t->nodes = sc_alloc(t, t->events.cap * sizeof *t->nodes)) == NULL)
-            return RISK_ENOMEM;
-        memset(t->nodes, 0, t->events.cap * sizeof *t->nodes);
-    }
     return RISK_OK;
 }
 
 static void free_prepared(mtxn *t)
 {
-    t->nodes = NULL;
+    t->has_nodes = 0;
     if (t->subs != t->inl_subs)
         risk_free(t->subs);
     t->subs = NULL;
@@ -613,10 +614,10 @@ int risk_memstore_prepare(risk_memstore *ms, void *txn)
 static void apply_locked(risk_memstore *ms, mtxn *t, int same_hold)
 {
     size_t k = 0; /* t->subs is in the order prepare_locked pinned */
-    MAP_EACH(&t->users, i) {
+    for (uint32_t i = 0; i < t->n_usl; i++) {
         subject *s = t->subs[k++];
-        ushard *sh = ush_of(ms, t->users.s[i].hash);
-        const risk_user *bu = t->users.s[i].val;
+        ushard *sh = ush_of(ms, t->usl[i]->h);
+        const risk_user *bu = &t->usl[i]->u;
         /* the lists' order means nothing (list_users callers sort): a user
          * that stays at its level stays where it is, and its neighbours'
          * lines are not touched */
@@ -627,13 +628,14 @@ static void apply_locked(risk_memstore *ms, mtxn *t, int same_hold)
         if (relink)
             level_link(sh, s);
     }
-    MAP_EACH(&t->events, i) {
-        evnode *n = node_at(t, i);
+    for (uint32_t i = 0; i < t->n_evl; i++) {
+        bufev *b = t->evl[i];
+        evnode *n = node_of(b);
         n->owner = t->subs[k++];
-        ev_install(ms, t->hm, t->events.s[i].hash, n,
-                   same_hold ? ((bufev *)t->events.s[i].val)->old : NULL);
+        ev_install(ms, t->hm, b->h, n, same_hold, b->old);
+        b->node = 0;
     }
-    t->nodes = NULL; /* installed (or given back) */
+    t->has_nodes = 0; /* installed (or given back) */
     MAP_EACH(&t->policies, i) {
         pnode *pn = t->policies.s[i].val;
         size_t at = map_find(&ms->policies, t->policies.s[i].hash, pn->name);

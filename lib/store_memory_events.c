@@ -310,12 +310,12 @@ static int in_place(home *hm, evnode *old, evnode *n)
     return 1;
 }
 
-void ev_install(risk_memstore *ms, home *hm, uint64_t h, evnode *n, evnode *old)
+void ev_install(risk_memstore *ms, home *hm, uint64_t h, evnode *n, int known, evnode *old)
 {
-    if (old != NULL && in_place(hm, old, n))
+    if (known && old != NULL && in_place(hm, old, n))
         return;
     etab *t = &esh_of(ms, h)->t;
-    evnode **sl = etab_slot(t, h, n->id);
+    evnode **sl = known && old == NULL ? NULL : etab_slot(t, h, n->id);
     if (sl == NULL) { /* room: reserved by prepare */
         ev_link(n->owner, n);
         etab_place(t->g, t->ng, h, n);
@@ -367,7 +367,7 @@ int risk_memstore_load_event(risk_memstore *ms, risk_event *event)
     if (rc != RISK_OK)
         return rc;
     n->owner = owner;
-    ev_install(ms, hm, h, n, NULL);
+    ev_install(ms, hm, h, n, 1, (evnode *)old);
     return RISK_OK;
 }
 

@@ -238,9 +238,9 @@ void hist_view(const risk_memstore *ms, const hitem *h, risk_history *out)
  * the one it wrote) when there is one, else a new arena copy. */
 static const char *stable_event_id(mtxn *t, const char *id)
 {
-    MAP_EACH(&t->events, i)
-        if (strcmp(((const risk_event *)t->events.s[i].val)->id, id) == 0)
-            return ((const evnode *)(t->nodes[i] & ~(uintptr_t)1))->id;
+    for (uint32_t i = 0; i < t->n_evl; i++)
+        if (strcmp(t->evl[i]->e.id, id) == 0)
+            return ((const evnode *)(t->evl[i]->node & ~(uintptr_t)1))->id;
     return arena_strdup(&t->hm->ar, id);
 }
 

@@ -13,6 +13,17 @@
             return risk_err(RISK_EINVAL, what ": NULL"); \
     } while (0)
 
+/* A txn's full list of n pointers moved to twice the room (in its
+ * scratch); NULL: ENOMEM. */
+static void *list_grow(mtxn *t, const void *v, uint32_t n, uint32_t *cap)
+{
+    void *nv = sc_alloc(t, 2 * (size_t)*cap * sizeof(void *));
+    if (nv == NULL)
+        return NULL;
+    *cap *= 2;
+    return memcpy(nv, v, n * sizeof(void *));
+}
+
 /* The hash of a user id the txn buffers a write for, id a scratch copy:
  * the user, its events and its history item name the same user, hashed
  * once. */
@@ -37,18 +48,34 @@ static int cb_put_user(void *ctx, void *txn, const risk_user *user)
     uint64_t h = t->memo_id && strcmp(t->memo_id, user->id) == 0 ? t->memo_h
                                                                  : hash_str(user->id);
     size_t at = map_find(&t->users, h, user->id);
-    risk_user *u = at != NOPE ? t->users.s[at].val : sc_alloc(t, sizeof *u);
-    if (u == NULL)
-        return RISK_ENOMEM;
-    char *id = at != NOPE ? u->id : NULL;
+    if (at != NOPE) { /* again: the copy is replaced in place */
+        risk_user *u = t->users.s[at].val;
+        char *id = u->id;
+        *u = *user; /* id is risk_user's only pointer */
+        u->id = id;
+        return RISK_OK;
+    }
+    bufuser *b = sc_alloc(t, sizeof *b);
     int ok = 1;
-    if (id == NULL && (id = sc_str(t, user->id, &ok)) == NULL)
+    char *id = b ? sc_str(t, user->id, &ok) : NULL;
+    if (id == NULL)
         return RISK_ENOMEM;
+    if (t->n_usl == t->cap_usl) {
+        bufuser **nv = list_grow(t, t->usl, t->n_usl, &t->cap_usl);
+        if (nv == NULL)
+            return RISK_ENOMEM;
+        t->usl = nv;
+    }
+    int rc = map_add(&t->users, h, &b->u);
+    if (rc != RISK_OK)
+        return rc;
     t->memo_id = id;
     t->memo_h = h;
-    *u = *user; /* id is risk_user's only pointer */
-    u->id = id;
-    return at != NOPE ? RISK_OK : map_add(&t->users, h, u);
+    b->u = *user;
+    b->u.id = id;
+    b->h = h;
+    t->usl[t->n_usl++] = b;
+    return RISK_OK;
 }
 
 /* A scratch copy of e (fields this store does not keep stay zero), its
@@ -97,14 +124,27 @@ static int cb_put_event(void *ctx, void *txn, const risk_event *event)
         return RISK_ENOMEM;
     const char *id = b->e.id;
     uint64_t h = hash_str(id);
+    b->h = h;
     b->seen = seen_node(t, h, id);
     b->uh = uid_hash(t, b->e.user_id);
     size_t at = map_find(&t->events, h, id);
     if (at != NOPE) { /* the old copy stays in the scratch until the txn ends */
+        b->pos = ((bufev *)t->events.s[at].val)->pos;
         t->events.s[at].val = b;
+        t->evl[b->pos] = b;
         return RISK_OK;
     }
-    return map_add(&t->events, h, b);
+    if (t->n_evl == t->cap_evl) {
+        bufev **nv = list_grow(t, t->evl, t->n_evl, &t->cap_evl);
+        if (nv == NULL)
+            return RISK_ENOMEM;
+        t->evl = nv;
+    }
+    if ((rc = map_add(&t->events, h, b)) != RISK_OK)
+        return rc;
+    b->pos = t->n_evl;
+    t->evl[t->n_evl++] = b;
+    return RISK_OK;
 }
 
 /* Buffer a policy write (p owned, NULL = removal) under name. */
@@ -401,12 +441,9 @@ static int cb_user_events(void *ctx, void *txn, const char *user_id, risk_event_
         }
     }
     ms_rdunlock(&sh->lock);
-    if (overlay)
-        MAP_EACH(&t->events, i) {
-            const risk_event *e = t->events.s[i].val;
-            if (rc == 0 && strcmp(e->user_id, user_id) == 0)
-                rc = fn(e, arg);
-        }
+    for (uint32_t i = 0; overlay && rc == 0 && i < t->n_evl; i++)
+        if (strcmp(t->evl[i]->e.user_id, user_id) == 0)
+            rc = fn(&t->evl[i]->e, arg);
     return rc;
 }
 
