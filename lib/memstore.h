@@ -61,9 +61,9 @@ void risk_memstore_reserve(risk_memstore *ms, size_t users, size_t events);
  * hash, events by bits 8.. of the event id's hash (the events table uses
  * bits 0-7 for tags and 32-63 for groups, a user shard's map the low
  * bits). */
-#define USHARD_BITS 6
+#define USHARD_BITS 8
 #define N_USHARDS (1u << USHARD_BITS)
-#define N_ESHARDS 64u
+#define N_ESHARDS 256u
 /* Interned strings: a directory of pages that never move (lock-free reads). */
 #define IPAGE 4096u
 #define IPAGES 1024u
@@ -398,10 +398,10 @@ typedef struct eshard {
 #define LK_U(i) (1u + (i))
 #define LK_E(i) (1u + N_USHARDS + (i))
 #define LK_N (1u + N_USHARDS + N_ESHARDS)
-_Static_assert(LK_N <= 256, "lock ids fit a byte");
+_Static_assert(LK_N <= 65536, "lock ids fit 16 bits");
 typedef struct lockset {
     unsigned n;
-    uint8_t id[LK_N];
+    uint16_t id[LK_N];
 } lockset;
 static inline int lk_has(const lockset *s, unsigned id)
 {
@@ -418,7 +418,7 @@ static inline void lk_add(lockset *s, unsigned id)
             return;
     for (unsigned j = s->n; j > i; j--) /* a few: no call */
         s->id[j] = s->id[j - 1];
-    s->id[i] = (uint8_t)id;
+    s->id[i] = (uint16_t)id;
     s->n++;
 }
 

@@ -14,10 +14,10 @@
  * #9: two threads on disjoint users went at 0.68x one thread behind one
  * store-wide lock). The committed state is split by hash, each part under
  * its own rwlock:
- * - 64 user shards (top bits of the user id's hash): the users map, the
+ * - 256 user shards (top bits of the user id's hash): the users map, the
  *   level lists, and a home: the arena and free lists the prepares of
  *   txns homed there take memory from;
- * - 64 events shards (bits 8.. of the event id's hash): the events table;
+ * - 256 events shards (bits 8.. of the event id's hash): the events table;
  * - the global shard: policies, meta, the home of txns without a user;
  * - the interned strings (lib/store_memory_intern.c) and the history index
  *   by seq (lib/store_memory_hist.c) take no lock to read: pages that
@@ -30,7 +30,7 @@
  * (an old node owned by another user, a read node that no longer fits) and
  * is added, in order or by letting go and starting again. Two threads on
  * disjoint users thus share a lock only when their users or events hash
- * to the same shard (1 in 64).
+ * to the same shard (1 in 256).
  *
  * Memory (issue #9: a million events and history items). Records are kept
  * compact and risk_event / risk_history views are built when a callback
