@@ -504,8 +504,14 @@ struct mtxn {
     bufhist **hist; /* scratch copies, seq order */
     size_t n_hist, cap_hist;
     int has_seq, prepared;
-    uint64_t seq_lo, seq_hi, seq_appended;
+    uint64_t seq_hi, seq_appended;
+    /* What other threads' reserve_seq and seq_done write and read (the
+     * pending list's links, the first seq) sit on a line of their own:
+     * a txn linked after this one does not take the lines this txn works
+     * on away from its core. */
+    _Alignas(64) uint64_t seq_lo;
     mtxn *p_prev, *p_next; /* the pending list (keep_history) */
+    _Alignas(64) void *mem; /* what txn_new allocated (the txn is aligned in it) */
     subject **subs; /* prepared: users', then events' owners, then history users */
     size_t n_subs;
     int has_nodes; /* prepared: the events' nodes are taken (bufev.node) */
@@ -678,6 +684,7 @@ void subject_set_user(subject *s, const risk_user *u);
 
 /* ---- transactions (lib/store_memory.c) ---- */
 mtxn *txn_new(void); /* an uninitialised txn object; NULL: ENOMEM */
+void txn_free(mtxn *t);
 int ms_begin(void *ctx, const char *user_id, void **txn);
 int ms_commit(void *ctx, void *txn);
 void ms_rollback(void *ctx, void *txn);

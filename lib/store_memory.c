@@ -181,12 +181,22 @@ static void txn_init(mtxn *t, risk_memstore *ms)
     t->memo_id = NULL;
 }
 
+/* Aligned to a cache line (mtxn.seq_lo), in memory from the allocator. */
 mtxn *txn_new(void)
 {
-    mtxn *t = risk_malloc(sizeof *t);
-    if (t != NULL)
-        memset(t->icache, 0, sizeof t->icache); /* the rest: txn_init */
+    void *mem = risk_malloc(sizeof(mtxn) + 63);
+    if (mem == NULL)
+        return NULL;
+    mtxn *t = (mtxn *)(((uintptr_t)mem + 63) & ~(uintptr_t)63);
+    t->mem = mem;
+    memset(t->icache, 0, sizeof t->icache); /* the rest: txn_init */
     return t;
+}
+
+void txn_free(mtxn *t)
+{
+    if (t != NULL)
+        risk_free(t->mem);
 }
 
 int ms_begin(void *ctx, const char *user_id, void **txn)
@@ -233,7 +243,7 @@ static void txn_free_shells(mtxn *t)
                                                     memory_order_relaxed))
             return;
     }
-    risk_free(t);
+    txn_free(t);
 }
 
 static inline evnode *node_of(const bufev *b)

@@ -440,7 +440,7 @@ void risk_memstore_free(risk_memstore *ms)
     intern_free(ms);
     hist_free(ms);
     for (int k = 0; k < N_SPARE_TXNS; k++)
-        risk_free(atomic_load(&ms->spare[k].t));
+        txn_free(atomic_load(&ms->spare[k].t));
     MAP_EACH(&ms->policies, i)
         risk_policy_free(ms->policies.s[i].val);
     MAP_EACH(&ms->meta, i)
