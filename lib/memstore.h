@@ -256,6 +256,9 @@ typedef struct bufev {
     int reserved;   /* prepared: took a slot of its events shard's table */
     int slot;       /* prepared: took a slot of its owner's array */
     int use_seen;   /* locking: seen is current and fits: no events shard needed */
+    /* prepared, use_seen under one hold: the interned strings to write
+     * into old in place (no node is built) */
+    uint32_t patch[4];
 } bufev;
 
 /* A buffered user: the scratch copy (the users map holds its address) and
@@ -648,6 +651,13 @@ int ev_make(risk_memstore *ms, mtxn *t, home *hm, const risk_event *e, uint64_t 
 /* Whether n (owner set) can be copied into old, the node it replaces: the
  * same owner and size. Then only the owner's shard lock is needed. */
 int ev_fits(const evnode *old, const subject *owner, size_t size);
+/* A new version e of the event whose node old fits it, written into old
+ * without a node of its own: prepare interns e's strings into v (a string
+ * equal to old's keeps old's index: one strcmp), apply writes them and
+ * e's fields. ENOMEM: only strings t added are left behind. */
+int ev_patch_prepare(risk_memstore *ms, mtxn *t, const evnode *old, const risk_event *e,
+                     uint32_t v[4]);
+void ev_patch_apply(evnode *old, const risk_event *e, const uint32_t v[4]);
 /* A risk_event view of n, valid while n and the lock of its owner's
  * shard are. */
 void ev_view(const risk_memstore *ms, const evnode *n, risk_event *out);

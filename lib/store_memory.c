@@ -466,10 +466,11 @@ static void set_home(risk_memstore *ms, mtxn *t)
         }
 }
 
-/* The txn's locks held (take_locks, same hold). all_slots: room in the
- * owner's array for every event, not only for those known to need one
- * (apply will run under another hold, and an event may move meanwhile). */
-static int prepare_locked(risk_memstore *ms, mtxn *t, int all_slots)
+/* The txn's locks held (take_locks, same hold). split: apply will run
+ * under another hold (the journal's two phases): every event gets a node
+ * and room in its owner's array (it may move meanwhile), none is written
+ * in place by a patch. */
+static int prepare_locked(risk_memstore *ms, mtxn *t, int split)
 {
     int rc = RISK_OK;
     for (uint32_t i = 0; i < t->n_usl; i++)
@@ -509,6 +510,11 @@ static int prepare_locked(risk_memstore *ms, mtxn *t, int all_slots)
     t->has_nodes = 1;
     for (uint32_t i = 0; i < t->n_evl; i++) {
         bufev *b = t->evl[i];
+        if (b->use_seen && !split) { /* a closing of a node this txn read */
+            if ((rc = ev_patch_prepare(ms, t, b->old, &b->e, b->patch)) != RISK_OK)
+                return rc;
+            continue;
+        }
         evnode *n;
         int popped;
         if ((rc = ev_make(ms, t, t->hm, &b->e, b->h, b->old ? b->old->id : NULL, &n,
@@ -520,7 +526,7 @@ static int prepare_locked(risk_memstore *ms, mtxn *t, int all_slots)
                 return rc;
             b->reserved = 1;
         }
-        if (all_slots || b->old == NULL || b->old->owner != b->owner) {
+        if (split || b->old == NULL || b->old->owner != b->owner) {
             if ((rc = ev_reserve(b->owner, 1)) != RISK_OK)
                 return rc;
             b->slot = 1;
@@ -578,11 +584,11 @@ static void free_prepared(mtxn *t)
 
 /* Prepare under the txn's locks (take_locks); a failure undoes everything
  * visible. */
-static int prepare_now(risk_memstore *ms, mtxn *t, int all_slots)
+static int prepare_now(risk_memstore *ms, mtxn *t, int split)
 {
     set_home(ms, t);
     t->amark = arena_save(&t->hm->ar);
-    int rc = prepare_locked(ms, t, all_slots);
+    int rc = prepare_locked(ms, t, split);
     if (rc != RISK_OK) {
         give_nodes(t, 1); /* the arena's go with the restore */
         arena_restore(&t->hm->ar, t->amark);
@@ -641,7 +647,12 @@ static void apply_locked(risk_memstore *ms, mtxn *t, int same_hold)
     for (uint32_t i = 0; i < t->n_evl; i++) {
         bufev *b = t->evl[i];
         evnode *n = node_of(b);
-        n->owner = t->subs[k++];
+        subject *owner = t->subs[k++];
+        if (n == NULL) { /* patched in place (same hold) */
+            ev_patch_apply(b->old, &b->e, b->patch);
+            continue;
+        }
+        n->owner = owner;
         ev_install(ms, t->hm, b->h, n, same_hold, b->old);
         b->node = 0;
     }

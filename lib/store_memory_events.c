@@ -297,6 +297,48 @@ int ev_fits(const evnode *old, const subject *owner, size_t size)
     return old->owner == owner && node_size(old) == size;
 }
 
+/* The index of s, old's (i) when they are equal. */
+static uint32_t intern_like(risk_memstore *ms, mtxn *t, uint32_t i, const char *s)
+{
+    if (s == NULL)
+        return 0;
+    if (i != 0 && strcmp(istr(ms, i), s) == 0)
+        return i;
+    return intern(ms, s, t);
+}
+
+int ev_patch_prepare(risk_memstore *ms, mtxn *t, const evnode *old, const risk_event *e,
+                     uint32_t v[4])
+{
+    const uint32_t was[4] = {old->type, old->location, old->source, old->closed_by};
+    const char *str[4] = {e->type, e->location, e->source, e->closed_by};
+    for (int i = 0; i < 4; i++)
+        if ((v[i] = intern_like(ms, t, was[i], str[i])) == (uint32_t)-1)
+            return RISK_ENOMEM;
+    return RISK_OK;
+}
+
+void ev_patch_apply(evnode *old, const risk_event *e, const uint32_t v[4])
+{
+    size_t ip = slen(e->ip), note = slen(e->note); /* they fit: ev_fits */
+    old->detected_at = e->detected_at;
+    old->closed_at = e->closed_at;
+    old->type = v[0];
+    old->location = v[1];
+    old->source = v[2];
+    old->closed_by = v[3];
+    old->level = (uint8_t)e->level; /* ranges: ev_check */
+    old->timing = (uint8_t)e->timing;
+    old->state = (uint8_t)e->state;
+    old->reason = (uint8_t)e->reason;
+    old->ip_len = (uint16_t)ip;
+    old->note_len = (uint16_t)note;
+    if (ip)
+        memcpy(old->str, e->ip, ip);
+    if (note)
+        memcpy(old->str + ip, e->note, note);
+}
+
 /* A closing keeps the size: the new version is copied into the old node
  * (what follows its id), no relinking, no table: readers of node contents
  * hold the owner's shard lock, which the writer holds. */

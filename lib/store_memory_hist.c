@@ -239,8 +239,10 @@ void hist_view(const risk_memstore *ms, const hitem *h, risk_history *out)
 static const char *stable_event_id(mtxn *t, const char *id)
 {
     for (uint32_t i = 0; i < t->n_evl; i++)
-        if (strcmp(t->evl[i]->e.id, id) == 0)
-            return ((const evnode *)(t->evl[i]->node & ~(uintptr_t)1))->id;
+        if (strcmp(t->evl[i]->e.id, id) == 0) {
+            const evnode *n = (const evnode *)(t->evl[i]->node & ~(uintptr_t)1);
+            return n ? n->id : t->evl[i]->old->id; /* NULL: patched in place */
+        }
     return arena_strdup(&t->hm->ar, id);
 }
 

@@ -707,3 +707,92 @@ Test(store_memory_txn, txn_over_many_shards_is_atomic)
     free(before.b);
     free(mid.b);
 }
+
+/* A txn that read u's events and closes them all, one of them moved to a
+ * location no event had before (a string to add). */
+static int close_all_read(const char *u, int n)
+{
+    void *t = NULL;
+    int rc = st.begin(st.ctx, u, &t);
+    if (rc != RISK_OK)
+        return rc;
+    if ((rc = st.user_events(st.ctx, t, u, COUNTER(risk_event), &(int){0})) != RISK_OK) {
+        st.rollback(st.ctx, t);
+        return rc;
+    }
+    for (int i = 0; i < n && rc == RISK_OK; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "c%d", i);
+        risk_event *e = NULL;
+        rc = risk_event_new(&e, id, u, "leakedCredentials", RISK_LEVEL_LOW, 1000);
+        if (rc == RISK_OK)
+            rc = risk_event_set_ip(e, "10.0.0.1");
+        if (rc == RISK_OK)
+            rc = risk_event_set_location(e, i == 1 ? "Ultima Thule" : "Berlin, DE");
+        if (rc == RISK_OK)
+            rc = risk_event_set_closing(e, RISK_EVENT_CLOSED, RISK_CLOSE_DISMISSED, 2000 + i,
+                                        "admin");
+        if (rc == RISK_OK)
+            rc = st.put_event(st.ctx, t, e);
+        risk_event_free(e);
+    }
+    if (rc != RISK_OK) {
+        st.rollback(st.ctx, t);
+        return rc;
+    }
+    return st.commit(st.ctx, t);
+}
+
+Test(store_memory_txn, closing_read_events_in_place)
+{
+    /* R-DI-1, R-IV-3, R-CC-2: a txn that read a user's events closes them
+     * in place (no node of its own, under the user's shard lock alone):
+     * every field it wrote is stored, strings it did not change keep
+     * theirs; every allocation that fails on the way (a new location
+     * string) leaves the store as it was and leaks nothing */
+    enum { N = 4 };
+    int rc, failures = 0;
+    dump before = {0};
+    ALLOC_FAIL_SWEEP(rc,
+                     {
+                         cr_assert(risk_memory_store_new(&st) == RISK_OK);
+                         commit_user("u", 1, RISK_LEVEL_LOW);
+                         for (int i = 0; i < N; i++) {
+                             char id[16];
+                             snprintf(id, sizeof id, "c%d", i);
+                             risk_event *e = mkevent(id, "u", RISK_LEVEL_LOW);
+                             cr_assert(risk_event_set_ip(e, "10.0.0.2") == RISK_OK);
+                             cr_assert(risk_event_set_location(e, "Berlin, DE") == RISK_OK);
+                             void *t = begin("u");
+                             cr_assert(st.put_event(st.ctx, t, e) == RISK_OK);
+                             cr_assert(st.commit(st.ctx, t) == RISK_OK);
+                             risk_event_free(e);
+                         }
+                         before = take_dump();
+                     },
+                     close_all_read("u", N),
+                     {
+                         dump after = take_dump();
+                         assert_same(before, after);
+                         free(after.b);
+                         free(before.b);
+                         st.close(st.ctx);
+                         failures++;
+                     });
+    cr_assert(rc == RISK_OK, "rc %d", rc);
+    cr_assert(failures > 0);
+    for (int i = 0; i < N; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "c%d", i);
+        risk_event *e = NULL;
+        cr_assert(st.get_event(st.ctx, NULL, id, &e) == RISK_OK);
+        cr_assert(risk_event_state_get(e) == RISK_EVENT_CLOSED);
+        cr_assert(risk_event_close_reason(e) == RISK_CLOSE_DISMISSED);
+        cr_assert(risk_event_closed_at(e) == 2000 + i);
+        cr_assert(strcmp(risk_event_closed_by(e), "admin") == 0);
+        cr_assert(strcmp(risk_event_ip(e), "10.0.0.1") == 0);
+        cr_assert(strcmp(risk_event_location(e), i == 1 ? "Ultima Thule" : "Berlin, DE") == 0);
+        risk_event_free(e);
+    }
+    free(before.b);
+}
