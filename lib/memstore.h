@@ -369,29 +369,32 @@ typedef struct seq_waiter {
     struct seq_waiter *next;
 } seq_waiter;
 
+/* A reader-writer lock in 8 bytes (lib/store_memory_map.c): a shard's lock
+ * shares a cache line with what every lookup under it reads. */
+typedef struct mslock {
+    _Atomic uint32_t s;       /* MSL_W: a writer holds it; else the readers */
+    _Atomic uint32_t waiters; /* threads parked on it */
+} mslock;
+#define MSL_W 0x80000000u
+
 /* A user shard: its users (subjects), their level lists, and the memory
- * prepares of txns homed here take. Lines apart: the lock, what lookups
- * read (the map, written when a user is added), what commits write. */
+ * prepares of txns homed here take. The lock and the map (written only
+ * when a user is added) on one line, what commits write after. */
 typedef struct ushard {
-    pthread_rwlock_t lock;
-    char pad0[64 - sizeof(pthread_rwlock_t) % 64];
+    mslock lock;
     map users; /* subject* by id */
-    /* the map's table and mask for a lookup's prefetch without the lock
-     * (an old table's address may be prefetched: a hint only) */
-    _Atomic(slot *) hint_s;
-    _Atomic size_t hint_mask;
-    char pad1[64 - (sizeof(map) + sizeof(void *) + sizeof(size_t)) % 64];
+    char pad0[64 - (sizeof(mslock) + sizeof(map)) % 64];
     subject *levels[N_LEVELS];
     size_t level_n[N_LEVELS];
     home hm;
 } ushard;
 
-/* An events shard: the events whose id hashes here. */
+/* An events shard: the events whose id hashes here; the lock and the
+ * table's header on one line. */
 typedef struct eshard {
-    pthread_rwlock_t lock;
-    char pad0[64 - sizeof(pthread_rwlock_t) % 64];
+    mslock lock;
     etab t;
-    char pad1[64 - sizeof(etab) % 64];
+    char pad0[64 - (sizeof(mslock) + sizeof(etab)) % 64];
 } eshard;
 
 /* Lock ids in acquisition order: the global shard, user shards, events
@@ -435,7 +438,7 @@ struct risk_memstore {
     egroup *first_events;
     /* the global shard: policies, meta, and the home of txns without a
      * user (a policy change's history item) */
-    pthread_rwlock_t glock;
+    mslock glock;
     map policies, meta;
     home ghome;
 
@@ -568,14 +571,14 @@ int ms_nomem(void);
 
 /* ---- locks (lib/store_memory_map.c) ----
  * Holds are short (a commit's publication: about a microsecond), so a
- * thread that finds a lock taken spins that long before it sleeps: a
- * futex sleep and wake-up cost several microseconds. A reader may take a
- * second lock while it holds one (a visitor that reads the store, an
- * event's owner); a writer never waits while it holds a lock (a set is
- * taken in order, every lock after the first by trying, and on a miss
- * the writer lets go of all, waits for the one it missed and starts
- * again), so readers and writers cannot wait in a circle. glibc's default
- * rwlock lets a reader re-enter a lock it holds. */
+ * thread that finds a lock taken spins that long before it parks: a sleep
+ * and wake-up cost several microseconds. A reader may take a second lock
+ * while it holds one (a visitor that reads the store, an event's owner);
+ * a writer never waits while it holds a lock (a set is taken in order,
+ * every lock after the first by trying, and on a miss the writer lets go
+ * of all, waits for the one it missed and starts again), and a reader
+ * never waits for a writer that only waits, so readers and writers cannot
+ * wait in a circle. */
 #define LOCK_SPIN 200
 static inline void ms_pause(void)
 {
@@ -585,14 +588,43 @@ static inline void ms_pause(void)
     __asm__ __volatile__("yield");
 #endif
 }
-void ms_rdlock_slow(pthread_rwlock_t *l);
-static inline void ms_rdlock(pthread_rwlock_t *l)
+/* Readers never wait for a writer that only waits (reader preference),
+ * may take a lock they hold again, and spin LOCK_SPIN pauses before they
+ * park; so do writers. Acquire and release order the data. */
+static inline int msl_tryrd(mslock *l)
 {
-    if (pthread_rwlock_tryrdlock(l) != 0)
-        ms_rdlock_slow(l);
+    uint32_t s = atomic_load_explicit(&l->s, memory_order_relaxed);
+    return !(s & MSL_W) && atomic_compare_exchange_weak_explicit(
+                               &l->s, &s, s + 1, memory_order_acquire, memory_order_relaxed);
 }
-static inline void ms_rdunlock(pthread_rwlock_t *l) { pthread_rwlock_unlock(l); }
-pthread_rwlock_t *lk_lock(risk_memstore *ms, unsigned id);
+static inline int msl_trywr(mslock *l)
+{
+    uint32_t z = 0;
+    return atomic_compare_exchange_strong_explicit(&l->s, &z, MSL_W, memory_order_acquire,
+                                                   memory_order_relaxed);
+}
+void msl_wait(mslock *l, int writer); /* spin, then park until it is taken */
+void msl_wake(mslock *l);             /* a release found parked threads */
+static inline void ms_rdlock(mslock *l)
+{
+    if (!msl_tryrd(l))
+        msl_wait(l, 0);
+}
+static inline void ms_rdunlock(mslock *l)
+{
+    /* seq_cst, as is the load of waiters after it: a thread about to park
+     * either sees the lock free or is seen (lib/store_memory_map.c) */
+    atomic_fetch_sub(&l->s, 1);
+    if (atomic_load(&l->waiters) != 0)
+        msl_wake(l);
+}
+static inline void ms_wrunlock(mslock *l)
+{
+    atomic_store(&l->s, 0);
+    if (atomic_load(&l->waiters) != 0)
+        msl_wake(l);
+}
+mslock *lk_lock(risk_memstore *ms, unsigned id);
 /* Write-lock every lock of s (in order, as above) / release them. more:
  * locks to add to a set already held (all after its last one); held
  * becomes the union. */

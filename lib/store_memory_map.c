@@ -91,8 +91,65 @@ const char *policy_key(const void *v) { return ((const risk_policy *)v)->name; }
 const char *meta_key(const void *v) { return ((const metanode *)v)->key; }
 const char *ientry_key(const void *v) { return ((const ientry *)v)->s; }
 
-/* ---- locks ---- */
-pthread_rwlock_t *lk_lock(risk_memstore *ms, unsigned id)
+/* ---- locks ----
+ * mslock: one atomic word (a writer bit or the readers' count) and a count
+ * of parked threads. A thread that cannot take it spins LOCK_SPIN pauses
+ * (holds are about a microsecond), then parks on the condition variable
+ * of one of PARKS lots (by the lock's address: a lot's broadcast may wake
+ * threads waiting for other locks, which look again and park again). No
+ * wake-up is lost: a parking thread counts itself in `waiters` and then
+ * looks at the lock again, a releasing one frees the lock and then looks
+ * at `waiters`, all four seq_cst, so one of them sees the other; and the
+ * waker takes the lot's mutex, which the parker holds from its count
+ * until its wait. */
+#define PARKS 64
+static struct park {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} parks[PARKS];
+static pthread_once_t parks_once = PTHREAD_ONCE_INIT;
+
+static void parks_init(void)
+{
+    for (int i = 0; i < PARKS; i++) {
+        pthread_mutex_init(&parks[i].mu, NULL); /* cannot fail in glibc */
+        pthread_cond_init(&parks[i].cv, NULL);
+    }
+}
+
+static struct park *park_of(const mslock *l)
+{
+    pthread_once(&parks_once, parks_init);
+    return &parks[((uintptr_t)l / 64) % PARKS];
+}
+
+static int msl_try(mslock *l, int writer) { return writer ? msl_trywr(l) : msl_tryrd(l); }
+
+void msl_wait(mslock *l, int writer)
+{
+    for (int i = 0; i < LOCK_SPIN; i++) {
+        ms_pause();
+        if (msl_try(l, writer))
+            return;
+    }
+    struct park *p = park_of(l);
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add(&l->waiters, 1);
+    while (!msl_try(l, writer))
+        pthread_cond_wait(&p->cv, &p->mu);
+    atomic_fetch_sub(&l->waiters, 1);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void msl_wake(mslock *l)
+{
+    struct park *p = park_of(l);
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+mslock *lk_lock(risk_memstore *ms, unsigned id)
 {
     if (id == LK_G)
         return &ms->glock;
@@ -101,38 +158,26 @@ pthread_rwlock_t *lk_lock(risk_memstore *ms, unsigned id)
     return &ms->esh[id - LK_E(0)].lock;
 }
 
-static void wrlock_spin(pthread_rwlock_t *l)
+static void wrlock_spin(mslock *l)
 {
-    for (int i = 0; i < LOCK_SPIN && pthread_rwlock_trywrlock(l) != 0; i++)
-        ms_pause();
-    if (pthread_rwlock_trywrlock(l) != 0)
-        pthread_rwlock_wrlock(l);
+    if (!msl_trywr(l))
+        msl_wait(l, 1);
 }
 
-static int trywrlock_spin(pthread_rwlock_t *l)
+static int trywrlock_spin(mslock *l)
 {
     for (int i = 0; i < LOCK_SPIN; i++) {
-        if (pthread_rwlock_trywrlock(l) == 0)
+        if (msl_trywr(l))
             return 1;
         ms_pause();
     }
-    return pthread_rwlock_trywrlock(l) == 0;
-}
-
-void ms_rdlock_slow(pthread_rwlock_t *l)
-{
-    for (int i = 0; i < LOCK_SPIN; i++) {
-        ms_pause();
-        if (pthread_rwlock_tryrdlock(l) == 0)
-            return;
-    }
-    pthread_rwlock_rdlock(l);
+    return msl_trywr(l);
 }
 
 static void release_first(risk_memstore *ms, const lockset *s, unsigned n)
 {
     while (n-- > 0)
-        pthread_rwlock_unlock(lk_lock(ms, s->id[n]));
+        ms_wrunlock(lk_lock(ms, s->id[n]));
 }
 
 /* Try-lock s->id[from..] (the ones before are held); on a miss let go of
@@ -150,9 +195,9 @@ static unsigned try_from(risk_memstore *ms, const lockset *s, unsigned from)
 /* Wait until a lock missed is free, without holding anything. */
 static void wait_free(risk_memstore *ms, unsigned id)
 {
-    pthread_rwlock_t *l = lk_lock(ms, id);
+    mslock *l = lk_lock(ms, id);
     wrlock_spin(l);
-    pthread_rwlock_unlock(l);
+    ms_wrunlock(l);
 }
 
 void lockset_acquire(risk_memstore *ms, const lockset *s)
@@ -285,13 +330,6 @@ void subject_set_user(subject *s, const risk_user *u)
     s->has_user = 1;
 }
 
-static void ush_hint(ushard *sh)
-{
-    atomic_store_explicit(&sh->hint_s, sh->users.s, memory_order_relaxed);
-    atomic_store_explicit(&sh->hint_mask, sh->users.cap ? sh->users.cap - 1 : 0,
-                          memory_order_relaxed);
-}
-
 subject *subject_get(risk_memstore *ms, uint64_t h, const char *id)
 {
     ushard *sh = ush_of(ms, h);
@@ -312,7 +350,6 @@ subject *subject_get(risk_memstore *ms, uint64_t h, const char *id)
         ms_nomem();
         return NULL;
     }
-    ush_hint(sh);
     return s;
 }
 
@@ -329,15 +366,13 @@ static void *calloc64(size_t size, void **mem)
     return *mem ? (void *)(((uintptr_t)*mem + 63) & ~(uintptr_t)63) : NULL;
 }
 
-/* Every rwlock of the store: ids LK_G .. LK_N - 1. */
+/* The store's mutexes (the shards' locks start zeroed: free). */
 static int locks_init(risk_memstore *ms)
 {
-    for (unsigned id = 0; id < LK_N; id++)
-        if (pthread_rwlock_init(lk_lock(ms, id), NULL) != 0) {
-            while (id-- > 0)
-                pthread_rwlock_destroy(lk_lock(ms, id));
-            return risk_err(RISK_ENOMEM, "memstore: cannot create the locks");
-        }
+    for (unsigned id = 0; id < LK_N; id++) {
+        atomic_init(&lk_lock(ms, id)->s, 0);
+        atomic_init(&lk_lock(ms, id)->waiters, 0);
+    }
     /* seq_mu is taken twice by every txn that writes history (reserve,
      * done) and held for a few dozen ns: two threads committing on
      * disjoint users found it taken ~3% of the time, and a default mutex
@@ -358,9 +393,8 @@ static int locks_init(risk_memstore *ms)
     if (sa != NULL)
         pthread_mutexattr_destroy(sa);
     if (seq_rc != 0 || pthread_mutex_init(&ms->intern_mu, NULL) != 0) {
-        pthread_mutex_destroy(&ms->seq_mu); /* not reached: glibc's init cannot fail */
-        for (unsigned id = 0; id < LK_N; id++)
-            pthread_rwlock_destroy(lk_lock(ms, id));
+        if (seq_rc == 0) /* not reached: glibc's init cannot fail */
+            pthread_mutex_destroy(&ms->seq_mu);
         return risk_err(RISK_ENOMEM, "memstore: cannot create the locks");
     }
     return RISK_OK;
@@ -391,8 +425,6 @@ int risk_memstore_new(risk_memstore **out, int keep_history)
         sh->users = (map){.s = ms->first_users + i * USERS_FIRST, .cap = USERS_FIRST,
                           .key = subject_key};
         sh->users.inl = sh->users.s;
-        atomic_init(&sh->hint_s, sh->users.s);
-        atomic_init(&sh->hint_mask, USERS_FIRST - 1);
         home_init(&sh->hm);
     }
     for (unsigned i = 0; i < N_ESHARDS; i++) {
@@ -450,8 +482,6 @@ void risk_memstore_free(risk_memstore *ms)
     home_free(&ms->ghome);
     pthread_mutex_destroy(&ms->seq_mu);
     pthread_mutex_destroy(&ms->intern_mu);
-    for (unsigned id = 0; id < LK_N; id++)
-        pthread_rwlock_destroy(lk_lock(ms, id));
     risk_free(ms->first_users);
     risk_free(ms->first_events);
     risk_free(ms->ush_mem);
@@ -466,10 +496,8 @@ void risk_memstore_reserve(risk_memstore *ms, size_t users, size_t events)
     size_t u = users / N_USHARDS + users / N_USHARDS / 8, e = events / N_ESHARDS +
                                                                  events / N_ESHARDS / 8;
     for (unsigned i = 0; i < N_USHARDS; i++)
-        if (map_reserve(&ms->ush[i].users, u) == RISK_OK) {
+        if (map_reserve(&ms->ush[i].users, u) == RISK_OK)
             ms->ush[i].users.reserved -= u;
-            ush_hint(&ms->ush[i]);
-        }
     for (unsigned i = 0; i < N_ESHARDS; i++)
         if (etab_reserve(&ms->esh[i].t, e) == RISK_OK)
             ms->esh[i].t.reserved -= e;
