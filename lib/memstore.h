@@ -158,13 +158,19 @@ typedef struct arena_mark {
     achunk *head;
     size_t used;
 } arena_mark;
-/* Where a txn's prepare takes memory from: an arena, free event nodes by
- * size / 8, and a count of the prepares that took from it (a rolled-back
- * txn gives its arena bytes back only if it was the last). Guarded by the
- * lock of the shard that holds it. */
+/* Where a txn's prepare takes memory from: each thread that commits to a
+ * store has its own (two threads committing at once do not write the
+ * same arena tail or free list heads), an arena, free event nodes by size
+ * / 8, and a count of the prepares that took from it (a rolled-back txn
+ * gives its arena bytes back only if it was the last). busy: taken by its
+ * thread for a prepare or an apply, and by a thread that rolls back a txn
+ * prepared there. */
 typedef struct home {
-    arena ar;
+    atomic_flag busy;
+    pthread_t owner;
+    struct home *next; /* the store's homes */
     uint64_t prep_gen;
+    arena ar;
     struct evnode *efree[SLAB_MAX / 8 + 1];
 } home;
 /* n bytes aligned to align (1, 2, 4 or 8); NULL: ENOMEM (message set) */
@@ -377,16 +383,15 @@ typedef struct mslock {
 } mslock;
 #define MSL_W 0x80000000u
 
-/* A user shard: its users (subjects), their level lists, and the memory
- * prepares of txns homed here take. The lock and the map (written only
- * when a user is added) on one line, what commits write after. */
+/* A user shard: its users (subjects) and their level lists. The lock and
+ * the map (written only when a user is added) on one line, what commits
+ * write after. */
 typedef struct ushard {
     mslock lock;
     map users; /* subject* by id */
     char pad0[64 - (sizeof(mslock) + sizeof(map)) % 64];
     subject *levels[N_LEVELS];
     size_t level_n[N_LEVELS];
-    home hm;
 } ushard;
 
 /* An events shard: the events whose id hashes here; the lock and the
@@ -436,11 +441,14 @@ struct risk_memstore {
      * shard allocates none (and leaves none behind if it fails) */
     slot *first_users;
     egroup *first_events;
-    /* the global shard: policies, meta, and the home of txns without a
-     * user (a policy change's history item) */
+    /* the global shard: policies, meta */
     mslock glock;
     map policies, meta;
-    home ghome;
+    /* every thread's home (homes_mu), and the store's number: a thread
+     * remembers its home by it (another store may reuse the address) */
+    pthread_mutex_t homes_mu;
+    home *homes;
+    uint64_t id;
 
     /* interned strings: added under intern_mu, read without a lock */
     pthread_mutex_t intern_mu;
@@ -528,7 +536,6 @@ struct mtxn {
      * back by a rollback if no prepare homed there came after it (gen) */
     lockset held;
     home *hm;
-    unsigned hm_lk; /* the lock of hm's shard */
     arena_mark amark;
     uint64_t gen;
     ientry *inew; /* strings this txn added to the interned table */
@@ -632,9 +639,15 @@ void lockset_acquire(risk_memstore *ms, const lockset *s);
 void lockset_release(risk_memstore *ms, const lockset *s);
 void lockset_extend(risk_memstore *ms, lockset *held, const lockset *more);
 
-/* ---- arenas ---- */
-void home_init(home *hm);
-void home_free(home *hm);
+/* ---- homes ---- */
+/* The calling thread's home in ms, made on its first use; NULL: ENOMEM. */
+home *home_get(risk_memstore *ms);
+static inline void home_take(home *hm)
+{
+    while (atomic_flag_test_and_set_explicit(&hm->busy, memory_order_acquire))
+        ms_pause();
+}
+static inline void home_put(home *hm) { atomic_flag_clear_explicit(&hm->busy, memory_order_release); }
 
 /* ---- interning (lib/store_memory_map.c) ----
  * The index of s, added if new; 0 for NULL; (uint32_t)-1: ENOMEM (message
@@ -663,7 +676,7 @@ static inline const char *istr(const risk_memstore *ms, uint32_t i)
 /* ---- events (lib/store_memory_events.c; the locks noted) ---- */
 size_t ev_size(size_t ip_len, size_t note_len);
 /* A node of size bytes: a free list's (*popped = 1), the arena's or the
- * heap's; NULL: ENOMEM. (The lock of hm's shard.) */
+ * heap's; NULL: ENOMEM. (hm taken.) */
 evnode *ev_take(home *hm, size_t size, int *popped);
 void ev_give(home *hm, evnode *n); /* back to a free list */
 /* The events shard's read lock: */

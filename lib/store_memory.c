@@ -13,12 +13,13 @@
  * Shards (R-CC-1: operations on different users run in parallel, issue
  * #9: two threads on disjoint users went at 0.68x one thread behind one
  * store-wide lock). The committed state is split by hash, each part under
- * its own rwlock:
- * - 256 user shards (top bits of the user id's hash): the users map, the
- *   level lists, and a home: the arena and free lists the prepares of
- *   txns homed there take memory from;
+ * its own reader-writer lock:
+ * - 256 user shards (top bits of the user id's hash): the users map and
+ *   the level lists;
  * - 256 events shards (bits 8.. of the event id's hash): the events table;
- * - the global shard: policies, meta, the home of txns without a user;
+ * - the global shard: policies, meta;
+ * - a home per committing thread: the arena and free lists its prepares
+ *   take memory from (two threads never append to the same arena tail);
  * - the interned strings (lib/store_memory_intern.c) and the history index
  *   by seq (lib/store_memory_hist.c) take no lock to read: pages that
  *   never move, entries published before use.
@@ -58,11 +59,11 @@
  * journal can log between the phases:
  *   prepare: under the txn's locks version checks (R-ST-6), claims on the
  *     users it writes, interning (a per-txn guess cache makes a known
- *     string one strcmp), event nodes and history items in its home's
- *     arena, every map reservation apply needs. May fail; then nothing
- *     changed: strings it added, arena bytes and nodes it took are given
- *     back (so are those of a txn prepared then rolled back; its arena
- *     bytes unless another txn homed there prepared after it).
+ *     string one strcmp), event nodes and history items in its thread's
+ *     home's arena, every map reservation apply needs. May fail; then
+ *     nothing changed: strings it added, arena bytes and nodes it took are
+ *     given back (so are those of a txn prepared then rolled back; its
+ *     arena bytes unless its thread prepared again since).
  *   apply (the txn's locks): pointer moves and copies only, cannot fail. A
  *     closed event that fits its node is rewritten in place.
  * The table's commit runs both phases under one hold of the locks.
@@ -73,8 +74,8 @@
  * Files: this one has the transactions (scratch, prepare, apply, commit,
  * rollback) and which locks they take; lib/store_memory_ops.c the
  * callbacks that buffer writes and read, and the table;
- * lib/store_memory_map.c maps, arenas, subjects, the lock sets, lifetime,
- * loading; lib/store_memory_events.c event nodes and their table;
+ * lib/store_memory_map.c maps, arenas and homes, subjects, the locks and
+ * lock sets, lifetime, loading; lib/store_memory_events.c event nodes and their table;
  * lib/store_memory_intern.c interned strings; lib/store_memory_hist.c the
  * sequencer and history items.
  *
@@ -439,31 +440,14 @@ static int more_locks(risk_memstore *ms, mtxn *t, const lockset *held, lockset *
     return enough;
 }
 
-/* Take the txn's locks (base_locks, grown by more_locks until enough); for
- * an apply after prepare's hold, its home's lock too (nodes it replaces go
- * to the home's free lists). */
+/* Take the txn's locks (base_locks, grown by more_locks until enough). */
 static void take_locks(risk_memstore *ms, mtxn *t, lockset *held, int same_hold)
 {
     base_locks(t, held, !same_hold);
-    if (!same_hold)
-        lk_add(held, t->hm_lk);
     lockset_acquire(ms, held);
     lockset more;
     while (!more_locks(ms, t, held, &more, same_hold))
         lockset_extend(ms, held, &more);
-}
-
-/* The home of a txn's memory: its first user shard, or the global one. */
-static void set_home(risk_memstore *ms, mtxn *t)
-{
-    t->hm = &ms->ghome;
-    t->hm_lk = LK_G;
-    for (unsigned i = 0; i < t->held.n; i++)
-        if (t->held.id[i] >= LK_U(0) && t->held.id[i] < LK_E(0)) {
-            t->hm_lk = t->held.id[i];
-            t->hm = &ms->ush[t->hm_lk - LK_U(0)].hm;
-            return;
-        }
 }
 
 /* The txn's locks held (take_locks, same hold). split: apply will run
@@ -560,10 +544,12 @@ static int txn_writes(const mtxn *t)
     return t->users.count || t->events.count || t->n_hist || t->policies.count || t->meta.count;
 }
 
-/* Prepare's allocations outside the lock: one subject slot per
- * reference, the node and history item pointers. */
-static int alloc_prepared(mtxn *t)
+/* Prepare's allocations outside the lock: the thread's home, one subject
+ * slot per reference, the history item pointers. */
+static int alloc_prepared(risk_memstore *ms, mtxn *t)
 {
+    if ((t->hm = home_get(ms)) == NULL)
+        return RISK_ENOMEM;
     size_t refs = t->users.count + t->events.count + t->n_hist;
     if (refs <= TXN_INLINE_SUBS)
         t->subs = t->inl_subs;
@@ -582,11 +568,10 @@ static void free_prepared(mtxn *t)
     t->subs = NULL;
 }
 
-/* Prepare under the txn's locks (take_locks); a failure undoes everything
- * visible. */
+/* Prepare under the txn's locks (take_locks), its home taken; a failure
+ * undoes everything visible. */
 static int prepare_now(risk_memstore *ms, mtxn *t, int split)
 {
-    set_home(ms, t);
     t->amark = arena_save(&t->hm->ar);
     int rc = prepare_locked(ms, t, split);
     if (rc != RISK_OK) {
@@ -610,10 +595,12 @@ int risk_memstore_prepare(risk_memstore *ms, void *txn)
         return risk_err(RISK_EINVAL, "txn: already prepared");
     int rc = RISK_OK;
     if (txn_writes(t)) {
-        if ((rc = alloc_prepared(t)) != RISK_OK)
+        if ((rc = alloc_prepared(ms, t)) != RISK_OK)
             return rc;
         take_locks(ms, t, &t->held, 1);
+        home_take(t->hm);
         rc = prepare_now(ms, t, 1);
+        home_put(t->hm);
         lockset_release(ms, &t->held);
     }
     if (rc != RISK_OK) {
@@ -703,7 +690,9 @@ void risk_memstore_apply(risk_memstore *ms, void *txn)
          * every events shard and any old owner's shard too */
         lockset held;
         take_locks(ms, t, &held, 0);
+        home_take(t->hm);
         apply_locked(ms, t, 0);
+        home_put(t->hm);
         lockset_release(ms, &held);
     }
     txn_finish(ms, t);
@@ -717,12 +706,14 @@ void ms_rollback(void *ctx, void *txn)
         return;
     if (t->prepared && txn_writes(t)) {
         lockset_acquire(ms, &t->held);
+        home_take(t->hm);
         if (t->gen == t->hm->prep_gen) { /* nothing prepared since can use them */
             give_nodes(t, 1);
             arena_restore(&t->hm->ar, t->amark);
         } else {
             give_nodes(t, 0);
         }
+        home_put(t->hm);
         intern_rollback(ms, t);
         release_reservations(ms, t);
         unpin_all(ms, t);
@@ -744,10 +735,12 @@ int ms_commit(void *ctx, void *txn)
         return risk_err(RISK_EINVAL, "txn: not an open transaction of this store");
     }
     int rc = RISK_OK;
-    if (txn_writes(t) && (rc = alloc_prepared(t)) == RISK_OK) {
+    if (txn_writes(t) && (rc = alloc_prepared(ms, t)) == RISK_OK) {
         take_locks(ms, t, &t->held, 1);
+        home_take(t->hm);
         if ((rc = prepare_now(ms, t, 0)) == RISK_OK)
             apply_locked(ms, t, 1);
+        home_put(t->hm);
         lockset_release(ms, &t->held);
         if (rc != RISK_OK)
             free_prepared(t);

@@ -383,7 +383,11 @@ int risk_memstore_load_event(risk_memstore *ms, risk_event *event)
     }
     uint64_t h = hash_str(event->id), uh = hash_str(event->user_id);
     etab *t = &esh_of(ms, h)->t;
-    home *hm = &ush_of(ms, uh)->hm;
+    home *hm = home_get(ms);
+    if (hm == NULL) {
+        risk_event_free(event);
+        return RISK_ENOMEM;
+    }
     const evnode *old = etab_get(t, h, event->id);
     size_t room = old == NULL; /* a new id takes a slot */
     subject *owner = NULL;
@@ -400,17 +404,19 @@ int risk_memstore_load_event(risk_memstore *ms, risk_event *event)
     /* what fails leaves only arena bytes, an empty subject or room in its
      * array behind: none of them is visible (strings are kept at once:
      * nothing shares the store yet) */
+    home_take(hm); /* (nothing shares the store yet: for form's sake) */
     if (rc == RISK_OK)
         rc = ev_make(ms, NULL, hm, event, h, old ? old->id : NULL, &n, &popped);
     risk_event_free(event);
     t->reserved -= room;
     if (owner != NULL)
         owner->ev_res -= slot;
-    if (rc != RISK_OK)
-        return rc;
-    n->owner = owner;
-    ev_install(ms, hm, h, n, 1, (evnode *)old);
-    return RISK_OK;
+    if (rc == RISK_OK) {
+        n->owner = owner;
+        ev_install(ms, hm, h, n, 1, (evnode *)old);
+    }
+    home_put(hm);
+    return rc;
 }
 
 /* fn runs under the read locks of every user shard (node contents) and of

@@ -295,9 +295,33 @@ void arena_free(arena *a)
     a->head = NULL;
 }
 
-void home_init(home *hm) { memset(hm, 0, sizeof *hm); }
+/* ---- homes ---- */
+static atomic_uint_fast64_t store_ids;
+static _Thread_local uint64_t tl_store; /* the store (by number) of tl_home */
+static _Thread_local home *tl_home;
 
-void home_free(home *hm) { arena_free(&hm->ar); }
+home *home_get(risk_memstore *ms)
+{
+    if (tl_store == ms->id)
+        return tl_home;
+    pthread_t me = pthread_self();
+    pthread_mutex_lock(&ms->homes_mu);
+    home *hm = ms->homes;
+    while (hm != NULL && !pthread_equal(hm->owner, me))
+        hm = hm->next;
+    if (hm == NULL && (hm = risk_calloc(1, sizeof *hm)) != NULL) {
+        atomic_flag_clear(&hm->busy);
+        hm->owner = me;
+        hm->next = ms->homes;
+        ms->homes = hm;
+    }
+    pthread_mutex_unlock(&ms->homes_mu);
+    if (hm == NULL)
+        return ms_nomem(), NULL;
+    tl_store = ms->id;
+    tl_home = hm;
+    return hm;
+}
 
 /* ---- lists ---- */
 void level_link(ushard *sh, subject *s)
@@ -392,9 +416,8 @@ static int locks_init(risk_memstore *ms)
     int seq_rc = pthread_mutex_init(&ms->seq_mu, sa);
     if (sa != NULL)
         pthread_mutexattr_destroy(sa);
-    if (seq_rc != 0 || pthread_mutex_init(&ms->intern_mu, NULL) != 0) {
-        if (seq_rc == 0) /* not reached: glibc's init cannot fail */
-            pthread_mutex_destroy(&ms->seq_mu);
+    if (seq_rc != 0 || pthread_mutex_init(&ms->intern_mu, NULL) != 0 ||
+        pthread_mutex_init(&ms->homes_mu, NULL) != 0) { /* not reached: glibc's cannot fail */
         return risk_err(RISK_ENOMEM, "memstore: cannot create the locks");
     }
     return RISK_OK;
@@ -425,7 +448,6 @@ int risk_memstore_new(risk_memstore **out, int keep_history)
         sh->users = (map){.s = ms->first_users + i * USERS_FIRST, .cap = USERS_FIRST,
                           .key = subject_key};
         sh->users.inl = sh->users.s;
-        home_init(&sh->hm);
     }
     for (unsigned i = 0; i < N_ESHARDS; i++) {
         etab *t = &ms->esh[i].t;
@@ -434,7 +456,7 @@ int risk_memstore_new(risk_memstore **out, int keep_history)
     }
     ms->policies.key = policy_key;
     ms->meta.key = meta_key;
-    home_init(&ms->ghome);
+    ms->id = 1 + atomic_fetch_add_explicit(&store_ids, 1, memory_order_relaxed);
     ms->keep_history = keep_history != 0;
     ms->next_seq = 1;
     ms->hbase = 1;
@@ -443,9 +465,11 @@ int risk_memstore_new(risk_memstore **out, int keep_history)
         atomic_init(&ms->spare[i].t, NULL);
     /* one txn ready from the start: a single thread's begin and commit or
      * rollback then never change how many blocks are allocated */
+    /* and the creating thread's home: a single-threaded user's commits or
+     * rollbacks then never change how many blocks are allocated either */
     mtxn *t = NULL;
     if (intern_init(ms) != RISK_OK || (ms->keep_history && hist_init(ms) != RISK_OK) ||
-        (t = txn_new()) == NULL) {
+        home_get(ms) == NULL || (t = txn_new()) == NULL) {
         risk_memstore_free(ms);
         return ms_nomem();
     }
@@ -467,7 +491,11 @@ void risk_memstore_free(risk_memstore *ms)
         MAP_EACH(&sh->users, j)
             subject_free(sh->users.s[j].val);
         map_free(&sh->users);
-        home_free(&sh->hm);
+    }
+    for (home *hm = ms->homes, *next; hm != NULL; hm = next) {
+        next = hm->next;
+        arena_free(&hm->ar);
+        risk_free(hm);
     }
     intern_free(ms);
     hist_free(ms);
@@ -479,9 +507,9 @@ void risk_memstore_free(risk_memstore *ms)
         risk_free(ms->meta.s[i].val);
     risk_free(ms->policies.s);
     risk_free(ms->meta.s);
-    home_free(&ms->ghome);
     pthread_mutex_destroy(&ms->seq_mu);
     pthread_mutex_destroy(&ms->intern_mu);
+    pthread_mutex_destroy(&ms->homes_mu);
     risk_free(ms->first_users);
     risk_free(ms->first_events);
     risk_free(ms->ush_mem);
