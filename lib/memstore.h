@@ -53,7 +53,7 @@ void risk_memstore_reserve(risk_memstore *ms, size_t users, size_t events);
  * in chunks: the first of ARENA_FIRST bytes, each next one twice the last,
  * up to ARENA_CHUNK. */
 #define ARENA_FIRST ((size_t)4096 - 64)
-#define ARENA_CHUNK ((size_t)1 << 20)
+#define ARENA_CHUNK ((size_t)2 << 20)
 /* Event nodes up to this size come from the arena (free lists by size). */
 #define SLAB_MAX 512
 /* Committed state is split by hash into shards, each under its own lock
@@ -148,6 +148,7 @@ void map_remove_at(map *m, size_t i);
 /* ---- append-only arena: bytes that live until close ---- */
 typedef struct achunk {
     struct achunk *next;
+    void *raw; /* what the allocator gave (the chunk may sit inside it) */
     size_t used, cap;
     _Alignas(8) char mem[];
 } achunk;

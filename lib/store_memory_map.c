@@ -9,6 +9,7 @@
 #include "memstore.h"
 
 #include <stdatomic.h>
+#include <sys/mman.h>
 
 int ms_nomem(void) { return risk_err(RISK_ENOMEM, "memstore: out of memory"); }
 
@@ -242,6 +243,34 @@ void lockset_extend(risk_memstore *ms, lockset *held, const lockset *more)
 }
 
 /* ---- arena ---- */
+/* A chunk of cap bytes. A full-size one is placed at a 2 MiB boundary
+ * inside an allocation 2 MiB larger (the slack is address space only: a
+ * large allocation's untouched pages cost no memory) and the kernel is
+ * asked to back it with one huge page where it can (Linux MADV_HUGEPAGE,
+ * a hint): its 512 first-touch page faults become one (a fault cost ~6
+ * us of VM exit here: 8% of an ingest), and the records in it take one
+ * TLB entry. */
+static achunk *chunk_new(size_t cap)
+{
+#if defined(MADV_HUGEPAGE)
+    if (cap == ARENA_CHUNK) {
+        const uintptr_t huge = (uintptr_t)2 << 20;
+        void *raw = risk_malloc(sizeof(achunk) + cap + huge);
+        if (raw == NULL)
+            return NULL;
+        uintptr_t mem = ((uintptr_t)raw + sizeof(achunk) + huge - 1) & ~(huge - 1);
+        achunk *c = (achunk *)(mem - offsetof(achunk, mem));
+        c->raw = raw;
+        (void)madvise((void *)mem, cap, MADV_HUGEPAGE);
+        return c;
+    }
+#endif
+    achunk *c = risk_malloc(sizeof *c + cap);
+    if (c != NULL)
+        c->raw = c;
+    return c;
+}
+
 void *arena_alloc(arena *a, size_t n, size_t align)
 {
     achunk *c = a->head;
@@ -252,7 +281,7 @@ void *arena_alloc(arena *a, size_t n, size_t align)
         size_t cap = c == NULL ? ARENA_FIRST : c->cap < ARENA_CHUNK ? c->cap * 2 : ARENA_CHUNK;
         if (cap < n)
             cap = n;
-        if ((c = risk_malloc(sizeof *c + cap)) == NULL) {
+        if ((c = chunk_new(cap)) == NULL) {
             ms_nomem();
             return NULL;
         }
@@ -280,7 +309,7 @@ void arena_restore(arena *a, arena_mark m)
     while (a->head != NULL && a->head != m.head) {
         achunk *c = a->head;
         a->head = c->next;
-        risk_free(c);
+        risk_free(c->raw);
     }
     if (m.head != NULL)
         m.head->used = m.used;
@@ -290,7 +319,7 @@ void arena_free(arena *a)
 {
     for (achunk *c = a->head, *n; c != NULL; c = n) {
         n = c->next;
-        risk_free(c);
+        risk_free(c->raw);
     }
     a->head = NULL;
 }
