@@ -1,8 +1,9 @@
 /* The in-memory store's internals, shared by lib/store_memory_map.c (maps,
- * nodes, committed state, loading), lib/store_memory_hist.c (sequencer and
- * history) and lib/store_memory.c (transactions and the callback table),
- * plus the bulk-load API recovery uses. Not installed. The layout is
- * explained at the top of lib/store_memory.c. */
+ * arenas, interning, shards, locks, loading), lib/store_memory_events.c
+ * (event nodes and the map by id), lib/store_memory_hist.c (sequencer and
+ * history), lib/store_memory_ops.c (the callbacks) and lib/store_memory.c
+ * (transactions), plus the bulk-load API recovery uses. Not installed. The
+ * layout is explained at the top of lib/store_memory.c. */
 #ifndef LIBRISK_MEMSTORE_H
 #define LIBRISK_MEMSTORE_H
 
@@ -36,6 +37,7 @@ void risk_memstore_reserve(risk_memstore *ms, size_t users, size_t events);
 /* Inline first buffers of a txn, sized so that an ingest and a dismiss-all
  * of a user with about ten active events allocate nothing: */
 #define TXN_INLINE_SLOTS 16 /* power of two: 12 entries before growing */
+#define TXN_INLINE_USERS 4  /* power of two: 3 users before growing */
 #define TXN_INLINE_HIST 4
 #define TXN_INLINE_SUBS 24
 /* event nodes a txn remembers from its user_events read (mtxn.seen), and
@@ -48,16 +50,28 @@ void risk_memstore_reserve(risk_memstore *ms, size_t users, size_t events);
 /* Interning guesses per txn object. */
 #define ICACHE 256
 /* Append-only store memory (event ids, history items, event nodes) comes
- * in chunks. */
-#define ARENA_CHUNK ((size_t)1 << 20)
+ * in chunks: the first of ARENA_FIRST bytes, each next one twice the last,
+ * up to ARENA_CHUNK. */
+#define ARENA_FIRST ((size_t)4096 - 64)
+#define ARENA_CHUNK ((size_t)2 << 20)
 /* Event nodes up to this size come from the arena (free lists by size). */
 #define SLAB_MAX 512
-/* Read-lock stripes: a reader takes the stripe of its thread, a writer
- * takes them all, so readers on different cores need not share one reader
- * counter. Measured on the 2-core machine (risk-bench --quick), 1 stripe
- * already gives 2 sign-in threads ~1.8x one, while 4 stripes cost writers
- * 4 lock round trips per commit; so 1 until a bigger machine says more. */
-#define N_STRIPES 1
+/* Committed state is split by hash into shards, each under its own lock
+ * (lib/store_memory.c explains): users by the top bits of the user id's
+ * hash, events by bits 8.. of the event id's hash (the events table uses
+ * bits 0-7 for tags and 32-63 for groups, a user shard's map the low
+ * bits). */
+#define USHARD_BITS 8
+#define N_USHARDS (1u << USHARD_BITS)
+#define N_ESHARDS 256u
+/* Interned strings: a directory of pages that never move (lock-free reads). */
+#define IPAGE 4096u
+#define IPAGES 1024u
+/* The history index: pages of HPAGE item pointers, found by a directory
+ * that covers every 32-bit index. */
+#define HPAGE_BITS 16
+#define HPAGE ((size_t)1 << HPAGE_BITS)
+#define HPAGES ((size_t)1 << (32 - HPAGE_BITS))
 
 /* hashing: 8 bytes per step, 64x64→128 multiply folding */
 static inline uint64_t ms_fold_mul(uint64_t a, uint64_t b)
@@ -134,6 +148,7 @@ void map_remove_at(map *m, size_t i);
 /* ---- append-only arena: bytes that live until close ---- */
 typedef struct achunk {
     struct achunk *next;
+    void *raw; /* what the allocator gave (the chunk may sit inside it) */
     size_t used, cap;
     _Alignas(8) char mem[];
 } achunk;
@@ -144,6 +159,21 @@ typedef struct arena_mark {
     achunk *head;
     size_t used;
 } arena_mark;
+/* Where a txn's prepare takes memory from: each thread that commits to a
+ * store has its own (two threads committing at once do not write the
+ * same arena tail or free list heads), an arena, free event nodes by size
+ * / 8, and a count of the prepares that took from it (a rolled-back txn
+ * gives its arena bytes back only if it was the last). busy: taken by its
+ * thread for a prepare or an apply, and by a thread that rolls back a txn
+ * prepared there. */
+typedef struct home {
+    atomic_flag busy;
+    pthread_t owner;
+    struct home *next; /* the store's homes */
+    uint64_t prep_gen;
+    arena ar;
+    struct evnode *efree[SLAB_MAX / 8 + 1];
+} home;
 /* n bytes aligned to align (1, 2, 4 or 8); NULL: ENOMEM (message set) */
 void *arena_alloc(arena *a, size_t n, size_t align);
 char *arena_strdup(arena *a, const char *s);
@@ -164,10 +194,13 @@ struct subject;
  * only ip and note are copied into the node. risk_event views are built
  * on demand (ev_view). */
 typedef struct evnode {
-    struct evnode *hnext;   /* the events map's chain */
-    struct evnode *next;    /* the owner's events; a free list's link */
-    struct subject *owner;
+    union {
+        struct subject *owner;
+        struct evnode *fl_next; /* a free node: its free list's link */
+    };
     const char *id;         /* arena */
+    uint64_t h;             /* the hash of id */
+    /* what a new version of the event may change (copied in place) */
     int64_t detected_at, closed_at;
     uint32_t type, location, source, closed_by; /* intern indices, 0: NULL */
     uint8_t level, timing, state, reason;
@@ -194,11 +227,22 @@ typedef struct hitem {
     char tail[];           /* note, then policy */
 } hitem;
 
-/* Events by id, chained through evnode.hnext; cap a power of two. */
-typedef struct evmap {
-    evnode **b;
-    size_t cap, count;
-} evmap;
+/* Events by id (lib/store_memory_events.c): open addressing over groups
+ * of EG_SLOTS slots, a tag of the id's hash beside each node pointer. */
+#define EG_SLOTS 7
+typedef struct egroup {
+    uint8_t tag[EG_SLOTS];
+    uint8_t over; /* inserts that found the group full and went on (saturates) */
+    evnode *n[EG_SLOTS]; /* NULL: free */
+} egroup;
+typedef struct etab {
+    egroup *g;
+    size_t ng; /* groups */
+    size_t count, reserved; /* reserved: inserts promised by prepared txns */
+    egroup *inl; /* a store-owned first table, never freed here */
+} etab;
+#define ETAB_FIRST 4 /* groups of a shard's first table */
+#define USERS_FIRST 8 /* slots of a user shard's first table */
 
 
 typedef struct mtxn mtxn;
@@ -207,9 +251,35 @@ typedef struct mtxn mtxn;
  * when this txn's user_events read saw it (NULL: prepare looks it up). */
 typedef struct bufev {
     risk_event e; /* first: the txn's events map holds risk_event pointers */
+    uint64_t h;   /* the hash of e.id */
+    uint32_t pos; /* its place in mtxn.evl */
     evnode *seen;
     evnode *old; /* prepared: the stored node it replaces (NULL: new) */
+    /* prepared: its stored form; bit 0 set: taken from a free list (not
+     * from the arena) */
+    uintptr_t node;
+    uint64_t uh;    /* the hash of e.user_id */
+    struct subject *owner; /* prepared: the pinned subject of e.user_id */
+    int reserved;   /* prepared: took a slot of its events shard's table */
+    int slot;       /* prepared: took a slot of its owner's array */
+    int use_seen;   /* locking: seen is current and fits: no events shard needed */
+    /* prepared, use_seen under one hold: the interned strings to write
+     * into old in place (no node is built) */
+    uint32_t patch[4];
 } bufev;
+
+/* A buffered user: the scratch copy (the users map holds its address) and
+ * the hash of its id. */
+typedef struct bufuser {
+    risk_user u;
+    uint64_t h;
+} bufuser;
+
+/* A buffered history item: the scratch copy, and the hash of its user id. */
+typedef struct bufhist {
+    risk_history r;
+    uint64_t uh;
+} bufhist;
 
 /* An event node a txn's read saw (mtxn.seen). */
 typedef struct txn_seen {
@@ -241,7 +311,11 @@ typedef struct subject {
      * what was padding. */
     uint32_t ev_moves;
     struct subject *lprev, *lnext; /* level list (only while has_user) */
-    evnode *ev_head;
+    /* the user's events, any order: an array, so that a read of them all
+     * fetches every node at once instead of following a chain of misses */
+    evnode **evs;
+    uint32_t n_ev, cap_ev;
+    uint32_t ev_res; /* slots of evs promised to prepared txns */
     hitem *h_head, *h_tail; /* the user's items, seq order */
     mtxn *claim; /* a prepared txn that writes this user */
     char idlong[]; /* the id, when long */
@@ -262,8 +336,12 @@ typedef struct pnode { /* buffered policy write; p NULL = removal */
     char name[];
 } pnode;
 
-/* An interned string: index idx in risk_memstore.istr. */
+/* An interned string: index idx. owner: the txn that added it and has not
+ * committed (only it may use the index: another that finds it makes it
+ * shared, NULL); a rollback removes the ones it still owns. */
 typedef struct ientry {
+    _Atomic(const void *) owner;
+    struct ientry *tnext; /* the owner's list of what it added */
     uint32_t idx;
     char s[];
 } ientry;
@@ -291,27 +369,95 @@ const char *policy_key(const void *v);
 const char *meta_key(const void *v);
 const char *ientry_key(const void *v);
 
-typedef struct stripe {
-    pthread_rwlock_t lock;
-    char pad[64 - sizeof(pthread_rwlock_t) % 64];
-} stripe;
 
-struct risk_memstore {
-    stripe locks[N_STRIPES]; /* all committed state below */
-    map users, policies, meta;
-    evmap events;
-    evnode *efree[SLAB_MAX / 8 + 1]; /* free event nodes by size / 8 */
+/* A reader-writer lock in 8 bytes (lib/store_memory_map.c): a shard's lock
+ * shares a cache line with what every lookup under it reads. */
+typedef struct mslock {
+    _Atomic uint32_t s;       /* MSL_W: a writer holds it; else the readers */
+    _Atomic uint32_t waiters; /* threads parked on it */
+} mslock;
+#define MSL_W 0x80000000u
+
+/* A user shard: its users (subjects) and their level lists. The lock and
+ * the map (written only when a user is added) on one line, what commits
+ * write after. */
+typedef struct ushard {
+    mslock lock;
+    map users; /* subject* by id */
+    char pad0[64 - (sizeof(mslock) + sizeof(map)) % 64];
     subject *levels[N_LEVELS];
     size_t level_n[N_LEVELS];
-    map interns;       /* ientry* by string */
-    const char **istr; /* index → interned string; [0] unused (NULL) */
-    uint32_t n_istr, cap_istr;
-    arena ar;          /* event ids, history items */
-    /* history by seq: hidx[seq - hbase] (NULL: rolled back or not kept);
-     * hbase is the first seq (1, or what recovery set), fixed once shared */
-    hitem **hidx;
-    size_t hcap;
+} ushard;
+
+/* An events shard: the events whose id hashes here; the lock and the
+ * table's header on one line. */
+typedef struct eshard {
+    mslock lock;
+    etab t;
+    char pad0[64 - (sizeof(mslock) + sizeof(etab)) % 64];
+} eshard;
+
+/* Lock ids in acquisition order: the global shard, user shards, events
+ * shards; a txn's set is a sorted array (a typical one: its user's shard
+ * and one events shard). */
+#define LK_G 0u
+#define LK_U(i) (1u + (i))
+#define LK_E(i) (1u + N_USHARDS + (i))
+#define LK_N (1u + N_USHARDS + N_ESHARDS)
+_Static_assert(LK_N <= 65536, "lock ids fit 16 bits");
+typedef struct lockset {
+    unsigned n;
+    uint16_t id[LK_N];
+} lockset;
+static inline int lk_has(const lockset *s, unsigned id)
+{
+    for (unsigned i = 0; i < s->n; i++)
+        if (s->id[i] == id)
+            return 1;
+    return 0;
+}
+static inline void lk_add(lockset *s, unsigned id)
+{
+    unsigned i = s->n;
+    for (; i > 0 && s->id[i - 1] >= id; i--)
+        if (s->id[i - 1] == id)
+            return;
+    for (unsigned j = s->n; j > i; j--) /* a few: no call */
+        s->id[j] = s->id[j - 1];
+    s->id[i] = (uint16_t)id;
+    s->n++;
+}
+
+struct risk_memstore {
+    ushard *ush; /* N_USHARDS, 64-aligned (ush_mem) */
+    eshard *esh; /* N_ESHARDS, 64-aligned (esh_mem) */
+    void *ush_mem, *esh_mem;
+    /* every shard's first table, one block: the first commit that reaches a
+     * shard allocates none (and leaves none behind if it fails) */
+    slot *first_users;
+    egroup *first_events;
+    /* the global shard: policies, meta */
+    mslock glock;
+    map policies, meta;
+    /* every thread's home (homes_mu), and the store's number: a thread
+     * remembers its home by it (another store may reuse the address) */
+    pthread_mutex_t homes_mu;
+    home *homes;
+    uint64_t id;
+
+    /* interned strings: added under intern_mu, read without a lock */
+    pthread_mutex_t intern_mu;
+    map interns;                                /* ientry* by string (intern_mu) */
+    _Atomic(_Atomic(ientry *) *) ipage[IPAGES]; /* index → entry, pages of IPAGE */
+    _Atomic uint32_t n_istr;                    /* indices handed out; [0] is NULL */
+
+    /* history by seq: the item of seq is page (seq - hbase) / HPAGE of
+     * hdir, read without a lock (NULL: rolled back, not kept or not yet
+     * visible); hbase is the first seq (1, or what recovery set), fixed
+     * once shared */
+    _Atomic(_Atomic(hitem *) *) *hdir;
     uint64_t hbase;
+    atomic_int h_used; /* an item was prepared: hbase is fixed */
     int keep_history;
 
     pthread_mutex_t seq_mu; /* guards next_seq and the pending list */
@@ -322,7 +468,6 @@ struct risk_memstore {
     mtxn *p_head, *p_tail;
     _Atomic uint64_t wm;
 
-    uint64_t prep_gen; /* successful prepares so far (write lock) */
     /* finished txns kept for reuse, a cache line each: two threads taking
      * and parking their txns do not share a line */
     struct {
@@ -330,6 +475,17 @@ struct risk_memstore {
         char pad[64 - sizeof(void *)];
     } spare[N_SPARE_TXNS];
 };
+
+static inline ushard *ush_of(const risk_memstore *ms, uint64_t h)
+{
+    return &ms->ush[h >> (64 - USHARD_BITS)];
+}
+static inline unsigned ush_idx(uint64_t h) { return (unsigned)(h >> (64 - USHARD_BITS)); }
+static inline unsigned esh_idx(uint64_t h) { return (unsigned)(h >> 8) % N_ESHARDS; }
+static inline eshard *esh_of(const risk_memstore *ms, uint64_t h)
+{
+    return &ms->esh[esh_idx(h)];
+}
 
 /* A scratch overflow chunk (the inline scratch is in the txn). */
 typedef struct schunk {
@@ -341,25 +497,37 @@ struct mtxn {
     risk_memstore *ms;
     map users;    /* risk_user* (scratch) by id */
     map events;   /* risk_event* (scratch) by id */
+    /* the same, in the order they were first buffered: what commits walk
+     * (a map's slots are mostly empty) */
+    bufuser **usl;
+    bufev **evl;
+    uint32_t n_usl, cap_usl, n_evl, cap_evl;
     map policies; /* pnode* by name */
     map meta;     /* metanode* by key */
-    risk_history **hist; /* scratch copies, seq order */
+    bufhist **hist; /* scratch copies, seq order */
     size_t n_hist, cap_hist;
     int has_seq, prepared;
-    uint64_t seq_lo, seq_hi, seq_appended;
-    mtxn *p_prev, *p_next; /* the pending list */
+    uint64_t seq_hi, seq_appended;
+    /* What other threads' reserve_seq and seq_done write and read (the
+     * pending list's links, the first seq) sit on a line of their own:
+     * a txn linked after this one does not take the lines this txn works
+     * on away from its core. */
+    _Alignas(64) uint64_t seq_lo;
+    mtxn *p_prev, *p_next; /* the pending list (keep_history) */
+    _Alignas(64) void *mem; /* what txn_new allocated (the txn is aligned in it) */
     subject **subs; /* prepared: users', then events' owners, then history users */
     size_t n_subs;
-    /* prepared: the stored form of each buffered event, by its slot in
-     * `events`; bit 0 set: taken from a free list (not from the arena) */
-    uintptr_t *nodes;
+    int has_nodes; /* prepared: the events' nodes are taken (bufev.node) */
     hitem **items;   /* prepared: the stored form of each history item (arena) */
     size_t res_policies, res_meta;
-    /* what a successful prepare took from the arena and the interned
-     * strings, given back by a rollback if no prepare came after it */
+    /* prepared: the locks prepare held (a rollback takes them again) and
+     * the home its memory came from: what it took from the arena is given
+     * back by a rollback if no prepare homed there came after it (gen) */
+    lockset held;
+    home *hm;
     arena_mark amark;
-    uint32_t imark;
     uint64_t gen;
+    ientry *inew; /* strings this txn added to the interned table */
     /* scratch: a bump allocator for buffered writes, freed with the txn */
     char *sc_at;
     size_t sc_left;
@@ -372,39 +540,41 @@ struct mtxn {
      * and id hashes, and the subject's ev_moves then. put_event of one of
      * those ids takes the node along (bufev.seen), and prepare uses it if
      * ev_moves is unchanged: a dismiss-all of ten events then looks none up
-     * in the events map (a cache miss on the bucket and on every chained
-     * node and id before it). Pointers and ids only: the nodes are not
+     * in the events map (a cache miss on its group, and on the node and
+     * its id). Pointers and ids only: the nodes are not
      * touched outside the lock. */
     const subject *seen_subj;
+    uint64_t seen_uh; /* the hash of its id */
     uint32_t seen_moves, n_seen;
     txn_seen seen[TXN_SEEN];
+    /* the last user id a buffered write named (a scratch copy) and its hash */
+    const char *memo_id;
+    uint64_t memo_h;
     /* the hash of the user id begin was given (has_uid_h): get_event
      * prefetches that user's map slot and subject (below cb_get_event) */
     uint64_t uid_h;
     int has_uid_h;
     /* inline first buffers: a typical operation allocates none of these */
-    slot inl_users[TXN_INLINE_SLOTS], inl_events[TXN_INLINE_SLOTS];
-    risk_history *inl_hist[TXN_INLINE_HIST];
+    slot inl_users[TXN_INLINE_USERS], inl_events[TXN_INLINE_SLOTS];
+    bufuser *inl_usl[TXN_INLINE_USERS];
+    bufev *inl_evl[TXN_INLINE_SLOTS];
+    bufhist *inl_hist[TXN_INLINE_HIST];
     subject *inl_subs[TXN_INLINE_SUBS];
     _Alignas(8) char sc_inl[TXN_SCRATCH];
 };
 
 int ms_nomem(void);
 
-/* locks: readers take their thread's stripe, writers every stripe */
-unsigned ms_stripe_pick(void);
-static inline unsigned ms_stripe(void)
-{
-#if N_STRIPES == 1
-    return 0; /* no thread-local lookup on the sign-in path */
-#else
-    return ms_stripe_pick();
-#endif
-}
-/* Holds are short (a commit's publication: about a microsecond), so a
- * thread that finds the lock taken spins that long before it sleeps: a
- * futex sleep and wake-up cost several microseconds, and two writers on
- * disjoint users would otherwise take turns sleeping. */
+/* ---- locks (lib/store_memory_map.c) ----
+ * Holds are short (a commit's publication: about a microsecond), so a
+ * thread that finds a lock taken spins that long before it parks: a sleep
+ * and wake-up cost several microseconds. A reader may take a second lock
+ * while it holds one (a visitor that reads the store, an event's owner);
+ * a writer never waits while it holds a lock (a set is taken in order,
+ * every lock after the first by trying, and on a miss the writer lets go
+ * of all, waits for the one it missed and starts again), and a reader
+ * never waits for a writer that only waits, so readers and writers cannot
+ * wait in a circle. */
 #define LOCK_SPIN 200
 static inline void ms_pause(void)
 {
@@ -414,72 +584,151 @@ static inline void ms_pause(void)
     __asm__ __volatile__("yield");
 #endif
 }
-void ms_rdlock_slow(pthread_rwlock_t *l);
-static inline void ms_rdlock(risk_memstore *ms, unsigned k)
+/* Readers never wait for a writer that only waits (reader preference),
+ * may take a lock they hold again, and spin LOCK_SPIN pauses before they
+ * park; so do writers. Acquire and release order the data. */
+static inline int msl_tryrd(mslock *l)
 {
-    if (pthread_rwlock_tryrdlock(&ms->locks[k].lock) != 0)
-        ms_rdlock_slow(&ms->locks[k].lock);
+    uint32_t s = atomic_load_explicit(&l->s, memory_order_relaxed);
+    return !(s & MSL_W) && atomic_compare_exchange_weak_explicit(
+                               &l->s, &s, s + 1, memory_order_acquire, memory_order_relaxed);
 }
-static inline void ms_rdunlock(risk_memstore *ms, unsigned k)
+static inline int msl_trywr(mslock *l)
 {
-    pthread_rwlock_unlock(&ms->locks[k].lock);
+    uint32_t z = 0;
+    return atomic_compare_exchange_strong_explicit(&l->s, &z, MSL_W, memory_order_acquire,
+                                                   memory_order_relaxed);
 }
-void ms_wrlock(risk_memstore *ms);
-void ms_wrunlock(risk_memstore *ms);
+void msl_wait(mslock *l, int writer); /* spin, then park until it is taken */
+void msl_wake(mslock *l);             /* a release found parked threads */
+static inline void ms_rdlock(mslock *l)
+{
+    if (!msl_tryrd(l))
+        msl_wait(l, 0);
+}
+static inline void ms_rdunlock(mslock *l)
+{
+    /* seq_cst, as is the load of waiters after it: a thread about to park
+     * either sees the lock free or is seen (lib/store_memory_map.c) */
+    atomic_fetch_sub(&l->s, 1);
+    if (atomic_load(&l->waiters) != 0)
+        msl_wake(l);
+}
+static inline void ms_wrunlock(mslock *l)
+{
+    atomic_store(&l->s, 0);
+    if (atomic_load(&l->waiters) != 0)
+        msl_wake(l);
+}
+mslock *lk_lock(risk_memstore *ms, unsigned id);
+/* Write-lock every lock of s (in order, as above) / release them. more:
+ * locks to add to a set already held (all after its last one); held
+ * becomes the union. */
+void lockset_acquire(risk_memstore *ms, const lockset *s);
+void lockset_release(risk_memstore *ms, const lockset *s);
+void lockset_extend(risk_memstore *ms, lockset *held, const lockset *more);
 
-/* Interning (write lock held): the index of s, added if new; 0 for NULL;
- * (uint32_t)-1: ENOMEM (message set). Interned strings live until close.
- * cache: a txn's guesses (NULL: none): a guess costs a strcmp, a miss a
- * hash and a table probe. */
-uint32_t intern(risk_memstore *ms, const char *s, uint32_t *cache);
-/* Forget the strings interned since n_istr was mark (the last prepare's). */
-void intern_restore(risk_memstore *ms, uint32_t mark);
+/* ---- homes ---- */
+/* The calling thread's home in ms, made on its first use; NULL: ENOMEM. */
+home *home_get(risk_memstore *ms);
+static inline void home_take(home *hm)
+{
+    while (atomic_flag_test_and_set_explicit(&hm->busy, memory_order_acquire))
+        ms_pause();
+}
+static inline void home_put(home *hm) { atomic_flag_clear_explicit(&hm->busy, memory_order_release); }
+
+/* ---- interning (lib/store_memory_map.c) ----
+ * The index of s, added if new; 0 for NULL; (uint32_t)-1: ENOMEM (message
+ * set). t: the txn that will use it (its guesses are tried first, and a
+ * string it adds is its own until it commits), NULL for bulk loading (the
+ * string is kept at once). A guess costs a strcmp; a miss takes intern_mu.
+ * Indices are never reused, so a stale guess only misses. */
+uint32_t intern(risk_memstore *ms, const char *s, mtxn *t);
+int intern_init(risk_memstore *ms);
+void intern_free(risk_memstore *ms);
+/* The txn committed: its added strings are everyone's. */
+void intern_commit(mtxn *t);
+/* The txn rolled back: remove the strings it added that nobody else took. */
+void intern_rollback(risk_memstore *ms, mtxn *t);
+static inline const ientry *ientry_at(const risk_memstore *ms, uint32_t i)
+{
+    _Atomic(ientry *) *pg = atomic_load_explicit(&ms->ipage[i / IPAGE], memory_order_acquire);
+    return pg ? atomic_load_explicit(&pg[i % IPAGE], memory_order_acquire) : NULL;
+}
+/* The string of a committed index (immutable until close). */
 static inline const char *istr(const risk_memstore *ms, uint32_t i)
 {
-    return i ? ms->istr[i] : NULL;
+    return i ? ientry_at(ms, i)->s : NULL;
 }
 
-/* ---- events (lib/store_memory_events.c; write lock held unless noted) ---- */
+/* ---- events (lib/store_memory_events.c; the locks noted) ---- */
 size_t ev_size(size_t ip_len, size_t note_len);
 /* A node of size bytes: a free list's (*popped = 1), the arena's or the
- * heap's; NULL: ENOMEM. */
-evnode *ev_take(risk_memstore *ms, size_t size, int *popped);
-void ev_give(risk_memstore *ms, evnode *n); /* back to its free list */
-evnode *evmap_get(const evmap *m, uint64_t h, const char *id); /* read lock */
-void evmap_grow(evmap *m, size_t want); /* best effort */
-int evmap_init(evmap *m);
-void evmap_free(risk_memstore *ms);
+ * heap's; NULL: ENOMEM. (hm taken.) */
+evnode *ev_take(home *hm, size_t size, int *popped);
+void ev_give(home *hm, evnode *n); /* back to a free list */
+/* The events shard's read lock: */
+evnode *etab_get(const etab *t, uint64_t h, const char *id);
+/* Room for extra more inserts beyond count + reserved, reserved (apply
+ * then cannot fail); ENOMEM: unchanged. (Write lock.) */
+int etab_reserve(etab *t, size_t extra);
+int etab_init(etab *t);
+void etab_free(etab *t);
 /* RISK_EINVAL for an event the compact node cannot hold. */
 int ev_check(const risk_event *e);
-/* The stored node for e: strings interned, id stable_id (the stored
- * event's) or a new arena copy, owner unset. ENOMEM: only unused interned
- * strings and arena bytes are left behind. */
-int ev_make(risk_memstore *ms, const risk_event *e, uint32_t *icache, const char *stable_id,
-            evnode **out, int *popped);
-/* A risk_event view of n, valid while n and the lock are (read lock). */
+/* The stored node for e from hm: strings interned (for t: see intern), id
+ * stable_id (the stored event's) or a new arena copy, owner unset. ENOMEM:
+ * only strings t added and arena bytes are left behind. */
+int ev_make(risk_memstore *ms, mtxn *t, home *hm, const risk_event *e, uint64_t h,
+            const char *stable_id, evnode **out, int *popped);
+/* Whether n (owner set) can be copied into old, the node it replaces: the
+ * same owner and size. Then only the owner's shard lock is needed. */
+int ev_fits(const evnode *old, const subject *owner, size_t size);
+/* A new version e of the event whose node old fits it, written into old
+ * without a node of its own: prepare interns e's strings into v (a string
+ * equal to old's keeps old's index: one strcmp), apply writes them and
+ * e's fields. ENOMEM: only strings t added are left behind. */
+int ev_patch_prepare(risk_memstore *ms, mtxn *t, const evnode *old, const risk_event *e,
+                     uint32_t v[4]);
+void ev_patch_apply(evnode *old, const risk_event *e, const uint32_t v[4]);
+/* A risk_event view of n, valid while n and the lock of its owner's
+ * shard are. */
 void ev_view(const risk_memstore *ms, const evnode *n, risk_event *out);
 /* Store n (owner set) in place of any event with its id; n or the old
- * node goes back to a free list. old: that event's stored node if the
- * caller found it under this hold of the write lock (saves the bucket
- * walk), else NULL. */
-void ev_install(risk_memstore *ms, uint64_t h, evnode *n, evnode *old);
-/* A heap copy of a stored event (read lock). */
+ * node goes back to hm's free lists. known: the caller looked the id up
+ * under this hold of the locks and found old (NULL: absent); else old is
+ * ignored and looked up. Locks: n's owner's shard; and, unless old is
+ * known and fits, the event's events shard and the shard of any owner of
+ * the old node. A new id takes a slot etab_reserve promised. */
+void ev_install(risk_memstore *ms, home *hm, uint64_t h, evnode *n, int known, evnode *old);
+/* A heap copy of a stored event (the owner's shard's read lock). */
 int evnode_dup(const risk_memstore *ms, risk_event **out, const evnode *n);
 
 /* history items (lib/store_memory_hist.c) */
 void hist_view(const risk_memstore *ms, const hitem *h, risk_history *out);
 
-/* level and per-user event lists (write lock held) */
-void level_link(risk_memstore *ms, subject *s);
-void level_unlink(risk_memstore *ms, subject *s);
-void ev_link(subject *s, evnode *n);
+/* level and per-user event lists (the shard's write lock) */
+void level_link(ushard *sh, subject *s);
+void level_unlink(ushard *sh, subject *s);
+/* Room in s's array for `extra` more events beyond those and the ones
+ * promised, promised (the shard's write lock); ENOMEM: unchanged. */
+int ev_reserve(subject *s, uint32_t extra);
+/* Take back a promise; an array left empty and unpromised is freed. */
+void ev_unreserve(subject *s, uint32_t n);
+void ev_link(subject *s, evnode *n); /* room promised */
 void ev_unlink(evnode *n);
-/* Find or create the subject of id (write lock held); NULL: ENOMEM. */
+/* Find or create the subject of id in its shard (write lock held); NULL:
+ * ENOMEM. */
 subject *subject_get(risk_memstore *ms, uint64_t h, const char *id);
 void subject_free(subject *s);
+/* Copy u's fields but the id into the subject's user (the id, the
+ * subject's, is read without locks by history views). */
+void subject_set_user(subject *s, const risk_user *u);
 
 /* ---- transactions (lib/store_memory.c) ---- */
 mtxn *txn_new(void); /* an uninitialised txn object; NULL: ENOMEM */
+void txn_free(mtxn *t);
 int ms_begin(void *ctx, const char *user_id, void **txn);
 int ms_commit(void *ctx, void *txn);
 void ms_rollback(void *ctx, void *txn);
@@ -492,11 +741,15 @@ char *sc_str(mtxn *t, const char *s, int *ok);
 int seq_reserve(risk_memstore *ms, mtxn *t, uint64_t *seq);
 /* The txn is done (applied or rolled back): let later seqs show. */
 void seq_done(risk_memstore *ms, mtxn *t);
-/* Prepare (write lock): the arena items of t->hist and room in the seq
- * index. ENOMEM: nothing changed but the arena mark (restored by the caller). */
+/* Prepare (the txn's locks): t's items in its home's arena and pages of
+ * the seq index. ENOMEM: nothing changed but the arena mark and strings t
+ * added (given back by the caller); a page, once there, stays. */
 int hist_prepare(risk_memstore *ms, mtxn *t, size_t first_sub);
-/* Apply (write lock): publish t's items. */
+/* Apply (the txn's locks): publish t's items. */
 void hist_apply(risk_memstore *ms, mtxn *t);
+/* The first page of the seq index (keep_history stores, at creation). */
+int hist_init(risk_memstore *ms);
+void hist_free(risk_memstore *ms);
 /* The read_history callback. */
 int ms_read_history(void *ctx, const char *user_id, uint64_t since_seq,
                     risk_history_visit_fn fn, void *arg);

@@ -2,68 +2,98 @@
  *
  * Layout. Committed state lives in open-addressing hash maps (linear
  * probing, power-of-two tables, backward-shift deletion, no tombstones):
- * users by id, policies by name, meta by key; events by id in a chained
- * table (lib/store_memory_events.c says why). A user id maps
+ * users by id, policies by name, meta by key; events by id in a table of
+ * tagged slot groups (lib/store_memory_events.c says why). A user id maps
  * to a "subject" that embeds the committed user (absent until the first
- * put), a list of the user's events (user_events is O(that user's
- * events)), the user's history items, and its place in one of four
+ * put), an array of the user's event nodes (user_events is O(that user's
+ * events), and fetches every node at once rather than following a chain
+ * of misses), the user's history items, and its place in one of four
  * per-level lists (list_users ≥ high touches only high users).
+ *
+ * Shards (R-CC-1: operations on different users run in parallel, issue
+ * #9: two threads on disjoint users went at 0.68x one thread behind one
+ * store-wide lock). The committed state is split by hash, each part under
+ * its own reader-writer lock:
+ * - 256 user shards (top bits of the user id's hash): the users map and
+ *   the level lists;
+ * - 256 events shards (bits 8.. of the event id's hash): the events table;
+ * - the global shard: policies, meta;
+ * - a home per committing thread: the arena and free lists its prepares
+ *   take memory from (two threads never append to the same arena tail);
+ * - the interned strings (lib/store_memory_intern.c) and the history index
+ *   by seq (lib/store_memory_hist.c) take no lock to read: pages that
+ *   never move, entries published before use.
+ * A txn takes the locks of what it touches, in one order (global, user
+ * shards, events shards): its users' and its events' owners' shards, and
+ * the events shard of an event it inserts or looks up; a closing of an
+ * event its own read saw (dismiss-all) rewrites the node in place under
+ * the owner's lock alone. What else it needs shows under the first locks
+ * (an old node owned by another user, a read node that no longer fits) and
+ * is added, in order or by letting go and starting again. Two threads on
+ * disjoint users thus share a lock only when their users or events hash
+ * to the same shard (1 in 256).
  *
  * Memory (issue #9: a million events and history items). Records are kept
  * compact and risk_event / risk_history views are built when a callback
  * hands one out (visitors get a view valid during the call):
- * - an event node holds its times, enums, ip and note; its user id is the
- *   owner subject's, its id lives in the store's append-only arena, and
- *   type, location, source and closed_by are interned: a store-owned
- *   table keeps one copy of each distinct string until close (there are a
- *   handful of detection types, sources, locations and actors);
- * - event nodes are carved from the arena too, with free lists by size
+ * - an event node holds its times, enums, ip and note and its id's hash
+ *   (a table that grows moves it without reading the id); its user id is
+ *   the owner subject's, its id lives in an append-only arena, and type,
+ *   location, source and closed_by are interned: a store-owned table keeps
+ *   one copy of each distinct string until close (there are a handful of
+ *   detection types, sources, locations and actors);
+ * - event nodes are carved from the arenas too, with free lists by size
  *   for nodes that a new version replaces;
- * - a history item lives in the arena (items are never freed before
+ * - a history item lives in an arena (items are never freed before
  *   close): subject pointer, interned actor, the event id shared with the
- *   event, the note and policy, the chain; a seq-indexed array finds the
- *   item of a seq (lib/store_memory_hist.c).
+ *   event, the note and policy, the chain; a seq-indexed directory of
+ *   pages finds the item of a seq (lib/store_memory_hist.c).
  * Measured with tools/bench/risk-bench (100,000 users, 1,000,000 events):
- * peak RSS 605 MiB → 273 MiB.
+ * peak RSS 605 MiB → 273 MiB, then 264 MiB with 64-byte event nodes.
  *
  * Transactions copy every write into a scratch buffer of their own (the
  * inline part holds an ingest: no allocation), in small private maps;
  * reads overlay them on the committed state (read-your-writes). Finished
  * txns are kept for reuse, so an ingest or a dismiss-all allocates
- * nothing (but a new arena chunk every megabyte). Commit is two-phase so
- * the journal can log between the phases:
- *   prepare: under the write lock version checks (R-ST-6), claims on the
+ * nothing (but a new arena chunk now and then). Commit is two-phase so the
+ * journal can log between the phases:
+ *   prepare: under the txn's locks version checks (R-ST-6), claims on the
  *     users it writes, interning (a per-txn guess cache makes a known
- *     string one strcmp), event nodes and history items in the arena,
- *     every map reservation apply needs. May fail; then nothing changed:
- *     interned strings, arena bytes and nodes it took are given back (so
- *     are those of a txn prepared then rolled back, unless another
- *     prepared after it).
- *   apply (write lock): pointer moves and copies only, cannot fail. A
+ *     string one strcmp), event nodes and history items in its thread's
+ *     home's arena, every map reservation apply needs. May fail; then
+ *     nothing changed: strings it added, arena bytes and nodes it took are
+ *     given back (so are those of a txn prepared then rolled back; its
+ *     arena bytes unless its thread prepared again since).
+ *   apply (the txn's locks): pointer moves and copies only, cannot fail. A
  *     closed event that fits its node is rewritten in place.
- * The table's commit runs both phases under one hold of the write lock.
+ * The table's commit runs both phases under one hold of the locks.
  * Several transactions may sit between prepare and apply at once (group
  * commit): map reservations are counted, and a user claimed by one prepared
  * transaction makes another's prepare fail with RISK_ECONFLICT.
  *
  * Files: this one has the transactions (scratch, prepare, apply, commit,
- * rollback); lib/store_memory_ops.c the callbacks that buffer writes and
- * read, and the table; lib/store_memory_map.c maps, arena, interning,
- * subjects, lifetime, loading; lib/store_memory_events.c event nodes;
- * lib/store_memory_hist.c the sequencer and history items.
+ * rollback) and which locks they take; lib/store_memory_ops.c the
+ * callbacks that buffer writes and read, and the table;
+ * lib/store_memory_map.c maps, arenas and homes, subjects, the locks and
+ * lock sets, lifetime, loading; lib/store_memory_events.c event nodes and their table;
+ * lib/store_memory_intern.c interned strings; lib/store_memory_hist.c the
+ * sequencer and history items.
  *
  * History sequence numbers: lib/store_memory_hist.c (the memory store's
  * writers do not wait for each other's commits; the journal's do).
  *
- * Locking: one striped rwlock over all committed state (a reader takes its
- * thread's stripe, a writer all of them: readers on two cores do not share
- * a counter). Callbacks given to
- * view_user, user_events, list_policies and risk_memstore_each_* run under
- * the read lock: they must not commit to this store (deadlock); they may
- * read it (glibc's default rwlock lets a reader re-enter, and a thread
- * always reads through the same stripe). list_users
- * and read_history call fn without the lock (they copy first), so a visitor
- * may run whole operations on the store. */
+ * Readers take the read lock of the shard they read (get_event: the events
+ * shard, then the owner's shard for the node's contents, taken in order).
+ * Callbacks given to view_user, user_events, list_policies and
+ * risk_memstore_each_* run under a read lock: they must not commit to this
+ * store (deadlock); they may read it (glibc's default rwlock lets a reader
+ * re-enter, and prefers readers: a reader never waits for a writer that
+ * waits, and writers never wait while they hold a lock, so readers that
+ * hold one lock and take another cannot deadlock; ThreadSanitizer's lock
+ * order check cannot see that and reports a visitor that takes a lock
+ * before one it holds, so the store's own code takes them in order).
+ * list_users and read_history call fn without a lock (they copy first),
+ * so a visitor may run whole operations on the store. */
 #include "memstore.h"
 
 #include <stdlib.h>
@@ -119,12 +149,17 @@ static void txn_init(mtxn *t, risk_memstore *ms)
     t->ms = ms;
     memset(t->inl_users, 0, sizeof t->inl_users);
     memset(t->inl_events, 0, sizeof t->inl_events);
-    t->users = (map){.s = t->inl_users, .inl = t->inl_users, .cap = TXN_INLINE_SLOTS,
+    t->users = (map){.s = t->inl_users, .inl = t->inl_users, .cap = TXN_INLINE_USERS,
                      .key = user_key};
     t->events = (map){.s = t->inl_events, .inl = t->inl_events, .cap = TXN_INLINE_SLOTS,
                       .key = event_key};
     t->policies = (map){.key = pnode_key};
     t->meta = (map){.key = meta_key};
+    t->usl = t->inl_usl;
+    t->evl = t->inl_evl;
+    t->n_usl = t->n_evl = 0;
+    t->cap_usl = TXN_INLINE_USERS;
+    t->cap_evl = TXN_INLINE_SLOTS;
     t->hist = t->inl_hist;
     t->n_hist = 0;
     t->cap_hist = TXN_INLINE_HIST;
@@ -133,22 +168,36 @@ static void txn_init(mtxn *t, risk_memstore *ms)
     t->p_prev = t->p_next = NULL;
     t->subs = NULL;
     t->n_subs = 0;
-    t->nodes = NULL;
+    t->has_nodes = 0;
     t->items = NULL;
     t->res_policies = t->res_meta = 0;
+    t->held.n = 0;
+    t->hm = NULL;
+    t->inew = NULL;
     t->sc_at = t->sc_inl;
     t->sc_left = TXN_SCRATCH;
     t->sc_more = NULL;
     t->seen_subj = NULL;
     t->n_seen = 0;
+    t->memo_id = NULL;
 }
 
+/* Aligned to a cache line (mtxn.seq_lo), in memory from the allocator. */
 mtxn *txn_new(void)
 {
-    mtxn *t = risk_malloc(sizeof *t);
-    if (t != NULL)
-        memset(t->icache, 0, sizeof t->icache); /* the rest: txn_init */
+    void *mem = risk_malloc(sizeof(mtxn) + 63);
+    if (mem == NULL)
+        return NULL;
+    mtxn *t = (mtxn *)(((uintptr_t)mem + 63) & ~(uintptr_t)63);
+    t->mem = mem;
+    memset(t->icache, 0, sizeof t->icache); /* the rest: txn_init */
     return t;
+}
+
+void txn_free(mtxn *t)
+{
+    if (t != NULL)
+        risk_free(t->mem);
 }
 
 int ms_begin(void *ctx, const char *user_id, void **txn)
@@ -195,29 +244,32 @@ static void txn_free_shells(mtxn *t)
                                                     memory_order_relaxed))
             return;
     }
-    risk_free(t);
+    txn_free(t);
 }
 
-static inline evnode *node_at(const mtxn *t, size_t i)
+static inline evnode *node_of(const bufev *b)
 {
-    return (evnode *)(t->nodes[i] & ~(uintptr_t)1);
+    return (evnode *)(b->node & ~(uintptr_t)1);
 }
 
-/* Give back the nodes prepare took (write lock): all of them, or all but
- * the arena's when the arena is restored after (those vanish with it). */
-static void give_nodes(risk_memstore *ms, mtxn *t, int keep_arena_ones)
+/* Give back the nodes prepare took (its locks held): all of them, or all
+ * but the arena's when the arena is restored after (those vanish with it). */
+static void give_nodes(mtxn *t, int keep_arena_ones)
 {
-    if (t->nodes == NULL)
+    if (!t->has_nodes)
         return;
-    MAP_EACH(&t->events, i) {
-        evnode *n = node_at(t, i);
+    for (uint32_t i = 0; i < t->n_evl; i++) {
+        bufev *b = t->evl[i];
+        evnode *n = node_of(b);
+        int popped = b->node & 1;
+        b->node = 0;
         if (n == NULL)
             continue;
-        int from_arena = !(t->nodes[i] & 1) && ev_size(n->ip_len, n->note_len) <= SLAB_MAX;
+        int from_arena = !popped && ev_size(n->ip_len, n->note_len) <= SLAB_MAX;
         if (!(keep_arena_ones && from_arena))
-            ev_give(ms, n);
+            ev_give(t->hm, n);
     }
-    t->nodes = NULL; /* scratch */
+    t->has_nodes = 0;
 }
 
 /* Free every buffered write and the txn itself. */
@@ -237,8 +289,8 @@ static void txn_discard(mtxn *t)
 
 static int subject_empty(const subject *s)
 {
-    return !s->has_user && s->ev_head == NULL && s->h_head == NULL && s->claim == NULL &&
-           s->pins == 0;
+    return !s->has_user && s->n_ev == 0 && s->ev_res == 0 && s->h_head == NULL &&
+           s->claim == NULL && s->pins == 0;
 }
 
 /* Drop the pins of a prepared txn; subjects it created for nothing go away. */
@@ -250,44 +302,56 @@ static void unpin_all(risk_memstore *ms, mtxn *t)
             s->claim = NULL;
         s->pins--;
         if (subject_empty(s)) {
-            size_t at = map_find(&ms->users, hash_str(s->u.id), s->u.id);
+            uint64_t h = hash_str(s->u.id);
+            map *m = &ush_of(ms, h)->users;
+            size_t at = map_find(m, h, s->u.id);
             if (at != NOPE)
-                map_remove_at(&ms->users, at);
+                map_remove_at(m, at);
             subject_free(s);
         }
     }
     t->n_subs = 0;
 }
 
+/* (The global shard's lock is held when there is anything to release there.) */
 static void release_reservations(risk_memstore *ms, mtxn *t)
 {
-    ms->policies.reserved -= t->res_policies;
-    ms->meta.reserved -= t->res_meta;
+    if (t->res_policies)
+        ms->policies.reserved -= t->res_policies;
+    if (t->res_meta)
+        ms->meta.reserved -= t->res_meta;
     t->res_policies = t->res_meta = 0;
+    for (uint32_t i = 0; i < t->n_evl; i++) {
+        bufev *b = t->evl[i];
+        if (b->reserved)
+            esh_of(ms, b->h)->t.reserved--;
+        if (b->slot)
+            ev_unreserve(b->owner, 1);
+        b->reserved = b->slot = 0;
+    }
 }
 
-/* Find or create (and pin) the subject of id, whose hash is *h if known;
- * write lock held. A txn's references are mostly to one user: the last
- * pinned is tried first, without hashing. */
-static int pin(risk_memstore *ms, mtxn *t, const uint64_t *h, const char *id)
+/* Find or create (and pin) the subject of id (hash h); its shard locked.
+ * A txn's references are mostly to one user: the last pinned is tried
+ * first. */
+static subject *pin(risk_memstore *ms, mtxn *t, uint64_t h, const char *id)
 {
     subject *s = t->n_subs && strcmp(t->subs[t->n_subs - 1]->u.id, id) == 0
                      ? t->subs[t->n_subs - 1]
-                     : subject_get(ms, h ? *h : hash_str(id), id);
+                     : subject_get(ms, h, id);
     if (s == NULL)
-        return RISK_ENOMEM;
+        return NULL;
     s->pins++;
     t->subs[t->n_subs++] = s;
-    return RISK_OK;
+    return s;
 }
 
 /* After the users were pinned (t->subs in the users' map order). */
 static int check_versions(mtxn *t)
 {
-    size_t k = 0;
-    MAP_EACH(&t->users, i) {
-        const risk_user *u = t->users.s[i].val;
-        const subject *s = t->subs[k++];
+    for (uint32_t i = 0; i < t->n_usl; i++) {
+        const risk_user *u = &t->usl[i]->u;
+        const subject *s = t->subs[i];
         uint64_t have = (s && s->has_user) ? s->u.version : 0;
         if (s && s->claim && s->claim != t)
             return risk_err(RISK_ECONFLICT, "user: '%s' is being committed by another transaction",
@@ -301,21 +365,110 @@ static int check_versions(mtxn *t)
     return RISK_OK;
 }
 
-static int prepare_locked(risk_memstore *ms, mtxn *t)
+/* ---- the locks a txn takes ----
+ * The global shard if it writes policies or meta or has an item without a
+ * user; the shard of every user it writes, of its events' users and of
+ * its items' users; the events shard of every event unless the event
+ * replaces, in place, a node this txn's read saw (a closing: dismiss-all
+ * takes its user's shard only); and the shard of a replaced event's owner
+ * if that is another user. Which events need their shard, and which old
+ * nodes have other owners, is known only under the first locks: the set
+ * grows until it covers what the held locks show it needs. */
+static void base_locks(mtxn *t, lockset *s, int all_events)
+{
+    s->n = 0;
+    if (t->policies.count || t->meta.count)
+        lk_add(s, LK_G);
+    for (uint32_t i = 0; i < t->n_usl; i++)
+        lk_add(s, LK_U(ush_idx(t->usl[i]->h)));
+    for (uint32_t i = 0; i < t->n_evl; i++) {
+        const bufev *b = t->evl[i];
+        lk_add(s, LK_U(ush_idx(b->uh)));
+        if (all_events || b->seen == NULL)
+            lk_add(s, LK_E(esh_idx(b->h)));
+    }
+    for (size_t i = 0; i < t->n_hist; i++)
+        lk_add(s, t->hist[i]->r.user_id ? LK_U(ush_idx(t->hist[i]->uh)) : LK_G);
+}
+
+/* What the held locks show the txn needs besides (see above); for each
+ * event, whether its read node can be used (use_seen) and the node it
+ * replaces (old; events whose shard is not held yet: NULL for now).
+ * Returns 1 if nothing more is needed. */
+static int more_locks(risk_memstore *ms, mtxn *t, const lockset *held, lockset *more,
+                      int same_hold)
+{
+    more->n = 0;
+    int seen_ok = same_hold && t->seen_subj != NULL &&
+                  lk_has(held, LK_U(ush_idx(t->seen_uh))) &&
+                  t->seen_subj->ev_moves == t->seen_moves;
+    int enough = 1;
+    for (uint32_t i = 0; i < t->n_evl; i++) {
+        bufev *b = t->evl[i];
+        const risk_event *e = &b->e;
+        uint64_t h = b->h;
+        /* its owner's subject, looked up only if a node is compared with it
+         * (b->owner is prepare's: the pinned subject) */
+        const subject *owner = NULL;
+        b->use_seen = 0;
+        if (seen_ok && b->seen != NULL) {
+            owner = subject_find(&ush_of(ms, b->uh)->users, b->uh, e->user_id);
+            b->use_seen = owner == t->seen_subj &&
+                          ev_fits(b->seen, owner, ev_size(e->ip ? strlen(e->ip) + 1 : 0,
+                                                          e->note ? strlen(e->note) + 1 : 0));
+        }
+        b->old = b->use_seen ? b->seen : NULL;
+        if (b->use_seen)
+            continue;
+        unsigned eid = LK_E(esh_idx(h));
+        if (!lk_has(held, eid)) {
+            lk_add(more, eid);
+            enough = 0;
+            continue;
+        }
+        b->old = etab_get(&esh_of(ms, h)->t, h, e->id);
+        if (b->old != NULL && owner == NULL)
+            owner = subject_find(&ush_of(ms, b->uh)->users, b->uh, e->user_id);
+        if (b->old != NULL && b->old->owner != owner) { /* moves to another user */
+            unsigned uid = LK_U(ush_idx(hash_str(b->old->owner->u.id)));
+            if (!lk_has(held, uid)) {
+                lk_add(more, uid);
+                enough = 0;
+            }
+        }
+    }
+    return enough;
+}
+
+/* Take the txn's locks (base_locks, grown by more_locks until enough). */
+static void take_locks(risk_memstore *ms, mtxn *t, lockset *held, int same_hold)
+{
+    base_locks(t, held, !same_hold);
+    lockset_acquire(ms, held);
+    lockset more;
+    while (!more_locks(ms, t, held, &more, same_hold))
+        lockset_extend(ms, held, &more);
+}
+
+/* The txn's locks held (take_locks, same hold). split: apply will run
+ * under another hold (the journal's two phases): every event gets a node
+ * and room in its owner's array (it may move meanwhile), none is written
+ * in place by a patch. */
+static int prepare_locked(risk_memstore *ms, mtxn *t, int split)
 {
     int rc = RISK_OK;
-    MAP_EACH(&t->users, i)
-        if ((rc = pin(ms, t, &t->users.s[i].hash, user_key(t->users.s[i].val))) != RISK_OK)
-            return rc;
+    for (uint32_t i = 0; i < t->n_usl; i++)
+        if (pin(ms, t, t->usl[i]->h, t->usl[i]->u.id) == NULL)
+            return RISK_ENOMEM;
     if ((rc = check_versions(t)) != RISK_OK)
         return rc;
-    /* apply links each user at the head of its level's list, whose first
-     * subject is the user last written at that level, often by another
-     * thread (its line on the other core): fetched now, while the rest of
-     * prepare runs, not when apply stalls on it (a hint only) */
-    MAP_EACH(&t->users, i) {
-        const risk_user *u = t->users.s[i].val;
-        __builtin_prefetch(ms->levels[u->level < N_LEVELS ? u->level : 0], 1);
+    /* apply links a user whose level changed at the head of its level's
+     * list, whose first subject is the user last written at that level:
+     * fetched now, while the rest of prepare runs, not when apply stalls
+     * on it (a hint only) */
+    for (uint32_t i = 0; i < t->n_usl; i++) {
+        const bufuser *bu = t->usl[i];
+        __builtin_prefetch(ush_of(ms, bu->h)->levels[bu->u.level < N_LEVELS ? bu->u.level : 0], 1);
     }
     /* a removal seen at remove_policy time may have been committed since by
      * another transaction: the second of two removals must not commit too */
@@ -325,66 +478,78 @@ static int prepare_locked(risk_memstore *ms, mtxn *t)
             return risk_err(RISK_ENOTFOUND, "name: policy '%s' was removed by another "
                                             "transaction", pn->name);
     }
-    MAP_EACH(&t->events, i) {
-        const char *uid = ((const risk_event *)t->events.s[i].val)->user_id;
-        if ((rc = pin(ms, t, NULL, uid)) != RISK_OK)
-            return rc;
+    for (uint32_t i = 0; i < t->n_evl; i++) {
+        bufev *b = t->evl[i];
+        if ((b->owner = pin(ms, t, b->uh, b->e.user_id)) == NULL)
+            return RISK_ENOMEM;
     }
     size_t first_hist_sub = t->n_subs;
     for (size_t i = 0; i < t->n_hist; i++) {
-        const char *uid = t->hist[i]->user_id;
-        if (uid && (rc = pin(ms, t, NULL, uid)) != RISK_OK)
-            return rc;
+        const bufhist *bh = t->hist[i];
+        if (bh->r.user_id && pin(ms, t, bh->uh, bh->r.user_id) == NULL)
+            return RISK_ENOMEM;
     }
-    /* events: the stored nodes (interned strings, stable ids); the nodes
-     * they replace, known from the txn's read while it is current */
-    int seen_ok = t->seen_subj != NULL && t->seen_subj->ev_moves == t->seen_moves;
-    size_t k = 0;
-    MAP_EACH(&t->events, i) {
-        bufev *b = t->events.s[i].val;
-        const risk_event *e = &b->e;
-        b->old = seen_ok && b->seen ? b->seen
-                                    : evmap_get(&ms->events, t->events.s[i].hash, e->id);
+    /* events: the stored nodes (interned strings, stable ids), a slot for
+     * each new id; the nodes they replace were found by take_locks */
+    t->has_nodes = 1;
+    for (uint32_t i = 0; i < t->n_evl; i++) {
+        bufev *b = t->evl[i];
+        if (b->use_seen && !split) { /* a closing of a node this txn read */
+            if ((rc = ev_patch_prepare(ms, t, b->old, &b->e, b->patch)) != RISK_OK)
+                return rc;
+            continue;
+        }
         evnode *n;
         int popped;
-        if ((rc = ev_make(ms, e, t->icache, b->old ? b->old->id : NULL, &n, &popped)) !=
-            RISK_OK)
+        if ((rc = ev_make(ms, t, t->hm, &b->e, b->h, b->old ? b->old->id : NULL, &n,
+                          &popped)) != RISK_OK)
             return rc;
-        t->nodes[i] = (uintptr_t)n | (uintptr_t)popped;
-        k += b->old == NULL;
+        b->node = (uintptr_t)n | (uintptr_t)popped;
+        if (b->old == NULL) {
+            if ((rc = etab_reserve(&esh_of(ms, b->h)->t, 1)) != RISK_OK)
+                return rc;
+            b->reserved = 1;
+        }
+        if (split || b->old == NULL || b->old->owner != b->owner) {
+            if ((rc = ev_reserve(b->owner, 1)) != RISK_OK)
+                return rc;
+            b->slot = 1;
+        }
     }
-    evmap_grow(&ms->events, ms->events.count + k);
     if ((rc = hist_prepare(ms, t, first_hist_sub)) != RISK_OK)
         return rc;
-    /* every put reserves: another txn may remove the policy before apply */
-    k = 0;
+    /* every put reserves: another txn may remove the policy before apply
+     * (the global shard is locked only if the txn writes there) */
+    size_t k = 0;
     MAP_EACH(&t->policies, i)
         k += ((pnode *)t->policies.s[i].val)->p != NULL;
-    if ((rc = map_reserve(&ms->policies, k)) != RISK_OK)
+    if (k && (rc = map_reserve(&ms->policies, k)) != RISK_OK)
         return rc;
     t->res_policies = k;
     k = 0;
     MAP_EACH(&t->meta, i)
         k += map_find(&ms->meta, t->meta.s[i].hash, meta_key(t->meta.s[i].val)) == NOPE;
-    if ((rc = map_reserve(&ms->meta, k)) != RISK_OK)
+    if (k && (rc = map_reserve(&ms->meta, k)) != RISK_OK)
         return rc;
     t->res_meta = k;
     /* users were pinned first: claim them against other prepared txns */
-    for (size_t i = 0; i < t->users.count; i++)
+    for (uint32_t i = 0; i < t->n_usl; i++)
         t->subs[i]->claim = t;
     return RISK_OK;
 }
 
-/* Whether publishing t touches committed state (needs the write lock). */
+/* Whether publishing t touches committed state (needs locks). */
 static int txn_writes(const mtxn *t)
 {
     return t->users.count || t->events.count || t->n_hist || t->policies.count || t->meta.count;
 }
 
-/* Prepare's allocations outside the lock: one subject slot per
- * reference, the node and history item pointers. */
-static int alloc_prepared(mtxn *t)
+/* Prepare's allocations outside the lock: the thread's home, one subject
+ * slot per reference, the history item pointers. */
+static int alloc_prepared(risk_memstore *ms, mtxn *t)
 {
+    if ((t->hm = home_get(ms)) == NULL)
+        return RISK_ENOMEM;
     size_t refs = t->users.count + t->events.count + t->n_hist;
     if (refs <= TXN_INLINE_SUBS)
         t->subs = t->inl_subs;
@@ -392,37 +557,32 @@ static int alloc_prepared(mtxn *t)
         return ms_nomem();
     if (t->n_hist && (t->items = sc_alloc(t, t->n_hist * sizeof *t->items)) == NULL)
         return RISK_ENOMEM;
-    if (t->events.count) {
-        if ((t->nodes = sc_alloc(t, t->events.cap * sizeof *t->nodes)) == NULL)
-            return RISK_ENOMEM;
-        memset(t->nodes, 0, t->events.cap * sizeof *t->nodes);
-    }
     return RISK_OK;
 }
 
 static void free_prepared(mtxn *t)
 {
-    t->nodes = NULL;
+    t->has_nodes = 0;
     if (t->subs != t->inl_subs)
         risk_free(t->subs);
     t->subs = NULL;
 }
 
-/* Prepare under the write lock; a failure undoes everything visible. */
-static int prepare_now(risk_memstore *ms, mtxn *t)
+/* Prepare under the txn's locks (take_locks), its home taken; a failure
+ * undoes everything visible. */
+static int prepare_now(risk_memstore *ms, mtxn *t, int split)
 {
-    t->amark = arena_save(&ms->ar);
-    t->imark = ms->n_istr;
-    int rc = prepare_locked(ms, t);
+    t->amark = arena_save(&t->hm->ar);
+    int rc = prepare_locked(ms, t, split);
     if (rc != RISK_OK) {
-        give_nodes(ms, t, 1); /* the arena's go with the restore */
-        arena_restore(&ms->ar, t->amark);
-        intern_restore(ms, t->imark);
+        give_nodes(t, 1); /* the arena's go with the restore */
+        arena_restore(&t->hm->ar, t->amark);
+        intern_rollback(ms, t);
         release_reservations(ms, t);
         unpin_all(ms, t);
         return rc;
     }
-    t->gen = ++ms->prep_gen;
+    t->gen = ++t->hm->prep_gen;
     return RISK_OK;
 }
 
@@ -435,11 +595,13 @@ int risk_memstore_prepare(risk_memstore *ms, void *txn)
         return risk_err(RISK_EINVAL, "txn: already prepared");
     int rc = RISK_OK;
     if (txn_writes(t)) {
-        if ((rc = alloc_prepared(t)) != RISK_OK)
+        if ((rc = alloc_prepared(ms, t)) != RISK_OK)
             return rc;
-        ms_wrlock(ms);
-        rc = prepare_now(ms, t);
-        ms_wrunlock(ms);
+        take_locks(ms, t, &t->held, 1);
+        home_take(t->hm);
+        rc = prepare_now(ms, t, 1);
+        home_put(t->hm);
+        lockset_release(ms, &t->held);
     }
     if (rc != RISK_OK) {
         free_prepared(t);
@@ -449,30 +611,39 @@ int risk_memstore_prepare(risk_memstore *ms, void *txn)
     return RISK_OK;
 }
 
-/* Publish a prepared txn; pointer moves, copies and frees only. Write lock
- * held; same_hold: since prepare (the nodes it found stay current). */
+/* Publish a prepared txn; pointer moves, copies and frees only. The txn's
+ * locks held; same_hold: since prepare (the old nodes it found stay
+ * current). */
 static void apply_locked(risk_memstore *ms, mtxn *t, int same_hold)
 {
     size_t k = 0; /* t->subs is in the order prepare_locked pinned */
-    release_reservations(ms, t); /* apply inserts at most what was reserved */
-    MAP_EACH(&t->users, i) {
+    for (uint32_t i = 0; i < t->n_usl; i++) {
         subject *s = t->subs[k++];
-        const risk_user *bu = t->users.s[i].val;
-        if (s->has_user)
-            level_unlink(ms, s);
-        char *id = s->u.id;
-        s->u = *bu;
-        s->u.id = id;
-        s->has_user = 1;
-        level_link(ms, s);
+        ushard *sh = ush_of(ms, t->usl[i]->h);
+        const risk_user *bu = &t->usl[i]->u;
+        /* the lists' order means nothing (list_users callers sort): a user
+         * that stays at its level stays where it is, and its neighbours'
+         * lines are not touched */
+        int relink = !s->has_user || s->u.level != bu->level;
+        if (relink && s->has_user)
+            level_unlink(sh, s);
+        subject_set_user(s, bu);
+        if (relink)
+            level_link(sh, s);
     }
-    MAP_EACH(&t->events, i) {
-        evnode *n = node_at(t, i);
-        n->owner = t->subs[k++];
-        ev_install(ms, t->events.s[i].hash, n,
-                   same_hold ? ((bufev *)t->events.s[i].val)->old : NULL);
+    for (uint32_t i = 0; i < t->n_evl; i++) {
+        bufev *b = t->evl[i];
+        evnode *n = node_of(b);
+        subject *owner = t->subs[k++];
+        if (n == NULL) { /* patched in place (same hold) */
+            ev_patch_apply(b->old, &b->e, b->patch);
+            continue;
+        }
+        n->owner = owner;
+        ev_install(ms, t->hm, b->h, n, same_hold, b->old);
+        b->node = 0;
     }
-    t->nodes = NULL; /* installed (or given back) */
+    t->has_nodes = 0; /* installed (or given back) */
     MAP_EACH(&t->policies, i) {
         pnode *pn = t->policies.s[i].val;
         size_t at = map_find(&ms->policies, t->policies.s[i].hash, pn->name);
@@ -499,7 +670,9 @@ static void apply_locked(risk_memstore *ms, mtxn *t, int same_hold)
         risk_free(bn);
     }
     hist_apply(ms, t);
+    release_reservations(ms, t); /* after the inserts that used them */
     unpin_all(ms, t);
+    intern_commit(t);
 }
 
 /* After apply: the buffered values belong to the store; free the shells. */
@@ -513,9 +686,14 @@ void risk_memstore_apply(risk_memstore *ms, void *txn)
 {
     mtxn *t = txn;
     if (txn_writes(t)) {
-        ms_wrlock(ms);
+        /* another hold than prepare's: every event is looked up again, so
+         * every events shard and any old owner's shard too */
+        lockset held;
+        take_locks(ms, t, &held, 0);
+        home_take(t->hm);
         apply_locked(ms, t, 0);
-        ms_wrunlock(ms);
+        home_put(t->hm);
+        lockset_release(ms, &held);
     }
     txn_finish(ms, t);
 }
@@ -527,23 +705,25 @@ void ms_rollback(void *ctx, void *txn)
     if (t == NULL)
         return;
     if (t->prepared && txn_writes(t)) {
-        ms_wrlock(ms);
-        if (t->gen == ms->prep_gen) { /* nothing prepared since can use them */
-            give_nodes(ms, t, 1);
-            arena_restore(&ms->ar, t->amark);
-            intern_restore(ms, t->imark);
+        lockset_acquire(ms, &t->held);
+        home_take(t->hm);
+        if (t->gen == t->hm->prep_gen) { /* nothing prepared since can use them */
+            give_nodes(t, 1);
+            arena_restore(&t->hm->ar, t->amark);
         } else {
-            give_nodes(ms, t, 0);
+            give_nodes(t, 0);
         }
+        home_put(t->hm);
+        intern_rollback(ms, t);
         release_reservations(ms, t);
         unpin_all(ms, t);
-        ms_wrunlock(ms);
+        lockset_release(ms, &t->held);
     }
     seq_done(ms, t);
     txn_discard(t);
 }
 
-/* prepare + apply under one hold of the write lock (the journal needs the
+/* prepare + apply under one hold of the txn's locks (the journal needs the
  * two phases apart; the plain memory store does not). */
 int ms_commit(void *ctx, void *txn)
 {
@@ -555,11 +735,13 @@ int ms_commit(void *ctx, void *txn)
         return risk_err(RISK_EINVAL, "txn: not an open transaction of this store");
     }
     int rc = RISK_OK;
-    if (txn_writes(t) && (rc = alloc_prepared(t)) == RISK_OK) {
-        ms_wrlock(ms);
-        if ((rc = prepare_now(ms, t)) == RISK_OK)
+    if (txn_writes(t) && (rc = alloc_prepared(ms, t)) == RISK_OK) {
+        take_locks(ms, t, &t->held, 1);
+        home_take(t->hm);
+        if ((rc = prepare_now(ms, t, 0)) == RISK_OK)
             apply_locked(ms, t, 1);
-        ms_wrunlock(ms);
+        home_put(t->hm);
+        lockset_release(ms, &t->held);
         if (rc != RISK_OK)
             free_prepared(t);
     }

@@ -1,18 +1,28 @@
 /* The in-memory store's events: compact nodes carved from the arena with
- * per-size free lists, the map by id (chained through the nodes), views,
+ * per-size free lists, the map by id (tagged slot groups), views,
  * installation, recovery loading. lib/store_memory.c explains the layout.
  *
- * Why a slab and a chained map (issue #9, a million events): malloc adds 8
- * bytes to a node and rounds to 16, and an open-addressing table at ≤ 3/4
- * load holds 2^21 16-byte slots for 1M events (32 MB); arena nodes round
- * to 8, and a chained table costs one pointer per bucket plus one per node
- * (16 MB). Events are replaced in place when the new version has the same
- * size (a closing: dismiss-all), so free lists see little traffic; a
- * replaced or spare node goes back to its size's list. Nodes bigger than
- * SLAB_MAX (long notes) are malloc'ed. */
+ * Why a slab (issue #9, a million events): malloc adds 8 bytes to a node
+ * and rounds to 16; arena nodes round to 8. Events are replaced in place
+ * when the new version has the same size (a closing: dismiss-all), so free
+ * lists see little traffic; a replaced or spare node goes back to its
+ * size's list. Nodes bigger than SLAB_MAX (long notes) are malloc'ed.
+ *
+ * The map by id is open addressing over 64-byte groups of seven slots, each
+ * slot's node pointer beside an 8-bit tag of its id's hash (etab, as in
+ * Swiss tables and F14): a lookup reads its home group, one cache line,
+ * and follows a pointer only when a tag matches, so an absent id (every
+ * ingest asks) costs one cache miss, where the chained table it replaced
+ * paid the bucket, each chained node and each node's id. A group counts
+ * the inserts that found it full and went on (never decremented: events
+ * are replaced, never removed), so a lookup stops at the first group that
+ * sent none on. 9.1 bytes a slot at ≤ 7/8 load: for a million events a
+ * table of 16 MB, as the chained one was (a pointer per bucket and one
+ * per node), and nodes are 8 bytes smaller. */
 #include "memstore.h"
 
-_Static_assert(sizeof(evnode) == 72, "an event node is 72 bytes, its ip and its note");
+_Static_assert(sizeof(evnode) == 64 || sizeof(void *) != 8,
+               "an event node is 64 bytes, its ip and its note");
 
 /* ---- slab ---- */
 size_t ev_size(size_t ip_len, size_t note_len)
@@ -22,7 +32,7 @@ size_t ev_size(size_t ip_len, size_t note_len)
 
 static size_t node_size(const evnode *n) { return ev_size(n->ip_len, n->note_len); }
 
-evnode *ev_take(risk_memstore *ms, size_t size, int *popped)
+evnode *ev_take(home *hm, size_t size, int *popped)
 {
     *popped = 0;
     if (size > SLAB_MAX) {
@@ -31,94 +41,137 @@ evnode *ev_take(risk_memstore *ms, size_t size, int *popped)
             ms_nomem();
         return n;
     }
-    evnode **fl = &ms->efree[size / 8];
+    evnode **fl = &hm->efree[size / 8];
     if (*fl != NULL) {
         evnode *n = *fl;
-        *fl = n->next;
+        *fl = n->fl_next;
         *popped = 1;
         return n;
     }
-    return arena_alloc(&ms->ar, size, 8);
+    return arena_alloc(&hm->ar, size, 8);
 }
 
-void ev_give(risk_memstore *ms, evnode *n)
+void ev_give(home *hm, evnode *n)
 {
     size_t size = node_size(n);
     if (size > SLAB_MAX) {
         risk_free(n);
         return;
     }
-    n->next = ms->efree[size / 8];
-    ms->efree[size / 8] = n;
+    n->fl_next = hm->efree[size / 8];
+    hm->efree[size / 8] = n;
 }
 
 /* ---- the map ---- */
-evnode *evmap_get(const evmap *m, uint64_t h, const char *id)
+static inline size_t eg_home(const etab *t, uint64_t h)
 {
-    if (m->count == 0)
-        return NULL;
-    for (evnode *n = m->b[h & (m->cap - 1)]; n != NULL; n = n->hnext)
-        if (strcmp(n->id, id) == 0)
-            return n;
-    return NULL;
+    return (size_t)(((h >> 32) * (uint64_t)t->ng) >> 32); /* ng < 2^32 */
 }
 
-#define GROW_AHEAD 16 /* buckets ahead: a miss takes ~16 buckets' moves */
+static inline uint8_t eg_tag(uint64_t h) { return (uint8_t)h; }
 
-/* Best effort: room for want nodes at load ≤ 1; a failed growth only
- * makes chains longer. */
-void evmap_grow(evmap *m, size_t want)
+/* The slot of id, or NULL. */
+static evnode **etab_slot(const etab *t, uint64_t h, const char *id)
 {
-    if (want <= m->cap)
-        return;
-    size_t cap = m->cap ? m->cap : 64;
-    while (cap < want)
-        cap *= 2;
-    evnode **b = risk_calloc(cap, sizeof *b);
-    if (b == NULL)
-        return;
-    /* Under the write lock, every node moves: walked in bucket order they
-     * are in no memory order, a cache miss each on the node and its id
-     * (hashed again), and the other writers wait. The first node of a
-     * bucket GROW_AHEAD on is fetched, and its id once the node is in
-     * (chains average one node at load <= 1); the new buckets (i plus a
-     * multiple of the old capacity) are written in order anyway. */
-    for (size_t i = 0; i < m->cap; i++) {
-        if (i + GROW_AHEAD < m->cap && m->b[i + GROW_AHEAD] != NULL)
-            __builtin_prefetch(m->b[i + GROW_AHEAD]);
-        if (i + GROW_AHEAD / 2 < m->cap && m->b[i + GROW_AHEAD / 2] != NULL)
-            __builtin_prefetch(m->b[i + GROW_AHEAD / 2]->id);
-        for (evnode *n = m->b[i], *next; n != NULL; n = next) {
-            next = n->hnext;
-            evnode **head = &b[hash_str(n->id) & (cap - 1)];
-            n->hnext = *head;
-            *head = n;
+    if (t->count == 0)
+        return NULL;
+    uint8_t tag = eg_tag(h);
+    for (size_t g = eg_home(t, h);;) {
+        egroup *G = &t->g[g];
+        for (int i = 0; i < EG_SLOTS; i++)
+            if (G->tag[i] == tag && G->n[i] != NULL && strcmp(G->n[i]->id, id) == 0)
+                return &G->n[i];
+        if (G->over == 0)
+            return NULL;
+        if (++g == t->ng)
+            g = 0;
+    }
+}
+
+evnode *etab_get(const etab *t, uint64_t h, const char *id)
+{
+    evnode **sl = etab_slot(t, h, id);
+    return sl ? *sl : NULL;
+}
+
+/* Put n (absent) in the first free slot from its home group on; every
+ * full group passed counts one more insert beyond it. Room: etab_reserve. */
+static void etab_place(egroup *gs, size_t ng, uint64_t h, evnode *n)
+{
+    size_t g = (size_t)(((h >> 32) * (uint64_t)ng) >> 32);
+    for (;;) {
+        egroup *G = &gs[g];
+        for (int i = 0; i < EG_SLOTS; i++)
+            if (G->n[i] == NULL) {
+                G->tag[i] = eg_tag(h);
+                G->n[i] = n;
+                return;
+            }
+        if (G->over < UINT8_MAX)
+            G->over++;
+        if (++g == ng)
+            g = 0;
+    }
+}
+
+#define GROW_AHEAD 8 /* groups ahead whose nodes are fetched */
+
+/* Every node into a table of ng groups; ENOMEM leaves t as it was. */
+static int etab_rehash(etab *t, size_t ng)
+{
+    egroup *gs = risk_calloc(ng, sizeof *gs);
+    if (gs == NULL)
+        return risk_err(RISK_ENOMEM, "memstore: out of memory growing the events table");
+    /* Under the write lock, every node moves: visited in table order they
+     * are in no memory order, a cache miss each on the node (its hash: the
+     * id is not read), and the other writers of the shard wait. The nodes
+     * of a group GROW_AHEAD on are fetched. */
+    for (size_t g = 0; g < t->ng; g++) {
+        if (g + GROW_AHEAD < t->ng)
+            for (int i = 0; i < EG_SLOTS; i++)
+                if (t->g[g + GROW_AHEAD].n[i] != NULL)
+                    __builtin_prefetch(t->g[g + GROW_AHEAD].n[i]);
+        for (int i = 0; i < EG_SLOTS; i++)
+            if (t->g[g].n[i] != NULL)
+                etab_place(gs, ng, t->g[g].n[i]->h, t->g[g].n[i]);
+    }
+    if (t->g != t->inl)
+        risk_free(t->g);
+    t->g = gs;
+    t->ng = ng;
+    return RISK_OK;
+}
+
+/* Inserts are kept to 7/8 of the slots (a lookup of an absent id then
+ * mostly reads its home group only); a table that cannot grow is filled
+ * to 15/16 before inserts fail. */
+#define ETAB_SOFT(ng) ((ng) * EG_SLOTS * 7 / 8)
+#define ETAB_HARD(ng) ((ng) * EG_SLOTS * 15 / 16)
+
+int etab_reserve(etab *t, size_t extra)
+{
+    size_t need = t->count + t->reserved + extra;
+    if (need > ETAB_SOFT(t->ng)) {
+        size_t ng = t->ng ? t->ng * 2 : 8;
+        while (need > ETAB_SOFT(ng))
+            ng *= 2;
+        if (ng > UINT32_MAX || etab_rehash(t, ng) != RISK_OK) {
+            if (need > ETAB_HARD(t->ng))
+                return risk_err(RISK_ENOMEM, "memstore: out of memory growing the events table");
         }
     }
-    risk_free(m->b);
-    m->b = b;
-    m->cap = cap;
+    t->reserved += extra;
+    return RISK_OK;
 }
 
-/* A table must exist before the first insert: 64 buckets at creation. */
-int evmap_init(evmap *m)
+void etab_free(etab *t)
 {
-    m->count = 0;
-    m->b = risk_calloc(64, sizeof *m->b);
-    m->cap = m->b ? 64 : 0;
-    return m->b ? RISK_OK : ms_nomem();
-}
-
-void evmap_free(risk_memstore *ms)
-{
-    evmap *m = &ms->events;
-    for (size_t i = 0; i < m->cap; i++)
-        for (evnode *n = m->b[i], *next; n != NULL; n = next) {
-            next = n->hnext;
-            if (node_size(n) > SLAB_MAX)
-                risk_free(n); /* the others go with the arena */
-        }
-    risk_free(m->b);
+    for (size_t g = 0; g < t->ng; g++)
+        for (int i = 0; i < EG_SLOTS; i++)
+            if (t->g[g].n[i] != NULL && node_size(t->g[g].n[i]) > SLAB_MAX)
+                risk_free(t->g[g].n[i]); /* the others go with the arena */
+    if (t->g != t->inl)
+        risk_free(t->g);
 }
 
 /* ---- nodes ---- */
@@ -132,23 +185,23 @@ int ev_check(const risk_event *e)
     return RISK_OK;
 }
 
-int ev_make(risk_memstore *ms, const risk_event *e, uint32_t *icache, const char *stable_id,
-            evnode **out, int *popped)
+int ev_make(risk_memstore *ms, mtxn *t, home *hm, const risk_event *e, uint64_t h,
+            const char *stable_id, evnode **out, int *popped)
 {
     const char *str[4] = {e->type, e->location, e->source, e->closed_by};
     uint32_t v[4];
     for (int i = 0; i < 4; i++)
-        if ((v[i] = intern(ms, str[i], icache)) == (uint32_t)-1)
+        if ((v[i] = intern(ms, str[i], t)) == (uint32_t)-1)
             return RISK_ENOMEM;
-    if (stable_id == NULL && (stable_id = arena_strdup(&ms->ar, e->id)) == NULL)
+    if (stable_id == NULL && (stable_id = arena_strdup(&hm->ar, e->id)) == NULL)
         return RISK_ENOMEM;
     size_t ip = slen(e->ip), note = slen(e->note);
-    evnode *n = ev_take(ms, ev_size(ip, note), popped);
+    evnode *n = ev_take(hm, ev_size(ip, note), popped);
     if (n == NULL)
         return RISK_ENOMEM;
-    n->hnext = n->next = NULL;
     n->owner = NULL;
     n->id = stable_id;
+    n->h = h;
     n->detected_at = e->detected_at;
     n->closed_at = e->closed_at;
     n->type = v[0];
@@ -195,60 +248,130 @@ int evnode_dup(const risk_memstore *ms, risk_event **out, const evnode *n)
     return risk_event_dup(out, &v);
 }
 
-/* The owner's list is singly linked (8 bytes a node less): unlinking walks
- * it, which only a replacement that does not fit in place does. */
+int ev_reserve(subject *s, uint32_t extra)
+{
+    uint64_t need = (uint64_t)s->n_ev + s->ev_res + extra;
+    if (need > s->cap_ev) {
+        uint64_t cap = s->cap_ev ? s->cap_ev : 4;
+        while (cap < need)
+            cap *= 2;
+        evnode **v = cap > UINT32_MAX ? NULL : risk_realloc(s->evs, cap * sizeof *v);
+        if (v == NULL)
+            return ms_nomem();
+        s->evs = v;
+        s->cap_ev = (uint32_t)cap;
+    }
+    s->ev_res += extra;
+    return RISK_OK;
+}
+
+void ev_unreserve(subject *s, uint32_t n)
+{
+    s->ev_res -= n;
+    if (s->n_ev == 0 && s->ev_res == 0) { /* a failed first event leaves no block */
+        risk_free(s->evs);
+        s->evs = NULL;
+        s->cap_ev = 0;
+    }
+}
+
+/* Unlinking searches the array, which only a replacement that does not fit
+ * in place does. */
 void ev_link(subject *s, evnode *n)
 {
     n->owner = s;
-    n->next = s->ev_head;
-    s->ev_head = n;
+    s->evs[s->n_ev++] = n;
 }
 
 void ev_unlink(evnode *n)
 {
-    evnode **pp = &n->owner->ev_head;
-    while (*pp != n)
-        pp = &(*pp)->next;
-    *pp = n->next;
+    subject *s = n->owner;
+    uint32_t i = 0;
+    while (s->evs[i] != n)
+        i++;
+    s->evs[i] = s->evs[--s->n_ev];
 }
 
-/* A closing keeps the size: the new version is copied into the old node,
- * no relinking; readers are excluded by the write lock. */
-static int in_place(risk_memstore *ms, evnode *old, evnode *n)
+int ev_fits(const evnode *old, const subject *owner, size_t size)
 {
-    if (old->owner != n->owner || node_size(old) != node_size(n))
+    return old->owner == owner && node_size(old) == size;
+}
+
+/* The index of s, old's (i) when they are equal. */
+static uint32_t intern_like(risk_memstore *ms, mtxn *t, uint32_t i, const char *s)
+{
+    if (s == NULL)
         return 0;
-    evnode *hnext = old->hnext, *next = old->next;
-    memcpy(old, n, node_size(n));
-    old->hnext = hnext;
-    old->next = next;
-    ev_give(ms, n);
+    if (i != 0 && strcmp(istr(ms, i), s) == 0)
+        return i;
+    return intern(ms, s, t);
+}
+
+int ev_patch_prepare(risk_memstore *ms, mtxn *t, const evnode *old, const risk_event *e,
+                     uint32_t v[4])
+{
+    const uint32_t was[4] = {old->type, old->location, old->source, old->closed_by};
+    const char *str[4] = {e->type, e->location, e->source, e->closed_by};
+    for (int i = 0; i < 4; i++)
+        if ((v[i] = intern_like(ms, t, was[i], str[i])) == (uint32_t)-1)
+            return RISK_ENOMEM;
+    return RISK_OK;
+}
+
+void ev_patch_apply(evnode *old, const risk_event *e, const uint32_t v[4])
+{
+    size_t ip = slen(e->ip), note = slen(e->note); /* they fit: ev_fits */
+    old->detected_at = e->detected_at;
+    old->closed_at = e->closed_at;
+    old->type = v[0];
+    old->location = v[1];
+    old->source = v[2];
+    old->closed_by = v[3];
+    old->level = (uint8_t)e->level; /* ranges: ev_check */
+    old->timing = (uint8_t)e->timing;
+    old->state = (uint8_t)e->state;
+    old->reason = (uint8_t)e->reason;
+    old->ip_len = (uint16_t)ip;
+    old->note_len = (uint16_t)note;
+    if (ip)
+        memcpy(old->str, e->ip, ip);
+    if (note)
+        memcpy(old->str + ip, e->note, note);
+}
+
+/* A closing keeps the size: the new version is copied into the old node
+ * (what follows its id), no relinking, no table: readers of node contents
+ * hold the owner's shard lock, which the writer holds. */
+static int in_place(home *hm, evnode *old, evnode *n)
+{
+    if (!ev_fits(old, n->owner, node_size(n)))
+        return 0;
+    size_t at = offsetof(evnode, detected_at);
+    memcpy((char *)old + at, (const char *)n + at, node_size(n) - at);
+    ev_give(hm, n);
     return 1;
 }
 
-void ev_install(risk_memstore *ms, uint64_t h, evnode *n, evnode *old)
+void ev_install(risk_memstore *ms, home *hm, uint64_t h, evnode *n, int known, evnode *old)
 {
-    if (old != NULL && in_place(ms, old, n))
+    if (known && old != NULL && in_place(hm, old, n))
         return;
-    evmap *m = &ms->events;
-    evnode **pp = &m->b[h & (m->cap - 1)];
-    while (*pp != NULL && strcmp((*pp)->id, n->id) != 0)
-        pp = &(*pp)->hnext;
-    if ((old = *pp) == NULL) {
+    etab *t = &esh_of(ms, h)->t;
+    evnode **sl = known && old == NULL ? NULL : etab_slot(t, h, n->id);
+    if (sl == NULL) { /* room: reserved by prepare */
         ev_link(n->owner, n);
-        n->hnext = m->b[h & (m->cap - 1)];
-        m->b[h & (m->cap - 1)] = n;
-        m->count++;
+        etab_place(t->g, t->ng, h, n);
+        t->count++;
         return;
     }
-    if (in_place(ms, old, n))
+    old = *sl;
+    if (in_place(hm, old, n))
         return;
     old->owner->ev_moves++; /* txns' nodes remembered from it may be stale */
     ev_unlink(old);
     ev_link(n->owner, n);
-    n->hnext = old->hnext;
-    *pp = n;
-    ev_give(ms, old);
+    *sl = n;
+    ev_give(hm, old);
 }
 
 /* ---- recovery ---- */
@@ -258,38 +381,65 @@ int risk_memstore_load_event(risk_memstore *ms, risk_event *event)
         risk_event_free(event);
         return risk_err(RISK_EINVAL, "event: NULL");
     }
-    uint64_t h = hash_str(event->id);
-    const evnode *old = evmap_get(&ms->events, h, event->id);
+    uint64_t h = hash_str(event->id), uh = hash_str(event->user_id);
+    etab *t = &esh_of(ms, h)->t;
+    home *hm = home_get(ms);
+    if (hm == NULL) {
+        risk_event_free(event);
+        return RISK_ENOMEM;
+    }
+    const evnode *old = etab_get(t, h, event->id);
+    size_t room = old == NULL; /* a new id takes a slot */
     subject *owner = NULL;
     evnode *n = NULL;
     int popped, rc = ev_check(event);
-    if (rc == RISK_OK &&
-        (owner = subject_get(ms, hash_str(event->user_id), event->user_id)) == NULL)
+    if (rc == RISK_OK && (rc = etab_reserve(t, room)) != RISK_OK)
+        room = 0;
+    if (rc == RISK_OK && (owner = subject_get(ms, uh, event->user_id)) == NULL)
         rc = RISK_ENOMEM;
-    /* what fails leaves only unused interned strings, arena bytes or an
-     * empty subject behind: none of them is visible */
+    int slot = 0; /* the owner's array takes it unless it replaces the owner's own */
+    if (rc == RISK_OK && (old == NULL || old->owner != owner) &&
+        (rc = ev_reserve(owner, 1)) == RISK_OK)
+        slot = 1;
+    /* what fails leaves only arena bytes, an empty subject or room in its
+     * array behind: none of them is visible (strings are kept at once:
+     * nothing shares the store yet) */
+    home_take(hm); /* (nothing shares the store yet: for form's sake) */
     if (rc == RISK_OK)
-        rc = ev_make(ms, event, NULL, old ? old->id : NULL, &n, &popped);
+        rc = ev_make(ms, NULL, hm, event, h, old ? old->id : NULL, &n, &popped);
     risk_event_free(event);
-    if (rc != RISK_OK)
-        return rc;
-    evmap_grow(&ms->events, ms->events.count + 1);
-    n->owner = owner;
-    ev_install(ms, h, n, NULL);
-    return RISK_OK;
+    t->reserved -= room;
+    if (owner != NULL)
+        owner->ev_res -= slot;
+    if (rc == RISK_OK) {
+        n->owner = owner;
+        ev_install(ms, hm, h, n, 1, (evnode *)old);
+    }
+    home_put(hm);
+    return rc;
 }
 
+/* fn runs under the read locks of every user shard (node contents) and of
+ * the events shard being visited. */
 int risk_memstore_each_event(risk_memstore *ms, risk_event_visit_fn fn, void *arg)
 {
     int rc = 0;
-    unsigned k_ = ms_stripe();
-    ms_rdlock(ms, k_);
-    for (size_t i = 0; i < ms->events.cap && rc == 0; i++)
-        for (const evnode *n = ms->events.b[i]; n != NULL && rc == 0; n = n->hnext) {
-            risk_event v;
-            ev_view(ms, n, &v);
-            rc = fn(&v, arg);
-        }
-    ms_rdunlock(ms, k_);
+    for (unsigned k = 0; k < N_USHARDS; k++)
+        ms_rdlock(&ms->ush[k].lock);
+    for (unsigned k = 0; k < N_ESHARDS && rc == 0; k++) {
+        eshard *es = &ms->esh[k];
+        ms_rdlock(&es->lock);
+        const etab *t = &es->t;
+        for (size_t g = 0; g < t->ng && rc == 0; g++)
+            for (int i = 0; i < EG_SLOTS && rc == 0; i++)
+                if (t->g[g].n[i] != NULL) {
+                    risk_event v;
+                    ev_view(ms, t->g[g].n[i], &v);
+                    rc = fn(&v, arg);
+                }
+        ms_rdunlock(&es->lock);
+    }
+    for (unsigned k = N_USHARDS; k-- > 0;)
+        ms_rdunlock(&ms->ush[k].lock);
     return rc;
 }

@@ -74,7 +74,7 @@ void risk_memstore_set_next_seq(risk_memstore *ms, uint64_t next)
     ms->next_seq = next ? next : 1;
     if (ms->p_head == NULL)
         atomic_store_explicit(&ms->wm, ms->next_seq, memory_order_release);
-    if (ms->hcap == 0)
+    if (!atomic_load_explicit(&ms->h_used, memory_order_relaxed))
         ms->hbase = ms->next_seq;
     pthread_mutex_unlock(&ms->seq_mu);
 }
@@ -82,13 +82,61 @@ void risk_memstore_set_next_seq(risk_memstore *ms, uint64_t next)
 /* ---- items ---- */
 _Static_assert(sizeof(hitem) == 80, "a history item is 80 bytes and its note");
 
+/* The item of index i (seq - hbase), or NULL: no lock needed (pages never
+ * move; an item is complete before it is published). */
+static inline hitem *hidx_get(const risk_memstore *ms, uint64_t i)
+{
+    if (ms->hdir == NULL || i >> 32)
+        return NULL;
+    _Atomic(hitem *) *pg = atomic_load_explicit(&ms->hdir[i >> HPAGE_BITS], memory_order_acquire);
+    return pg ? atomic_load_explicit(&pg[i & (HPAGE - 1)], memory_order_acquire) : NULL;
+}
+
 static inline uint64_t hi_seq(const risk_memstore *ms, const hitem *h)
 {
     return ms->hbase + h->idx;
 }
 static inline const hitem *hi_next(const risk_memstore *ms, const hitem *h)
 {
-    return h->next ? ms->hidx[h->next - 1] : NULL;
+    return h->next ? hidx_get(ms, h->next - 1) : NULL;
+}
+
+/* The page of index i, added if missing (two txns may race to add one: the
+ * loser frees its own); NULL: ENOMEM. */
+static _Atomic(hitem *) *hidx_page(risk_memstore *ms, uint64_t i)
+{
+    _Atomic(_Atomic(hitem *) *) *at = &ms->hdir[i >> HPAGE_BITS];
+    _Atomic(hitem *) *pg = atomic_load_explicit(at, memory_order_acquire);
+    if (pg != NULL)
+        return pg;
+    _Atomic(hitem *) *mine = risk_calloc(HPAGE, sizeof *mine);
+    if (mine == NULL)
+        return ms_nomem(), NULL;
+    if (atomic_compare_exchange_strong_explicit(at, &pg, mine, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return mine;
+    risk_free(mine);
+    return pg;
+}
+
+int hist_init(risk_memstore *ms)
+{
+    /* a page covers HPAGE seqs; the directory every 32-bit index. Both are
+     * zeroed lazily by the kernel (large callocs): only what is used costs
+     * memory. The first page is there from the start, so a first commit
+     * that fails leaves no page behind. */
+    if ((ms->hdir = risk_calloc(HPAGES, sizeof *ms->hdir)) == NULL)
+        return ms_nomem();
+    return hidx_page(ms, 0) ? RISK_OK : RISK_ENOMEM;
+}
+
+void hist_free(risk_memstore *ms)
+{
+    if (ms->hdir == NULL)
+        return;
+    for (size_t i = 0; i < HPAGES; i++)
+        risk_free((void *)atomic_load_explicit(&ms->hdir[i], memory_order_relaxed));
+    risk_free((void *)ms->hdir);
 }
 
 void hist_view(const risk_memstore *ms, const hitem *h, risk_history *out)
@@ -111,15 +159,15 @@ void hist_view(const risk_memstore *ms, const hitem *h, risk_history *out)
 }
 
 /* The stable copy of an event id: the event's own (this txn's, usually
- * the one it wrote, or the store's) when there is one, else a new arena
- * copy. */
-static const char *stable_event_id(risk_memstore *ms, mtxn *t, const char *id)
+ * the one it wrote) when there is one, else a new arena copy. */
+static const char *stable_event_id(mtxn *t, const char *id)
 {
-    MAP_EACH(&t->events, i)
-        if (strcmp(((const risk_event *)t->events.s[i].val)->id, id) == 0)
-            return ((const evnode *)(t->nodes[i] & ~(uintptr_t)1))->id;
-    const evnode *n = evmap_get(&ms->events, hash_str(id), id);
-    return n ? n->id : arena_strdup(&ms->ar, id);
+    for (uint32_t i = 0; i < t->n_evl; i++)
+        if (strcmp(t->evl[i]->e.id, id) == 0) {
+            const evnode *n = (const evnode *)(t->evl[i]->node & ~(uintptr_t)1);
+            return n ? n->id : t->evl[i]->old->id; /* NULL: patched in place */
+        }
+    return arena_strdup(&t->hm->ar, id);
 }
 
 int hist_prepare(risk_memstore *ms, mtxn *t, size_t first_sub)
@@ -131,26 +179,20 @@ int hist_prepare(risk_memstore *ms, mtxn *t, size_t first_sub)
     if (t->seq_lo < ms->hbase || t->seq_hi - ms->hbase >= UINT32_MAX)
         return risk_err(RISK_ENOMEM, "history: seq %llu out of this store's range",
                         (unsigned long long)t->seq_hi);
-    size_t need = (size_t)(t->seq_hi - ms->hbase) + 1;
-    if (need > ms->hcap) {
-        size_t cap = ms->hcap ? ms->hcap : 1024;
-        while (cap < need)
-            cap *= 2;
-        hitem **v = risk_realloc(ms->hidx, cap * sizeof *v);
-        if (v == NULL)
-            return ms_nomem();
-        memset(v + ms->hcap, 0, (cap - ms->hcap) * sizeof *v);
-        ms->hidx = v;
-        ms->hcap = cap;
-    }
+    for (uint64_t i = (t->seq_lo - ms->hbase) >> HPAGE_BITS;
+         i <= (t->seq_hi - ms->hbase) >> HPAGE_BITS; i++)
+        if (hidx_page(ms, i << HPAGE_BITS) == NULL)
+            return RISK_ENOMEM;
+    if (!atomic_load_explicit(&ms->h_used, memory_order_relaxed)) /* a read-mostly line */
+        atomic_store_explicit(&ms->h_used, 1, memory_order_relaxed);
     size_t k = first_sub;
     for (size_t i = 0; i < t->n_hist; i++) {
-        const risk_history *r = t->hist[i];
+        const risk_history *r = &t->hist[i]->r;
         size_t note = r->note ? strlen(r->note) + 1 : 0;
         size_t pol = r->policy ? strlen(r->policy) + 1 : 0;
-        uint32_t actor = intern(ms, r->actor, t->icache);
-        const char *eid = r->event_id ? stable_event_id(ms, t, r->event_id) : NULL;
-        hitem *h = arena_alloc(&ms->ar, sizeof *h + note + pol, 8);
+        uint32_t actor = intern(ms, r->actor, t);
+        const char *eid = r->event_id ? stable_event_id(t, r->event_id) : NULL;
+        hitem *h = arena_alloc(&t->hm->ar, sizeof *h + note + pol, 8);
         if (actor == (uint32_t)-1 || (r->event_id && !eid) || !h)
             return RISK_ENOMEM;
         h->subj = r->user_id ? t->subs[k++] : NULL;
@@ -181,36 +223,41 @@ void hist_apply(risk_memstore *ms, mtxn *t)
 {
     for (size_t i = 0; i < t->n_hist; i++) {
         hitem *h = t->items[i];
-        ms->hidx[h->idx] = h;
         subject *s = h->subj;
-        if (s == NULL)
-            continue;
-        if (s->h_tail == NULL || s->h_tail->idx < h->idx) { /* the usual case */
-            if (s->h_tail)
-                s->h_tail->next = h->idx + 1;
-            else
+        if (s != NULL) { /* the user's list, under its shard's lock */
+            if (s->h_tail == NULL || s->h_tail->idx < h->idx) { /* the usual case */
+                if (s->h_tail)
+                    s->h_tail->next = h->idx + 1;
+                else
+                    s->h_head = h;
+                s->h_tail = h;
+            } else if (s->h_head->idx > h->idx) {
+                /* two txns of one user committed out of seq order (only
+                 * possible without the engine's per-user lock): keep the
+                 * list sorted */
+                h->next = s->h_head->idx + 1;
                 s->h_head = h;
-            s->h_tail = h;
-            continue;
+            } else {
+                hitem *p = s->h_head;
+                while (p->next && p->next - 1 < h->idx)
+                    p = hidx_get(ms, p->next - 1);
+                h->next = p->next;
+                p->next = h->idx + 1;
+            }
         }
-        /* two txns of one user committed out of seq order (only possible
-         * without the engine's per-user lock): keep the list sorted */
-        if (s->h_head->idx > h->idx) {
-            h->next = s->h_head->idx + 1;
-            s->h_head = h;
-            continue;
-        }
-        hitem *p = s->h_head;
-        while (p->next && p->next - 1 < h->idx)
-            p = ms->hidx[p->next - 1];
-        h->next = p->next;
-        p->next = h->idx + 1;
+        /* complete: publish (the page is there since prepare) */
+        _Atomic(hitem *) *pg = atomic_load_explicit(&ms->hdir[h->idx >> HPAGE_BITS],
+                                                    memory_order_acquire);
+        atomic_store_explicit(&pg[h->idx & (HPAGE - 1)], h, memory_order_release);
     }
 }
 
-/* Items are never freed before close; views are built under the read
- * lock (the interned-string table may move) and visited without it,
- * CHUNK at a time, so fn may run operations on this store. */
+/* Items are never freed before close. The whole feed needs no lock (the
+ * seq index and interned strings are read without one, an item's fields
+ * but its user-list link never change); a user's items are walked under
+ * the read lock of the user's shard (the links). Views are built CHUNK at
+ * a time and visited without any lock, so fn may run operations on this
+ * store. */
 int ms_read_history(void *ctx, const char *user_id, uint64_t since_seq,
                     risk_history_visit_fn fn, void *arg)
 {
@@ -221,26 +268,23 @@ int ms_read_history(void *ctx, const char *user_id, uint64_t since_seq,
     const hitem *cur = NULL;
     uint64_t next = since_seq;
     int started = 0;
+    uint64_t uh = user_id ? hash_str(user_id) : 0;
+    ushard *sh = user_id ? ush_of(ms, uh) : NULL;
     for (;;) {
         size_t n = 0;
-        unsigned k_ = ms_stripe();
-        ms_rdlock(ms, k_);
         uint64_t wm = atomic_load_explicit(&ms->wm, memory_order_acquire);
         if (user_id == NULL) {
             if (next < ms->hbase)
                 next = ms->hbase;
             for (; next < wm && n < CHUNK; next++) {
-                uint64_t i = next - ms->hbase;
-                if (i >= ms->hcap) {
-                    next = wm;
-                    break;
-                }
-                if (ms->hidx[i] != NULL)
-                    hist_view(ms, ms->hidx[i], &buf[n++]);
+                const hitem *h = hidx_get(ms, next - ms->hbase);
+                if (h != NULL)
+                    hist_view(ms, h, &buf[n++]);
             }
         } else {
+            ms_rdlock(&sh->lock);
             if (!started) {
-                const subject *s = subject_find(&ms->users, hash_str(user_id), user_id);
+                const subject *s = subject_find(&sh->users, uh, user_id);
                 cur = s ? s->h_head : NULL;
             }
             for (; cur && n < CHUNK; cur = hi_next(ms, cur)) {
@@ -251,9 +295,9 @@ int ms_read_history(void *ctx, const char *user_id, uint64_t since_seq,
                 if (hi_seq(ms, cur) >= since_seq)
                     hist_view(ms, cur, &buf[n++]);
             }
+            ms_rdunlock(&sh->lock);
         }
         started = 1;
-        ms_rdunlock(ms, k_);
         if (n == 0)
             return 0;
         for (size_t i = 0; i < n; i++) {

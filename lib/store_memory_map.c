@@ -1,12 +1,15 @@
-/* The in-memory store's committed state: hash maps, the arena, interned
- * strings, subjects and the per-level lists, locks, the store's lifetime,
- * bulk loading for recovery and the committed-state visitors. Event nodes
- * are in lib/store_memory_events.c, history in lib/store_memory_hist.c,
+/* The in-memory store's committed state: hash maps, arenas, subjects and
+ * the per-level lists, the shards' locks, the store's lifetime, bulk
+ * loading for recovery and the committed-state visitors. Event nodes are
+ * in lib/store_memory_events.c, interned strings in
+ * lib/store_memory_intern.c, history in lib/store_memory_hist.c,
  * transactions in lib/store_memory.c (whose header comment explains the
  * layout); lib/memstore.h is what they share. */
+#define _GNU_SOURCE /* PTHREAD_MUTEX_ADAPTIVE_NP, where there is one */
 #include "memstore.h"
 
 #include <stdatomic.h>
+#include <sys/mman.h>
 
 int ms_nomem(void) { return risk_err(RISK_ENOMEM, "memstore: out of memory"); }
 
@@ -89,55 +92,196 @@ const char *policy_key(const void *v) { return ((const risk_policy *)v)->name; }
 const char *meta_key(const void *v) { return ((const metanode *)v)->key; }
 const char *ientry_key(const void *v) { return ((const ientry *)v)->s; }
 
-/* ---- locks ---- */
-static atomic_uint stripe_next;
-static _Thread_local unsigned stripe_mine; /* 0: not assigned yet */
+/* ---- locks ----
+ * mslock: one atomic word (a writer bit or the readers' count) and a count
+ * of parked threads. A thread that cannot take it spins LOCK_SPIN pauses
+ * (holds are about a microsecond), then parks on the condition variable
+ * of one of PARKS lots (by the lock's address: a lot's broadcast may wake
+ * threads waiting for other locks, which look again and park again). No
+ * wake-up is lost: a parking thread counts itself in `waiters` and then
+ * looks at the lock again, a releasing one frees the lock and then looks
+ * at `waiters`, all four seq_cst, so one of them sees the other; and the
+ * waker takes the lot's mutex, which the parker holds from its count
+ * until its wait. */
+#define PARKS 64
+static struct park {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} parks[PARKS];
+static pthread_once_t parks_once = PTHREAD_ONCE_INIT;
 
-/* Threads are spread round-robin over the stripes as they first read. */
-unsigned ms_stripe_pick(void)
+static void parks_init(void)
 {
-    if (stripe_mine == 0)
-        stripe_mine = 1 + atomic_fetch_add_explicit(&stripe_next, 1, memory_order_relaxed) %
-                              N_STRIPES;
-    return stripe_mine - 1;
-}
-
-void ms_wrlock(risk_memstore *ms)
-{
-    for (unsigned k = 0; k < N_STRIPES; k++) {
-        pthread_rwlock_t *l = &ms->locks[k].lock;
-        for (int i = 0; i < LOCK_SPIN && pthread_rwlock_trywrlock(l) != 0; i++)
-            ms_pause();
-        if (pthread_rwlock_trywrlock(l) != 0)
-            pthread_rwlock_wrlock(l);
+    for (int i = 0; i < PARKS; i++) {
+        pthread_mutex_init(&parks[i].mu, NULL); /* cannot fail in glibc */
+        pthread_cond_init(&parks[i].cv, NULL);
     }
 }
 
-void ms_rdlock_slow(pthread_rwlock_t *l)
+static struct park *park_of(const mslock *l)
+{
+    pthread_once(&parks_once, parks_init);
+    return &parks[((uintptr_t)l / 64) % PARKS];
+}
+
+static int msl_try(mslock *l, int writer) { return writer ? msl_trywr(l) : msl_tryrd(l); }
+
+void msl_wait(mslock *l, int writer)
 {
     for (int i = 0; i < LOCK_SPIN; i++) {
         ms_pause();
-        if (pthread_rwlock_tryrdlock(l) == 0)
+        if (msl_try(l, writer))
             return;
     }
-    pthread_rwlock_rdlock(l);
+    struct park *p = park_of(l);
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add(&l->waiters, 1);
+    while (!msl_try(l, writer))
+        pthread_cond_wait(&p->cv, &p->mu);
+    atomic_fetch_sub(&l->waiters, 1);
+    pthread_mutex_unlock(&p->mu);
 }
 
-void ms_wrunlock(risk_memstore *ms)
+void msl_wake(mslock *l)
 {
-    for (unsigned k = N_STRIPES; k-- > 0;)
-        pthread_rwlock_unlock(&ms->locks[k].lock);
+    struct park *p = park_of(l);
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+mslock *lk_lock(risk_memstore *ms, unsigned id)
+{
+    if (id == LK_G)
+        return &ms->glock;
+    if (id < LK_E(0))
+        return &ms->ush[id - LK_U(0)].lock;
+    return &ms->esh[id - LK_E(0)].lock;
+}
+
+static void wrlock_spin(mslock *l)
+{
+    if (!msl_trywr(l))
+        msl_wait(l, 1);
+}
+
+static int trywrlock_spin(mslock *l)
+{
+    for (int i = 0; i < LOCK_SPIN; i++) {
+        if (msl_trywr(l))
+            return 1;
+        ms_pause();
+    }
+    return msl_trywr(l);
+}
+
+static void release_first(risk_memstore *ms, const lockset *s, unsigned n)
+{
+    while (n-- > 0)
+        ms_wrunlock(lk_lock(ms, s->id[n]));
+}
+
+/* Try-lock s->id[from..] (the ones before are held); on a miss let go of
+ * every lock of s taken and return the position missed, else s->n. */
+static unsigned try_from(risk_memstore *ms, const lockset *s, unsigned from)
+{
+    for (unsigned i = from; i < s->n; i++)
+        if (!trywrlock_spin(lk_lock(ms, s->id[i]))) {
+            release_first(ms, s, i);
+            return i;
+        }
+    return s->n;
+}
+
+/* Wait until a lock missed is free, without holding anything. */
+static void wait_free(risk_memstore *ms, unsigned id)
+{
+    mslock *l = lk_lock(ms, id);
+    wrlock_spin(l);
+    ms_wrunlock(l);
+}
+
+void lockset_acquire(risk_memstore *ms, const lockset *s)
+{
+    if (s->n == 0)
+        return;
+    for (;;) {
+        wrlock_spin(lk_lock(ms, s->id[0])); /* holding nothing: may wait */
+        unsigned missed = try_from(ms, s, 1);
+        if (missed == s->n)
+            return;
+        wait_free(ms, s->id[missed]);
+    }
+}
+
+void lockset_release(risk_memstore *ms, const lockset *s) { release_first(ms, s, s->n); }
+
+void lockset_extend(risk_memstore *ms, lockset *held, const lockset *more)
+{
+    lockset all = *held;
+    for (unsigned i = 0; i < more->n; i++)
+        lk_add(&all, more->id[i]);
+    if (all.n == held->n)
+        return;
+    /* when every new lock comes after the held ones, take them in order */
+    unsigned missed = all.n;
+    if (memcmp(all.id, held->id, held->n * sizeof *held->id) == 0) {
+        for (unsigned i = held->n; i < all.n && missed == all.n; i++)
+            if (!trywrlock_spin(lk_lock(ms, all.id[i]))) {
+                release_first(ms, &all, i);
+                missed = i;
+            }
+    } else {
+        lockset_release(ms, held);
+        missed = 0;
+    }
+    if (missed != all.n) {
+        wait_free(ms, all.id[missed]);
+        lockset_acquire(ms, &all);
+    }
+    *held = all;
 }
 
 /* ---- arena ---- */
+/* A chunk of cap bytes. A full-size one is placed at a 2 MiB boundary
+ * inside an allocation 2 MiB larger (the slack is address space only: a
+ * large allocation's untouched pages cost no memory) and the kernel is
+ * asked to back it with one huge page where it can (Linux MADV_HUGEPAGE,
+ * a hint): its 512 first-touch page faults become one (a fault cost ~6
+ * us of VM exit here: 8% of an ingest), and the records in it take one
+ * TLB entry. */
+static achunk *chunk_new(size_t cap)
+{
+#if defined(MADV_HUGEPAGE)
+    if (cap == ARENA_CHUNK) {
+        const uintptr_t huge = (uintptr_t)2 << 20;
+        void *raw = risk_malloc(sizeof(achunk) + cap + huge);
+        if (raw == NULL)
+            return NULL;
+        uintptr_t mem = ((uintptr_t)raw + sizeof(achunk) + huge - 1) & ~(huge - 1);
+        achunk *c = (achunk *)(mem - offsetof(achunk, mem));
+        c->raw = raw;
+        (void)madvise((void *)mem, cap, MADV_HUGEPAGE);
+        return c;
+    }
+#endif
+    achunk *c = risk_malloc(sizeof *c + cap);
+    if (c != NULL)
+        c->raw = c;
+    return c;
+}
+
 void *arena_alloc(arena *a, size_t n, size_t align)
 {
     achunk *c = a->head;
     if (c != NULL) /* chunks start 8-aligned: align the offset */
         c->used = (c->used + align - 1) & ~(align - 1);
     if (c == NULL || c->cap - c->used < n) {
-        size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
-        if ((c = risk_malloc(sizeof *c + cap)) == NULL) {
+        /* a store has an arena per shard: they start small and double */
+        size_t cap = c == NULL ? ARENA_FIRST : c->cap < ARENA_CHUNK ? c->cap * 2 : ARENA_CHUNK;
+        if (cap < n)
+            cap = n;
+        if ((c = chunk_new(cap)) == NULL) {
             ms_nomem();
             return NULL;
         }
@@ -165,7 +309,7 @@ void arena_restore(arena *a, arena_mark m)
     while (a->head != NULL && a->head != m.head) {
         achunk *c = a->head;
         a->head = c->next;
-        risk_free(c);
+        risk_free(c->raw);
     }
     if (m.head != NULL)
         m.head->used = m.used;
@@ -175,102 +319,74 @@ void arena_free(arena *a)
 {
     for (achunk *c = a->head, *n; c != NULL; c = n) {
         n = c->next;
-        risk_free(c);
+        risk_free(c->raw);
     }
     a->head = NULL;
 }
 
-/* ---- interned strings ---- */
-/* A cheap key of s for a txn's guess cache: length, first and last 8 bytes. */
-static unsigned guess_key(const char *s, size_t n)
-{
-    uint64_t a = 0, b = 0;
-    memcpy(&a, s, n < 8 ? n : 8);
-    if (n > 8)
-        memcpy(&b, s + n - 8, 8);
-    return (unsigned)(((a ^ (b * 0x9e3779b97f4a7c15ULL) ^ n) * 0xff51afd7ed558ccdULL) >> 56) %
-           ICACHE;
-}
+/* ---- homes ---- */
+static atomic_uint_fast64_t store_ids;
+static _Thread_local uint64_t tl_store; /* the store (by number) of tl_home */
+static _Thread_local home *tl_home;
 
-uint32_t intern(risk_memstore *ms, const char *s, uint32_t *cache)
+home *home_get(risk_memstore *ms)
 {
-    if (s == NULL)
-        return 0;
-    size_t n = strlen(s) + 1;
-    uint32_t *guess = cache ? &cache[guess_key(s, n - 1)] : NULL;
-    if (guess && *guess != 0 && *guess < ms->n_istr && strcmp(ms->istr[*guess], s) == 0)
-        return *guess;
-    uint64_t h = hash_str(s);
-    const ientry *e = map_get(&ms->interns, h, s);
-    uint32_t idx;
-    if (e != NULL) {
-        idx = e->idx;
-    } else {
-        if (ms->n_istr + 1 >= ms->cap_istr) {
-            uint32_t cap = ms->cap_istr ? ms->cap_istr * 2 : 64;
-            const char **v = risk_realloc((void *)ms->istr, cap * sizeof *v);
-            if (v == NULL)
-                return ms_nomem(), (uint32_t)-1;
-            ms->istr = v;
-            ms->cap_istr = cap;
-        }
-        ientry *ne = risk_malloc(sizeof *ne + n);
-        if (ne == NULL || map_add(&ms->interns, h, ne) != RISK_OK) {
-            risk_free(ne);
-            return ms_nomem(), (uint32_t)-1;
-        }
-        memcpy(ne->s, s, n);
-        if (ms->n_istr == 0)
-            ms->n_istr = 1; /* index 0 is NULL */
-        ne->idx = ms->n_istr++;
-        ms->istr[ne->idx] = ne->s;
-        idx = ne->idx;
+    if (tl_store == ms->id)
+        return tl_home;
+    pthread_t me = pthread_self();
+    pthread_mutex_lock(&ms->homes_mu);
+    home *hm = ms->homes;
+    while (hm != NULL && !pthread_equal(hm->owner, me))
+        hm = hm->next;
+    if (hm == NULL && (hm = risk_calloc(1, sizeof *hm)) != NULL) {
+        atomic_flag_clear(&hm->busy);
+        hm->owner = me;
+        hm->next = ms->homes;
+        ms->homes = hm;
     }
-    if (guess)
-        *guess = idx;
-    return idx;
-}
-
-void intern_restore(risk_memstore *ms, uint32_t mark)
-{
-    while (ms->n_istr > mark && ms->n_istr > 1) {
-        const char *str = ms->istr[--ms->n_istr];
-        size_t at = map_find(&ms->interns, hash_str(str), str);
-        ientry *e = ms->interns.s[at].val;
-        map_remove_at(&ms->interns, at);
-        risk_free(e);
-    }
-    if (mark == 0)
-        ms->n_istr = 0;
+    pthread_mutex_unlock(&ms->homes_mu);
+    if (hm == NULL)
+        return ms_nomem(), NULL;
+    tl_store = ms->id;
+    tl_home = hm;
+    return hm;
 }
 
 /* ---- lists ---- */
-void level_link(risk_memstore *ms, subject *s)
+void level_link(ushard *sh, subject *s)
 {
     uint32_t l = s->u.level < N_LEVELS ? s->u.level : 0;
     s->lprev = NULL;
-    s->lnext = ms->levels[l];
+    s->lnext = sh->levels[l];
     if (s->lnext)
         s->lnext->lprev = s;
-    ms->levels[l] = s;
-    ms->level_n[l]++;
+    sh->levels[l] = s;
+    sh->level_n[l]++;
 }
 
-void level_unlink(risk_memstore *ms, subject *s)
+void level_unlink(ushard *sh, subject *s)
 {
     uint32_t l = s->u.level < N_LEVELS ? s->u.level : 0;
     if (s->lprev)
         s->lprev->lnext = s->lnext;
     else
-        ms->levels[l] = s->lnext;
+        sh->levels[l] = s->lnext;
     if (s->lnext)
         s->lnext->lprev = s->lprev;
-    ms->level_n[l]--;
+    sh->level_n[l]--;
+}
+
+void subject_set_user(subject *s, const risk_user *u)
+{
+    size_t at = offsetof(risk_user, mfa_registered); /* id is the first field */
+    memcpy((char *)&s->u + at, (const char *)u + at, sizeof *u - at);
+    s->has_user = 1;
 }
 
 subject *subject_get(risk_memstore *ms, uint64_t h, const char *id)
 {
-    subject *s = subject_find(&ms->users, h, id);
+    ushard *sh = ush_of(ms, h);
+    subject *s = subject_find(&sh->users, h, id);
     if (s != NULL)
         return s;
     size_t len = strlen(id);
@@ -282,7 +398,7 @@ subject *subject_get(risk_memstore *ms, uint64_t h, const char *id)
     }
     s->u.id = inl ? s->idbuf : s->idlong;
     memcpy(s->u.id, id, len + 1);
-    if (map_add(&ms->users, h, s) != RISK_OK) {
+    if (map_add(&sh->users, h, s) != RISK_OK) {
         risk_free(s);
         ms_nomem();
         return NULL;
@@ -290,9 +406,52 @@ subject *subject_get(risk_memstore *ms, uint64_t h, const char *id)
     return s;
 }
 
-void subject_free(subject *s) { risk_free(s); }
+void subject_free(subject *s)
+{
+    risk_free(s->evs);
+    risk_free(s);
+}
 
 /* ---- store lifetime ---- */
+static void *calloc64(size_t size, void **mem)
+{
+    *mem = risk_calloc(1, size + 63);
+    return *mem ? (void *)(((uintptr_t)*mem + 63) & ~(uintptr_t)63) : NULL;
+}
+
+/* The store's mutexes (the shards' locks start zeroed: free). */
+static int locks_init(risk_memstore *ms)
+{
+    for (unsigned id = 0; id < LK_N; id++) {
+        atomic_init(&lk_lock(ms, id)->s, 0);
+        atomic_init(&lk_lock(ms, id)->waiters, 0);
+    }
+    /* seq_mu is taken twice by every txn that writes history (reserve,
+     * done) and held for a few dozen ns: two threads committing on
+     * disjoint users found it taken ~3% of the time, and a default mutex
+     * then sleeps at once (a futex sleep and wake: ~10 us each here, 61,779
+     * futex calls for 1M ingests on 2 threads). An adaptive one spins a
+     * little first. */
+    pthread_mutexattr_t *sa = NULL;
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+    pthread_mutexattr_t seq_attr;
+    if (pthread_mutexattr_init(&seq_attr) == 0) {
+        if (pthread_mutexattr_settype(&seq_attr, PTHREAD_MUTEX_ADAPTIVE_NP) == 0)
+            sa = &seq_attr;
+        else
+            pthread_mutexattr_destroy(&seq_attr);
+    }
+#endif
+    int seq_rc = pthread_mutex_init(&ms->seq_mu, sa);
+    if (sa != NULL)
+        pthread_mutexattr_destroy(sa);
+    if (seq_rc != 0 || pthread_mutex_init(&ms->intern_mu, NULL) != 0 ||
+        pthread_mutex_init(&ms->homes_mu, NULL) != 0) { /* not reached: glibc's cannot fail */
+        return risk_err(RISK_ENOMEM, "memstore: cannot create the locks");
+    }
+    return RISK_OK;
+}
+
 int risk_memstore_new(risk_memstore **out, int keep_history)
 {
     if (out == NULL)
@@ -300,34 +459,46 @@ int risk_memstore_new(risk_memstore **out, int keep_history)
     risk_memstore *ms = risk_calloc(1, sizeof *ms);
     if (ms == NULL)
         return ms_nomem();
-    unsigned k = 0;
-    for (; k < N_STRIPES; k++)
-        if (pthread_rwlock_init(&ms->locks[k].lock, NULL) != 0)
-            break;
-    if (k < N_STRIPES || pthread_mutex_init(&ms->seq_mu, NULL) != 0) {
-        while (k-- > 0)
-            pthread_rwlock_destroy(&ms->locks[k].lock);
+    ms->ush = calloc64(N_USHARDS * sizeof *ms->ush, &ms->ush_mem);
+    ms->esh = calloc64(N_ESHARDS * sizeof *ms->esh, &ms->esh_mem);
+    ms->first_users = risk_calloc(N_USHARDS * USERS_FIRST, sizeof *ms->first_users);
+    ms->first_events = risk_calloc(N_ESHARDS * ETAB_FIRST, sizeof *ms->first_events);
+    if (ms->ush == NULL || ms->esh == NULL || ms->first_users == NULL ||
+        ms->first_events == NULL || locks_init(ms) != RISK_OK) {
+        risk_free(ms->ush_mem);
+        risk_free(ms->esh_mem);
+        risk_free(ms->first_users);
+        risk_free(ms->first_events);
         risk_free(ms);
-        return risk_err(RISK_ENOMEM, "memstore: cannot create the locks");
+        return ms_nomem();
     }
-    ms->users.key = subject_key;
+    for (unsigned i = 0; i < N_USHARDS; i++) {
+        ushard *sh = &ms->ush[i];
+        sh->users = (map){.s = ms->first_users + i * USERS_FIRST, .cap = USERS_FIRST,
+                          .key = subject_key};
+        sh->users.inl = sh->users.s;
+    }
+    for (unsigned i = 0; i < N_ESHARDS; i++) {
+        etab *t = &ms->esh[i].t;
+        t->g = t->inl = ms->first_events + i * ETAB_FIRST;
+        t->ng = ETAB_FIRST;
+    }
     ms->policies.key = policy_key;
     ms->meta.key = meta_key;
-    ms->interns.key = ientry_key;
+    ms->id = 1 + atomic_fetch_add_explicit(&store_ids, 1, memory_order_relaxed);
     ms->keep_history = keep_history != 0;
     ms->next_seq = 1;
     ms->hbase = 1;
     atomic_init(&ms->wm, 1);
     for (int i = 0; i < N_SPARE_TXNS; i++)
         atomic_init(&ms->spare[i].t, NULL);
-    if (evmap_init(&ms->events) != RISK_OK) {
-        risk_memstore_free(ms);
-        return RISK_ENOMEM;
-    }
     /* one txn ready from the start: a single thread's begin and commit or
      * rollback then never change how many blocks are allocated */
-    mtxn *t = txn_new();
-    if (t == NULL) {
+    /* and the creating thread's home: a single-threaded user's commits or
+     * rollbacks then never change how many blocks are allocated either */
+    mtxn *t = NULL;
+    if (intern_init(ms) != RISK_OK || (ms->keep_history && hist_init(ms) != RISK_OK) ||
+        home_get(ms) == NULL || (t = txn_new()) == NULL) {
         risk_memstore_free(ms);
         return ms_nomem();
     }
@@ -342,36 +513,51 @@ void risk_memstore_free(risk_memstore *ms)
 {
     if (ms == NULL)
         return;
-    MAP_EACH(&ms->users, i)
-        subject_free(ms->users.s[i].val);
-    evmap_free(ms);
-    MAP_EACH(&ms->interns, i)
-        risk_free(ms->interns.s[i].val);
+    for (unsigned i = 0; i < N_ESHARDS; i++)
+        etab_free(&ms->esh[i].t); /* reads nodes: before the arenas go */
+    for (unsigned i = 0; i < N_USHARDS; i++) {
+        ushard *sh = &ms->ush[i];
+        MAP_EACH(&sh->users, j)
+            subject_free(sh->users.s[j].val);
+        map_free(&sh->users);
+    }
+    for (home *hm = ms->homes, *next; hm != NULL; hm = next) {
+        next = hm->next;
+        arena_free(&hm->ar);
+        risk_free(hm);
+    }
+    intern_free(ms);
+    hist_free(ms);
     for (int k = 0; k < N_SPARE_TXNS; k++)
-        risk_free(atomic_load(&ms->spare[k].t));
+        txn_free(atomic_load(&ms->spare[k].t));
     MAP_EACH(&ms->policies, i)
         risk_policy_free(ms->policies.s[i].val);
     MAP_EACH(&ms->meta, i)
         risk_free(ms->meta.s[i].val);
-    risk_free(ms->users.s);
     risk_free(ms->policies.s);
     risk_free(ms->meta.s);
-    risk_free(ms->interns.s);
-    risk_free((void *)ms->istr);
-    risk_free(ms->hidx);
-    arena_free(&ms->ar);
     pthread_mutex_destroy(&ms->seq_mu);
-    for (unsigned k = 0; k < N_STRIPES; k++)
-        pthread_rwlock_destroy(&ms->locks[k].lock);
+    pthread_mutex_destroy(&ms->intern_mu);
+    pthread_mutex_destroy(&ms->homes_mu);
+    risk_free(ms->first_users);
+    risk_free(ms->first_events);
+    risk_free(ms->ush_mem);
+    risk_free(ms->esh_mem);
     risk_free(ms);
 }
 
 /* ---- bulk loading (recovery: one thread, nothing shared yet) ---- */
 void risk_memstore_reserve(risk_memstore *ms, size_t users, size_t events)
 {
-    if (map_reserve(&ms->users, users) == RISK_OK)
-        ms->users.reserved -= users;
-    evmap_grow(&ms->events, events);
+    /* hashing spreads them evenly: an eighth more per shard for the spread */
+    size_t u = users / N_USHARDS + users / N_USHARDS / 8, e = events / N_ESHARDS +
+                                                                 events / N_ESHARDS / 8;
+    for (unsigned i = 0; i < N_USHARDS; i++)
+        if (map_reserve(&ms->ush[i].users, u) == RISK_OK)
+            ms->ush[i].users.reserved -= u;
+    for (unsigned i = 0; i < N_ESHARDS; i++)
+        if (etab_reserve(&ms->esh[i].t, e) == RISK_OK)
+            ms->esh[i].t.reserved -= e;
 }
 
 int risk_memstore_load_user(risk_memstore *ms, risk_user *user)
@@ -380,19 +566,16 @@ int risk_memstore_load_user(risk_memstore *ms, risk_user *user)
         risk_user_free(user);
         return risk_err(RISK_EINVAL, "user: NULL");
     }
-    subject *s = subject_get(ms, hash_str(user->id), user->id);
+    uint64_t h = hash_str(user->id);
+    subject *s = subject_get(ms, h, user->id);
     if (s == NULL) {
         risk_user_free(user);
         return RISK_ENOMEM;
     }
     if (s->has_user)
-        level_unlink(ms, s);
-    char *id = user->id, *sid = s->u.id;
-    s->u = *user;
-    s->u.id = sid;
-    s->has_user = 1;
-    level_link(ms, s);
-    user->id = id;
+        level_unlink(ush_of(ms, h), s);
+    subject_set_user(s, user);
+    level_link(ush_of(ms, h), s);
     risk_user_free(user);
     return RISK_OK;
 }
@@ -453,32 +636,44 @@ int risk_memstore_load_meta(risk_memstore *ms, const char *key, const uint8_t *v
     return meta_set(&ms->meta, key, val, len);
 }
 
-/* ---- committed-state visitors for wrappers (read lock held during fn) ---- */
-#define EACH_BODY(m, EXPR)                                 \
-    int rc = 0;                                            \
-    unsigned k_ = ms_stripe();                             \
-    ms_rdlock(ms, k_);                                     \
-    for (size_t i = 0; i < (m).cap && rc == 0; i++)        \
-        if ((m).s[i].val != NULL)                          \
-            rc = (EXPR);                                   \
-    ms_rdunlock(ms, k_);                                   \
-    return rc
-
+/* ---- committed-state visitors for wrappers ---- */
+/* fn runs under the read lock of the shard being visited. */
 int risk_memstore_each_user(risk_memstore *ms, risk_user_visit_fn fn, void *arg)
 {
-    EACH_BODY(ms->users, ((subject *)ms->users.s[i].val)->has_user
-                             ? fn(&((subject *)ms->users.s[i].val)->u, arg)
-                             : 0);
+    int rc = 0;
+    for (unsigned k = 0; k < N_USHARDS && rc == 0; k++) {
+        ushard *sh = &ms->ush[k];
+        ms_rdlock(&sh->lock);
+        MAP_EACH(&sh->users, i) {
+            const subject *su = sh->users.s[i].val;
+            if (rc == 0 && su->has_user)
+                rc = fn(&su->u, arg);
+        }
+        ms_rdunlock(&sh->lock);
+    }
+    return rc;
 }
 
 int risk_memstore_each_policy(risk_memstore *ms, risk_policy_visit_fn fn, void *arg)
 {
-    EACH_BODY(ms->policies, fn(ms->policies.s[i].val, arg));
+    int rc = 0;
+    ms_rdlock(&ms->glock);
+    MAP_EACH(&ms->policies, i)
+        if (rc == 0)
+            rc = fn(ms->policies.s[i].val, arg);
+    ms_rdunlock(&ms->glock);
+    return rc;
 }
 
 int risk_memstore_each_meta(risk_memstore *ms, risk_meta_visit_fn fn, void *arg)
 {
-    EACH_BODY(ms->meta, fn(((metanode *)ms->meta.s[i].val)->key,
-                           ((metanode *)ms->meta.s[i].val)->val,
-                           ((metanode *)ms->meta.s[i].val)->len, arg));
+    int rc = 0;
+    ms_rdlock(&ms->glock);
+    MAP_EACH(&ms->meta, i) {
+        const metanode *n = ms->meta.s[i].val;
+        if (rc == 0)
+            rc = fn(n->key, n->val, n->len, arg);
+    }
+    ms_rdunlock(&ms->glock);
+    return rc;
 }

@@ -13,6 +13,29 @@
             return risk_err(RISK_EINVAL, what ": NULL"); \
     } while (0)
 
+/* A txn's full list of n pointers moved to twice the room (in its
+ * scratch); NULL: ENOMEM. */
+static void *list_grow(mtxn *t, const void *v, uint32_t n, uint32_t *cap)
+{
+    void *nv = sc_alloc(t, 2 * (size_t)*cap * sizeof(void *));
+    if (nv == NULL)
+        return NULL;
+    *cap *= 2;
+    return memcpy(nv, v, n * sizeof(void *));
+}
+
+/* The hash of a user id the txn buffers a write for, id a scratch copy:
+ * the user, its events and its history item name the same user, hashed
+ * once. */
+static uint64_t uid_hash(mtxn *t, const char *id)
+{
+    if (t->memo_id == NULL || strcmp(t->memo_id, id) != 0) {
+        t->memo_id = id;
+        t->memo_h = hash_str(id);
+    }
+    return t->memo_h;
+}
+
 static int cb_put_user(void *ctx, void *txn, const risk_user *user)
 {
     (void)ctx;
@@ -22,18 +45,37 @@ static int cb_put_user(void *ctx, void *txn, const risk_user *user)
     NEED(user->id, "user id");
     if (user->version == 0)
         return risk_err(RISK_EINVAL, "user: version 0 (a stored user has version ≥ 1)");
-    uint64_t h = hash_str(user->id);
+    uint64_t h = t->memo_id && strcmp(t->memo_id, user->id) == 0 ? t->memo_h
+                                                                 : hash_str(user->id);
     size_t at = map_find(&t->users, h, user->id);
-    risk_user *u = at != NOPE ? t->users.s[at].val : sc_alloc(t, sizeof *u);
-    if (u == NULL)
-        return RISK_ENOMEM;
-    char *id = at != NOPE ? u->id : NULL;
+    if (at != NOPE) { /* again: the copy is replaced in place */
+        risk_user *u = t->users.s[at].val;
+        char *id = u->id;
+        *u = *user; /* id is risk_user's only pointer */
+        u->id = id;
+        return RISK_OK;
+    }
+    bufuser *b = sc_alloc(t, sizeof *b);
     int ok = 1;
-    if (id == NULL && (id = sc_str(t, user->id, &ok)) == NULL)
+    char *id = b ? sc_str(t, user->id, &ok) : NULL;
+    if (id == NULL)
         return RISK_ENOMEM;
-    *u = *user; /* id is risk_user's only pointer */
-    u->id = id;
-    return at != NOPE ? RISK_OK : map_add(&t->users, h, u);
+    if (t->n_usl == t->cap_usl) {
+        bufuser **nv = list_grow(t, t->usl, t->n_usl, &t->cap_usl);
+        if (nv == NULL)
+            return RISK_ENOMEM;
+        t->usl = nv;
+    }
+    int rc = map_add(&t->users, h, &b->u);
+    if (rc != RISK_OK)
+        return rc;
+    t->memo_id = id;
+    t->memo_h = h;
+    b->u = *user;
+    b->u.id = id;
+    b->h = h;
+    t->usl[t->n_usl++] = b;
+    return RISK_OK;
 }
 
 /* A scratch copy of e (fields this store does not keep stay zero), its
@@ -82,13 +124,27 @@ static int cb_put_event(void *ctx, void *txn, const risk_event *event)
         return RISK_ENOMEM;
     const char *id = b->e.id;
     uint64_t h = hash_str(id);
+    b->h = h;
     b->seen = seen_node(t, h, id);
+    b->uh = uid_hash(t, b->e.user_id);
     size_t at = map_find(&t->events, h, id);
     if (at != NOPE) { /* the old copy stays in the scratch until the txn ends */
+        b->pos = ((bufev *)t->events.s[at].val)->pos;
         t->events.s[at].val = b;
+        t->evl[b->pos] = b;
         return RISK_OK;
     }
-    return map_add(&t->events, h, b);
+    if (t->n_evl == t->cap_evl) {
+        bufev **nv = list_grow(t, t->evl, t->n_evl, &t->cap_evl);
+        if (nv == NULL)
+            return RISK_ENOMEM;
+        t->evl = nv;
+    }
+    if ((rc = map_add(&t->events, h, b)) != RISK_OK)
+        return rc;
+    b->pos = t->n_evl;
+    t->evl[t->n_evl++] = b;
+    return RISK_OK;
 }
 
 /* Buffer a policy write (p owned, NULL = removal) under name. */
@@ -143,10 +199,9 @@ static int cb_remove_policy(void *ctx, void *txn, const char *name)
     if (n != NULL) {
         exists = n->p != NULL;
     } else {
-        unsigned k_ = ms_stripe();
-        ms_rdlock(ms, k_);
+        ms_rdlock(&ms->glock);
         exists = map_find(&ms->policies, h, name) != NOPE;
-        ms_rdunlock(ms, k_);
+        ms_rdunlock(&ms->glock);
     }
     if (!exists)
         return risk_err(RISK_ENOTFOUND, "name: no policy '%s'", name);
@@ -205,7 +260,7 @@ static int cb_append_history(void *ctx, void *txn, const risk_history *item)
         return risk_err(RISK_EINVAL, "item: a field is out of range");
     if (t->n_hist == t->cap_hist) {
         size_t cap = t->cap_hist ? t->cap_hist * 2 : 4;
-        risk_history **v = risk_malloc(cap * sizeof *v);
+        bufhist **v = risk_malloc(cap * sizeof *v);
         if (v == NULL)
             return ms_nomem();
         memcpy(v, t->hist, t->n_hist * sizeof *v);
@@ -214,9 +269,10 @@ static int cb_append_history(void *ctx, void *txn, const risk_history *item)
         t->hist = v;
         t->cap_hist = cap;
     }
-    risk_history *c = sc_alloc(t, sizeof *c);
-    if (c == NULL)
+    bufhist *b = sc_alloc(t, sizeof *b);
+    if (b == NULL)
         return RISK_ENOMEM;
+    risk_history *c = &b->r;
     *c = *item; /* then every string into the scratch */
     int ok = 1;
     c->actor = sc_str(t, item->actor, &ok);
@@ -226,7 +282,8 @@ static int cb_append_history(void *ctx, void *txn, const risk_history *item)
     c->note = sc_str(t, item->note, &ok);
     if (!ok)
         return RISK_ENOMEM;
-    t->hist[t->n_hist++] = c;
+    b->uh = c->user_id ? uid_hash(t, c->user_id) : 0;
+    t->hist[t->n_hist++] = b;
     t->seq_appended = item->seq;
     return RISK_OK;
 }
@@ -242,24 +299,27 @@ static int cb_get_user(void *ctx, void *txn, const char *id, risk_user **out)
     const risk_user *u = t ? map_get(&t->users, h, id) : NULL;
     if (u != NULL)
         return risk_user_dup(out, u);
-    unsigned k_ = ms_stripe();
-    ms_rdlock(ms, k_);
-    const subject *s = subject_find(&ms->users, h, id);
+    ushard *sh = ush_of(ms, h);
+    ms_rdlock(&sh->lock);
+    const subject *s = subject_find(&sh->users, h, id);
     risk_user copy; /* duplicated outside the lock; its id (the subject's) lives until close */
     int found = s && s->has_user;
     if (found) {
         copy = s->u;
-        /* A write of this user follows (ingest, dismiss): its commit, under
-         * the write lock, links a history item after the user's last and
-         * moves the user between level lists, cold lines (the last item
-         * was written long ago, the list neighbours are other users).
-         * Fetched now, they arrive while the engine scores and seals
-         * outside the lock, and the lock is held that much shorter. */
+        /* A write of this user follows (ingest, dismiss): its commit links
+         * a history item after the user's last, may add an event to the
+         * user's array and move the user between level lists: cold lines
+         * (the last item was written long ago, the list neighbours are
+         * other users). Fetched now, they arrive while the engine scores
+         * and seals outside the lock, and the lock is held that much
+         * shorter. */
         __builtin_prefetch(s->h_tail, 1);
+        if (s->evs != NULL)
+            __builtin_prefetch(s->evs + s->n_ev, 1);
         __builtin_prefetch(s->lprev, 1);
         __builtin_prefetch(s->lnext, 1);
     }
-    ms_rdunlock(ms, k_);
+    ms_rdunlock(&sh->lock);
     /* not found is an expected answer on the ingest path: no message */
     return found ? risk_user_dup(out, &copy) : RISK_ENOTFOUND;
 }
@@ -270,11 +330,11 @@ static int cb_view_user(void *ctx, const char *id, risk_user_visit_fn fn, void *
     NEED(id, "id");
     NEED(fn, "fn");
     uint64_t h = hash_str(id);
-    unsigned k_ = ms_stripe();
-    ms_rdlock(ms, k_);
-    const subject *s = subject_find(&ms->users, h, id);
+    ushard *sh = ush_of(ms, h);
+    ms_rdlock(&sh->lock);
+    const subject *s = subject_find(&sh->users, h, id);
     int rc = (s && s->has_user) ? fn(&s->u, arg) : RISK_ENOTFOUND;
-    ms_rdunlock(ms, k_);
+    ms_rdunlock(&sh->lock);
     return rc;
 }
 
@@ -288,24 +348,49 @@ static int cb_get_event(void *ctx, void *txn, const char *id, risk_event **out)
     const risk_event *b = t ? map_get(&t->events, h, id) : NULL;
     if (b != NULL)
         return risk_event_dup(out, b);
-    unsigned k_ = ms_stripe();
-    ms_rdlock(ms, k_);
-    /* An ingest reads the event, then the user of its transaction: the
-     * user's map slot is fetched beside the event's bucket and chain, and
-     * its subject after them (a probe may go past the slot: a hint only),
-     * so get_user finds both in cache and holds the read lock, which a
-     * committing thread waits for, shorter. */
-    const slot *us = t && t->has_uid_h && ms->users.count
-                         ? &ms->users.s[t->uid_h & (ms->users.cap - 1)]
-                         : NULL;
-    if (us)
-        __builtin_prefetch(us);
-    const evnode *n = evmap_get(&ms->events, h, id);
-    if (us && us->val)
-        __builtin_prefetch(us->val);
-    int rc = n ? evnode_dup(ms, out, n) : RISK_ENOTFOUND;
-    ms_rdunlock(ms, k_);
-    return rc;
+    /* An ingest reads the event (absent), then the user of its
+     * transaction: that user's map slot is fetched beside the event's
+     * group, and its subject once the slot is in, so get_user finds both
+     * in cache (the user's shard is read-locked for that: locks are taken
+     * in order, users' shards first). */
+    ushard *ush = t && t->has_uid_h ? ush_of(ms, t->uid_h) : NULL;
+    const slot *us = NULL;
+    if (ush != NULL) {
+        ms_rdlock(&ush->lock);
+        if (ush->users.count) {
+            us = &ush->users.s[t->uid_h & (ush->users.cap - 1)];
+            __builtin_prefetch(us);
+        }
+    }
+    eshard *es = esh_of(ms, h);
+    ms_rdlock(&es->lock);
+    const evnode *n = etab_get(&es->t, h, id);
+    if (ush != NULL) {
+        if (us != NULL && us->val != NULL) /* a probe may go past it: a hint */
+            __builtin_prefetch(us->val);
+        ms_rdunlock(&ush->lock);
+    }
+    /* The node's contents change under its owner's lock (a closing
+     * rewrites it in place): read them under that one too. Locks are taken
+     * in their order (users' shards before events'), so the events shard
+     * is let go and taken again after the owner's, and the event looked up
+     * again (it may have moved to another user meanwhile: then again). */
+    while (n != NULL) {
+        ushard *sh = ush_of(ms, hash_str(n->owner->u.id));
+        ms_rdunlock(&es->lock);
+        ms_rdlock(&sh->lock);
+        ms_rdlock(&es->lock);
+        n = etab_get(&es->t, h, id);
+        if (n != NULL && ush_of(ms, hash_str(n->owner->u.id)) == sh) {
+            int rc = evnode_dup(ms, out, n);
+            ms_rdunlock(&es->lock);
+            ms_rdunlock(&sh->lock);
+            return rc;
+        }
+        ms_rdunlock(&sh->lock);
+    }
+    ms_rdunlock(&es->lock);
+    return RISK_ENOTFOUND;
 }
 
 static int cb_user_events(void *ctx, void *txn, const char *user_id, risk_event_visit_fn fn,
@@ -317,47 +402,48 @@ static int cb_user_events(void *ctx, void *txn, const char *user_id, risk_event_
     NEED(fn, "fn");
     int rc = 0;
     int overlay = t && t->events.count;
-    unsigned k_ = ms_stripe();
-    ms_rdlock(ms, k_);
-    const subject *s = subject_find(&ms->users, hash_str(user_id), user_id);
+    uint64_t uh = hash_str(user_id);
+    ushard *sh = ush_of(ms, uh);
+    ms_rdlock(&sh->lock);
+    const subject *s = subject_find(&sh->users, uh, user_id);
     /* remember the nodes for put_event (mtxn.seen): the first read of a
      * user that exists, with nothing buffered yet */
     int remember = t && !overlay && t->seen_subj == NULL && s && s->has_user;
     if (remember) {
         t->seen_subj = s;
+        t->seen_uh = uh;
         t->seen_moves = s->ev_moves;
     }
-    /* The nodes and their ids are scattered over the arena: take a batch
-     * of nodes from the list (a chain of dependent misses) and prefetch
-     * every id before reading any, so that the ids' misses overlap instead
-     * of adding up (batches of TXN_SEEN: a user has ~10). */
-    evnode *batch[TXN_SEEN];
-    evnode *n = s ? s->ev_head : NULL;
-    while (rc == 0 && n != NULL) {
-        size_t m = 0;
-        for (; n && m < TXN_SEEN; n = n->next)
-            batch[m++] = n;
-        for (size_t j = 0; j < m; j++)
+    /* The nodes and their ids are scattered over the arenas: fetch a batch
+     * of nodes at once (the array holds their addresses), then their ids
+     * (the engine copies each event), so that the misses overlap instead
+     * of adding up (batches of TXN_SEEN: a user has ~10). Newest first
+     * (the array is in the order they came, but for replacements that did
+     * not fit in place). */
+    uint32_t left = s ? s->n_ev : 0;
+    while (rc == 0 && left > 0) {
+        uint32_t m = left < TXN_SEEN ? left : TXN_SEEN;
+        evnode *const *batch = s->evs + left - m;
+        left -= m;
+        for (uint32_t j = m; j-- > 0;)
+            __builtin_prefetch(batch[j]);
+        for (uint32_t j = m; j-- > 0;)
             __builtin_prefetch(batch[j]->id);
-        for (size_t j = 0; j < m && rc == 0; j++) {
+        for (uint32_t j = m; j-- > 0 && rc == 0;) {
             evnode *b = batch[j];
-            uint64_t h = overlay || remember ? hash_str(b->id) : 0;
-            if (overlay && map_find(&t->events, h, b->id) != NOPE)
+            if (overlay && map_find(&t->events, b->h, b->id) != NOPE)
                 continue;
             if (remember && t->n_seen < TXN_SEEN)
-                t->seen[t->n_seen++] = (txn_seen){h, b->id, b};
+                t->seen[t->n_seen++] = (txn_seen){b->h, b->id, b};
             risk_event v;
             ev_view(ms, b, &v);
             rc = fn(&v, arg);
         }
     }
-    ms_rdunlock(ms, k_);
-    if (overlay)
-        MAP_EACH(&t->events, i) {
-            const risk_event *e = t->events.s[i].val;
-            if (rc == 0 && strcmp(e->user_id, user_id) == 0)
-                rc = fn(e, arg);
-        }
+    ms_rdunlock(&sh->lock);
+    for (uint32_t i = 0; overlay && rc == 0 && i < t->n_evl; i++)
+        if (strcmp(t->evl[i]->e.user_id, user_id) == 0)
+            rc = fn(&t->evl[i]->e, arg);
     return rc;
 }
 
@@ -368,14 +454,13 @@ static int cb_list_policies(void *ctx, void *txn, risk_policy_visit_fn fn, void 
     NEED(fn, "fn");
     int rc = 0;
     int overlay = t && t->policies.count;
-    unsigned k_ = ms_stripe();
-    ms_rdlock(ms, k_);
+    ms_rdlock(&ms->glock);
     MAP_EACH(&ms->policies, i) {
         const risk_policy *p = ms->policies.s[i].val;
         if (rc == 0 && (!overlay || map_find(&t->policies, ms->policies.s[i].hash, p->name) == NOPE))
             rc = fn(p, arg);
     }
-    ms_rdunlock(ms, k_);
+    ms_rdunlock(&ms->glock);
     if (overlay)
         MAP_EACH(&t->policies, i) {
             const pnode *n = t->policies.s[i].val;
@@ -399,9 +484,8 @@ static int cb_get_meta(void *ctx, void *txn, const char *key, uint8_t *buf, size
     uint64_t h = hash_str(key);
     const metanode *n = t ? map_get(&t->meta, h, key) : NULL;
     int locked = n == NULL;
-    unsigned k_ = ms_stripe();
     if (locked) {
-        ms_rdlock(ms, k_);
+        ms_rdlock(&ms->glock);
         n = map_get(&ms->meta, h, key);
     }
     if (n == NULL) {
@@ -414,30 +498,43 @@ static int cb_get_meta(void *ctx, void *txn, const char *key, uint8_t *buf, size
             memcpy(buf, n->val, n->len);
     }
     if (locked)
-        ms_rdunlock(ms, k_);
+        ms_rdunlock(&ms->glock);
     return rc;
 }
 
-/* Committed users ≥ min_level, copied under the read lock and visited
- * without it, so fn may run operations on this store. */
+/* Committed users ≥ min_level, copied under each shard's read lock and
+ * visited without it, so fn may run operations on this store. */
 static int cb_list_users(void *ctx, risk_level min_level, risk_user_visit_fn fn, void *arg)
 {
     risk_memstore *ms = ctx;
     NEED(fn, "fn");
     if ((uint32_t)min_level >= N_LEVELS)
         return risk_err(RISK_EINVAL, "min_level: value %u out of range", (unsigned)min_level);
-    unsigned k_ = ms_stripe();
-    ms_rdlock(ms, k_);
-    size_t n = 0, k = 0;
-    for (uint32_t l = min_level; l < N_LEVELS; l++)
-        n += ms->level_n[l];
-    risk_user **v = risk_malloc(n * sizeof *v);
-    int rc = v ? RISK_OK : ms_nomem();
-    for (uint32_t l = N_LEVELS; rc == RISK_OK && l-- > (uint32_t)min_level;)
-        for (const subject *s = ms->levels[l]; s && rc == RISK_OK; s = s->lnext)
-            if ((rc = risk_user_dup(&v[k], &s->u)) == RISK_OK)
-                k++;
-    ms_rdunlock(ms, k_);
+    risk_user **v = NULL;
+    size_t k = 0, cap = 0;
+    int rc = RISK_OK;
+    for (unsigned i = 0; i < N_USHARDS && rc == RISK_OK; i++) {
+        ushard *sh = &ms->ush[i];
+        ms_rdlock(&sh->lock);
+        size_t n = k;
+        for (uint32_t l = min_level; l < N_LEVELS; l++)
+            n += sh->level_n[l];
+        if (n > cap) {
+            size_t c = cap ? cap : 64;
+            while (c < n)
+                c *= 2;
+            risk_user **nv = risk_realloc(v, c * sizeof *nv);
+            if (nv == NULL)
+                rc = ms_nomem();
+            else
+                v = nv, cap = c;
+        }
+        for (uint32_t l = N_LEVELS; rc == RISK_OK && l-- > (uint32_t)min_level;)
+            for (const subject *s = sh->levels[l]; s && rc == RISK_OK; s = s->lnext)
+                if ((rc = risk_user_dup(&v[k], &s->u)) == RISK_OK)
+                    k++;
+        ms_rdunlock(&sh->lock);
+    }
     for (size_t i = 0; i < k && rc == RISK_OK; i++)
         rc = fn(v[i], arg);
     for (size_t i = 0; i < k; i++)

@@ -2,6 +2,7 @@
  * sequencers), memory failures, threads. Records and views:
  * tests/test_store_memory.c. */
 #include "memstore_fixture.h"
+#include "memstore_stress.h"
 
 TestSuite(store_memory_txn, .init = setup, .fini = teardown);
 
@@ -557,4 +558,237 @@ Test(store_memory_txn, token_wakes_waiters_in_arrival_order, .timeout = 20)
         pthread_join(th[i], NULL);
     for (int i = 0; i < 4; i++)
         cr_assert(order[i] == i, "waiter %d got the token at %d", order[i], i);
+}
+
+/* ---- shards: each under its own lock ---- */
+Test(store_memory_txn, shards_under_threads, .timeout = 120)
+{
+    /* R-CC-1, R-CC-2, R-ST-6: writers commit transactions over users in
+     * several shards, move events between users, prepare and apply apart or
+     * roll back, add strings a rollback takes out again; readers take a
+     * second shard's lock inside a visitor. No deadlock, no lost update,
+     * every event in exactly one user's list */
+    char why[512] = "";
+    cr_assert(mss_run(4, 2, 1500, why, sizeof why) == 0, "%s", why);
+}
+
+/* An id "<prefix><n>" whose user shard is (other == 0) or is not (other
+ * != 0) the shard of ref. */
+static void id_by_shard(char *buf, size_t n, const char *prefix, const char *ref, int other)
+{
+    unsigned want = ush_idx(hash_str(ref));
+    for (unsigned i = 0;; i++) {
+        snprintf(buf, n, "%s%u", prefix, i);
+        if ((ush_idx(hash_str(buf)) == want) != (other != 0))
+            return;
+    }
+}
+
+static const char *owner_of(const char *event_id)
+{
+    static char owner[64];
+    risk_event *e = NULL;
+    cr_assert(st.get_event(st.ctx, NULL, event_id, &e) == RISK_OK);
+    snprintf(owner, sizeof owner, "%s", risk_event_user_id(e));
+    risk_event_free(e);
+    return owner;
+}
+
+Test(store_memory_txn, event_moves_to_a_user_of_another_shard)
+{
+    /* R-ST-5, R-CC-1: a put of an event another user owns moves it: the
+     * old owner, in another shard than the new one, loses it from its
+     * list (its shard is found and locked under the events shard's lock),
+     * in one commit and in two phases alike */
+    char b[32], c[32];
+    id_by_shard(b, sizeof b, "b-", "a", 1);
+    id_by_shard(c, sizeof c, "c-", b, 1);
+    void *t = begin("a");
+    cr_assert(put_event(t, "e", "a", RISK_LEVEL_LOW) == RISK_OK);
+    cr_assert(st.commit(st.ctx, t) == RISK_OK);
+    t = begin(b);
+    cr_assert(put_event(t, "e", b, RISK_LEVEL_HIGH) == RISK_OK);
+    cr_assert(st.commit(st.ctx, t) == RISK_OK);
+    cr_assert(events_of("a").n == 0 && events_of(b).n == 1);
+    cr_assert(strcmp(owner_of("e"), b) == 0);
+    t = begin(c);
+    cr_assert(put_event(t, "e", c, RISK_LEVEL_MEDIUM) == RISK_OK);
+    cr_assert(risk_memstore_prepare(st.ctx, t) == RISK_OK);
+    risk_memstore_apply(st.ctx, t);
+    cr_assert(events_of(b).n == 0 && events_of(c).n == 1);
+    cr_assert(strcmp(owner_of("e"), c) == 0);
+}
+
+static risk_event *at_location(const char *id, const char *user, const char *loc)
+{
+    risk_event *e = mkevent(id, user, RISK_LEVEL_LOW);
+    cr_assert(risk_event_set_location(e, loc) == RISK_OK);
+    return e;
+}
+
+Test(store_memory_txn, new_string_survives_a_rollback_that_shared_it)
+{
+    /* R-CC-2, R-IV-3: two prepared txns use a string neither store had; the
+     * one that added it rolls back, the other commits: the string stays
+     * (the second made it shared). Alone, a prepared-then-rolled-back
+     * txn takes its new string out again: blocks as before */
+    risk_event *e1 = at_location("e1", "u1", "Atlantis"), *e2 = at_location("e2", "u2", "Atlantis");
+    void *a = begin("u1"), *b = begin("u2");
+    cr_assert(st.put_event(st.ctx, a, e1) == RISK_OK);
+    cr_assert(st.put_event(st.ctx, b, e2) == RISK_OK);
+    cr_assert(risk_memstore_prepare(st.ctx, a) == RISK_OK);
+    cr_assert(risk_memstore_prepare(st.ctx, b) == RISK_OK);
+    st.rollback(st.ctx, a);
+    risk_memstore_apply(st.ctx, b);
+    risk_event *got = NULL;
+    cr_assert(st.get_event(st.ctx, NULL, "e2", &got) == RISK_OK);
+    cr_assert(strcmp(risk_event_location(got), "Atlantis") == 0);
+    risk_event_free(got);
+    cr_assert(st.get_event(st.ctx, NULL, "e1", &got) == RISK_ENOTFOUND);
+
+    alloc_fail_install(0);
+    long live = alloc_fail_live();
+    risk_event *e3 = at_location("e3", "u1", "Lemuria");
+    void *c = begin("u1");
+    cr_assert(st.put_event(st.ctx, c, e3) == RISK_OK);
+    cr_assert(risk_memstore_prepare(st.ctx, c) == RISK_OK);
+    st.rollback(st.ctx, c);
+    risk_event_free(e3);
+    cr_assert(alloc_fail_live() == live, "live blocks %ld, before %ld", alloc_fail_live(), live);
+    /* the string was taken out: used again, it is added again */
+    e3 = at_location("e3", "u1", "Lemuria");
+    c = begin("u1");
+    cr_assert(st.put_event(st.ctx, c, e3) == RISK_OK);
+    cr_assert(st.commit(st.ctx, c) == RISK_OK);
+    cr_assert(st.get_event(st.ctx, NULL, "e3", &got) == RISK_OK);
+    cr_assert(strcmp(risk_event_location(got), "Lemuria") == 0);
+    risk_event_free(got);
+    risk_event_free(e1);
+    risk_event_free(e2);
+    risk_event_free(e3);
+}
+
+Test(store_memory_txn, txn_over_many_shards_is_atomic)
+{
+    /* R-CC-2, R-ST-6: a txn writing users and events in many shards, a
+     * policy and meta takes every shard's lock; a conflict on one user (a
+     * prepared txn claims it) fails it with nothing visible; once the
+     * claim is gone it commits whole */
+    populate(6);
+    dump before = take_dump();
+    char uid[16][32], eid[32];
+    void *t = begin(NULL);
+    for (int i = 0; i < 16; i++) {
+        snprintf(uid[i], sizeof uid[i], "many-%d", i);
+        cr_assert(put_user(t, uid[i], 1, RISK_LEVEL_LOW) == RISK_OK);
+        snprintf(eid, sizeof eid, "many-ev-%d", i);
+        cr_assert(put_event(t, eid, uid[i], RISK_LEVEL_LOW) == RISK_OK);
+        cr_assert(add_history(t, uid[i], NULL) == RISK_OK);
+    }
+    cr_assert(put_policy(t, "many-pol", RISK_LEVEL_HIGH) == RISK_OK);
+    cr_assert(st.put_meta(st.ctx, t, "many-meta", (const uint8_t *)"x", 1) == RISK_OK);
+    void *claim = begin(uid[9]);
+    cr_assert(put_user(claim, uid[9], 1, RISK_LEVEL_HIGH) == RISK_OK);
+    cr_assert(risk_memstore_prepare(st.ctx, claim) == RISK_OK);
+    cr_assert(risk_memstore_prepare(st.ctx, t) == RISK_ECONFLICT);
+    dump mid = take_dump();
+    assert_same(before, mid);
+    st.rollback(st.ctx, claim);
+    cr_assert(st.commit(st.ctx, t) == RISK_OK);
+    for (int i = 0; i < 16; i++) {
+        cr_assert(level_of(uid[i]) == RISK_LEVEL_LOW);
+        cr_assert(events_of(uid[i]).n == 1);
+    }
+    free(before.b);
+    free(mid.b);
+}
+
+/* A txn that read u's events and closes them all, one of them moved to a
+ * location no event had before (a string to add). */
+static int close_all_read(const char *u, int n)
+{
+    void *t = NULL;
+    int rc = st.begin(st.ctx, u, &t);
+    if (rc != RISK_OK)
+        return rc;
+    if ((rc = st.user_events(st.ctx, t, u, COUNTER(risk_event), &(int){0})) != RISK_OK) {
+        st.rollback(st.ctx, t);
+        return rc;
+    }
+    for (int i = 0; i < n && rc == RISK_OK; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "c%d", i);
+        risk_event *e = NULL;
+        rc = risk_event_new(&e, id, u, "leakedCredentials", RISK_LEVEL_LOW, 1000);
+        if (rc == RISK_OK)
+            rc = risk_event_set_ip(e, "10.0.0.1");
+        if (rc == RISK_OK)
+            rc = risk_event_set_location(e, i == 1 ? "Ultima Thule" : "Berlin, DE");
+        if (rc == RISK_OK)
+            rc = risk_event_set_closing(e, RISK_EVENT_CLOSED, RISK_CLOSE_DISMISSED, 2000 + i,
+                                        "admin");
+        if (rc == RISK_OK)
+            rc = st.put_event(st.ctx, t, e);
+        risk_event_free(e);
+    }
+    if (rc != RISK_OK) {
+        st.rollback(st.ctx, t);
+        return rc;
+    }
+    return st.commit(st.ctx, t);
+}
+
+Test(store_memory_txn, closing_read_events_in_place)
+{
+    /* R-DI-1, R-IV-3, R-CC-2: a txn that read a user's events closes them
+     * in place (no node of its own, under the user's shard lock alone):
+     * every field it wrote is stored, strings it did not change keep
+     * theirs; every allocation that fails on the way (a new location
+     * string) leaves the store as it was and leaks nothing */
+    enum { N = 4 };
+    int rc, failures = 0;
+    dump before = {0};
+    st.close(st.ctx); /* the fixture's: each round makes its own */
+    ALLOC_FAIL_SWEEP(rc,
+                     {
+                         cr_assert(risk_memory_store_new(&st) == RISK_OK);
+                         commit_user("u", 1, RISK_LEVEL_LOW);
+                         for (int i = 0; i < N; i++) {
+                             char id[16];
+                             snprintf(id, sizeof id, "c%d", i);
+                             risk_event *e = mkevent(id, "u", RISK_LEVEL_LOW);
+                             cr_assert(risk_event_set_ip(e, "10.0.0.2") == RISK_OK);
+                             cr_assert(risk_event_set_location(e, "Berlin, DE") == RISK_OK);
+                             void *t = begin("u");
+                             cr_assert(st.put_event(st.ctx, t, e) == RISK_OK);
+                             cr_assert(st.commit(st.ctx, t) == RISK_OK);
+                             risk_event_free(e);
+                         }
+                         before = take_dump();
+                     },
+                     close_all_read("u", N),
+                     {
+                         dump after = take_dump();
+                         assert_same(before, after);
+                         free(after.b);
+                         free(before.b);
+                         st.close(st.ctx);
+                         failures++;
+                     });
+    cr_assert(rc == RISK_OK, "rc %d", rc);
+    cr_assert(failures > 0);
+    for (int i = 0; i < N; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "c%d", i);
+        risk_event *e = NULL;
+        cr_assert(st.get_event(st.ctx, NULL, id, &e) == RISK_OK);
+        cr_assert(risk_event_state_get(e) == RISK_EVENT_CLOSED);
+        cr_assert(risk_event_close_reason(e) == RISK_CLOSE_DISMISSED);
+        cr_assert(risk_event_closed_at(e) == 2000 + i);
+        cr_assert(strcmp(risk_event_closed_by(e), "admin") == 0);
+        cr_assert(strcmp(risk_event_ip(e), "10.0.0.1") == 0);
+        cr_assert(strcmp(risk_event_location(e), i == 1 ? "Ultima Thule" : "Berlin, DE") == 0);
+        risk_event_free(e);
+    }
+    free(before.b);
 }
