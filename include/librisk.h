@@ -1042,6 +1042,31 @@ RISK_API int risk_engine_ingest_bulk(risk_engine *engine, const char *actor,
 RISK_API int risk_engine_sign_in(risk_engine *engine, const char *user_id, risk_verdict *verdict);
 
 /**
+ * @brief Decide many sign-ins: each as risk_engine_sign_in() decides it.
+ *
+ * For a host that serves sign-ins in batches (a queue of requests, a
+ * replay, a what-if over many users): the store is hinted the users ahead
+ * of their lookups (`prefetch_users` in #risk_store), so that the memory
+ * waits of many lookups overlap; on the built-in stores that makes a
+ * decision several times cheaper than a call of risk_engine_sign_in()
+ * each once the users no longer fit the processor's caches
+ * (docs/performance.md). The users are decided in order; the clock is read
+ * once per few users, so the decisions of one call may share a time.
+ * @param[in] engine the engine. @param[in] user_ids n user ids.
+ * @param[in] n their number (0: nothing to do).
+ * @param[out] verdicts n verdicts, verdicts[i] for user_ids[i]; a failed
+ *             sign-in leaves block there (R-PO-9).
+ * @param[out] results n result codes, as risk_engine_sign_in() returns.
+ * @returns the number of sign-ins that failed (≥ 0), or #RISK_EINVAL for
+ *          a NULL engine or array (then nothing was tried and every verdict
+ *          given is block).
+ * @note Thread-safe, as risk_engine_sign_in(); verdicts must not be shared
+ *       with another thread during the call. @since 0.1
+ */
+RISK_API int risk_engine_sign_in_bulk(risk_engine *engine, const char *const *user_ids, size_t n,
+                                      risk_verdict *const *verdicts, int *results);
+
+/**
  * @brief Report a password change (R-PO-10, R-PO-11).
  * @param[in] engine the engine. @param[in] actor who.
  * @param[in] user_id the user. @param[in] kind a #risk_password_change.

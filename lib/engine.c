@@ -303,7 +303,9 @@ int risk_engine_new(risk_engine **out, const risk_store *store, const risk_engin
         pthread_mutex_init(&e->stripes[i], NULL);
     pthread_mutex_init(&e->policy_write, NULL);
     pthread_rwlock_init(&e->policy_lock, NULL);
-    e->st = *store;
+    /* A version 1 table ends at backup: what follows is not the host's. */
+    memcpy(&e->st, store,
+           store->version >= 2 ? sizeof *store : offsetof(risk_store, prefetch_users));
     e->split = risk_store_split_of(store);
     e->opts = o;
     e->opts.scoring = NULL;

@@ -9,6 +9,8 @@
 #include "engine_fixture.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "engine.h"
 #include "verdict_assert.h"
@@ -195,4 +197,216 @@ Test(signin, long_policy_names)
     cr_assert(eq(ptr, (void *)risk_verdict_policy(fx_verdict), NULL));
     cr_assert(eq(sz, risk_verdict_report_only_count(fx_verdict), 0));
     cr_assert(eq(ptr, (void *)risk_verdict_report_only_policy(fx_verdict, 0), NULL));
+}
+
+/* ------------------------------------------------------------------ */
+/* risk_engine_sign_in_bulk                                           */
+
+#define BULK_N 90 /* several of the engine's chunks, a partial one last */
+
+/* ids[i] for i < BULK_N: every kind of user in turn, many times over,
+ * among made-up users "u-<i>" some of which exist (so that the store's
+ * prefetch walks maps with other users in them). */
+static void bulk_ids(const char *ids[BULK_N], char names[BULK_N][16])
+{
+    for (size_t i = 0; i < BULK_N; i++) {
+        if (i % 3 == 0) {
+            ids[i] = kinds[(i / 3) % N_KINDS];
+        } else {
+            snprintf(names[i], sizeof names[i], "u-%zu", i);
+            ids[i] = names[i];
+        }
+    }
+}
+
+/* Each verdict of a bulk sign-in is the one risk_engine_sign_in() gives
+ * for the same user at the same time (R-PO-1…9, SPEC §6.1). */
+static void expect_bulk_as_one_by_one(risk_engine *e, const char *const *ids, size_t n)
+{
+    risk_verdict *vs[BULK_N], *one = NULL;
+    int res[BULK_N];
+    cr_assert(n <= BULK_N);
+    for (size_t i = 0; i < n; i++)
+        cr_assert(eq(int, risk_verdict_new(&vs[i]), RISK_OK));
+    cr_assert(eq(int, risk_verdict_new(&one), RISK_OK));
+    cr_assert(eq(int, risk_engine_sign_in_bulk(e, ids, n, vs, res), 0), "%s", risk_error_last());
+    for (size_t i = 0; i < n; i++) {
+        cr_assert(eq(int, res[i], RISK_OK), "%s", ids[i]);
+        cr_assert(eq(int, risk_engine_sign_in(e, ids[i], one), RISK_OK));
+        expect_same_decision(vs[i], one, ids[i]);
+        cr_assert(eq(i64, risk_verdict_at(vs[i]), risk_verdict_at(one)), "%s", ids[i]);
+        cr_assert(eq(str, (char *)risk_verdict_user_id(vs[i]), (char *)ids[i]));
+        risk_verdict_free(vs[i]);
+    }
+    risk_verdict_free(one);
+}
+
+static void make_more_users(void)
+{
+    for (int i = 0; i < BULK_N; i += 2) { /* every other made-up id exists */
+        char id[16];
+        snprintf(id, sizeof id, "u-%d", i);
+        fx_user(id, i % 4 ? -1 : 0, 0);
+        if (i % 6 == 2) {
+            char ev[24];
+            snprintf(ev, sizeof ev, "e-u-%d", i);
+            cr_assert(eq(int, fx_event(id, ev, "leakedCredentials", (risk_level)(1 + i % 3), 10),
+                         RISK_OK));
+        }
+    }
+}
+
+/* R-PO-1…9: a bulk sign-in decides each user as one sign-in would, with
+ * the decision table, with users named in a policy's list (the locked
+ * way), and with an aging catch-up due (SPEC §4: it runs first, and the
+ * verdict is the settled one). */
+Test(signin, bulk_decides_as_one_by_one)
+{
+    make_users();
+    make_more_users();
+    const char *ids[BULK_N];
+    char names[BULK_N][16];
+    bulk_ids(ids, names);
+    expect_bulk_as_one_by_one(fx, ids, BULK_N);
+    set_policy("high-rpc", RISK_LEVEL_HIGH, RISK_CONTROL_REQUIRE_PASSWORD_CHANGE, RISK_MODE_ON,
+               NULL, NULL);
+    set_policy("medium-block", RISK_LEVEL_MEDIUM, RISK_CONTROL_BLOCK, RISK_MODE_ON, NULL, "u-2");
+    expect_bulk_as_one_by_one(fx, ids, BULK_N);
+    cr_assert(table_in_use());
+    set_policy("ro", RISK_LEVEL_LOW, RISK_CONTROL_BLOCK, RISK_MODE_REPORT_ONLY, "medium", NULL);
+    expect_bulk_as_one_by_one(fx, ids, BULK_N);
+    expect_bulk_as_one_by_one(fx, ids + 1, 1);
+
+    fx_now = T0 + 181 * DAY; /* "aging" and "low" age out on their first sign-in */
+    expect_bulk_as_one_by_one(fx, ids, BULK_N);
+    cr_assert(eq(int, (int)fx_level("aging"), RISK_LEVEL_NONE));
+    cr_assert(eq(int, (int)fx_level("low"), RISK_LEVEL_NONE));
+}
+
+/* SPEC §7, R-PO-9: a bad item fails alone (EINVAL, its verdict block);
+ * the others are decided; the count of failures is returned. A NULL
+ * array or engine tries nothing and leaves every verdict given block. */
+Test(signin, bulk_bad_items_fail_alone)
+{
+    make_users();
+    char toolong[RISK_ID_MAX + 2];
+    memset(toolong, 'x', sizeof toolong - 1);
+    toolong[sizeof toolong - 1] = '\0';
+    const char *ids[6] = { "high", NULL, "low", "", toolong, "nobody" };
+    risk_verdict *vs[6];
+    int res[6];
+    for (size_t i = 0; i < 6; i++)
+        cr_assert(eq(int, risk_verdict_new(&vs[i]), RISK_OK));
+    risk_verdict *keep = vs[5];
+    vs[5] = NULL; /* no verdict for the last one */
+    cr_assert(eq(int, risk_engine_sign_in_bulk(fx, ids, 6, vs, res), 4));
+    cr_assert(eq(int, res[0], RISK_OK));
+    cr_assert(eq(int, res[2], RISK_OK));
+    cr_assert(eq(int, (int)risk_verdict_decision(vs[0]), (int)fx_signin("high", NULL)));
+    cr_assert(eq(int, (int)risk_verdict_decision(vs[2]), RISK_DECISION_ALLOW));
+    for (size_t i = 1; i < 6; i++) {
+        if (i == 2)
+            continue;
+        cr_assert(eq(int, res[i], RISK_EINVAL), "item %zu", i);
+        if (vs[i]) {
+            cr_assert(eq(int, (int)risk_verdict_decision(vs[i]), RISK_DECISION_BLOCK));
+            cr_assert(eq(int, (int)risk_verdict_reason(vs[i]), RISK_REASON_STORE_ERROR));
+        }
+    }
+    vs[5] = keep;
+
+    /* nothing tried */
+    cr_assert(eq(int, risk_engine_sign_in_bulk(NULL, ids, 1, vs, res), RISK_EINVAL));
+    cr_assert(eq(int, (int)risk_verdict_decision(vs[2]), RISK_DECISION_ALLOW)); /* not given */
+    cr_assert(eq(int, risk_engine_sign_in_bulk(NULL, ids + 2, 1, vs + 2, res), RISK_EINVAL));
+    cr_assert(eq(int, (int)risk_verdict_decision(vs[2]), RISK_DECISION_BLOCK));
+    cr_assert(eq(int, risk_engine_sign_in_bulk(fx, NULL, 2, vs + 2, res), RISK_EINVAL));
+    cr_assert(eq(int, risk_engine_sign_in_bulk(fx, ids, 2, NULL, res), RISK_EINVAL));
+    cr_assert(eq(int, risk_engine_sign_in_bulk(fx, ids, 2, vs, NULL), RISK_EINVAL));
+    cr_assert(eq(int, (int)risk_verdict_decision(vs[0]), RISK_DECISION_BLOCK));
+    cr_assert(eq(int, risk_engine_sign_in_bulk(fx, NULL, 0, NULL, NULL), 0));
+    for (size_t i = 0; i < 6; i++)
+        risk_verdict_free(vs[i]);
+}
+
+/* The store's hint (risk_store.prefetch_users, R-ST-4): a table of
+ * version 2 gets it, with the valid ids only; a table of version 1 ends
+ * at backup, so whatever lies after it is never called. */
+static void (*inner_prefetch)(void *, const char *const *, size_t);
+static size_t hinted, hint_calls;
+static void counting_prefetch(void *ctx, const char *const *ids, size_t n)
+{
+    hint_calls++;
+    for (size_t i = 0; i < n; i++) {
+        cr_assert(ids[i] != NULL && ids[i][0] != '\0');
+        hinted++;
+    }
+    inner_prefetch(ctx, ids, n);
+}
+
+static void bulk_with_table_version(uint32_t version)
+{
+    risk_store st;
+    cr_assert(eq(int, risk_memory_store_new(&st), RISK_OK));
+    inner_prefetch = st.prefetch_users;
+    cr_assert(inner_prefetch != NULL);
+    st.version = version;
+    st.prefetch_users = counting_prefetch;
+    risk_engine *e = NULL;
+    cr_assert(eq(int, risk_engine_new(&e, &st, NULL), RISK_OK), "%s", risk_error_last());
+    const char *ids[BULK_N];
+    char names[BULK_N][16];
+    bulk_ids(ids, names);
+    ids[7] = NULL; /* refused before the hint */
+    risk_verdict *vs[BULK_N];
+    int res[BULK_N];
+    for (size_t i = 0; i < BULK_N; i++)
+        cr_assert(eq(int, risk_verdict_new(&vs[i]), RISK_OK));
+    hinted = hint_calls = 0;
+    cr_assert(eq(int, risk_engine_sign_in_bulk(e, ids, BULK_N, vs, res), 1));
+    cr_assert(eq(int, res[7], RISK_EINVAL));
+    if (version >= 2) {
+        cr_assert(eq(sz, hinted, BULK_N - 1));
+        cr_assert(ge(sz, hint_calls, 2)); /* more than one chunk */
+    } else {
+        cr_assert(eq(sz, hinted, 0));
+    }
+    for (size_t i = 0; i < BULK_N; i++)
+        risk_verdict_free(vs[i]);
+    risk_engine_free(e);
+}
+
+Test(signin, bulk_hints_stores_of_version_2_only)
+{
+    bulk_with_table_version(RISK_STORE_VERSION);
+    bulk_with_table_version(1);
+}
+
+/* The journal store passes the hint to its memory: decisions as one by one. */
+Test(signin, bulk_on_a_journal)
+{
+    char dir[] = "/tmp/librisk-signin-XXXXXX", path[64];
+    cr_assert(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/j", dir);
+    risk_store st;
+    cr_assert(eq(int, risk_journal_open(&st, path, NULL, NULL), RISK_OK), "%s", risk_error_last());
+    cr_assert(st.prefetch_users != NULL);
+    risk_engine *saved = fx, *e = NULL;
+    risk_engine_options o;
+    risk_engine_options_init(&o);
+    o.clock = fx_clock;
+    cr_assert(eq(int, risk_engine_new(&e, &st, &o), RISK_OK), "%s", risk_error_last());
+    fx = e; /* the fixture's helpers act on the journal's engine */
+    make_users();
+    make_more_users();
+    set_policy("high-rpc", RISK_LEVEL_HIGH, RISK_CONTROL_REQUIRE_PASSWORD_CHANGE, RISK_MODE_ON,
+               NULL, NULL);
+    const char *ids[BULK_N];
+    char names[BULK_N][16];
+    bulk_ids(ids, names);
+    expect_bulk_as_one_by_one(e, ids, BULK_N);
+    fx = saved;
+    risk_engine_free(e);
+    cr_assert(eq(int, unlink(path), 0));
+    cr_assert(eq(int, rmdir(dir), 0));
 }

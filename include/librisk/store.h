@@ -30,8 +30,14 @@
 extern "C" {
 #endif
 
-/** @brief The version of #risk_store this header describes. */
-#define RISK_STORE_VERSION 1
+/**
+ * @brief The version of #risk_store this header describes.
+ *
+ * 1: the table up to `backup`. 2: adds `prefetch_users`. The engine reads
+ * a table of version 1 only up to `backup`, so a store built against the
+ * first header keeps working unchanged.
+ */
+#define RISK_STORE_VERSION 2
 
 /**
  * @brief The storage callback table (R-ST-1). Grows only at the end.
@@ -39,7 +45,8 @@ extern "C" {
  * Required: begin, commit, rollback, get_user, put_user, get_event,
  * put_event, user_events, reserve_seq, append_history, list_policies, put_policy,
  * remove_policy, get_meta, put_meta. Optional (NULL allowed, R-ST-4):
- * close, view_user, list_users, read_history, compact, backup.
+ * close, view_user, list_users, read_history, compact, backup,
+ * prefetch_users (version ≥ 2).
  */
 struct risk_store {
     uint32_t version; /**< #RISK_STORE_VERSION. */
@@ -127,6 +134,20 @@ struct risk_store {
     int (*compact)(void *ctx);
     /** @brief Optional: write a consistent copy to path. */
     int (*backup)(void *ctx, const char *path);
+
+    /**
+     * @brief Optional (version ≥ 2): a hint that view_user() of each of
+     * these ids follows soon (risk_engine_sign_in_bulk()).
+     *
+     * A store whose lookups miss the processor's caches starts fetching
+     * what those calls will read, so that the lookups of many users
+     * overlap instead of waiting for memory one after another. It must
+     * not change what any call returns, and may do nothing. Called
+     * without a transaction, from any thread, concurrently with every
+     * other callback; the ids are valid user ids (non-NULL, checked).
+     * @param[in] ctx the store. @param[in] ids the user ids. @param[in] n their number (≥ 1).
+     */
+    void (*prefetch_users)(void *ctx, const char *const *ids, size_t n);
 };
 
 /**

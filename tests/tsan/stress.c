@@ -32,7 +32,9 @@ static void *gc_run(void *arg)
 /* A feed reader beside the committers: each read of the whole feed must
  * extend the one before (items only appear above the watermark: a feed
  * never skips an item that a slower commit adds later, R-OP-5), in seq
- * order; and a compaction now and then. */
+ * order; a compaction now and then; and a bulk sign-in of every user the
+ * committers write, whose store hint (prefetch_users) reads the users'
+ * maps while commits add users and grow them. */
 struct feed_reader {
     risk_engine *e;
     atomic_int *stop;
@@ -48,6 +50,24 @@ static int feed_collect(const risk_history *h, void *arg)
         r->cur[r->n_cur] = risk_history_seq(h);
     r->n_cur++;
     return 0;
+}
+
+enum { GC_USERS = GC_THREADS * 5 };
+static int bulk_sign_in(risk_engine *e)
+{
+    char names[GC_USERS][32];
+    const char *ids[GC_USERS];
+    risk_verdict *vs[GC_USERS] = { NULL };
+    int res[GC_USERS], bad = 0;
+    for (int i = 0; i < GC_USERS; i++) {
+        snprintf(names[i], sizeof names[i], "gc-%d-%d", i / 5, i % 5);
+        ids[i] = names[i];
+        bad |= risk_verdict_new(&vs[i]);
+    }
+    bad |= bad ? 0 : risk_engine_sign_in_bulk(e, ids, GC_USERS, vs, res) != 0;
+    for (int i = 0; i < GC_USERS; i++)
+        risk_verdict_free(vs[i]);
+    return bad;
 }
 
 static void *feed_run(void *arg)
@@ -69,6 +89,8 @@ static void *feed_run(void *arg)
         r->prev = r->cur, r->cur = t, r->n_prev = r->n_cur;
         if (++r->reads % 8 == 0 && risk_engine_compact(r->e) == RISK_OK)
             r->compactions++;
+        if (bulk_sign_in(r->e) != 0)
+            r->bad = 1;
     }
     return NULL;
 }
