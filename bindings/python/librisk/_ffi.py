@@ -324,6 +324,8 @@ PROTOTYPES: List[Tuple[str, list, Any, Any]] = [
     ("risk_engine_upsert_user", [H, S, H], I, C),
     ("risk_engine_ingest", [H, S, H, U32], I, C),
     ("risk_engine_sign_in", [H, S, H], I, C),
+    ("risk_engine_sign_in_bulk", [H, POINTER(c_char_p), SZ, POINTER(c_void_p), POINTER(I)], I,
+     _check_bulk),
     ("risk_engine_password_changed", [H, S, S, I], I, C),
     ("risk_engine_temporary_password", [H, S, S, c_char_p, SZ], I, C),
     ("risk_engine_require_reset", [H, S, S], I, C),

@@ -134,6 +134,22 @@ class TestSeed(unittest.TestCase):
         with self.assertRaises(librisk.TransitionError):
             self.e.reactivate("alice-1")
 
+    def test_sign_in_many(self):
+        # R-PO-1, R-PO-8: as one sign-in each, in order, unknown users too.
+        ids = ["alice", "bob", "nobody", "alice"]
+        got = self.e.sign_in_many(ids)
+        self.assertEqual(got, [self.e.sign_in(u) for u in ids])
+        self.assertEqual(got[1].decision, Decision.BLOCK)
+        self.assertEqual(self.e.sign_in_many([]), [])
+        self.assertEqual(self.e.sign_in_many(iter(["bob"]))[0].user_id, "bob")
+        # SPEC §7, R-PO-9: a bad id fails alone; the error carries every
+        # verdict, the failed one block.
+        with self.assertRaises(librisk.InvalidArgument) as cm:
+            self.e.sign_in_many(["alice", "x" * 300])
+        vs = cm.exception.verdicts
+        self.assertEqual(vs[0], self.e.sign_in("alice"))
+        self.assertEqual((vs[1].decision, vs[1].reason), (Decision.BLOCK, Reason.STORE_ERROR))
+
     def test_insecure_change_closes_nothing(self):
         # R-PO-10: without MFA proof nothing closes.
         self.e.password_changed("bob", secure=False, actor="bob")
