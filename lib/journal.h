@@ -237,19 +237,24 @@ typedef struct phist { /* a history item of a txn, indexed after its write */
     uint32_t at;  /* offset of the encoding in the frame buffer (< FRAME_MAX) */
     uint32_t uat; /* offset of its user id in the frame buffer (ulen 0: none) */
     uint32_t len, ulen;
+    uint32_t uix; /* 1 + its user's index in jstore.users, once found (0: not yet) */
 } phist;
 
 /* history index (journal_replay.c); idx_lock protects it for readers and
  * file_mu serialises its writers */
 const huser *huser_find(const jstore *js, const uint8_t *id, size_t n);
-/* 1 if k more items (ph, user ids in buf) need no allocation: then a
- * commit skips idx_reserve and its lock. */
-int idx_has_room(const jstore *js, const uint8_t *buf, const phist *ph, size_t k);
-/* Make room for k more items so idx_add cannot fail (idx_lock held). */
-int idx_reserve(jstore *js, const uint8_t *buf, const phist *ph, size_t k);
-/* Add an item whose seq is not in the index (room made). */
-void idx_add(jstore *js, uint64_t seq, uint64_t off, uint32_t len, const uint8_t *user,
-             size_t ulen);
+/* Set each item's uix where its user is indexed already, and fetch the
+ * link idx_add will write; takes idx_lock to read, before file_mu: a
+ * user, once indexed, keeps its index, so what is found stays true. */
+void idx_find_users(jstore *js, const uint8_t *buf, phist *ph, size_t k);
+/* 1 if k more items need no allocation (every user found, every seq's
+ * chunk there): then a commit skips idx_reserve and its lock. */
+int idx_has_room(const jstore *js, const phist *ph, size_t k);
+/* Make room for k more items so idx_add cannot fail, and set every
+ * item's uix (idx_lock held). */
+int idx_reserve(jstore *js, const uint8_t *buf, phist *ph, size_t k);
+/* Add an item whose seq is not in the index (room made); uix as in phist. */
+void idx_add(jstore *js, uint64_t seq, uint64_t off, uint32_t len, uint32_t uix);
 /* 1 if an item with this seq is in the index. */
 int idx_has(const jstore *js, uint64_t seq);
 /* The item of seq: its offset and length; 0 if there is none. */

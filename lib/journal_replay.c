@@ -144,19 +144,42 @@ int idx_has(const jstore *js, uint64_t seq)
     return idx_get(js, seq, &off, &len);
 }
 
-int idx_has_room(const jstore *js, const uint8_t *buf, const phist *ph, size_t k)
+static uint32_t *next_of(const jstore *js, uint32_t seq)
+{
+    return &js->hx[seq >> HX_SHIFT]->next[seq & (HX_SLOTS - 1)];
+}
+
+/* The lookups of a user's entry miss the caches three times (the slot,
+ * the entry, its id) and idx_add's link a fourth: done here, before the
+ * commit takes file_mu, they no longer hold up every other commit. */
+void idx_find_users(jstore *js, const uint8_t *buf, phist *ph, size_t k)
+{
+    pthread_rwlock_rdlock(&js->idx_lock);
+    for (size_t i = 0; i < k; i++) {
+        ph[i].uix = 0;
+        if (ph[i].ulen == 0 || js->u_cap == 0)
+            continue;
+        const uint8_t *id = buf + ph[i].uat;
+        ph[i].uix = *u_slot(js, id, ph[i].ulen, jhash(id, ph[i].ulen));
+        if (ph[i].uix != 0 && js->users[ph[i].uix - 1].tail != 0)
+            __builtin_prefetch(next_of(js, js->users[ph[i].uix - 1].tail), 1);
+    }
+    pthread_rwlock_unlock(&js->idx_lock);
+}
+
+int idx_has_room(const jstore *js, const phist *ph, size_t k)
 {
     for (size_t i = 0; i < k; i++) {
         size_t c = (size_t)(ph[i].seq >> HX_SHIFT);
         if (!seq_ok(ph[i].seq) || c >= js->hx_cap || js->hx[c] == NULL)
             return 0;
-        if (ph[i].ulen > 0 && huser_find(js, buf + ph[i].uat, ph[i].ulen) == NULL)
+        if (ph[i].ulen > 0 && ph[i].uix == 0)
             return 0;
     }
     return 1;
 }
 
-int idx_reserve(jstore *js, const uint8_t *buf, const phist *ph, size_t k)
+int idx_reserve(jstore *js, const uint8_t *buf, phist *ph, size_t k)
 {
     int rc = RISK_OK;
     for (size_t i = 0; rc == RISK_OK && i < k; i++) {
@@ -164,15 +187,15 @@ int idx_reserve(jstore *js, const uint8_t *buf, const phist *ph, size_t k)
             return risk_err(RISK_EINVAL, "journal: history seq %" PRIu64
                             " out of the index's range (1 to 2^32 - 1)", ph[i].seq);
         rc = chunk_room(js, ph[i].seq);
-        if (rc == RISK_OK && ph[i].ulen > 0 && huser_get(js, buf + ph[i].uat, ph[i].ulen) == NULL)
-            rc = risk_error_last_code();
+        if (rc == RISK_OK && ph[i].ulen > 0) {
+            const huser *u = huser_get(js, buf + ph[i].uat, ph[i].ulen);
+            if (u == NULL)
+                rc = risk_error_last_code();
+            else
+                ph[i].uix = (uint32_t)(u - js->users) + 1;
+        }
     }
     return rc;
-}
-
-static uint32_t *next_of(jstore *js, uint32_t seq)
-{
-    return &js->hx[seq >> HX_SHIFT]->next[seq & (HX_SLOTS - 1)];
 }
 
 /* Link seq into u's list, which stays in seq order: at the end, unless
@@ -197,17 +220,14 @@ static void huser_link(jstore *js, huser *u, uint32_t seq)
     }
 }
 
-void idx_add(jstore *js, uint64_t seq, uint64_t off, uint32_t len, const uint8_t *user,
-             size_t ulen)
+void idx_add(jstore *js, uint64_t seq, uint64_t off, uint32_t len, uint32_t uix)
 {
     hxchunk *c = js->hx[seq >> HX_SHIFT];
     size_t i = seq & (HX_SLOTS - 1);
     c->ol[i] = off << HX_LEN_BITS | len;
     c->next[i] = 0;
-    if (ulen > 0) {
-        uint32_t *sl = u_slot(js, user, ulen, jhash(user, ulen));
-        huser_link(js, &js->users[*sl - 1], (uint32_t)seq);
-    }
+    if (uix != 0)
+        huser_link(js, &js->users[uix - 1], (uint32_t)seq);
     js->h_n++;
     if (seq > js->h_max)
         js->h_max = seq;
@@ -232,10 +252,11 @@ static int idx_push(jstore *js, uint64_t seq, uint64_t off, uint32_t len, const 
     if (off > HX_OFF_MAX || len >= 1u << HX_LEN_BITS)
         return risk_err(RISK_ECORRUPT, "history: item too large or too far into the file");
     int rc = chunk_room(js, seq);
-    if (rc == RISK_OK && ulen > 0 && huser_get(js, user, ulen) == NULL)
+    const huser *u = NULL;
+    if (rc == RISK_OK && ulen > 0 && (u = huser_get(js, user, ulen)) == NULL)
         rc = risk_error_last_code();
     if (rc == RISK_OK)
-        idx_add(js, seq, off, len, user, ulen);
+        idx_add(js, seq, off, len, u ? (uint32_t)(u - js->users) + 1 : 0);
     return rc;
 }
 

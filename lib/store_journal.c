@@ -37,7 +37,7 @@
  * small enough for malloc's per-thread cache (≤ 1032 bytes in glibc): with
  * a 2 KiB one an ingest took ~1.8 times the CPU here, every free going
  * through the arena and consolidating. */
-#define REDO_INLINE 864
+#define REDO_INLINE 832
 #define PH_INLINE 4
 typedef struct jtxn {
     void *mtxn;
@@ -218,7 +218,7 @@ static int j_append_history(void *ctx, void *txn, const risk_history *item)
     hist_peek(t->redo.p + at, len, 0, &seq, &user, &ulen);
     size_t uat = user ? (size_t)(user - t->redo.p) : 0;
     t->ph[t->n_ph++] = (phist){item->seq, (uint32_t)at, (uint32_t)uat, (uint32_t)len,
-                               (uint32_t)ulen};
+                               (uint32_t)ulen, 0};
     return RISK_OK;
 }
 
@@ -639,6 +639,8 @@ static int j_commit_nowait(void *ctx, void *txn, uint64_t *ticket)
         rc = risk_err(RISK_EINVAL, "txn: larger than a journal frame");
     if (rc == RISK_OK)
         rc = risk_memstore_prepare(js->ms, t->mtxn);
+    if (rc == RISK_OK && t->n_ph > 0)
+        idx_find_users(js, t->redo.p, t->ph, t->n_ph);
     if (rc == RISK_OK) {
         pthread_mutex_lock(&js->file_mu);
         rc = check_writable(js);
@@ -652,7 +654,7 @@ static int j_commit_nowait(void *ctx, void *txn, uint64_t *ticket)
             rc = reserve(js, t->redo.len);
         /* file_mu keeps other index writers out, so the room is checked
          * without idx_lock; readers are held off only if it must grow */
-        if (rc == RISK_OK && t->n_ph > 0 && !idx_has_room(js, t->redo.p, t->ph, t->n_ph)) {
+        if (rc == RISK_OK && t->n_ph > 0 && !idx_has_room(js, t->ph, t->n_ph)) {
             pthread_rwlock_wrlock(&js->idx_lock);
             rc = idx_reserve(js, t->redo.p, t->ph, t->n_ph);
             pthread_rwlock_unlock(&js->idx_lock);
@@ -666,8 +668,7 @@ static int j_commit_nowait(void *ctx, void *txn, uint64_t *ticket)
             if (t->n_ph > 0) {
                 pthread_rwlock_wrlock(&js->idx_lock);
                 for (size_t i = 0; i < t->n_ph; i++)
-                    idx_add(js, t->ph[i].seq, start + t->ph[i].at, t->ph[i].len,
-                            t->redo.p + t->ph[i].uat, t->ph[i].ulen);
+                    idx_add(js, t->ph[i].seq, start + t->ph[i].at, t->ph[i].len, t->ph[i].uix);
                 pthread_rwlock_unlock(&js->idx_lock);
             }
             js->next_txn++;
