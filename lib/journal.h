@@ -155,10 +155,16 @@ typedef struct hxchunk {
     uint64_t ol[HX_SLOTS]; /* off << HX_LEN_BITS | len; 0: none */
     uint32_t next[HX_SLOTS];
 } hxchunk;
+#define HUSER_INL 28 /* ids shorter than this live in their entry */
 typedef struct huser { /* a user with history */
     uint64_t hash;
-    const char *id; /* in the index's id pool */
     uint32_t head, tail;
+    union {
+        char inl[HUSER_INL]; /* the id and its NUL, when short: a lookup
+                              * reads one entry, not an entry and an id */
+        const char *pool;    /* in the index's id pool, when long */
+    } id;
+    uint32_t len; /* the id's length */
 } huser;
 typedef struct idchunk { /* the id pool: bytes that live until close */
     struct idchunk *next;
@@ -247,6 +253,9 @@ const huser *huser_find(const jstore *js, const uint8_t *id, size_t n);
  * link idx_add will write; takes idx_lock to read, before file_mu: a
  * user, once indexed, keeps its index, so what is found stays true. */
 void idx_find_users(jstore *js, const uint8_t *buf, phist *ph, size_t k);
+/* Start fetching the index slot of a user whose item a txn just logged:
+ * it arrives while the txn goes on to its commit and idx_find_users. */
+void idx_prefetch_user(jstore *js, const uint8_t *id, size_t n);
 /* 1 if k more items need no allocation (every user found, every seq's
  * chunk there): then a commit skips idx_reserve and its lock. */
 int idx_has_room(const jstore *js, const phist *ph, size_t k);

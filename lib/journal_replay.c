@@ -32,7 +32,8 @@ static uint32_t *u_slot(const jstore *js, const uint8_t *id, size_t n, uint64_t 
         if (*sl == 0)
             return sl;
         const huser *u = &js->users[*sl - 1];
-        if (u->hash == h && memcmp(u->id, id, n) == 0 && u->id[n] == '\0')
+        if (u->hash == h && u->len == n &&
+            memcmp(n < HUSER_INL ? u->id.inl : u->id.pool, id, n) == 0)
             return sl;
     }
 }
@@ -105,14 +106,20 @@ static huser *huser_get(jstore *js, const uint8_t *id, size_t n)
         return &js->users[*u_slot(js, id, n, h) - 1];
     if (users_room(js, js->u_n + 1) != RISK_OK)
         return NULL;
-    const char *keep = id_keep(js, id, n);
+    const char *keep = n < HUSER_INL ? "" : id_keep(js, id, n);
     if (keep == NULL) {
         risk_err(RISK_ENOMEM, "journal: out of memory");
         return NULL;
     }
     *u_slot(js, id, n, h) = (uint32_t)js->u_n + 1;
     huser *u = &js->users[js->u_n++];
-    *u = (huser){h, keep, 0, 0};
+    memset(u, 0, sizeof *u);
+    u->hash = h;
+    u->len = (uint32_t)n;
+    if (n < HUSER_INL)
+        memcpy(u->id.inl, id, n);
+    else
+        u->id.pool = keep;
     return u;
 }
 
@@ -164,6 +171,15 @@ void idx_find_users(jstore *js, const uint8_t *buf, phist *ph, size_t k)
         if (ph[i].uix != 0 && js->users[ph[i].uix - 1].tail != 0)
             __builtin_prefetch(next_of(js, js->users[ph[i].uix - 1].tail), 1);
     }
+    pthread_rwlock_unlock(&js->idx_lock);
+}
+
+void idx_prefetch_user(jstore *js, const uint8_t *id, size_t n)
+{
+    uint64_t h = jhash(id, n);
+    pthread_rwlock_rdlock(&js->idx_lock);
+    if (js->u_cap > 0)
+        __builtin_prefetch(&js->u_tab[h & (js->u_cap - 1)]);
     pthread_rwlock_unlock(&js->idx_lock);
 }
 

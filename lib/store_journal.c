@@ -219,6 +219,8 @@ static int j_append_history(void *ctx, void *txn, const risk_history *item)
     size_t uat = user ? (size_t)(user - t->redo.p) : 0;
     t->ph[t->n_ph++] = (phist){item->seq, (uint32_t)at, (uint32_t)uat, (uint32_t)len,
                                (uint32_t)ulen, 0};
+    if (ulen > 0)
+        idx_prefetch_user(js, user, ulen);
     return RISK_OK;
 }
 

@@ -410,3 +410,75 @@ Test(journal, foreign_and_future_files_refused)
     cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_ECORRUPT);
     cr_assert(strstr(risk_error_last(), "version 3") != NULL);
 }
+
+/* Ids of every length around where the history index stops keeping an id
+ * in its entry (HUSER_INL, lib/journal.h), and ids that are prefixes of
+ * each other: each user's history is exactly its own, as written and
+ * after a reopen (R-OP-5, R-AU-1). */
+static int count_user_items(const risk_history *h, void *arg)
+{
+    const char *want = ((const char **)arg)[0];
+    cr_assert_str_eq(risk_history_user_id(h), want);
+    (*(int *)((const char **)arg)[1])++;
+    return 0;
+}
+
+static int count_all(const risk_history *h, void *arg)
+{
+    (void)h;
+    (*(int *)arg)++;
+    return 0;
+}
+
+/* Each user's items are its own; together they are the whole history;
+ * counts[i] (negative: not known yet) is what user i has. */
+static void expect_histories(risk_engine *e, char ids[][RISK_ID_MAX + 1], int n, int *counts)
+{
+    int sum = 0, all = 0;
+    for (int i = 0; i < n; i++) {
+        int got = 0;
+        const char *arg[2] = { ids[i], (const char *)&got };
+        cr_assert_eq(risk_engine_history(e, ids[i], count_user_items, arg), RISK_OK, "%s",
+                     risk_error_last());
+        cr_assert_gt(got, 0);
+        if (counts[i] >= 0)
+            cr_assert_eq(got, counts[i], "user of length %zu: %d items", strlen(ids[i]), got);
+        counts[i] = got;
+        sum += got;
+    }
+    cr_assert_eq(risk_engine_history_feed(e, 0, count_all, &all), RISK_OK);
+    cr_assert_eq(sum, all);
+}
+
+Test(journal, history_of_ids_of_every_length)
+{
+    static const size_t lens[] = { 1, 2, 26, 27, 28, 29, 30, 63, 64, 255, RISK_ID_MAX };
+    enum { N = sizeof lens / sizeof lens[0] };
+    static char ids[N][RISK_ID_MAX + 1];
+    int counts[N];
+    for (int i = 0; i < N; i++) {
+        memset(ids[i], 'u', lens[i]);
+        ids[i][lens[i]] = '\0';
+        counts[i] = -1;
+    }
+    for (int round = 0; round < 2; round++) {
+        risk_store s;
+        risk_engine *e = NULL;
+        cr_assert_eq(jopen(&s, path, RISK_DURABILITY_OFF, 0, NULL), RISK_OK);
+        cr_assert_eq(risk_engine_new(&e, &s, NULL), RISK_OK, "%s", risk_error_last());
+        for (int i = 0; round == 0 && i < N; i++)
+            for (int k = 0; k < 1 + i % 3; k++) {
+                char eid[32];
+                snprintf(eid, sizeof eid, "ev-%d-%d", i, k);
+                risk_event *ev = NULL;
+                cr_assert_eq(risk_event_new(&ev, eid, ids[i], "leakedCredentials",
+                                            RISK_LEVEL_LOW, 1000), RISK_OK);
+                cr_assert_eq(risk_engine_ingest(e, "detector", ev, 0), RISK_OK, "%s",
+                             risk_error_last());
+                risk_event_free(ev);
+            }
+        expect_histories(e, ids, N, counts); /* round 1: as before the reopen */
+        cr_assert_eq(risk_engine_verify_history(e, NULL, NULL), RISK_OK, "%s", risk_error_last());
+        risk_engine_free(e);
+    }
+}
