@@ -212,6 +212,18 @@ out:
     return st.commit(st.ctx, t);
 }
 
+/* What every failed round of an allocation sweep checks: the store is
+ * byte for byte as before the round; then the round's store goes. */
+static void failed_round(dump *before, int *failures)
+{
+    dump after = take_dump();
+    assert_same(*before, after);
+    free(after.b);
+    free(before->b);
+    st.close(st.ctx);
+    (*failures)++;
+}
+
 static void sweep(int population)
 {
     int rc, failures = 0;
@@ -223,14 +235,7 @@ static void sweep(int population)
                          before = take_dump();
                      },
                      full_txn(),
-                     {
-                         dump after = take_dump();
-                         assert_same(before, after);
-                         free(after.b);
-                         free(before.b);
-                         st.close(st.ctx);
-                         failures++;
-                     });
+                     failed_round(&before, &failures));
     cr_assert(rc == RISK_OK, "rc %d", rc);
     cr_assert(failures > 20, "only %d allocations could fail", failures);
     dump after = take_dump();
@@ -767,14 +772,7 @@ Test(store_memory_txn, closing_read_events_in_place)
                          before = take_dump();
                      },
                      close_all_read("u", N),
-                     {
-                         dump after = take_dump();
-                         assert_same(before, after);
-                         free(after.b);
-                         free(before.b);
-                         st.close(st.ctx);
-                         failures++;
-                     });
+                     failed_round(&before, &failures));
     cr_assert(rc == RISK_OK, "rc %d", rc);
     cr_assert(failures > 0);
     for (int i = 0; i < N; i++) {

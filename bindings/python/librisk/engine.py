@@ -83,6 +83,12 @@ def _free_engine(handle: int, keepalive: List[Any]) -> None:
     keepalive.clear()
 
 
+def _item_error(code: int, user_id: str) -> RiskError:
+    """The error of one item of a bulk call (its code; the user in the message)."""
+    return error_for_code(code, f"user_id {user_id!r}: "
+                          + (lib.risk_strerror(code) or b"").decode())
+
+
 class Engine:
     """An engine over a store (R-ST-2). Thread-safe like the C engine (R-CC-1).
 
@@ -333,8 +339,7 @@ class Engine:
                 lib.risk_verdict_free(h)
         for i, code in enumerate(codes):
             if code != 0:
-                exc = error_for_code(code, f"user_id {ids[i]!r}: "
-                                     + (lib.risk_strerror(code) or b"").decode())
+                exc = _item_error(code, ids[i])
                 exc.verdicts = verdicts  # type: ignore[attr-defined]
                 raise exc
         return verdicts
@@ -390,8 +395,7 @@ class Engine:
         lib.risk_engine_dismiss_bulk(self._h, self._a(actor), arr, len(ids), enc(note, "note"),
                                      codes, counts)
         return [DismissResult(u, counts[i], None if codes[i] == 0 else
-                              error_for_code(codes[i], f"user_id {u!r}: "
-                                             + (lib.risk_strerror(codes[i]) or b"").decode()))
+                              _item_error(codes[i], u))
                 for i, u in enumerate(ids)]
 
     def resolve(self, event_id: str, *, note: Optional[str] = None,
