@@ -342,8 +342,9 @@ static int cb_view_user(void *ctx, const char *id, risk_user_visit_fn fn, void *
  * the caches twice, on the map slot and then on the subject it points to,
  * and one sign-in can only wait for each in turn. Here the slots of up to
  * PREFETCH_MAX users are requested at once, then (their lines arrived or
- * on the way) the subjects of the slots whose hash matches: the first two
- * lines, which hold the id, has_user and the fields a decision reads. The
+ * on the way) the subjects of the slots whose hash matches: the lines of
+ * their first 96 bytes (two, or three for a subject not 32-aligned), which
+ * hold the id, has_user and the fields a decision reads. The
  * view_user calls that follow find them in cache. Nothing is changed;
  * the shard locks keep each read of a map inside a table that is not
  * being replaced. */
@@ -374,6 +375,7 @@ static void cb_prefetch_users(void *ctx, const char *const *ids, size_t n)
                     const char *sub = mp->s[j].val;
                     __builtin_prefetch(sub);
                     __builtin_prefetch(sub + 64);
+                    __builtin_prefetch(sub + 95);
                     break;
                 }
             }
