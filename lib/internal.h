@@ -36,6 +36,36 @@ int risk_check_event_level(const char *what, uint32_t level);     /* low..high *
  * byte offset of the first bad byte, or (size_t)-1 if valid. */
 size_t risk_utf8_invalid_at(const uint8_t *s, size_t len);
 
+/* ---- hashing of ids kept in memory (never written anywhere) ---- */
+/* One 64x64->128 multiply, its halves folded together. */
+static inline uint64_t risk_fold_mul(uint64_t a, uint64_t b)
+{
+#ifdef __SIZEOF_INT128__
+    __uint128_t m = (__uint128_t)a * b;
+    return (uint64_t)m ^ (uint64_t)(m >> 64);
+#else
+    uint64_t h = a * b;
+    return h ^ (h >> 29) ^ ((a >> 32) * (b | 1));
+#endif
+}
+/* The hash of n bytes, 8 per step: the memory store's maps and shards,
+ * the journal's history index and the decision table's filter of named
+ * users. Not for anything stored (risk_hash_str, engine.h, is in ids). */
+static inline uint64_t risk_hash_bytes(const void *s, size_t n)
+{
+    const unsigned char *p = s;
+    uint64_t h = 0x243f6a8885a308d3ULL ^ n;
+    for (; n >= 8; n -= 8, p += 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = risk_fold_mul(h ^ w, 0x9e3779b97f4a7c15ULL);
+    }
+    uint64_t w = 0;
+    memcpy(&w, p, n);
+    h = risk_fold_mul(h ^ w ^ 0xa0761d6478bd642fULL, 0xe7037ed1a0b428dbULL);
+    return h ^ (h >> 32);
+}
+
 /* ---- the records ---- */
 struct risk_user {
     char *id;

@@ -122,21 +122,8 @@ int op_error(uint64_t off, uint32_t pos, int rc);
 
 /* ---- the store ---- */
 
-/* The history index's hash of a user id (its own: the index does not
- * depend on the memstore's internals). 64-bit FNV-1a over 8-byte words. */
-static inline uint64_t jhash(const uint8_t *p, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325u ^ n;
-    for (; n >= 8; n -= 8, p += 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0x100000001b3u;
-        h ^= h >> 29;
-    }
-    for (; n > 0; n--, p++)
-        h = (h ^ *p) * 0x100000001b3u;
-    return h ^ (h >> 32);
-}
+/* The history index's hash of a user id. */
+static inline uint64_t jhash(const uint8_t *p, size_t n) { return risk_hash_bytes(p, n); }
 
 /* ---- the history index (journal_replay.c) ----
  * Items are found by seq: seq s lives in slot s % HX_SLOTS of chunk

@@ -73,33 +73,7 @@ void risk_memstore_reserve(risk_memstore *ms, size_t users, size_t events);
 #define HPAGE ((size_t)1 << HPAGE_BITS)
 #define HPAGES ((size_t)1 << (32 - HPAGE_BITS))
 
-/* hashing: 8 bytes per step, 64x64→128 multiply folding */
-static inline uint64_t ms_fold_mul(uint64_t a, uint64_t b)
-{
-#ifdef __SIZEOF_INT128__
-    __uint128_t m = (__uint128_t)a * b;
-    return (uint64_t)m ^ (uint64_t)(m >> 64);
-#else
-    uint64_t h = a * b;
-    return h ^ (h >> 29) ^ ((a >> 32) * (b | 1));
-#endif
-}
-
-static inline uint64_t hash_str(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = strlen(s);
-    uint64_t h = 0x243f6a8885a308d3ULL ^ n;
-    for (; n >= 8; n -= 8, p += 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = ms_fold_mul(h ^ w, 0x9e3779b97f4a7c15ULL);
-    }
-    uint64_t w = 0;
-    memcpy(&w, p, n);
-    h = ms_fold_mul(h ^ w ^ 0xa0761d6478bd642fULL, 0xe7037ed1a0b428dbULL);
-    return h ^ (h >> 32);
-}
+static inline uint64_t hash_str(const char *s) { return risk_hash_bytes(s, strlen(s)); }
 
 /* open-addressing map (linear probing, backward-shift deletion); the
  * string key is taken from the value */

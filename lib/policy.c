@@ -333,24 +333,7 @@ int risk_decide_checked(risk_verdict *v, const risk_policy *const *policies, siz
  * name length << 48. */
 #define CELL_NO_POLICY 0xFFu
 
-/* The filter's hash of an id: 8 bytes per step, multiply-folded. */
-static uint64_t ptab_hash(const char *s, size_t len)
-{
-    uint64_t h = 0x9E3779B97F4A7C15ULL ^ len;
-    for (; len >= 8; len -= 8, s += 8) {
-        uint64_t w;
-        memcpy(&w, s, 8);
-        h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
-        h ^= h >> 32;
-    }
-    uint64_t w = 0;
-    for (size_t i = 0; i < len; i++)
-        w |= (uint64_t)(unsigned char)s[i] << (8 * i);
-    h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL;
-    return h ^ (h >> 29);
-}
-
-/* The two filter bits of an id. */
+/* The two filter bits of an id (h: risk_hash_bytes of it). */
 static void ptab_bits(uint64_t h, unsigned bit[2])
 {
     bit[0] = (unsigned)h % RISK_PTAB_FILTER_BITS;
@@ -360,7 +343,7 @@ static void ptab_bits(uint64_t h, unsigned bit[2])
 static void filter_add(uint64_t *t, const char *id)
 {
     unsigned bit[2];
-    ptab_bits(ptab_hash(id, strlen(id)), bit);
+    ptab_bits(risk_hash_bytes(id, strlen(id)), bit);
     for (int k = 0; k < 2; k++)
         t[RISK_PTAB_FILTER + bit[k] / 64] |= UINT64_C(1) << (bit[k] % 64);
 }
@@ -468,7 +451,7 @@ int risk_ptab_listed(const _Atomic uint64_t *t, const char *id, size_t len)
     if (!(ld(&t[RISK_PTAB_HDR]) >> 8 & 1))
         return 0;
     unsigned bit[2];
-    ptab_bits(ptab_hash(id, len), bit);
+    ptab_bits(risk_hash_bytes(id, len), bit);
     return (ld(&t[RISK_PTAB_FILTER + bit[0] / 64]) >> (bit[0] % 64) & 1) &&
            (ld(&t[RISK_PTAB_FILTER + bit[1] / 64]) >> (bit[1] % 64) & 1);
 }
