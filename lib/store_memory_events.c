@@ -202,22 +202,7 @@ int ev_make(risk_memstore *ms, mtxn *t, home *hm, const risk_event *e, uint64_t 
     n->owner = NULL;
     n->id = stable_id;
     n->h = h;
-    n->detected_at = e->detected_at;
-    n->closed_at = e->closed_at;
-    n->type = v[0];
-    n->location = v[1];
-    n->source = v[2];
-    n->closed_by = v[3];
-    n->level = (uint8_t)e->level; /* ranges: ev_check */
-    n->timing = (uint8_t)e->timing;
-    n->state = (uint8_t)e->state;
-    n->reason = (uint8_t)e->reason;
-    n->ip_len = (uint16_t)ip;
-    n->note_len = (uint16_t)note;
-    if (ip)
-        memcpy(n->str, e->ip, ip);
-    if (note)
-        memcpy(n->str + ip, e->note, note);
+    ev_patch_apply(n, e, v); /* every field a version of the event may change */
     *out = n;
     return RISK_OK;
 }
@@ -320,7 +305,7 @@ int ev_patch_prepare(risk_memstore *ms, mtxn *t, const evnode *old, const risk_e
 
 void ev_patch_apply(evnode *old, const risk_event *e, const uint32_t v[4])
 {
-    size_t ip = slen(e->ip), note = slen(e->note); /* they fit: ev_fits */
+    size_t ip = slen(e->ip), note = slen(e->note); /* they fit: ev_fits, ev_size */
     old->detected_at = e->detected_at;
     old->closed_at = e->closed_at;
     old->type = v[0];
