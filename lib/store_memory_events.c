@@ -257,6 +257,24 @@ void ev_unreserve(subject *s, uint32_t n)
         risk_free(s->evs);
         s->evs = NULL;
         s->cap_ev = 0;
+        return;
+    }
+    /* Room promised and not taken goes back. The journal's commits
+     * reserve a slot for every event they write (between its prepare and
+     * its apply an event may change owner), and a closing of ten events
+     * then doubles a ten-event user's array for good although the new
+     * versions take their old slots: 12 MiB over the benchmark's 100,000
+     * dismissals. The owner's shard is write-locked (prepare, apply and
+     * rollback hold it). A failed shrink keeps the larger array. */
+    if (s->ev_res == 0 && s->cap_ev > 4 && s->n_ev <= s->cap_ev / 2) {
+        uint32_t cap = 4;
+        while (cap < s->n_ev)
+            cap *= 2;
+        evnode **v = risk_realloc(s->evs, cap * sizeof *v);
+        if (v != NULL) {
+            s->evs = v;
+            s->cap_ev = cap;
+        }
     }
 }
 

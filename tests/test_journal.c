@@ -482,3 +482,83 @@ Test(journal, history_of_ids_of_every_length)
         risk_engine_free(e);
     }
 }
+
+/* A byte-counting allocator (each block carries its size). */
+static _Atomic long live_bytes;
+static void *cnt_malloc(size_t n, void *ud)
+{
+    (void)ud;
+    size_t *p = malloc(n + 16);
+    if (p == NULL)
+        return NULL;
+    p[0] = n;
+    live_bytes += (long)n;
+    return p + 2;
+}
+static void *cnt_realloc(void *q, size_t n, void *ud)
+{
+    (void)ud;
+    size_t *p = (size_t *)q - 2, old = p[0];
+    size_t *np = realloc(p, n + 16);
+    if (np == NULL)
+        return NULL;
+    np[0] = n;
+    live_bytes += (long)n - (long)old;
+    return np + 2;
+}
+static void cnt_free(void *q, void *ud)
+{
+    (void)ud;
+    size_t *p = (size_t *)q - 2;
+    live_bytes -= (long)p[0];
+    free(p);
+}
+
+Test(journal, closing_events_gives_back_unused_room)
+{
+    /* A journal commit promises every event it writes a slot in its
+     * owner's event array (the event may change owner between the two
+     * phases); a closing of all ten events of a ten-event user takes none
+     * of them. What is not taken goes back: 100,000 dismissals used to
+     * leave 12 MiB of doubled arrays behind. */
+    enum { USERS = 200, EVENTS = 10 };
+    risk_allocator a = RISK_ALLOCATOR_INIT;
+    a.malloc_fn = cnt_malloc;
+    a.realloc_fn = cnt_realloc;
+    a.free_fn = cnt_free;
+    cr_assert_eq(risk_set_allocator(&a), RISK_OK); /* before the library allocates */
+    risk_store s;
+    risk_engine *e = NULL;
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_OFF, 0, NULL), RISK_OK);
+    cr_assert_eq(risk_engine_new(&e, &s, NULL), RISK_OK, "%s", risk_error_last());
+    char uid[32], eid[32];
+    for (int u = 0; u < 2 * USERS; u++)
+        for (int k = 0; k < EVENTS; k++) {
+            snprintf(uid, sizeof uid, "user-%04d", u);
+            snprintf(eid, sizeof eid, "ev-%04d-%02d", u, k);
+            risk_event *ev = NULL;
+            cr_assert_eq(risk_event_new(&ev, eid, uid, "leakedCredentials", RISK_LEVEL_LOW,
+                                        risk_engine_now(e) - 1000),
+                         RISK_OK);
+            cr_assert_eq(risk_engine_ingest(e, "detector", ev, 0), RISK_OK, "%s",
+                         risk_error_last());
+            risk_event_free(ev);
+        }
+    /* the first half settles what a dismissal keeps for good (the actor's
+     * interned name, freed nodes for the new versions to reuse) */
+    long before = 0;
+    for (int u = 0; u < 2 * USERS; u++) {
+        if (u == USERS)
+            before = live_bytes;
+        uint32_t closed = 0;
+        snprintf(uid, sizeof uid, "user-%04d", u);
+        cr_assert_eq(risk_engine_dismiss(e, "admin", uid, NULL, &closed), RISK_OK, "%s",
+                     risk_error_last());
+        cr_assert_eq(closed, EVENTS);
+    }
+    long grew = live_bytes - before; /* the arrays of 16 pointers doubled: 128 B a user */
+    cr_assert(lt(long, grew, USERS * 64), "%ld bytes kept by %d dismissals", grew, USERS);
+    risk_engine_free(e);
+    cr_assert_eq(live_bytes, 0, "%ld bytes leaked", (long)live_bytes);
+    risk_set_allocator(NULL);
+}
