@@ -727,9 +727,23 @@ int check_actor_user(const char *actor, const char *user_id)
 static int op_catch_up(struct uop *o)
 {
     int rc = uop_load_user(o, 0);
-    if (rc == RISK_OK)
-        rc = uop_catch_up(o);
-    if (rc == RISK_OK && o->wrote_history)
+    if (rc != RISK_OK)
+        return rc;
+    const risk_user *u = o->user;
+    int due = !o->is_new && u->next_change_at != RISK_TIME_NONE && u->next_change_at <= o->now;
+    uint32_t lvl = u->level, st = u->state;
+    rc = uop_catch_up(o);
+    /* A catch-up that closes nothing still stores what it recomputed. The
+     * stored next change was computed under the aging periods of whichever
+     * engine wrote the user (R-SC-7, R-SC-8: they are the engine's
+     * settings); under this engine's longer ones nothing is due yet, and a
+     * stale past value left in the store would keep the user due: every
+     * sign-in would run the catch-up again and fail closed. A level or
+     * state that changes with it gets its history item. */
+    if (rc == RISK_OK && due && !o->wrote_history &&
+        (o->user->level != lvl || o->user->state != st))
+        rc = uop_history(o, RISK_SYSTEM_ACTOR, RISK_HISTORY_AGE, NULL, lvl, st, 0, NULL);
+    if (rc == RISK_OK && (o->wrote_history || due))
         rc = uop_write(o);
     if (rc == RISK_OK && o->arg)
         *(uint32_t *)o->arg = o->aged;

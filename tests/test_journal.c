@@ -562,3 +562,112 @@ Test(journal, closing_events_gives_back_unused_room)
     cr_assert_eq(live_bytes, 0, "%ld bytes leaked", (long)live_bytes);
     risk_set_allocator(NULL);
 }
+
+/* An engine on a clock of the test's. */
+static int64_t aging_now;
+static int64_t aging_clock(void *ud)
+{
+    (void)ud;
+    return aging_now;
+}
+static risk_engine *aging_engine(const risk_scoring *sc)
+{
+    risk_store s;
+    risk_engine *e = NULL;
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_OFF, 0, NULL), RISK_OK);
+    risk_engine_options o;
+    risk_engine_options_init(&o);
+    o.clock = aging_clock;
+    o.scoring = sc;
+    cr_assert_eq(risk_engine_new(&e, &s, &o), RISK_OK, "%s", risk_error_last());
+    return e;
+}
+static int count_item(const risk_history *h, void *arg)
+{
+    (void)h;
+    ++*(int *)arg;
+    return 0;
+}
+
+Test(journal, longer_aging_than_the_stored_users)
+{
+    /* R-SC-7, R-SC-2, R-PO-9: a user stored by an engine whose low events
+     * age after 180 days, signed in (after those 180 days) by an engine
+     * that keeps them a year. Its aging catch-up is due by the stored next
+     * change and closes nothing; it stores the recomputed next change, and
+     * the sign-in decides on the user's level. (It used to leave the past
+     * value: every sign-in of the user failed closed, "aging catch-up did
+     * not settle".) */
+    const int64_t t0 = INT64_C(1764000000000);
+    aging_now = t0;
+    risk_engine *e = aging_engine(NULL);
+    risk_event *ev = NULL;
+    cr_assert_eq(risk_event_new(&ev, "e1", "alice", "unfamiliarFeatures", RISK_LEVEL_LOW,
+                                t0 - 170 * RISK_DAY_MS),
+                 RISK_OK);
+    cr_assert_eq(risk_engine_ingest(e, "detector", ev, 0), RISK_OK, "%s", risk_error_last());
+    risk_event_free(ev);
+    risk_engine_free(e);
+
+    risk_scoring sc;
+    risk_scoring_init(&sc);
+    sc.aging_low_ms = 365 * RISK_DAY_MS;
+    e = aging_engine(&sc);
+    aging_now = t0 + 20 * RISK_DAY_MS; /* 190 days after the detection */
+    int before = 0;
+    cr_assert_eq(risk_engine_history(e, "alice", count_item, &before), RISK_OK);
+    risk_verdict *v = NULL;
+    cr_assert_eq(risk_verdict_new(&v), RISK_OK);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(risk_engine_sign_in(e, "alice", v), RISK_OK, "%s", risk_error_last());
+        cr_assert_eq(risk_verdict_decision(v), RISK_DECISION_ALLOW);
+        cr_assert_eq(risk_verdict_level(v), RISK_LEVEL_LOW);
+    }
+    risk_verdict_free(v);
+    risk_user *u = NULL;
+    cr_assert_eq(risk_engine_user(&u, e, "alice"), RISK_OK);
+    cr_assert_eq(risk_user_risk_level(u), RISK_LEVEL_LOW);
+    cr_assert_eq(risk_user_next_change_at(u), t0 - 170 * RISK_DAY_MS + 365 * RISK_DAY_MS);
+    risk_user_free(u);
+    int after = 0; /* nothing changed that history records */
+    cr_assert_eq(risk_engine_history(e, "alice", count_item, &after), RISK_OK);
+    cr_assert_eq(after, before);
+    cr_assert_eq(risk_engine_verify_history(e, NULL, NULL), RISK_OK, "%s", risk_error_last());
+    risk_engine_free(e);
+}
+
+Test(journal, catch_up_that_only_rescores_records_the_change)
+{
+    /* R-SC-7, R-AU-1: as above, but the second engine also weighs a low
+     * event 3, its medium threshold: the catch-up closes nothing and the
+     * user's level rises to medium; that change is stored with its history
+     * item (an aging item closing 0 events), and the chain still verifies. */
+    const int64_t t0 = INT64_C(1764000000000);
+    aging_now = t0;
+    risk_engine *e = aging_engine(NULL);
+    risk_event *ev = NULL;
+    cr_assert_eq(risk_event_new(&ev, "e1", "bob", "unfamiliarFeatures", RISK_LEVEL_LOW,
+                                t0 - 170 * RISK_DAY_MS),
+                 RISK_OK);
+    cr_assert_eq(risk_engine_ingest(e, "detector", ev, 0), RISK_OK, "%s", risk_error_last());
+    risk_event_free(ev);
+    risk_engine_free(e);
+
+    risk_scoring sc;
+    risk_scoring_init(&sc);
+    sc.aging_low_ms = 365 * RISK_DAY_MS;
+    sc.weight_low = 3;
+    e = aging_engine(&sc);
+    aging_now = t0 + 20 * RISK_DAY_MS;
+    int before = 0, after = 0;
+    cr_assert_eq(risk_engine_history(e, "bob", count_item, &before), RISK_OK);
+    risk_verdict *v = NULL;
+    cr_assert_eq(risk_verdict_new(&v), RISK_OK);
+    cr_assert_eq(risk_engine_sign_in(e, "bob", v), RISK_OK, "%s", risk_error_last());
+    cr_assert_eq(risk_verdict_level(v), RISK_LEVEL_MEDIUM);
+    risk_verdict_free(v);
+    cr_assert_eq(risk_engine_history(e, "bob", count_item, &after), RISK_OK);
+    cr_assert_eq(after, before + 1);
+    cr_assert_eq(risk_engine_verify_history(e, NULL, NULL), RISK_OK, "%s", risk_error_last());
+    risk_engine_free(e);
+}
