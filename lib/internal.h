@@ -351,5 +351,14 @@ void risk_journal_test_compact_crash(int step);
 /* Called with the file descriptor before every journal fdatasync (NULL: none). */
 typedef void (*risk_journal_sync_hook)(int fd);
 void risk_journal_test_before_sync(risk_journal_sync_hook fn);
+/* Group commit's windows, for tests that order threads through them (NULL:
+ * none): leader(gen) runs before the leader publishes sync number gen;
+ * waiter(gen, target, ticket) runs in a committing thread after it read
+ * the last published sync (gen, covering frames up to target) and before
+ * it picks the word to sleep on for its frame (ticket). */
+typedef void (*risk_journal_leader_hook)(uint32_t gen);
+typedef void (*risk_journal_waiter_hook)(uint32_t gen, uint64_t target, uint64_t ticket);
+void risk_journal_test_group_hooks(risk_journal_leader_hook leader,
+                                   risk_journal_waiter_hook waiter);
 
 #endif /* LIBRISK_INTERNAL_H */

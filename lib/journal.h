@@ -204,6 +204,10 @@ typedef struct jstore {
      * sleep on gword[g & 1], which the end of sync g (or a hand-over of
      * the lead) changes. */
     atomic_int leading;
+    /* sync_gen and sync_target change together: pub_seq is odd while the
+     * leader changes them (a sequence lock: a waiter reads both between
+     * two equal even values, and knows whether a sync was published since) */
+    _Atomic uint32_t pub_seq;
     _Atomic uint32_t sync_gen;
     _Atomic uint64_t sync_target;
     atomic_uint gword[2];

@@ -215,10 +215,14 @@ int write_copy(jstore *js, const char *dst, int compact)
         for (uint64_t seq = 1, i = 0; seq <= idx_max_seq(js); seq++)
             if (idx_get(js, seq, &off, &len))
                 idx_set_off(js, seq, at += gap[i++]);
-        /* everything is in the synced new file */
+        /* everything is in the synced new file; durable, if its name is
+         * (a commit still waiting for its sync fails if the directory
+         * sync did: a power loss may bring back the old file, where its
+         * frame was not synced) */
         atomic_store(&js->flushed, atomic_load(&js->appended));
-        atomic_store(&js->synced, atomic_load(&js->appended));
-        if (rc != RISK_OK)
+        if (rc == RISK_OK)
+            atomic_store(&js->synced, atomic_load(&js->appended));
+        else
             atomic_store(&js->poisoned, 1);
         pthread_mutex_unlock(&js->sync_mu);
         pthread_rwlock_unlock(&js->idx_lock);

@@ -262,6 +262,15 @@ static void futex_wake(atomic_uint *w, int n)
 
 static void fail_journal(jstore *js, uint64_t at);
 
+static _Atomic(risk_journal_leader_hook) hook_leader;
+static _Atomic(risk_journal_waiter_hook) hook_waiter;
+void risk_journal_test_group_hooks(risk_journal_leader_hook leader,
+                                   risk_journal_waiter_hook waiter)
+{
+    atomic_store(&hook_leader, leader);
+    atomic_store(&hook_waiter, waiter);
+}
+
 /* Change word p and wake its sleepers (all, or one to take the lead).
  * The word changes first, so a waiter about to sleep on its old value does
  * not sleep. Called without sync_mu. */
@@ -316,7 +325,8 @@ static void sync_now(jstore *js, uint64_t target, uint64_t off)
     }
     pthread_mutex_lock(&js->sync_mu);
     js->syncing = 0;
-    if (rc == 0 && target > atomic_load(&js->synced)) {
+    /* (a write failed meanwhile: the file may be cut below target, lead) */
+    if (rc == 0 && !atomic_load(&js->poisoned) && target > atomic_load(&js->synced)) {
         atomic_store(&js->synced, target);
         js->sync_off = off;
     }
@@ -359,8 +369,13 @@ static void lead(jstore *js)
         uint64_t target = atomic_load(&js->flushed), off = js->flushed_off;
         pthread_mutex_unlock(&js->wr_mu);
         uint32_t g = atomic_load(&js->sync_gen) + 1;
+        risk_journal_leader_hook lh = atomic_load_explicit(&hook_leader, memory_order_relaxed);
+        if (lh != NULL)
+            lh(g);
+        atomic_fetch_add(&js->pub_seq, 1);
         atomic_store(&js->sync_target, target);
         atomic_store(&js->sync_gen, g);
+        atomic_fetch_add(&js->pub_seq, 1);
         int ok = !atomic_load(&js->poisoned) && datasync(fd) == 0;
         if (!ok && !atomic_load(&js->poisoned)) { /* still syncing: fd stays */
             pthread_mutex_lock(&js->wr_mu);
@@ -369,6 +384,13 @@ static void lead(jstore *js)
         }
         pthread_mutex_lock(&js->sync_mu);
         js->syncing = 0;
+        /* A write that failed during the sync (another thread's flush of
+         * the next buffer) cut the file back to the last sync's end, maybe
+         * below this sync's frames: they are not durable after all. The
+         * failure sets poisoned before it reads sync_off under sync_mu, so
+         * either it is seen here, or it reads this sync's end and keeps
+         * these frames. */
+        ok = ok && !atomic_load(&js->poisoned);
         if (ok && target > atomic_load(&js->synced)) {
             atomic_store(&js->synced, target);
             js->sync_off = off;
@@ -384,10 +406,14 @@ static void lead(jstore *js)
          * and go on to the next sync at once: a leader that woke them all
          * itself would then wait behind them for a core, with the disk
          * idle (measured: 855 syncs/s with 64 committers on a disk good
-         * for 5,000). */
+         * for 5,000). The word changes before the relay is offered: a
+         * thread that takes the relay (perhaps one back late from an
+         * earlier sleep) wakes every sleeper, and any waiter still on its
+         * way to sleep finds the word changed. */
 #if HAVE_FUTEX
+        atomic_fetch_add(&js->gword[g & 1], 1);
         atomic_store(&js->relay[g & 1], 1);
-        wake_word(js, g & 1, 0);
+        futex_wake(&js->gword[g & 1], 1);
 #else
         wake_word(js, g & 1, 1);
 #endif
@@ -430,11 +456,22 @@ static int wait_durable(jstore *js, uint64_t my)
             lead(js);
             continue;
         }
+        /* The last published sync and its target, read together (pub_seq
+         * even and unchanged), then the word of the sync that covers my:
+         * that one if its target reaches my, else the next, not published
+         * yet. The word is read before pub_seq is checked again: if no
+         * sync was published meanwhile, the end of the next one changes
+         * the word after this read and the sleep below sees it; the end
+         * of this one, if it came first, published `synced` first. */
+        uint32_t s = atomic_load(&js->pub_seq);
         uint32_t g = atomic_load(&js->sync_gen);
         uint64_t t = atomic_load(&js->sync_target);
-        if (atomic_load(&js->sync_gen) != g)
-            continue; /* a new sync was published meanwhile */
+        risk_journal_waiter_hook wh = atomic_load_explicit(&hook_waiter, memory_order_relaxed);
+        if (wh != NULL)
+            wh(g, t, my);
         unsigned p = (t >= my ? g : g + 1) & 1, v = atomic_load(&js->gword[p]);
+        if ((s & 1) || atomic_load(&js->pub_seq) != s)
+            continue; /* a sync was being published, or was published meanwhile */
         if (atomic_load(&js->synced) >= my || atomic_load(&js->poisoned) ||
             atomic_load(&js->leading) == 0)
             continue;
@@ -583,6 +620,7 @@ static int append_frame(jstore *js, const uint8_t *p, size_t n)
             rc = risk_err(RISK_EIO, "journal: write failed: %s", strerror(errno));
             if (ftruncate(js->fd, (off_t)js->end) != 0)
                 atomic_store(&js->poisoned, 1); /* a partial frame may remain */
+            js->resv_end = js->end; /* the cut gave back the space reserved past it */
         }
         pthread_mutex_unlock(&js->wr_mu);
         if (!ok)

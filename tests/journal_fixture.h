@@ -63,6 +63,7 @@ static inline void teardown(void)
     risk_journal_test_reserve_chunk(1u << 20);
     risk_journal_test_compact_crash(0);
     risk_journal_test_before_sync(NULL);
+    risk_journal_test_group_hooks(NULL, NULL);
     alloc_fail_reset();
     rm_dir(dir);
     if (strcmp(sdir, dir) != 0)

@@ -527,3 +527,153 @@ Test(journal, failed_sync_fails_the_waiting_commit)
     cr_assert_eq(ingest(e, "ev-2"), RISK_EIO);
     risk_engine_free(e);
 }
+
+/* ---- group commit's windows, ordered by the test hooks ---- */
+#include "journal.h"
+
+static risk_store gs; /* the store table of the two tests below */
+static atomic_int g_armed, g_round3, g_w_done;
+static _Thread_local int g_is_w;
+
+static int put_key(const char *k)
+{
+    void *t = NULL;
+    int rc = gs.begin(gs.ctx, NULL, &t);
+    if (rc == RISK_OK)
+        rc = gs.put_meta(gs.ctx, t, k, (const uint8_t *)"v", 1);
+    if (rc == RISK_OK)
+        return gs.commit(gs.ctx, t);
+    gs.rollback(gs.ctx, t);
+    return rc;
+}
+static int has_key(const char *k)
+{
+    void *t = NULL;
+    uint8_t b[8];
+    size_t n = 0;
+    cr_assert_eq(gs.begin(gs.ctx, NULL, &t), RISK_OK);
+    int rc = gs.get_meta(gs.ctx, t, k, b, sizeof b, &n);
+    gs.rollback(gs.ctx, t);
+    return rc == RISK_OK;
+}
+/* Wait until n frames were appended since the open. */
+static void until_appended(uint64_t n)
+{
+    const jstore *js = gs.ctx;
+    while (atomic_load(&js->appended) < n)
+        usleep(200);
+}
+static int visit_none(const risk_history *h, void *arg)
+{
+    (void)h, (void)arg;
+    return 0;
+}
+static pthread_t g_k2;
+static void *put_k2(void *arg)
+{
+    (void)arg;
+    put_key("k2"); /* fails with the journal: only its frame matters */
+    return NULL;
+}
+static void flush_fails_during_sync(int fd)
+{
+    (void)fd;
+    int one = 1;
+    if (!atomic_compare_exchange_strong(&g_armed, &one, 0))
+        return;
+    /* the leader is about to sync k1's frame: k2's goes to the next buffer,
+     * whose write (a history read flushes it) fails and cuts the file back
+     * to the last sync's end, below k1 */
+    cr_assert_eq(pthread_create(&g_k2, NULL, put_k2, NULL), 0);
+    until_appended(3);
+    risk_journal_test_fail_write(1, EIO);
+    cr_assert_eq(gs.read_history(gs.ctx, NULL, 0, visit_none, NULL), RISK_EIO);
+}
+
+Test(journal, write_failed_during_a_sync_fails_its_commits)
+{
+    /* R-CC-3, R-IV-2: a commit is acknowledged only if its frame is
+     * durable. Here another thread's write fails while the leader syncs
+     * k1's frame and cuts the file back below it; the sync itself then
+     * succeeds. k1 must fail (it was acknowledged, and lost on reopen). */
+    risk_journal_options o = RISK_JOURNAL_OPTIONS_INIT; /* full */
+    cr_assert_eq(risk_journal_open(&gs, path, &o, NULL), RISK_OK, "%s", risk_error_last());
+    cr_assert_eq(put_key("k0"), RISK_OK);
+    risk_journal_test_before_sync(flush_fails_during_sync);
+    atomic_store(&g_armed, 1);
+    cr_assert_eq(put_key("k1"), RISK_EIO);
+    pthread_join(g_k2, NULL); /* before the close */
+    risk_journal_test_before_sync(NULL);
+    gs.close(gs.ctx);
+    cr_assert_eq(risk_journal_open(&gs, path, &o, NULL), RISK_OK, "%s", risk_error_last());
+    cr_assert_eq(has_key("k0"), 1);
+    cr_assert_eq(has_key("k1"), 0);
+    gs.close(gs.ctx);
+}
+
+static pthread_t g_b, g_c;
+static void *put_b(void *arg)
+{
+    (void)arg;
+    cr_assert_eq(put_key("b"), RISK_OK);
+    return NULL;
+}
+static void *put_c(void *arg)
+{
+    (void)arg;
+    g_is_w = 1;
+    int rc = put_key("c");
+    atomic_store(&g_w_done, rc == RISK_OK ? 1 : 2);
+    return NULL;
+}
+static void order_syncs(int fd)
+{
+    (void)fd;
+    static atomic_int n;
+    int k = atomic_fetch_add(&n, 1) + 1;
+    if (k == 1) { /* sync 1 (a): b is appended meanwhile */
+        cr_assert_eq(pthread_create(&g_b, NULL, put_b, NULL), 0);
+        until_appended(2);
+    } else if (k == 3) { /* sync 3 (c) runs: let W go on, then end it */
+        atomic_store(&g_round3, 1);
+        usleep(200000);
+    }
+}
+static void before_publish(uint32_t gen)
+{
+    if (gen == 2) { /* round 2 took b only: W appends c now */
+        cr_assert_eq(pthread_create(&g_c, NULL, put_c, NULL), 0);
+        until_appended(3);
+        usleep(50000); /* W reads sync 1 as the last published */
+    }
+}
+static void waiter_stalls(uint32_t gen, uint64_t target, uint64_t ticket)
+{
+    if (g_is_w && gen == 1 && target < ticket) /* W chose sync 2's word */
+        while (!atomic_load(&g_round3))
+            usleep(1000);
+}
+
+Test(journal, a_waiter_late_to_sleep_is_still_woken, .timeout = 30)
+{
+    /* R-CC-3, issue #5 (group commit): W's frame c is covered by sync 3.
+     * W read sync 1 as the last published one and picked the word of the
+     * next, sync 2, which did not cover c; it stalled until sync 2 had
+     * ended (its word changed) and sync 3 was running, then read that word.
+     * Sleeping on it, W was never woken: sync 3 changes the other word and
+     * nothing came after. W must see that syncs were published meanwhile. */
+    risk_journal_options o = RISK_JOURNAL_OPTIONS_INIT;
+    cr_assert_eq(risk_journal_open(&gs, path, &o, NULL), RISK_OK, "%s", risk_error_last());
+    risk_journal_test_before_sync(order_syncs);
+    risk_journal_test_group_hooks(before_publish, waiter_stalls);
+    cr_assert_eq(put_key("a"), RISK_OK);
+    for (int i = 0; i < 100 && !atomic_load(&g_w_done); i++)
+        usleep(50000);
+    cr_assert_eq(atomic_load(&g_w_done), 1, "W's commit never returned");
+    pthread_join(g_b, NULL);
+    pthread_join(g_c, NULL);
+    risk_journal_test_group_hooks(NULL, NULL);
+    risk_journal_test_before_sync(NULL);
+    cr_assert_eq(has_key("a") + has_key("b") + has_key("c"), 3);
+    gs.close(gs.ctx);
+}
