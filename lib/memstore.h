@@ -147,7 +147,15 @@ typedef struct home {
     uint64_t prep_gen;
     arena ar;
     struct evnode *efree[SLAB_MAX / 8 + 1];
+    /* The history sequencer's share of this thread (lib/store_memory_hist.c):
+     * the txns that reserved their first seq on this thread and are not
+     * done, in seq order (seq_mu), and the first seq of the oldest of them
+     * (SEQ_NONE: none), which readers of the watermark load. */
+    pthread_mutex_t seq_mu;
+    struct mtxn *p_head, *p_tail;
+    _Atomic uint64_t open_lo;
 } home;
+#define SEQ_NONE UINT64_MAX
 /* n bytes aligned to align (1, 2, 4 or 8); NULL: ENOMEM (message set) */
 void *arena_alloc(arena *a, size_t n, size_t align);
 char *arena_strdup(arena *a, const char *s);
@@ -434,13 +442,15 @@ struct risk_memstore {
     atomic_int h_used; /* an item was prepared: hbase is fixed */
     int keep_history;
 
-    pthread_mutex_t seq_mu; /* guards next_seq and the pending list */
-    uint64_t next_seq;
-    /* Reserving txns sit in a list in seq order; every seq below wm is
-     * committed or rolled back, and readers show only those (so a feed
-     * never skips an item). */
-    mtxn *p_head, *p_tail;
-    _Atomic uint64_t wm;
+    /* The next seq to hand out. Every seq below the watermark is committed
+     * or rolled back, and readers show only those (so a feed never skips
+     * an item); the watermark is computed from the homes' open_lo
+     * (seq_watermark). Every reserve takes it from every core: the pads
+     * keep it off the lines of hbase and the others read beside it (the
+     * store is allocated 16-aligned, so no _Alignas). */
+    char seq_pad0[64];
+    _Atomic uint64_t next_seq;
+    char seq_pad1[64];
 
     /* finished txns kept for reuse, a cache line each: two threads taking
      * and parking their txns do not share a line */
@@ -487,7 +497,8 @@ struct mtxn {
      * a txn linked after this one does not take the lines this txn works
      * on away from its core. */
     _Alignas(64) uint64_t seq_lo;
-    mtxn *p_prev, *p_next; /* the pending list (keep_history) */
+    mtxn *p_prev, *p_next; /* its home's list of open txns (seq_home->seq_mu) */
+    home *seq_home;        /* where it reserved its first seq */
     _Alignas(64) void *mem; /* what txn_new allocated (the txn is aligned in it) */
     subject **subs; /* prepared: users', then events' owners, then history users */
     size_t n_subs;

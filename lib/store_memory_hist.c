@@ -4,79 +4,107 @@
  *
  * The sequencer (store.h: a reader never sees seq N+1 before every
  * smaller reserved seq has committed or rolled back) holds no lock across
- * the txn. Each reserving txn sits in a list in seq order until it is
- * done; `wm` is the first seq of the oldest one still open (or next_seq),
- * and readers show only items below it. Writers on different users never
- * wait for each other here; an item committed early stays hidden until the
- * older ones are done. Items go into a seq-indexed array, so commits may
- * arrive in any order. The journal store (keep_history 0) logs its items
- * itself, in commit order, and shows them below the same watermark
+ * the txn and no lock that two threads share. A seq is a fetch-and-add of
+ * next_seq. A txn that reserves its first seq joins the list of open txns
+ * of the thread it runs on (its home: a mutex only that thread takes, but
+ * for a txn finished on another thread), and the home publishes the first
+ * seq of its oldest open txn in open_lo. The watermark is the least of
+ * next_seq and every home's open_lo (seq_watermark); readers show only
+ * items below it. Writers on different users never wait for each other
+ * here; an item committed early stays hidden until the older ones are
+ * done. Items go into a seq-indexed array, so commits may arrive in any
+ * order. The journal store (keep_history 0) logs its items itself, in
+ * commit order, and shows them below the same watermark
  * (risk_memstore_visible_seq). */
 #include "memstore.h"
 
+/* Why the watermark never passes an open seq s: before the fetch-and-add
+ * that hands out a home's first open seq s, the home's open_lo is set to
+ * next_seq as it was (<= s), and it stays <= s until the txn is done; a
+ * reader loads next_seq before the homes' open_lo (all sequentially
+ * consistent), so if s < the next_seq it read, the store of open_lo came
+ * before its loads of open_lo. Later seqs of the same txn are above s. */
 int seq_reserve(risk_memstore *ms, mtxn *t, uint64_t *seq)
 {
-    pthread_mutex_lock(&ms->seq_mu);
-    if (!t->has_seq) { /* join the pending list: it stays in seq order */
-        t->p_next = NULL;
-        t->p_prev = ms->p_tail;
-        if (ms->p_tail)
-            ms->p_tail->p_next = t;
-        else
-            ms->p_head = t;
-        ms->p_tail = t;
-        t->seq_lo = ms->next_seq;
-        t->has_seq = 1;
+    if (t->has_seq) {
+        *seq = atomic_fetch_add(&ms->next_seq, 1);
+        t->seq_hi = *seq;
+        return RISK_OK;
     }
-    *seq = ms->next_seq++;
-    pthread_mutex_unlock(&ms->seq_mu);
-    t->seq_hi = *seq;
+    home *hm = home_get(ms);
+    if (hm == NULL)
+        return RISK_ENOMEM;
+    pthread_mutex_lock(&hm->seq_mu);
+    if (hm->p_head == NULL) /* a bound first, then the seq */
+        atomic_store(&hm->open_lo, atomic_load(&ms->next_seq));
+    *seq = atomic_fetch_add(&ms->next_seq, 1);
+    t->seq_lo = t->seq_hi = *seq;
+    t->p_next = NULL; /* the list stays in seq order: seqs of a home grow */
+    t->p_prev = hm->p_tail;
+    if (hm->p_tail)
+        hm->p_tail->p_next = t;
+    else
+        hm->p_head = t;
+    hm->p_tail = t;
+    atomic_store(&hm->open_lo, hm->p_head->seq_lo);
+    pthread_mutex_unlock(&hm->seq_mu);
+    t->seq_home = hm;
+    t->has_seq = 1;
     return RISK_OK;
 }
 
 void seq_done(risk_memstore *ms, mtxn *t)
 {
+    (void)ms;
     if (!t->has_seq)
         return;
-    pthread_mutex_lock(&ms->seq_mu);
+    home *hm = t->seq_home;
+    pthread_mutex_lock(&hm->seq_mu);
     if (t->p_prev)
         t->p_prev->p_next = t->p_next;
     else
-        ms->p_head = t->p_next;
+        hm->p_head = t->p_next;
     if (t->p_next)
         t->p_next->p_prev = t->p_prev;
     else
-        ms->p_tail = t->p_prev;
-    uint64_t wm = ms->p_head ? ms->p_head->seq_lo : ms->next_seq;
-    atomic_store_explicit(&ms->wm, wm, memory_order_release);
-    pthread_mutex_unlock(&ms->seq_mu);
+        hm->p_tail = t->p_prev;
+    atomic_store(&hm->open_lo, hm->p_head ? hm->p_head->seq_lo : SEQ_NONE);
+    pthread_mutex_unlock(&hm->seq_mu);
     t->has_seq = 0;
+    t->seq_home = NULL;
+}
+
+/* Every seq below it is committed or rolled back (see seq_reserve). */
+static uint64_t seq_watermark(risk_memstore *ms)
+{
+    uint64_t wm = atomic_load(&ms->next_seq);
+    pthread_mutex_lock(&ms->homes_mu); /* the list of homes only grows */
+    for (home *hm = ms->homes; hm != NULL; hm = hm->next) {
+        uint64_t lo = atomic_load(&hm->open_lo);
+        if (lo < wm)
+            wm = lo;
+    }
+    pthread_mutex_unlock(&ms->homes_mu);
+    return wm;
 }
 
 uint64_t risk_memstore_visible_seq(risk_memstore *ms)
 {
-    return atomic_load_explicit(&ms->wm, memory_order_acquire);
+    return seq_watermark(ms);
 }
 
 uint64_t risk_memstore_next_seq(risk_memstore *ms)
 {
-    pthread_mutex_lock(&ms->seq_mu);
-    uint64_t n = ms->next_seq;
-    pthread_mutex_unlock(&ms->seq_mu);
-    return n;
+    return atomic_load(&ms->next_seq);
 }
 
 /* Recovery sets it before the store is shared (nothing pending); the seq
  * index then starts there, unless it holds items already. */
 void risk_memstore_set_next_seq(risk_memstore *ms, uint64_t next)
 {
-    pthread_mutex_lock(&ms->seq_mu);
-    ms->next_seq = next ? next : 1;
-    if (ms->p_head == NULL)
-        atomic_store_explicit(&ms->wm, ms->next_seq, memory_order_release);
+    atomic_store(&ms->next_seq, next ? next : 1);
     if (!atomic_load_explicit(&ms->h_used, memory_order_relaxed))
-        ms->hbase = ms->next_seq;
-    pthread_mutex_unlock(&ms->seq_mu);
+        ms->hbase = atomic_load(&ms->next_seq);
 }
 
 /* ---- items ---- */
@@ -272,7 +300,7 @@ int ms_read_history(void *ctx, const char *user_id, uint64_t since_seq,
     ushard *sh = user_id ? ush_of(ms, uh) : NULL;
     for (;;) {
         size_t n = 0;
-        uint64_t wm = atomic_load_explicit(&ms->wm, memory_order_acquire);
+        uint64_t wm = seq_watermark(ms);
         if (user_id == NULL) {
             if (next < ms->hbase)
                 next = ms->hbase;

@@ -5,7 +5,6 @@
  * lib/store_memory_intern.c, history in lib/store_memory_hist.c,
  * transactions in lib/store_memory.c (whose header comment explains the
  * layout); lib/memstore.h is what they share. */
-#define _GNU_SOURCE /* PTHREAD_MUTEX_ADAPTIVE_NP, where there is one */
 #include "memstore.h"
 
 #include <stdatomic.h>
@@ -340,6 +339,8 @@ home *home_get(risk_memstore *ms)
         hm = hm->next;
     if (hm == NULL && (hm = risk_calloc(1, sizeof *hm)) != NULL) {
         atomic_flag_clear(&hm->busy);
+        pthread_mutex_init(&hm->seq_mu, NULL); /* glibc's cannot fail */
+        atomic_init(&hm->open_lo, SEQ_NONE);
         hm->owner = me;
         hm->next = ms->homes;
         ms->homes = hm;
@@ -426,26 +427,7 @@ static int locks_init(risk_memstore *ms)
         atomic_init(&lk_lock(ms, id)->s, 0);
         atomic_init(&lk_lock(ms, id)->waiters, 0);
     }
-    /* seq_mu is taken twice by every txn that writes history (reserve,
-     * done) and held for a few dozen ns: two threads committing on
-     * disjoint users found it taken ~3% of the time, and a default mutex
-     * then sleeps at once (a futex sleep and wake: ~10 us each here, 61,779
-     * futex calls for 1M ingests on 2 threads). An adaptive one spins a
-     * little first. */
-    pthread_mutexattr_t *sa = NULL;
-#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
-    pthread_mutexattr_t seq_attr;
-    if (pthread_mutexattr_init(&seq_attr) == 0) {
-        if (pthread_mutexattr_settype(&seq_attr, PTHREAD_MUTEX_ADAPTIVE_NP) == 0)
-            sa = &seq_attr;
-        else
-            pthread_mutexattr_destroy(&seq_attr);
-    }
-#endif
-    int seq_rc = pthread_mutex_init(&ms->seq_mu, sa);
-    if (sa != NULL)
-        pthread_mutexattr_destroy(sa);
-    if (seq_rc != 0 || pthread_mutex_init(&ms->intern_mu, NULL) != 0 ||
+    if (pthread_mutex_init(&ms->intern_mu, NULL) != 0 ||
         pthread_mutex_init(&ms->homes_mu, NULL) != 0) { /* not reached: glibc's cannot fail */
         return risk_err(RISK_ENOMEM, "memstore: cannot create the locks");
     }
@@ -487,9 +469,8 @@ int risk_memstore_new(risk_memstore **out, int keep_history)
     ms->meta.key = meta_key;
     ms->id = 1 + atomic_fetch_add_explicit(&store_ids, 1, memory_order_relaxed);
     ms->keep_history = keep_history != 0;
-    ms->next_seq = 1;
+    atomic_init(&ms->next_seq, 1);
     ms->hbase = 1;
-    atomic_init(&ms->wm, 1);
     for (int i = 0; i < N_SPARE_TXNS; i++)
         atomic_init(&ms->spare[i].t, NULL);
     /* one txn ready from the start: a single thread's begin and commit or
@@ -524,6 +505,7 @@ void risk_memstore_free(risk_memstore *ms)
     for (home *hm = ms->homes, *next; hm != NULL; hm = next) {
         next = hm->next;
         arena_free(&hm->ar);
+        pthread_mutex_destroy(&hm->seq_mu);
         risk_free(hm);
     }
     intern_free(ms);
@@ -536,7 +518,6 @@ void risk_memstore_free(risk_memstore *ms)
         risk_free(ms->meta.s[i].val);
     risk_free(ms->policies.s);
     risk_free(ms->meta.s);
-    pthread_mutex_destroy(&ms->seq_mu);
     pthread_mutex_destroy(&ms->intern_mu);
     pthread_mutex_destroy(&ms->homes_mu);
     risk_free(ms->first_users);

@@ -101,6 +101,49 @@ Test(store_memory_txn, one_thread_two_open_reservations)
     cr_assert(s.n == 2 && s.seq[0] == sa && s.seq[1] == sb);
 }
 
+/* Another thread: open a txn on r->user and reserve its seq, then hand
+ * the txn back open (phase 2). */
+static void *reserve_and_leave_open(void *arg)
+{
+    seq_race *r = arg;
+    void *t = NULL;
+    cr_assert(st.begin(st.ctx, r->user, &t) == RISK_OK);
+    cr_assert(add_history(t, r->user, &r->seq) == RISK_OK);
+    atomic_store(&r->phase, 2);
+    return t;
+}
+
+Test(store_memory_txn, reserved_on_one_thread_finished_on_another)
+{
+    /* R-OP-5: a txn that reserved its seq on a thread that has ended (the
+     * sequencer keeps open txns per thread) still holds back the feed
+     * until another thread commits it, and a younger seq committed in
+     * between shows only then; the same for a rollback */
+    for (int roll_back = 0; roll_back < 2; roll_back++) {
+        seq_race r = {.user = roll_back ? "c" : "a"};
+        pthread_t th;
+        void *t = NULL;
+        cr_assert(pthread_create(&th, NULL, reserve_and_leave_open, &r) == 0);
+        cr_assert(pthread_join(th, &t) == 0 && t != NULL);
+        seqs before = feed(NULL);
+        void *u = begin("b");
+        uint64_t younger;
+        cr_assert(add_history(u, "b", &younger) == RISK_OK);
+        cr_assert(younger > r.seq);
+        cr_assert(st.commit(st.ctx, u) == RISK_OK);
+        cr_assert(feed(NULL).n == before.n, "a seq above an open one showed");
+        if (roll_back)
+            st.rollback(st.ctx, t);
+        else
+            cr_assert(st.commit(st.ctx, t) == RISK_OK);
+        seqs s = feed(NULL);
+        cr_assert(s.n == before.n + 2 - roll_back);
+        cr_assert(s.seq[s.n - 1] == younger);
+        if (!roll_back)
+            cr_assert(s.seq[s.n - 2] == r.seq);
+    }
+}
+
 Test(store_memory_txn, one_user_out_of_order_stays_sorted)
 {
     /* R-OP-5: without the engine's per-user lock two txns may append for
