@@ -589,6 +589,26 @@ static int count_item(const risk_history *h, void *arg)
     return 0;
 }
 
+/* A low event of user detected 170 days before t0, ingested by an engine
+ * with the default scoring (low ages after 180 days) at t0; then an
+ * engine with sc opened on the journal at t0 + 20 days. */
+#define AGING_T0 INT64_C(1764000000000)
+static risk_engine *stored_under_defaults(const char *user, const risk_scoring *sc)
+{
+    aging_now = AGING_T0;
+    risk_engine *e = aging_engine(NULL);
+    risk_event *ev = NULL;
+    cr_assert_eq(risk_event_new(&ev, "e1", user, "unfamiliarFeatures", RISK_LEVEL_LOW,
+                                AGING_T0 - 170 * RISK_DAY_MS),
+                 RISK_OK);
+    cr_assert_eq(risk_engine_ingest(e, "detector", ev, 0), RISK_OK, "%s", risk_error_last());
+    risk_event_free(ev);
+    risk_engine_free(e);
+    e = aging_engine(sc);
+    aging_now = AGING_T0 + 20 * RISK_DAY_MS; /* 190 days after the detection */
+    return e;
+}
+
 Test(journal, longer_aging_than_the_stored_users)
 {
     /* R-SC-7, R-SC-2, R-PO-9: a user stored by an engine whose low events
@@ -598,22 +618,10 @@ Test(journal, longer_aging_than_the_stored_users)
      * the sign-in decides on the user's level. (It used to leave the past
      * value: every sign-in of the user failed closed, "aging catch-up did
      * not settle".) */
-    const int64_t t0 = INT64_C(1764000000000);
-    aging_now = t0;
-    risk_engine *e = aging_engine(NULL);
-    risk_event *ev = NULL;
-    cr_assert_eq(risk_event_new(&ev, "e1", "alice", "unfamiliarFeatures", RISK_LEVEL_LOW,
-                                t0 - 170 * RISK_DAY_MS),
-                 RISK_OK);
-    cr_assert_eq(risk_engine_ingest(e, "detector", ev, 0), RISK_OK, "%s", risk_error_last());
-    risk_event_free(ev);
-    risk_engine_free(e);
-
     risk_scoring sc;
     risk_scoring_init(&sc);
     sc.aging_low_ms = 365 * RISK_DAY_MS;
-    e = aging_engine(&sc);
-    aging_now = t0 + 20 * RISK_DAY_MS; /* 190 days after the detection */
+    risk_engine *e = stored_under_defaults("alice", &sc);
     int before = 0;
     cr_assert_eq(risk_engine_history(e, "alice", count_item, &before), RISK_OK);
     risk_verdict *v = NULL;
@@ -627,7 +635,7 @@ Test(journal, longer_aging_than_the_stored_users)
     risk_user *u = NULL;
     cr_assert_eq(risk_engine_user(&u, e, "alice"), RISK_OK);
     cr_assert_eq(risk_user_risk_level(u), RISK_LEVEL_LOW);
-    cr_assert_eq(risk_user_next_change_at(u), t0 - 170 * RISK_DAY_MS + 365 * RISK_DAY_MS);
+    cr_assert_eq(risk_user_next_change_at(u), AGING_T0 - 170 * RISK_DAY_MS + 365 * RISK_DAY_MS);
     risk_user_free(u);
     int after = 0; /* nothing changed that history records */
     cr_assert_eq(risk_engine_history(e, "alice", count_item, &after), RISK_OK);
@@ -642,23 +650,11 @@ Test(journal, catch_up_that_only_rescores_records_the_change)
      * event 3, its medium threshold: the catch-up closes nothing and the
      * user's level rises to medium; that change is stored with its history
      * item (an aging item closing 0 events), and the chain still verifies. */
-    const int64_t t0 = INT64_C(1764000000000);
-    aging_now = t0;
-    risk_engine *e = aging_engine(NULL);
-    risk_event *ev = NULL;
-    cr_assert_eq(risk_event_new(&ev, "e1", "bob", "unfamiliarFeatures", RISK_LEVEL_LOW,
-                                t0 - 170 * RISK_DAY_MS),
-                 RISK_OK);
-    cr_assert_eq(risk_engine_ingest(e, "detector", ev, 0), RISK_OK, "%s", risk_error_last());
-    risk_event_free(ev);
-    risk_engine_free(e);
-
     risk_scoring sc;
     risk_scoring_init(&sc);
     sc.aging_low_ms = 365 * RISK_DAY_MS;
     sc.weight_low = 3;
-    e = aging_engine(&sc);
-    aging_now = t0 + 20 * RISK_DAY_MS;
+    risk_engine *e = stored_under_defaults("bob", &sc);
     int before = 0, after = 0;
     cr_assert_eq(risk_engine_history(e, "bob", count_item, &before), RISK_OK);
     risk_verdict *v = NULL;
