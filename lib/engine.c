@@ -485,8 +485,22 @@ int uop_rescore(struct uop *o)
     u->risk_since = r.risk_since;
     u->next_change_at = r.next_change_at;
     uint32_t active = 0;
-    for (size_t i = 0; i < o->nev; i++)
-        active += o->ev[i]->state == RISK_EVENT_ACTIVE;
+    for (size_t i = 0; i < o->nev; i++) {
+        const risk_event *ev = o->ev[i];
+        if (ev->state != RISK_EVENT_ACTIVE)
+            continue;
+        active++;
+        /* Active but already past its period (reactivated, updated to an
+         * old detection, or ingested so in this operation): it no longer
+         * counts, and aging has still to close it (R-SC-2). risk_score
+         * leaves it out of next_change_at (the next change of the score);
+         * the user is due at its time instead, so that the next operation,
+         * sign-in or sweep closes it as aged. The test is uop_catch_up's. */
+        int64_t p = risk_scoring_aging_for(&o->e->scoring, ev);
+        if (p > 0 && !is_reserved_event(ev) && ev->detected_at <= o->now - p &&
+            (u->next_change_at == RISK_TIME_NONE || ev->detected_at + p < u->next_change_at))
+            u->next_change_at = ev->detected_at + p;
+    }
     u->active_events = active;
     return RISK_OK;
 }

@@ -210,6 +210,53 @@ Test(engine, aging_closes_low_events_after_180_days)
     cr_assert(eq(int, fx_signin("u", NULL), RISK_DECISION_ALLOW));
 }
 
+/* R-SC-2: an event that an operation leaves active although it is past
+ * its period (reactivated, updated to an old detection, or ingested so by
+ * an operation whose own catch-up ran) no longer counts, and aging still
+ * closes it: the user is due at once, and the next sweep closes it as aged
+ * by system (it used to stay active for good, its user at_risk at level
+ * none, skipped by every sweep). */
+Test(engine, active_past_its_period_is_still_aged)
+{
+    fx_user("r", 0, 0);
+    fx_user("u", 0, 0);
+    fx_user("b", 0, 0);
+    cr_assert(eq(int, fx_event("r", "r1", "x", RISK_LEVEL_LOW, 0), RISK_OK));
+    fx_now = T0 + DAY;
+    cr_assert(eq(int, risk_engine_resolve(fx, "admin", "r1", NULL), RISK_OK));
+    cr_assert(eq(int, fx_event("b", "b0", "x", RISK_LEVEL_LOW, 0), RISK_OK));
+    fx_now = T0 + 201 * DAY;
+    cr_assert(eq(int, fx_event("u", "u1", "x", RISK_LEVEL_LOW, 200 * 24 * 60), RISK_OK));
+
+    cr_assert(eq(int, risk_engine_reactivate(fx, "admin", "r1", NULL), RISK_OK));
+    risk_event *ev = NULL;
+    cr_assert(eq(int, risk_event_new(&ev, "u1", "u", "x", RISK_LEVEL_LOW, fx_now - 300 * DAY),
+                 RISK_OK));
+    cr_assert(eq(int, risk_engine_ingest(fx, "detector", ev, RISK_INGEST_UPDATE), RISK_OK), "%s",
+              risk_error_last());
+    risk_event_free(ev);
+    /* b0 is due: this ingest's catch-up closes it, and b1 arrives aged */
+    cr_assert(eq(int, fx_event("b", "b1", "x", RISK_LEVEL_LOW, (201 - 190) * 24 * 60), RISK_OK));
+    cr_assert(eq(int, fx_reason("b0"), RISK_CLOSE_AGED));
+
+    const char *users[3] = { "r", "u", "b" };
+    fx_now += MINUTE;
+    uint64_t n_users = 0, n_events = 0;
+    cr_assert(eq(int, risk_engine_expire(fx, &n_users, &n_events), RISK_OK));
+    cr_assert(eq(u64, n_users, 3));
+    cr_assert(eq(u64, n_events, 3));
+    const char *evs[3] = { "r1", "u1", "b1" };
+    for (int i = 0; i < 3; i++) {
+        ev = fx_ev(evs[i]);
+        cr_assert(eq(int, risk_event_state_get(ev), RISK_EVENT_CLOSED), "%s", evs[i]);
+        cr_assert(eq(int, risk_event_close_reason(ev), RISK_CLOSE_AGED), "%s", evs[i]);
+        cr_assert(eq(str, (char *)risk_event_closed_by(ev), "system"));
+        risk_event_free(ev);
+        cr_assert(eq(int, fx_state(users[i]), RISK_STATE_NONE));
+        cr_assert(eq(int, fx_detail(users[i]), RISK_DETAIL_AGED_OUT));
+    }
+}
+
 /* R-SC-7, R-SC-8: engine with custom parameters; invalid ones refused. */
 Test(engine, custom_scoring_parameters)
 {
