@@ -1515,7 +1515,7 @@ typedef struct risk_journal_stats {
  * @brief Open (or create) a journal file store (R-CC-3).
  * @param[out] out the callback table to pass to risk_engine_new().
  * @param[in] path the journal file. @param[in] opts options, NULL for defaults.
- * @param[out] stats optional: what recovery found.
+ * @param[out] stats optional: what recovery found (all zero, version 1, when the open fails).
  * @retval RISK_OK open. @retval RISK_EBUSY another writer holds it.
  * @retval RISK_ECORRUPT damage before the tail (offset in the message).
  * @retval RISK_EIO I/O failure. @retval RISK_EINVAL invalid argument.

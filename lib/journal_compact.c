@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct snap {
@@ -255,13 +256,36 @@ int j_compact(void *ctx)
     return rc;
 }
 
+/* 1 if path names the open journal's file (another spelling of its path,
+ * a link to it): the test is the file's identity, not its name. */
+static int is_the_journal(const jstore *js, const char *path)
+{
+    struct stat a, b;
+    return stat(path, &a) == 0 && fstat(js->fd, &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
+}
+
 int j_backup(void *ctx, const char *path)
 {
     jstore *js = ctx;
     if (path == NULL || *path == '\0')
         return risk_err(RISK_EINVAL, "path: NULL or empty");
-    if (strcmp(path, js->path) == 0)
-        return risk_err(RISK_EINVAL, "path: the journal itself");
+    /* The copy is written to path.tmp, then renamed to path: neither may
+     * be the journal (the rename would replace it, the scratch file's
+     * truncation would empty it). */
+    char *tmp = tmp_path(path);
+    if (tmp == NULL)
+        return risk_err(RISK_ENOMEM, "journal: out of memory");
+    pthread_mutex_lock(&js->file_mu); /* js->fd is stable (compaction swaps it) */
+    int self = strcmp(path, js->path) == 0 || is_the_journal(js, path);
+    int self_tmp = !self && is_the_journal(js, tmp);
+    pthread_mutex_unlock(&js->file_mu);
+    risk_free(tmp);
+    if (self)
+        return risk_err(RISK_EINVAL, "path: %s is the journal itself", path);
+    if (self_tmp)
+        return risk_err(RISK_EINVAL, "path: the backup's scratch file %s.tmp is the journal",
+                        path);
     int rc = check_readable(js);
     if (rc != RISK_OK)
         return rc;

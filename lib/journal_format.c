@@ -402,8 +402,11 @@ int scan(rd *r, int strict, frame_fn fn, void *arg, scan_res *res)
             off += FRAME_HDR + (uint64_t)len, txn++, res->frames++;
             continue;
         }
+        /* A later valid frame, numbered from txn up to what the bytes
+         * between off and it can hold (the missing frames take at least
+         * FRAME_HDR + 1 bytes each). */
         for (uint64_t q = off + 1; q < r->size; q++) {
-            ok = frame_at(r, res->salt, q, txn, txn + (r->size - q) / (FRAME_HDR + 1), &len);
+            ok = frame_at(r, res->salt, q, txn, txn + (q - off) / (FRAME_HDR + 1), &len);
             if (ok < 0)
                 return ok;
             if (ok)

@@ -940,21 +940,45 @@ static int init_file(jstore *js, int created)
     return created && sync ? fsync_dir(js->path) : RISK_OK;
 }
 
+/* 1 if fd is still the file at path: a writer's compaction (or the
+ * version-1 upgrade) renames a new file over the path and then lets go of
+ * the old one, whose lock a writer that opened it just before could take. */
+static int still_at_path(int fd, const char *path)
+{
+    struct stat a, b;
+    return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
+}
+
 static int open_file(jstore *js, int *created)
 {
-    *created = 0;
-    js->fd = open(js->path, (js->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-    if (js->fd < 0 && errno == ENOENT && !js->read_only) {
-        js->fd = open(js->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        *created = js->fd >= 0;
-        if (js->fd < 0 && errno == EEXIST)
-            js->fd = open(js->path, O_RDWR | O_CLOEXEC);
+    for (int tries = 0;; tries++) {
+        *created = 0;
+        js->fd = open(js->path, (js->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+        if (js->fd < 0 && errno == ENOENT && !js->read_only) {
+            js->fd = open(js->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+            *created = js->fd >= 0;
+            if (js->fd < 0 && errno == EEXIST)
+                js->fd = open(js->path, O_RDWR | O_CLOEXEC);
+        }
+        if (js->fd < 0)
+            return errno == ENOENT
+                       ? risk_err(RISK_ENOTFOUND, "path: %s does not exist", js->path)
+                       : risk_err(RISK_EIO, "path: cannot open %s: %s", js->path, strerror(errno));
+        if (js->read_only)
+            return RISK_OK;
+        int rc = lock_file(js->fd, js->path);
+        /* Locked: but if the path names another file by now, the lock is
+         * on a file that was replaced (and another writer has the new one):
+         * open again, and meet that writer's lock. */
+        if (rc != RISK_OK || still_at_path(js->fd, js->path))
+            return rc;
+        close(js->fd);
+        js->fd = -1;
+        if (tries == 8)
+            return risk_err(RISK_EBUSY, "path: %s keeps being replaced by another writer",
+                            js->path);
     }
-    if (js->fd < 0)
-        return errno == ENOENT ? risk_err(RISK_ENOTFOUND, "path: %s does not exist", js->path)
-                               : risk_err(RISK_EIO, "path: cannot open %s: %s", js->path,
-                                          strerror(errno));
-    return js->read_only ? RISK_OK : lock_file(js->fd, js->path);
 }
 
 static int check_opts(const risk_journal_options *o)
@@ -977,6 +1001,8 @@ static int check_opts(const risk_journal_options *o)
 int risk_journal_open(risk_store *out, const char *path, const risk_journal_options *opts,
                       risk_journal_stats *stats)
 {
+    if (stats != NULL) /* on failure it says nothing was replayed */
+        *stats = (risk_journal_stats){1, 0, 0, 0, 0};
     if (out == NULL)
         return risk_err(RISK_EINVAL, "out: NULL");
     if (path == NULL || *path == '\0')

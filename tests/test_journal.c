@@ -358,6 +358,76 @@ Test(journal, damage_in_the_middle_is_ecorrupt)
     }
 }
 
+Test(journal, many_frames_lost_before_a_short_tail_is_ecorrupt)
+{
+    /* R-IV-2: frames 2..19 of 20 zeroed (a lost range of synced frames),
+     * the last one intact. The search for a later valid frame must accept
+     * the number 20 at its offset: the bytes between the damage and it
+     * hold 18 missing frames. It used to bound the number by the bytes
+     * after the frame (one frame's worth), call the rest a torn tail, and
+     * truncate 19 acknowledged commits away. */
+    enum { N = 20 };
+    uint64_t sizes[N + 1];
+    build(N, sizes, NULL);
+    copy_prefix(path, path2, sizes[N]);
+    int fd = open(path2, O_RDWR);
+    cr_assert(fd >= 0);
+    static uint8_t zero[1 << 16];
+    size_t n = (size_t)(sizes[N - 1] - sizes[1]);
+    cr_assert_lt(n, sizeof zero);
+    cr_assert_eq(pwrite(fd, zero, n, (off_t)sizes[1]), (ssize_t)n);
+    close(fd);
+    cr_assert_eq(risk_journal_check(path2, NULL), RISK_ECORRUPT);
+    cr_assert(strstr(risk_error_last(), "a valid frame follows") != NULL, "%s",
+              risk_error_last());
+    risk_store s;
+    risk_journal_stats st;
+    cr_assert_eq(jopen(&s, path2, RISK_DURABILITY_OFF, 0, &st), RISK_ECORRUPT);
+    cr_assert_eq(st.records_replayed, 0); /* a failed open reports nothing */
+    cr_assert_eq(file_size(path2), sizes[N], "the file was cut");
+}
+
+Test(journal, backup_refuses_the_journal_by_any_name)
+{
+    /* R-CC-3: a backup is written to path.tmp, then renamed to path. Where
+     * path is the journal under another spelling (or a link to it), the
+     * rename replaced the live journal, and the commits after it went to
+     * the unlinked file; where path.tmp is the journal, its truncation
+     * emptied it and the failed copy unlinked it. Both are refused, and
+     * the journal stays whole. */
+    char alias[160], link_path[160], scratch_dst[160], scratch_journal[176];
+    risk_store s;
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    for (int k = 1; k <= 3; k++)
+        cr_assert_eq(do_op(&s, k), RISK_OK);
+    digest before = take_digest(&s);
+    snprintf(alias, sizeof alias, "%s/./j", dir);
+    snprintf(link_path, sizeof link_path, "%s/link", dir);
+    cr_assert_eq(symlink(path, link_path), 0);
+    cr_assert_eq(s.backup(s.ctx, alias), RISK_EINVAL);
+    cr_assert(strstr(risk_error_last(), "journal itself") != NULL, "%s", risk_error_last());
+    cr_assert_eq(s.backup(s.ctx, link_path), RISK_EINVAL);
+    cr_assert_eq(do_op(&s, 4), RISK_OK);
+    jclose(&s);
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    cr_assert_eq(do_op(&s, 5), RISK_OK); /* still the same file, still writable */
+    jclose(&s);
+
+    /* the journal named like a backup's scratch file */
+    snprintf(scratch_dst, sizeof scratch_dst, "%s/state", dir);
+    snprintf(scratch_journal, sizeof scratch_journal, "%s.tmp", scratch_dst);
+    cr_assert_eq(jopen(&s, scratch_journal, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    for (int k = 1; k <= 3; k++)
+        cr_assert_eq(do_op(&s, k), RISK_OK);
+    before = take_digest(&s);
+    cr_assert_eq(s.backup(s.ctx, scratch_dst), RISK_EINVAL);
+    cr_assert(strstr(risk_error_last(), "scratch file") != NULL, "%s", risk_error_last());
+    jclose(&s);
+    cr_assert_eq(jopen(&s, scratch_journal, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    cr_assert(dg_eq(take_digest(&s), before));
+    jclose(&s);
+}
+
 Test(journal, overwritten_ranges_never_crash)
 {
     /* R-IV-2: zeroed, 0xff and patterned ranges anywhere: RISK_ECORRUPT or a
