@@ -351,6 +351,9 @@ void risk_journal_test_compact_crash(int step);
 /* Called with the file descriptor before every journal fdatasync (NULL: none). */
 typedef void (*risk_journal_sync_hook)(int fd);
 void risk_journal_test_before_sync(risk_journal_sync_hook fn);
+/* Called with the file descriptor between a writable open's open() and its
+ * lock (NULL: none). */
+void risk_journal_test_before_lock(risk_journal_sync_hook fn);
 /* Group commit's windows, for tests that order threads through them (NULL:
  * none): leader(gen) runs before the leader publishes sync number gen;
  * waiter(gen, target, ticket) runs in a committing thread after it read

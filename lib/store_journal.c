@@ -950,6 +950,12 @@ static int still_at_path(int fd, const char *path)
            a.st_ino == b.st_ino;
 }
 
+static _Atomic(risk_journal_sync_hook) hook_before_lock;
+void risk_journal_test_before_lock(risk_journal_sync_hook fn)
+{
+    atomic_store(&hook_before_lock, fn);
+}
+
 static int open_file(jstore *js, int *created)
 {
     for (int tries = 0;; tries++) {
@@ -967,6 +973,9 @@ static int open_file(jstore *js, int *created)
                        : risk_err(RISK_EIO, "path: cannot open %s: %s", js->path, strerror(errno));
         if (js->read_only)
             return RISK_OK;
+        risk_journal_sync_hook before = atomic_load(&hook_before_lock);
+        if (before != NULL)
+            before(js->fd);
         int rc = lock_file(js->fd, js->path);
         /* Locked: but if the path names another file by now, the lock is
          * on a file that was replaced (and another writer has the new one):

@@ -64,6 +64,7 @@ static inline void teardown(void)
     risk_journal_test_compact_crash(0);
     risk_journal_test_before_sync(NULL);
     risk_journal_test_group_hooks(NULL, NULL);
+    risk_journal_test_before_lock(NULL);
     alloc_fail_reset();
     rm_dir(dir);
     if (strcmp(sdir, dir) != 0)

@@ -5,6 +5,8 @@
  * tests/test_journal_durability.c. Each test names its rule. */
 #include "journal_fixture.h"
 
+#include <stdatomic.h>
+
 Test(journal, crc32c_known_values)
 {
     /* R-IV-2: the checksum that guards every frame is the standard CRC32C */
@@ -426,6 +428,38 @@ Test(journal, backup_refuses_the_journal_by_any_name)
     cr_assert_eq(jopen(&s, scratch_journal, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
     cr_assert(dg_eq(take_digest(&s), before));
     jclose(&s);
+}
+
+static risk_store lr_a;
+static atomic_int lr_armed;
+static void compact_a(int fd)
+{
+    (void)fd;
+    int one = 1;
+    if (atomic_compare_exchange_strong(&lr_armed, &one, 0))
+        cr_assert_eq(lr_a.compact(lr_a.ctx), RISK_OK, "%s", risk_error_last());
+}
+
+Test(journal, open_racing_a_compaction_gets_ebusy)
+{
+    /* R-CC-3, issue #5 (exclusive writer): a second writer opens the file,
+     * then, before it locks, the first writer's compaction renames a new
+     * file over the path and lets go of the old one. The second writer's
+     * lock on the old file succeeded, and it opened beside the first (its
+     * commits went to the unlinked file). It must see the file replaced,
+     * open again, and get RISK_EBUSY. */
+    cr_assert_eq(jopen(&lr_a, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    for (int k = 1; k <= 3; k++)
+        cr_assert_eq(do_op(&lr_a, k), RISK_OK);
+    risk_journal_test_before_lock(compact_a);
+    atomic_store(&lr_armed, 1);
+    risk_store b;
+    cr_assert_eq(jopen(&b, path, RISK_DURABILITY_FULL, 0, NULL), RISK_EBUSY, "%s",
+                 risk_error_last());
+    cr_assert_eq(atomic_load(&lr_armed), 0, "the compaction did not run");
+    risk_journal_test_before_lock(NULL);
+    cr_assert_eq(do_op(&lr_a, 4), RISK_OK);
+    jclose(&lr_a);
 }
 
 Test(journal, overwritten_ranges_never_crash)
