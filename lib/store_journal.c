@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -470,8 +471,12 @@ static int wait_durable(jstore *js, uint64_t my)
         if (wh != NULL)
             wh(g, t, my);
         unsigned p = (t >= my ? g : g + 1) & 1, v = atomic_load(&js->gword[p]);
-        if ((s & 1) || atomic_load(&js->pub_seq) != s)
-            continue; /* a sync was being published, or was published meanwhile */
+        if (s & 1) { /* being published (a few stores; the leader may be preempted) */
+            sched_yield();
+            continue;
+        }
+        if (atomic_load(&js->pub_seq) != s)
+            continue; /* a sync was published meanwhile */
         if (atomic_load(&js->synced) >= my || atomic_load(&js->poisoned) ||
             atomic_load(&js->leading) == 0)
             continue;
