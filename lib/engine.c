@@ -473,6 +473,14 @@ int is_reserved_event(const risk_event *ev)
 }
 
 /* Recompute the derived level fields from all loaded events. */
+int64_t aged_at(const risk_engine *e, const risk_event *ev, int64_t now)
+{
+    if (ev->state != RISK_EVENT_ACTIVE || is_reserved_event(ev))
+        return RISK_TIME_NONE;
+    int64_t p = risk_scoring_aging_for(&e->scoring, ev);
+    return p > 0 && ev->detected_at <= now - p ? ev->detected_at + p : RISK_TIME_NONE;
+}
+
 int uop_rescore(struct uop *o)
 {
     risk_score_result r;
@@ -495,11 +503,11 @@ int uop_rescore(struct uop *o)
          * counts, and aging has still to close it (R-SC-2). risk_score
          * leaves it out of next_change_at (the next change of the score);
          * the user is due at its time instead, so that the next operation,
-         * sign-in or sweep closes it as aged. The test is uop_catch_up's. */
-        int64_t p = risk_scoring_aging_for(&o->e->scoring, ev);
-        if (p > 0 && !is_reserved_event(ev) && ev->detected_at <= o->now - p &&
-            (u->next_change_at == RISK_TIME_NONE || ev->detected_at + p < u->next_change_at))
-            u->next_change_at = ev->detected_at + p;
+         * sign-in or sweep closes it as aged (uop_catch_up's test). */
+        int64_t at = aged_at(o->e, ev, o->now);
+        if (at != RISK_TIME_NONE &&
+            (u->next_change_at == RISK_TIME_NONE || at < u->next_change_at))
+            u->next_change_at = at;
     }
     u->active_events = active;
     return RISK_OK;
@@ -558,11 +566,7 @@ int uop_catch_up(struct uop *o)
         return rc;
     uint32_t lvl = u->level, st = u->state, closed = 0;
     for (size_t i = 0; i < o->nev; i++) {
-        risk_event *ev = o->ev[i];
-        int64_t p = risk_scoring_aging_for(&o->e->scoring, ev);
-        if (ev->state != RISK_EVENT_ACTIVE || p <= 0 || is_reserved_event(ev))
-            continue;
-        if (ev->detected_at > o->now - p)
+        if (aged_at(o->e, o->ev[i], o->now) == RISK_TIME_NONE)
             continue;
         rc = uop_act(o, i, RISK_ACTION_AGE, NULL);
         if (rc)
@@ -780,10 +784,8 @@ void risk_engine_simulate_aging(const risk_engine *e, risk_user *u, risk_event *
     uint32_t active = 0;
     for (size_t i = 0; i < n; i++) {
         risk_event *x = ev[i];
-        int64_t p = risk_scoring_aging_for(&e->scoring, x);
-        if (x->state == RISK_EVENT_ACTIVE && p > 0 && !is_reserved_event(x) &&
-            x->detected_at <= now - p) {
-            int64_t at = x->detected_at + p;
+        int64_t at = aged_at(e, x, now);
+        if (at != RISK_TIME_NONE) {
             /* Cannot fail: the actor is a literal and nothing is allocated
              * beyond the actor copy; on failure the event stays as stored. */
             (void)risk_event_set_closing(x, RISK_EVENT_CLOSED, RISK_CLOSE_AGED, at,

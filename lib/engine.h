@@ -146,6 +146,9 @@ int uop_load_events(struct uop *o);
 int uop_add_event(struct uop *o, risk_event *ev, int dirty);
 int uop_act(struct uop *o, size_t i, risk_action action, const char *note);
 int is_reserved_event(const risk_event *ev);
+/* When aging closes ev (R-SC-2): detected_at + its period, if ev is active,
+ * not reserved, ages, and is past that time at now; else RISK_TIME_NONE. */
+int64_t aged_at(const risk_engine *e, const risk_event *ev, int64_t now);
 int uop_rescore(struct uop *o);
 void set_state(risk_user *u, risk_state s, risk_detail d);
 int uop_history(struct uop *o, const char *actor, risk_history_action action,

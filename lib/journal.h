@@ -60,6 +60,7 @@ int reserve_space(int fd, uint64_t off, uint64_t len);             /* -1 + errno
 void release_space(int fd, uint64_t off, uint64_t len);
 int fsync_dir(const char *path);                                   /* RISK_… */
 int lock_file(int fd, const char *path);                           /* RISK_… */
+int same_file(int fd, const char *path); /* 1: path names fd's file (device and inode) */
 void new_salt(uint8_t salt[8]);
 void make_header(uint8_t h[HDR_LEN], const uint8_t salt[8]);
 /* Fill a frame's header; buf holds FRAME_HDR bytes then the payload. */

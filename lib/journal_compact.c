@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct snap {
@@ -256,15 +255,6 @@ int j_compact(void *ctx)
     return rc;
 }
 
-/* 1 if path names the open journal's file (another spelling of its path,
- * a link to it): the test is the file's identity, not its name. */
-static int is_the_journal(const jstore *js, const char *path)
-{
-    struct stat a, b;
-    return stat(path, &a) == 0 && fstat(js->fd, &b) == 0 && a.st_dev == b.st_dev &&
-           a.st_ino == b.st_ino;
-}
-
 int j_backup(void *ctx, const char *path)
 {
     jstore *js = ctx;
@@ -277,8 +267,9 @@ int j_backup(void *ctx, const char *path)
     if (tmp == NULL)
         return risk_err(RISK_ENOMEM, "journal: out of memory");
     pthread_mutex_lock(&js->file_mu); /* js->fd is stable (compaction swaps it) */
-    int self = strcmp(path, js->path) == 0 || is_the_journal(js, path);
-    int self_tmp = !self && is_the_journal(js, tmp);
+    /* by the file's identity, not its name: another spelling, a link */
+    int self = strcmp(path, js->path) == 0 || same_file(js->fd, path);
+    int self_tmp = !self && same_file(js->fd, tmp);
     pthread_mutex_unlock(&js->file_mu);
     risk_free(tmp);
     if (self)

@@ -229,6 +229,13 @@ int lock_file(int fd, const char *path)
     return risk_err(RISK_EIO, "path: cannot lock %s: %s", path, strerror(errno));
 }
 
+int same_file(int fd, const char *path)
+{
+    struct stat a, b;
+    return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
+}
+
 void new_salt(uint8_t salt[8])
 {
     if (getentropy(salt, 8) == 0)

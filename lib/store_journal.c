@@ -945,16 +945,6 @@ static int init_file(jstore *js, int created)
     return created && sync ? fsync_dir(js->path) : RISK_OK;
 }
 
-/* 1 if fd is still the file at path: a writer's compaction (or the
- * version-1 upgrade) renames a new file over the path and then lets go of
- * the old one, whose lock a writer that opened it just before could take. */
-static int still_at_path(int fd, const char *path)
-{
-    struct stat a, b;
-    return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
-           a.st_ino == b.st_ino;
-}
-
 static _Atomic(risk_journal_sync_hook) hook_before_lock;
 void risk_journal_test_before_lock(risk_journal_sync_hook fn)
 {
@@ -983,9 +973,10 @@ static int open_file(jstore *js, int *created)
             before(js->fd);
         int rc = lock_file(js->fd, js->path);
         /* Locked: but if the path names another file by now, the lock is
-         * on a file that was replaced (and another writer has the new one):
-         * open again, and meet that writer's lock. */
-        if (rc != RISK_OK || still_at_path(js->fd, js->path))
+         * on a file that was replaced (a writer's compaction, or the
+         * version-1 upgrade, renames a new file over the path and lets go
+         * of the old one): open again, and meet that writer's lock. */
+        if (rc != RISK_OK || same_file(js->fd, js->path))
             return rc;
         close(js->fd);
         js->fd = -1;
