@@ -1057,7 +1057,8 @@ RISK_API int risk_engine_sign_in(risk_engine *engine, const char *user_id, risk_
  * @param[out] verdicts n verdicts, verdicts[i] for user_ids[i]; a failed
  *             sign-in leaves block there (R-PO-9).
  * @param[out] results n result codes, as risk_engine_sign_in() returns.
- * @returns the number of sign-ins that failed (≥ 0), or #RISK_EINVAL for
+ * @returns the number of sign-ins that failed (≥ 0; INT_MAX stands for
+ *          INT_MAX or more), or #RISK_EINVAL for
  *          a NULL engine or array (then nothing was tried and every verdict
  *          given is block).
  * @note Thread-safe, as risk_engine_sign_in(); verdicts must not be shared

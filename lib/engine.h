@@ -5,6 +5,7 @@
 
 #include "internal.h"
 
+#include <limits.h>
 #include <pthread.h>
 
 #define RISK_LOCK_STRIPES 1024u

@@ -223,7 +223,7 @@ int risk_engine_sign_in_bulk(risk_engine *engine, const char *const *user_ids, s
             if (results[at + i] == RISK_OK)
                 results[at + i] =
                     sign_in_at(engine, user_ids[at + i], lens[i], verdicts[at + i], now);
-            failed += results[at + i] != RISK_OK;
+            failed += results[at + i] != RISK_OK && failed < INT_MAX; /* saturates */
         }
     }
     return failed;

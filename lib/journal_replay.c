@@ -500,12 +500,11 @@ static void *pipe_worker(void *arg)
     int rc = scan(pp->r, 0, pipe_frame, pp, &pp->res);
     if (rc == PIPE_STOPPED)
         return NULL;
+    /* On an error the items queued before it go too: the consumer
+     * applies them first, and an earlier record that does not decode is
+     * reported as the sequential path reports it (the first damage). */
     pbatch *b = pp->cur;
     pp->cur = NULL;
-    if (rc != RISK_OK) { /* the items before the error would not be applied either */
-        batch_free(b);
-        b = NULL;
-    }
     if (b == NULL && (b = risk_calloc(1, sizeof *b)) == NULL) {
         /* no batch to carry the result: say so through the flag */
         pthread_mutex_lock(&pp->mu);

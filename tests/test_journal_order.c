@@ -278,3 +278,41 @@ Test(journal, one_seq_twice_is_corrupt)
     cr_assert_eq(risk_journal_check(path, NULL), RISK_OK);
     risk_history_free(h);
 }
+
+Test(journal, the_first_damage_in_file_order_is_reported)
+{
+    /* R-IV-2: a record that does not decode, then a damaged frame with a
+     * good one after it: both are damage, and open reports the first, on
+     * the sequential path and through the two-thread pipeline alike
+     * (tests/test_journal_pipe.c runs this again there: the pipeline
+     * used to drop the records it had queued when its scan met the later
+     * damage, and reported that instead) */
+    build(3, NULL, NULL);
+    risk_journal_stats st;
+    cr_assert_eq(risk_journal_check(path, &st), RISK_OK);
+    uint8_t h[HDR_LEN];
+    int fd = open(path, O_RDWR);
+    cr_assert(fd >= 0);
+    cr_assert_eq(pread(fd, h, HDR_LEN, 0), HDR_LEN);
+    enum { PAY = 5 + 4 };
+    uint8_t fr[3][FRAME_HDR + PAY];
+    for (int i = 0; i < 3; i++) {
+        uint8_t *p = fr[i] + FRAME_HDR;
+        p[0] = i == 0 ? OP_USER : OP_META; /* a user of 4 bytes 0xFF: no user */
+        put32(p + 1, 4);
+        memset(p + 5, i == 0 ? 0xFF : 0, 4);
+        seal_frame(fr[i], PAY, st.records_replayed + 1 + (uint64_t)i, h + 16);
+    }
+    fr[1][FRAME_HDR + 6] ^= 0x40; /* the second frame's checksum fails */
+    uint64_t at = st.file_bytes;
+    cr_assert_eq(pwrite(fd, fr, sizeof fr, (off_t)at), (ssize_t)sizeof fr);
+    close(fd);
+    char want[96];
+    snprintf(want, sizeof want, "bad record in frame at byte offset %" PRIu64 " (payload byte 0)",
+             at);
+    risk_store s;
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 1, NULL), RISK_ECORRUPT);
+    cr_assert(strstr(risk_error_last(), want) != NULL, "%s", risk_error_last());
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_ECORRUPT);
+    cr_assert(strstr(risk_error_last(), want) != NULL, "%s", risk_error_last());
+}
