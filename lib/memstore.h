@@ -180,8 +180,9 @@ typedef struct evnode {
         struct subject *owner;
         struct evnode *fl_next; /* a free node: its free list's link */
     };
-    const char *id;         /* arena */
-    uint64_t h;             /* the hash of id */
+    const char *id;         /* arena; its hash is not kept (8 MiB a
+                             * million events): growing the table
+                             * computes it again */
     /* what a new version of the event may change (copied in place) */
     int64_t detected_at, closed_at;
     uint32_t type, location, source, closed_by; /* intern indices, 0: NULL */
@@ -665,7 +666,7 @@ int ev_check(const risk_event *e);
 /* The stored node for e from hm: strings interned (for t: see intern), id
  * stable_id (the stored event's) or a new arena copy, owner unset. ENOMEM:
  * only strings t added and arena bytes are left behind. */
-int ev_make(risk_memstore *ms, mtxn *t, home *hm, const risk_event *e, uint64_t h,
+int ev_make(risk_memstore *ms, mtxn *t, home *hm, const risk_event *e,
             const char *stable_id, evnode **out, int *popped);
 /* Whether n (owner set) can be copied into old, the node it replaces: the
  * same owner and size. Then only the owner's shard lock is needed. */

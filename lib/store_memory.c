@@ -501,7 +501,7 @@ static int prepare_locked(risk_memstore *ms, mtxn *t, int split)
         }
         evnode *n;
         int popped;
-        if ((rc = ev_make(ms, t, t->hm, &b->e, b->h, b->old ? b->old->id : NULL, &n,
+        if ((rc = ev_make(ms, t, t->hm, &b->e, b->old ? b->old->id : NULL, &n,
                           &popped)) != RISK_OK)
             return rc;
         b->node = (uintptr_t)n | (uintptr_t)popped;

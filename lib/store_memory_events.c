@@ -21,8 +21,8 @@
  * per node), and nodes are 8 bytes smaller. */
 #include "memstore.h"
 
-_Static_assert(sizeof(evnode) == 64 || sizeof(void *) != 8,
-               "an event node is 64 bytes, its ip and its note");
+_Static_assert(sizeof(evnode) == 56 || sizeof(void *) != 8,
+               "an event node is 56 bytes, its ip and its note");
 
 /* ---- slab ---- */
 size_t ev_size(size_t ip_len, size_t note_len)
@@ -123,17 +123,22 @@ static int etab_rehash(etab *t, size_t ng)
     if (gs == NULL)
         return risk_err(RISK_ENOMEM, "memstore: out of memory growing the events table");
     /* Under the write lock, every node moves: visited in table order they
-     * are in no memory order, a cache miss each on the node (its hash: the
-     * id is not read), and the other writers of the shard wait. The nodes
-     * of a group GROW_AHEAD on are fetched. */
+     * are in no memory order, a cache miss each on the node and on its id
+     * (hashed again), and the other writers of the shard wait. The nodes
+     * of a group GROW_AHEAD on are fetched, the ids of the group half as
+     * far (their nodes arrived or on the way). */
     for (size_t g = 0; g < t->ng; g++) {
         if (g + GROW_AHEAD < t->ng)
             for (int i = 0; i < EG_SLOTS; i++)
                 if (t->g[g + GROW_AHEAD].n[i] != NULL)
                     __builtin_prefetch(t->g[g + GROW_AHEAD].n[i]);
+        if (g + GROW_AHEAD / 2 < t->ng)
+            for (int i = 0; i < EG_SLOTS; i++)
+                if (t->g[g + GROW_AHEAD / 2].n[i] != NULL)
+                    __builtin_prefetch(t->g[g + GROW_AHEAD / 2].n[i]->id);
         for (int i = 0; i < EG_SLOTS; i++)
             if (t->g[g].n[i] != NULL)
-                etab_place(gs, ng, t->g[g].n[i]->h, t->g[g].n[i]);
+                etab_place(gs, ng, hash_str(t->g[g].n[i]->id), t->g[g].n[i]);
     }
     if (t->g != t->inl)
         risk_free(t->g);
@@ -185,7 +190,7 @@ int ev_check(const risk_event *e)
     return RISK_OK;
 }
 
-int ev_make(risk_memstore *ms, mtxn *t, home *hm, const risk_event *e, uint64_t h,
+int ev_make(risk_memstore *ms, mtxn *t, home *hm, const risk_event *e,
             const char *stable_id, evnode **out, int *popped)
 {
     const char *str[4] = {e->type, e->location, e->source, e->closed_by};
@@ -201,7 +206,6 @@ int ev_make(risk_memstore *ms, mtxn *t, home *hm, const risk_event *e, uint64_t 
         return RISK_ENOMEM;
     n->owner = NULL;
     n->id = stable_id;
-    n->h = h;
     ev_patch_apply(n, e, v); /* every field a version of the event may change */
     *out = n;
     return RISK_OK;
@@ -409,7 +413,7 @@ int risk_memstore_load_event(risk_memstore *ms, risk_event *event)
      * nothing shares the store yet) */
     home_take(hm); /* (nothing shares the store yet: for form's sake) */
     if (rc == RISK_OK)
-        rc = ev_make(ms, NULL, hm, event, h, old ? old->id : NULL, &n, &popped);
+        rc = ev_make(ms, NULL, hm, event, old ? old->id : NULL, &n, &popped);
     risk_event_free(event);
     t->reserved -= room;
     if (owner != NULL)

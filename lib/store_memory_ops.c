@@ -479,10 +479,11 @@ static int cb_user_events(void *ctx, void *txn, const char *user_id, risk_event_
             __builtin_prefetch(batch[j]->id);
         for (uint32_t j = m; j-- > 0 && rc == 0;) {
             evnode *b = batch[j];
-            if (overlay && map_find(&t->events, b->h, b->id) != NOPE)
+            uint64_t h = overlay || (remember && t->n_seen < TXN_SEEN) ? hash_str(b->id) : 0;
+            if (overlay && map_find(&t->events, h, b->id) != NOPE)
                 continue;
             if (remember && t->n_seen < TXN_SEEN)
-                t->seen[t->n_seen++] = (txn_seen){b->h, b->id, b};
+                t->seen[t->n_seen++] = (txn_seen){h, b->id, b};
             risk_event v;
             ev_view(ms, b, &v);
             rc = fn(&v, arg);
