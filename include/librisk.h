@@ -1311,6 +1311,10 @@ RISK_API int risk_engine_expire(risk_engine *engine, uint64_t *users, uint64_t *
 RISK_API int risk_engine_compact(risk_engine *engine);
 /**
  * @brief Write a consistent copy of the store to a path, if supported.
+ *
+ * The journal store first syncs its own file (full and normal
+ * durability), so the copy holds only commits that are durable in the
+ * journal too: none that a failing sync could still take back.
  * @param[in] engine the engine. @param[in] path destination file.
  * @retval RISK_OK done. @retval RISK_EUNSUPPORTED not supported.
  * @retval RISK_EIO failure. @retval RISK_EINVAL NULL argument.

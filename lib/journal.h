@@ -289,6 +289,8 @@ int check_writable(jstore *js);
  * journal: those frames were applied in memory (and, but in full mode,
  * acknowledged). */
 int wbuf_flush(jstore *js);
+/* Sync the frames written so far (backup; file_mu held). */
+int sync_written(jstore *js);
 /* After synced moved or the journal was poisoned (sync_mu held): wake every
  * commit waiting for a sync; each looks again. */
 void wake_all_waiters(jstore *js);

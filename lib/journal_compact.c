@@ -283,6 +283,8 @@ int j_backup(void *ctx, const char *path)
     pthread_mutex_lock(&js->file_mu);
     wait_applied(js);
     rc = wbuf_flush(js);
+    if (rc == RISK_OK) /* the copy holds no commit a failing sync may take back */
+        rc = sync_written(js);
     if (rc == RISK_OK)
         rc = write_copy(js, path, 0);
     pthread_mutex_unlock(&js->file_mu);

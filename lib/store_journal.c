@@ -571,6 +571,38 @@ int wbuf_flush(jstore *js)
     return rc;
 }
 
+/* Backup (file_mu held, the buffer flushed): make every frame in the
+ * file durable before memory is copied. Memory holds commits applied
+ * before their sync; if that sync then failed, they would be failed
+ * commits, cut from the journal, yet in the backup. On success the sync
+ * counts as the commits' own (their waiters return), as a leader's does. */
+int sync_written(jstore *js)
+{
+    if (js->durability == RISK_DURABILITY_OFF)
+        return RISK_OK; /* nothing is synced, nothing is cut back by a sync */
+    pthread_mutex_lock(&js->wr_mu);
+    uint64_t target = atomic_load(&js->flushed), off = js->flushed_off;
+    pthread_mutex_unlock(&js->wr_mu);
+    if (target <= atomic_load(&js->synced))
+        return RISK_OK;
+    if (datasync(js->fd) != 0) {
+        int e = errno;
+        pthread_mutex_lock(&js->wr_mu);
+        fail_journal(js, UINT64_MAX);
+        pthread_mutex_unlock(&js->wr_mu);
+        return risk_err(RISK_EIO, "journal: fdatasync before the backup failed: %s",
+                        strerror(e));
+    }
+    pthread_mutex_lock(&js->sync_mu);
+    if (!atomic_load(&js->poisoned) && target > atomic_load(&js->synced)) {
+        atomic_store(&js->synced, target);
+        js->sync_off = off;
+    }
+    pthread_cond_broadcast(&js->sync_cv);
+    pthread_mutex_unlock(&js->sync_mu);
+    return RISK_OK;
+}
+
 /* Make sure the file has space for n more bytes at the end (file_mu
  * held), so that writing the frame later cannot fail for want of space: a
  * full disk then fails this commit cleanly instead of poisoning the

@@ -528,6 +528,69 @@ Test(journal, failed_sync_fails_the_waiting_commit)
     risk_engine_free(e);
 }
 
+/* The first sync (a commit's) waits until the test lets it go. */
+static atomic_int bk_held, bk_go;
+static void hold_until_go(int fd)
+{
+    (void)fd;
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&bk_held, &expected, 1))
+        return;
+    for (int i = 0; i < 5000 && !atomic_load(&bk_go); i++)
+        usleep(1000);
+}
+
+/* 1 if the journal or backup at p holds event id (read-only open). */
+static int holds_event(const char *p, const char *id)
+{
+    risk_store s;
+    risk_journal_options o = RISK_JOURNAL_OPTIONS_INIT;
+    o.read_only = 1;
+    cr_assert_eq(risk_journal_open(&s, p, &o, NULL), RISK_OK, "%s", risk_error_last());
+    risk_event *ev = NULL;
+    void *txn = NULL;
+    cr_assert_eq(s.begin(s.ctx, NULL, &txn), RISK_OK);
+    int rc = s.get_event(s.ctx, txn, id, &ev);
+    s.rollback(s.ctx, txn);
+    risk_event_free(ev);
+    s.close(s.ctx);
+    cr_assert(rc == RISK_OK || rc == RISK_ENOTFOUND, "%d", rc);
+    return rc == RISK_OK;
+}
+
+Test(journal, backup_holds_no_commit_a_failed_sync_takes_back)
+{
+    /* R-CC-3: a commit is applied in memory before its sync ends; a
+     * backup taken then, followed by that sync failing, held a commit
+     * that failed and that the journal cut away. The backup syncs the
+     * journal first: the commit is then durable and acknowledged, and in
+     * both files. */
+    risk_store s;
+    risk_engine *e = NULL;
+    cr_assert_eq(risk_journal_open(&s, path, NULL, NULL), RISK_OK, "%s", risk_error_last());
+    cr_assert_eq(risk_engine_new(&e, &s, NULL), RISK_OK);
+    cr_assert_eq(ingest(e, "ev-1"), RISK_OK, "%s", risk_error_last());
+    atomic_store(&bk_held, 0);
+    atomic_store(&bk_go, 0);
+    risk_journal_test_before_sync(hold_until_go);
+    struct first f = { e, -1 };
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, first_commit, &f), 0); /* ingests ev-2 */
+    while (!atomic_load(&bk_held))
+        usleep(100);
+    int brc = risk_engine_backup(e, path2);
+    risk_journal_test_fail_sync(1); /* the held sync fails */
+    atomic_store(&bk_go, 1);
+    pthread_join(th, NULL);
+    risk_journal_test_before_sync(NULL);
+    risk_journal_test_fail_sync(0);
+    risk_engine_free(e);
+    cr_assert_eq(brc, RISK_OK, "%s", risk_error_last());
+    cr_assert_eq(f.rc, RISK_OK, "the backup's sync made ev-2 durable: %d", f.rc);
+    cr_assert(holds_event(path2, "ev-2"));
+    cr_assert(holds_event(path, "ev-2"), "the backup holds a commit the journal lost");
+}
+
 /* ---- group commit's windows, ordered by the test hooks ---- */
 #include "journal.h"
 
