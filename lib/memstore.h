@@ -249,7 +249,34 @@ typedef struct bufev {
     /* prepared, use_seen under one hold: the interned strings to write
      * into old in place (no node is built) */
     uint32_t patch[4];
+    /* a creation: this txn's get_event found the id absent (mtxn.absent);
+     * prepare refuses it if the id exists by then (RISK_ECONFLICT) */
+    uint8_t create;
+    uint8_t pending; /* prepared apart from apply: in its shard's pend list */
 } bufev;
+
+/* An event id a txn's get_event found absent (a scratch copy). The
+ * engine reads an id before it creates the event, under the lock of the
+ * event's user only: two users' txns may both find it absent, and the
+ * second commit would take the first one's event for its user (a put of
+ * an event another user owns moves it). Remembering what was absent makes
+ * that second commit a conflict instead, and the engine's retry finds the
+ * id taken (RISK_EEXISTS). */
+typedef struct txn_absent {
+    struct txn_absent *next;
+    uint64_t h;
+    char id[];
+} txn_absent;
+
+/* The prepared, not yet applied creations of an events shard (the
+ * journal's two phases): a second txn creating the same id meanwhile is
+ * refused at its prepare, as one writing a claimed user is. */
+#define PEND_INL 4
+typedef struct pendlist {
+    bufev **v; /* NULL: inl holds them; else allocated, freed when empty */
+    uint32_t n, cap;
+    bufev *inl[PEND_INL];
+} pendlist;
 
 /* A buffered user: the scratch copy (the users map holds its address) and
  * the hash of its id. */
@@ -377,7 +404,8 @@ typedef struct ushard {
 typedef struct eshard {
     mslock lock;
     etab t;
-    char pad0[64 - (sizeof(mslock) + sizeof(etab)) % 64];
+    pendlist pend;
+    char pad0[64 - (sizeof(mslock) + sizeof(etab) + sizeof(pendlist)) % 64];
 } eshard;
 
 /* Lock ids in acquisition order: the global shard, user shards, events
@@ -533,6 +561,7 @@ struct mtxn {
     uint64_t seen_uh; /* the hash of its id */
     uint32_t seen_moves, n_seen;
     txn_seen seen[TXN_SEEN];
+    txn_absent *absent; /* ids get_event found absent */
     /* the last user id a buffered write named (a scratch copy) and its hash */
     const char *memo_id;
     uint64_t memo_h;

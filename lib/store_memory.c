@@ -179,6 +179,7 @@ static void txn_init(mtxn *t, risk_memstore *ms)
     t->sc_more = NULL;
     t->seen_subj = NULL;
     t->n_seen = 0;
+    t->absent = NULL;
     t->memo_id = NULL;
 }
 
@@ -313,6 +314,44 @@ static void unpin_all(risk_memstore *ms, mtxn *t)
     t->n_subs = 0;
 }
 
+/* The pend list (its events shard locked): a creation of b's id by
+ * another prepared txn is a conflict; else b joins the list. */
+static int pend_add(pendlist *pl, bufev *b)
+{
+    bufev **v = pl->v ? pl->v : pl->inl;
+    for (uint32_t i = 0; i < pl->n; i++)
+        if (v[i]->h == b->h && strcmp(v[i]->e.id, b->e.id) == 0)
+            return risk_err(RISK_ECONFLICT, "memstore: event '%s' is being created by another "
+                                            "transaction", b->e.id);
+    uint32_t cap = pl->v ? pl->cap : PEND_INL;
+    if (pl->n == cap) { /* many at once in one shard: rare */
+        bufev **nv = risk_malloc(2 * (size_t)cap * sizeof *nv);
+        if (nv == NULL)
+            return ms_nomem();
+        memcpy(nv, v, pl->n * sizeof *nv);
+        risk_free(pl->v);
+        pl->v = v = nv, pl->cap = 2 * cap;
+    }
+    v[pl->n++] = b;
+    b->pending = 1;
+    return RISK_OK;
+}
+
+static void pend_remove(pendlist *pl, const bufev *b)
+{
+    bufev **v = pl->v ? pl->v : pl->inl;
+    for (uint32_t i = 0; i < pl->n; i++)
+        if (v[i] == b) {
+            v[i] = v[--pl->n];
+            break;
+        }
+    if (pl->v != NULL && pl->n <= PEND_INL) { /* back to the inline slots */
+        memcpy(pl->inl, pl->v, pl->n * sizeof *pl->v);
+        risk_free(pl->v);
+        pl->v = NULL, pl->cap = 0;
+    }
+}
+
 /* (The global shard's lock is held when there is anything to release there.) */
 static void release_reservations(risk_memstore *ms, mtxn *t)
 {
@@ -327,7 +366,9 @@ static void release_reservations(risk_memstore *ms, mtxn *t)
             esh_of(ms, b->h)->t.reserved--;
         if (b->slot)
             ev_unreserve(b->owner, 1);
-        b->reserved = b->slot = 0;
+        if (b->pending)
+            pend_remove(&esh_of(ms, b->h)->pend, b);
+        b->reserved = b->slot = b->pending = 0;
     }
 }
 
@@ -494,6 +535,9 @@ static int prepare_locked(risk_memstore *ms, mtxn *t, int split)
     t->has_nodes = 1;
     for (uint32_t i = 0; i < t->n_evl; i++) {
         bufev *b = t->evl[i];
+        if (b->create && b->old != NULL)
+            return risk_err(RISK_ECONFLICT, "memstore: event '%s' was created by another "
+                                            "transaction", b->e.id);
         if (b->use_seen && !split) { /* a closing of a node this txn read */
             if ((rc = ev_patch_prepare(ms, t, b->old, &b->e, b->patch)) != RISK_OK)
                 return rc;
@@ -509,6 +553,8 @@ static int prepare_locked(risk_memstore *ms, mtxn *t, int split)
             if ((rc = etab_reserve(&esh_of(ms, b->h)->t, 1)) != RISK_OK)
                 return rc;
             b->reserved = 1;
+            if (split && (rc = pend_add(&esh_of(ms, b->h)->pend, b)) != RISK_OK)
+                return rc;
         }
         if (split || b->old == NULL || b->old->owner != b->owner) {
             if ((rc = ev_reserve(b->owner, 1)) != RISK_OK)

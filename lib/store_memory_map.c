@@ -494,8 +494,10 @@ void risk_memstore_free(risk_memstore *ms)
 {
     if (ms == NULL)
         return;
-    for (unsigned i = 0; i < N_ESHARDS; i++)
+    for (unsigned i = 0; i < N_ESHARDS; i++) {
         etab_free(&ms->esh[i].t); /* reads nodes: before the arenas go */
+        risk_free(ms->esh[i].pend.v);
+    }
     for (unsigned i = 0; i < N_USHARDS; i++) {
         ushard *sh = &ms->ush[i];
         MAP_EACH(&sh->users, j)

@@ -126,6 +126,9 @@ static int cb_put_event(void *ctx, void *txn, const risk_event *event)
     uint64_t h = hash_str(id);
     b->h = h;
     b->seen = seen_node(t, h, id);
+    b->create = 0;
+    for (const txn_absent *a = t->absent; a != NULL && !b->create; a = a->next)
+        b->create = a->h == h && strcmp(a->id, id) == 0;
     b->uh = uid_hash(t, b->e.user_id);
     size_t at = map_find(&t->events, h, id);
     if (at != NOPE) { /* the old copy stays in the scratch until the txn ends */
@@ -438,6 +441,16 @@ static int cb_get_event(void *ctx, void *txn, const char *id, risk_event **out)
         ms_rdunlock(&sh->lock);
     }
     ms_rdunlock(&es->lock);
+    if (t != NULL) { /* a put of it is a creation (txn_absent) */
+        size_t len = strlen(id) + 1;
+        txn_absent *a = sc_alloc(t, sizeof *a + len);
+        if (a == NULL)
+            return RISK_ENOMEM;
+        a->h = h;
+        memcpy(a->id, id, len);
+        a->next = t->absent;
+        t->absent = a;
+    }
     return RISK_ENOTFOUND;
 }
 

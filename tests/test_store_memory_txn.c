@@ -833,3 +833,101 @@ Test(store_memory_txn, closing_read_events_in_place)
     }
     free(before.b);
 }
+
+/* get_event of id in txn t: absent (the engine's read before it creates). */
+static void read_absent(void *t, const char *id)
+{
+    risk_event *e = NULL;
+    cr_assert(st.get_event(st.ctx, t, id, &e) == RISK_ENOTFOUND);
+}
+
+Test(store_memory_txn, two_users_creating_one_event_id_conflict)
+{
+    /* R-OP-1, R-CC-2, R-ST-6: two txns, of two users, both find event X
+     * absent and create it. The second to commit must not take the
+     * first one's event for its own user (a put of an event another user
+     * owns moves it): RISK_ECONFLICT, and the engine's retry then finds
+     * the id taken. In one commit, and in two phases (the journal's: the
+     * second prepares while the first is prepared, not applied). */
+    void *a = begin("alice"), *b = begin("bob");
+    read_absent(a, "X");
+    read_absent(b, "X");
+    cr_assert(put_event(b, "X", "bob", RISK_LEVEL_HIGH) == RISK_OK);
+    cr_assert(st.commit(st.ctx, b) == RISK_OK);
+    cr_assert(put_event(a, "X", "alice", RISK_LEVEL_HIGH) == RISK_OK);
+    cr_assert_eq(st.commit(st.ctx, a), RISK_ECONFLICT);
+    cr_assert(strcmp(owner_of("X"), "bob") == 0);
+    cr_assert(events_of("alice").n == 0 && events_of("bob").n == 1);
+
+    a = begin("alice"), b = begin("bob");
+    read_absent(a, "Y");
+    read_absent(b, "Y");
+    cr_assert(put_event(a, "Y", "alice", RISK_LEVEL_LOW) == RISK_OK);
+    cr_assert(put_event(b, "Y", "bob", RISK_LEVEL_LOW) == RISK_OK);
+    cr_assert(risk_memstore_prepare(st.ctx, a) == RISK_OK);
+    cr_assert_eq(risk_memstore_prepare(st.ctx, b), RISK_ECONFLICT);
+    st.rollback(st.ctx, b);
+    risk_memstore_apply(st.ctx, a);
+    cr_assert(strcmp(owner_of("Y"), "alice") == 0);
+    /* the prepared creation is gone from the pending ones once applied
+     * (and once rolled back): a later txn is not refused for it */
+    b = begin("bob");
+    read_absent(b, "Z");
+    cr_assert(put_event(b, "Z", "bob", RISK_LEVEL_LOW) == RISK_OK);
+    cr_assert(risk_memstore_prepare(st.ctx, b) == RISK_OK);
+    st.rollback(st.ctx, b);
+    a = begin("alice");
+    read_absent(a, "Z");
+    cr_assert(put_event(a, "Z", "alice", RISK_LEVEL_LOW) == RISK_OK);
+    cr_assert(risk_memstore_prepare(st.ctx, a) == RISK_OK);
+    risk_memstore_apply(st.ctx, a);
+    cr_assert(strcmp(owner_of("Z"), "alice") == 0);
+    /* a put without a read is still an upsert, and may move the event */
+    b = begin("bob");
+    cr_assert(put_event(b, "Z", "bob", RISK_LEVEL_LOW) == RISK_OK);
+    cr_assert(st.commit(st.ctx, b) == RISK_OK);
+    cr_assert(strcmp(owner_of("Z"), "bob") == 0);
+}
+
+Test(store_memory_txn, many_prepared_creations_in_one_shard)
+{
+    /* R-CC-2: more prepared creations in one events shard than its inline
+     * pending slots: each is still seen by a second creation of its id */
+    enum { N = 7 };
+    char ids[N][32], users[N][32];
+    unsigned want = esh_idx(hash_str("pend-0"));
+    for (int i = 0, k = 0; i < N; k++) {
+        snprintf(ids[i], sizeof ids[i], "pend-%d", k);
+        if (esh_idx(hash_str(ids[i])) == want) {
+            snprintf(users[i], sizeof users[i], "pu-%d", i);
+            i++;
+        }
+    }
+    void *t[N];
+    for (int i = 0; i < N; i++) {
+        t[i] = begin(users[i]);
+        read_absent(t[i], ids[i]);
+        cr_assert(put_event(t[i], ids[i], users[i], RISK_LEVEL_LOW) == RISK_OK);
+        cr_assert(risk_memstore_prepare(st.ctx, t[i]) == RISK_OK, "%d", i);
+    }
+    for (int i = 0; i < N; i++) {
+        void *x = begin("other");
+        read_absent(x, ids[i]);
+        cr_assert(put_event(x, ids[i], "other", RISK_LEVEL_LOW) == RISK_OK);
+        cr_assert_eq(risk_memstore_prepare(st.ctx, x), RISK_ECONFLICT, "%d", i);
+        st.rollback(st.ctx, x);
+    }
+    for (int i = 0; i < N; i++)
+        if (i % 2)
+            st.rollback(st.ctx, t[i]);
+        else
+            risk_memstore_apply(st.ctx, t[i]);
+    for (int i = 0; i < N; i++) {
+        risk_event *e = NULL;
+        int rc = st.get_event(st.ctx, NULL, ids[i], &e);
+        cr_assert_eq(rc, i % 2 ? RISK_ENOTFOUND : RISK_OK, "%d", i);
+        if (rc == RISK_OK)
+            cr_assert(strcmp(risk_event_user_id(e), users[i]) == 0);
+        risk_event_free(e);
+    }
+}
