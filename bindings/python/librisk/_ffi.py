@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import operator
 import os
 import threading
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_int, c_int64, c_size_t,
@@ -16,7 +17,7 @@ from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_int, c_int64, c_s
 from pathlib import Path
 from typing import Any, Iterator, List, Optional, Tuple
 
-from .errors import RiskError, error_for_code
+from .errors import InvalidArgument, RiskError, Unsupported, error_for_code
 
 #: Major release this package was written for; an older library is refused.
 PACKAGE_MAJOR = 0
@@ -129,7 +130,13 @@ S_LIST_USERS = CFUNCTYPE(c_int, c_void_p, c_uint32, c_void_p, c_void_p)
 S_READ_HISTORY = CFUNCTYPE(c_int, c_void_p, c_char_p, c_uint64, c_void_p, c_void_p)
 S_COMPACT = CFUNCTYPE(c_int, c_void_p)
 S_BACKUP = CFUNCTYPE(c_int, c_void_p, c_char_p)
+S_PREFETCH_USERS = CFUNCTYPE(None, c_void_p, POINTER(c_char_p), c_size_t)
 
+#: The version of ``struct risk_store`` that :class:`Store` lays out (RISK_STORE_VERSION).
+STORE_STRUCT_VERSION = 2
+#: The version the Python host-store adapter declares: it fills the table
+#: only up to ``backup`` (version 1), so it works with every 0.x library; the
+#: engine then never reads ``prefetch_users`` (store.h).
 STORE_VERSION = 1
 STORE_CALLBACKS = [
     ("begin", S_BEGIN), ("commit", S_COMMIT), ("rollback", S_ROLLBACK),
@@ -139,10 +146,15 @@ STORE_CALLBACKS = [
     ("remove_policy", S_REMOVE_POLICY), ("get_meta", S_GET_META), ("put_meta", S_PUT_META),
     ("close", S_CLOSE), ("view_user", S_VIEW_USER), ("list_users", S_LIST_USERS),
     ("read_history", S_READ_HISTORY), ("compact", S_COMPACT), ("backup", S_BACKUP),
+    # version 2
+    ("prefetch_users", S_PREFETCH_USERS),
 ]
 
 
 class Store(Structure):
+    """``struct risk_store`` of the newest version (R-ST-1): the shipped
+    stores (risk_memory_store_new, risk_journal_open) write all of it, so it
+    must never be shorter than the C struct."""
     _fields_ = [("version", c_uint32), ("ctx", c_void_p)] + STORE_CALLBACKS
 
 
@@ -153,14 +165,26 @@ _tls = threading.local()
 
 def note_callback_error(exc: BaseException) -> None:
     """Remember an exception raised inside a callback on this thread, so the
-    RiskError the C call then returns is raised *from* it."""
+    RiskError the C call then returns is raised *from* it (or, for a
+    KeyboardInterrupt/SystemExit, the exception itself is re-raised)."""
     _tls.pending = exc
 
 
-def _take_pending() -> Optional[BaseException]:
+def take_pending() -> Optional[BaseException]:
+    """The exception a callback left on this thread (if any), forgotten."""
     exc = getattr(_tls, "pending", None)
     _tls.pending = None
     return exc
+
+
+def clear_pending() -> None:
+    """Forget a stale callback exception (e.g. one the engine retried past)."""
+    _tls.pending = None
+
+
+def is_interrupt(exc: Optional[BaseException]) -> bool:
+    """KeyboardInterrupt, SystemExit, …: never turned into a RiskError."""
+    return exc is not None and not isinstance(exc, Exception)
 
 
 def last_message() -> str:
@@ -169,8 +193,16 @@ def last_message() -> str:
 
 
 def _check(result: int, func: Any, args: Any) -> int:
-    """errcheck of every fallible function: negative → the matching exception."""
-    pending = _take_pending()
+    """errcheck of every fallible function: negative → the matching exception.
+
+    A KeyboardInterrupt or SystemExit raised inside a callback of the call
+    is re-raised as is, whatever the call returned (a store callback
+    returned an error code to C, so the operation rolled back; a hook runs
+    after the commit).
+    """
+    pending = take_pending()
+    if is_interrupt(pending):
+        raise pending  # type: ignore[misc]
     if result < 0:
         err = error_for_code(result, last_message())
         if pending is not None and pending is not err:
@@ -379,7 +411,7 @@ class _Missing:
         self.__name__ = name
 
     def __call__(self, *args: Any) -> Any:
-        raise RiskError(-11, f"{self.__name__}: not provided by the loaded librisk")
+        raise Unsupported(f"{self.__name__}: not provided by the loaded librisk")
 
 
 class _Lib:
@@ -405,16 +437,37 @@ class _Lib:
         return name not in self.missing and hasattr(self.dll, name)
 
 
-lib = _Lib(_load())
+def check_version(number: int) -> None:
+    """Refuse a library of another major release: an older one lacks the API,
+    a newer one changed it incompatibly (librisk.h, RISK_VERSION_MAJOR)."""
+    major = number // 10000
+    if major != PACKAGE_MAJOR:
+        release = f"{major}.{number // 100 % 100}.{number % 100}"
+        raise ImportError(f"librisk: the loaded library is release {release}, "
+                          f"{'older' if major < PACKAGE_MAJOR else 'newer'} than the major "
+                          f"{PACKAGE_MAJOR} this package was written for; install a "
+                          f"librisk {PACKAGE_MAJOR}.x (or the matching Python package)")
 
-_number = lib.risk_version_number()
-if _number // 10000 < PACKAGE_MAJOR:
-    raise ImportError(f"librisk: the loaded library is release {_number // 10000}."
-                      f"{_number // 100 % 100}.{_number % 100}, older than the major "
-                      f"{PACKAGE_MAJOR} this package needs; install a newer librisk")
+
+lib = _Lib(_load())
+check_version(lib.risk_version_number())
 
 
 # ---------------------------------------------------------------- helpers
+
+def unsigned(value: Any, what: str, bits: int = 32) -> int:
+    """An int for an unsigned C field: negative or too large values are
+    refused instead of wrapping silently."""
+    if not isinstance(value, int):
+        try:
+            value = operator.index(value)
+        except TypeError:
+            raise InvalidArgument(-1, f"{what}: expected int, got "
+                                      f"{type(value).__name__}") from None
+    if not 0 <= value < 1 << bits:
+        raise InvalidArgument(-1, f"{what}: {value} is out of range 0…{(1 << bits) - 1}")
+    return int(value)
+
 
 def enc(text: Optional[str], what: str = "text") -> Optional[bytes]:
     """str → UTF-8 bytes for a ``const char *`` (None stays NULL)."""
@@ -423,12 +476,10 @@ def enc(text: Optional[str], what: str = "text") -> Optional[bytes]:
     if isinstance(text, bytes):
         return text
     if not isinstance(text, str):
-        from .errors import InvalidArgument
         raise InvalidArgument(-1, f"{what}: expected str, got {type(text).__name__}")
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        from .errors import InvalidArgument
         raise InvalidArgument(-1, f"{what}: not encodable as UTF-8 ({exc.reason})") from None
 
 
@@ -454,7 +505,6 @@ def encode_handle(kind: str, handle: int) -> bytes:
 def decode_handle(kind: str, data: bytes) -> int:
     """A new handle (owned by the caller) from canonical bytes."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
-        from .errors import InvalidArgument
         raise InvalidArgument(-1, f"{kind}: a store must return bytes, got {type(data).__name__}")
     data = bytes(data)
     out = c_void_p()

@@ -1,23 +1,28 @@
 """Adapter: a Python object implementing stores.HostStore → struct risk_store.
 
-Every CFUNCTYPE object lives in ``self.keep`` as long as the adapter, and the
-engine keeps the adapter until risk_engine_free() returned, so C never calls
-a freed thunk. A callback never lets an exception escape into C: a RiskError
-returns its own code, anything else RISK_ESTORE; the exception is remembered
-(_ffi.note_callback_error) and chained onto the error the caller sees.
+The CFUNCTYPE thunks reach the adapter (and so the store object) only through
+a weak reference: the engine's ``weakref.finalize`` keeps the thunks and the
+table alive until risk_engine_free() returned, so C never calls a freed
+thunk, without keeping the store object, which may refer back to the engine,
+alive. The Engine holds the adapter strongly.
+
+A callback never lets an exception escape into C: a RiskError with a
+negative code returns that code, anything else RISK_ESTORE; the exception is
+remembered (_ffi.note_callback_error) and chained onto the error the caller
+sees, or, for KeyboardInterrupt/SystemExit, re-raised itself.
 """
 from __future__ import annotations
 
 import ctypes
 import itertools
 import sys
-
-from typing import Any, Callable, Dict, Iterable, List
+import weakref
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from . import _ffi
 from ._ffi import (STORE_VERSION, VISIT_FN, Store, dec, decode_handle, encode_handle, enc,
-                   lib)
-from .errors import NotFound, RiskError
+                   lib, unsigned)
+from .errors import InvalidArgument, NotFound, RiskError
 from .stores import EventRecord, HistoryRecord, PolicyRecord, UserRecord
 from .types import Level
 
@@ -29,23 +34,41 @@ REQUIRED = ("begin", "commit", "rollback", "get_user", "put_user", "get_event", 
             "user_events", "reserve_seq", "append_history", "list_policies", "put_policy",
             "remove_policy", "get_meta", "put_meta")
 OPTIONAL = ("close", "view_user", "list_users", "read_history", "compact", "backup")
+#: Callbacks of store.h versions after STORE_VERSION: left NULL.
+NEWER = ("prefetch_users",)
+VOID = ("rollback", "close")
 
 
-def _guard(fn: Callable[..., Any], void: bool = False) -> Callable[..., Any]:
+def _guard(adapter: "weakref.ReferenceType[HostStoreAdapter]", name: str,
+           void: bool = False) -> Callable[..., Any]:
+    """The Python side of one C callback: calls ``adapter._<name>`` and turns
+    every outcome into a return code."""
+    method = "_" + name
+
     def wrapper(*args: Any) -> Any:
+        target: Optional[HostStoreAdapter] = adapter()
+        if target is None:
+            # The engine is being collected in a reference cycle: the store
+            # object went with it; nothing is left to call (close()).
+            return None if void else lib.risk_error_set(
+                ESTORE, b"host store: the store object was garbage-collected")
         try:
-            rc = fn(*args)
+            rc = getattr(target, method)(*args)
             return None if void else (rc or 0)
         except RiskError as exc:
-            if exc.code != ENOTFOUND:
+            # A RiskError of no (or a positive) code, e.g. RiskError("text"),
+            # must not read as RISK_OK: it is a store failure (R-CC-2).
+            code = exc.code if exc.code < 0 else ESTORE
+            text = str(exc) if exc.code < 0 else exc.message or type(exc).__name__
+            if code != ENOTFOUND:
                 _ffi.note_callback_error(exc)
-            lib.risk_error_set(exc.code, enc(f"host store: {exc}"[:511]))
-            return None if void else exc.code
+            lib.risk_error_set(code, enc(f"host store: {text}"[:511]))
+            return None if void else code
         except BaseException as exc:  # noqa: BLE001 — nothing may unwind into C
             _ffi.note_callback_error(exc)
             lib.risk_error_set(ESTORE, enc(f"host store: {type(exc).__name__}: {exc}"[:511]))
             return None if void else ESTORE
-    wrapper.__name__ = getattr(fn, "__name__", "callback")
+    wrapper.__name__ = name
     return wrapper
 
 
@@ -70,20 +93,20 @@ class HostStoreAdapter:
     def __init__(self, obj: Any) -> None:
         missing = [m for m in REQUIRED if not callable(getattr(obj, m, None))]
         if missing:
-            from .errors import InvalidArgument
             raise InvalidArgument(-1, "store: missing callbacks " + ", ".join(missing))
         self.obj = obj
         self.txns: Dict[int, Any] = {}
         self._ids = itertools.count(1)
+        #: The thunks; they hold only a weak reference to this adapter.
         self.keep: List[Any] = []
         self.table = Store()
         self.table.version = STORE_VERSION
         self.table.ctx = None
+        me = weakref.ref(self)
         for name, ftype in _ffi.STORE_CALLBACKS:
-            if name in OPTIONAL and not callable(getattr(obj, name, None)):
+            if name in NEWER or (name in OPTIONAL and not callable(getattr(obj, name, None))):
                 continue
-            void = name in ("rollback", "close")
-            cfn = ftype(_guard(getattr(self, "_" + name), void))
+            cfn = ftype(_guard(me, name, name in VOID))
             self.keep.append(cfn)
             setattr(self.table, name, cfn)
 
@@ -131,7 +154,7 @@ class HostStoreAdapter:
         return _visit_all("event", self.obj.user_events(self.txns[key], dec(uid)), fn, arg)
 
     def _reserve_seq(self, ctx: int, key: int, out: Any) -> None:
-        out[0] = int(self.obj.reserve_seq(self.txns[key]))
+        out[0] = unsigned(self.obj.reserve_seq(self.txns[key]), "reserve_seq result", 64)
 
     def _append_history(self, ctx: int, key: int, h: int) -> None:
         rec = HistoryRecord(seq=lib.risk_history_seq(h), user_id=dec(lib.risk_history_user_id(h)),

@@ -5,10 +5,21 @@
 garbage collection through ``weakref.finalize``) frees it and closes its
 store. Methods that change anything take ``actor=`` (default: the engine's
 ``actor`` option, R-OP-0). Times are aware ``datetime`` objects.
+
+Lifetime: every method counts itself in flight; ``close()`` refuses new
+calls, waits for those in flight (R-CC-1), then frees the C engine. The C
+callbacks (clock, hooks, host store) reach the Python callables only
+through a weak reference to what the Engine holds, so the finalizer holds
+nothing but the C handle and the thunks, and fires even when a hook or store
+refers back to the engine. (An engine collected as part of such a cycle can
+no longer call a host store's ``close()``: close engines explicitly.)
 """
 from __future__ import annotations
 
 import ctypes
+import functools
+import os
+import threading
 import time
 import weakref
 from ctypes import byref, c_char_p, c_int, c_uint32, c_uint64, c_void_p
@@ -18,21 +29,35 @@ from typing import (Any, Callable, Iterable, Iterator, List, Optional, Tuple, Ty
 
 from . import _ffi
 from ._ffi import (CLOCK_FN, FEEDBACK_FN, TIME_NONE, USER_CHANGE_FN, VISIT_FN, EngineOptions,
-                   JournalOptions, JournalStats, Store, enc, lib)
+                   JournalOptions, JournalStats, Store, enc, lib, unsigned)
 from ._hoststore import HostStoreAdapter, report_unraisable
 from .errors import InvalidArgument, RiskError, error_for_code
 from .types import (Anchor, DismissResult, Event, Explanation, HistoryItem, Level, Policy,
                     PasswordChange, Scoring, Timing, User, Verdict, WhatIf, c_value, from_ms,
-                    to_ms)
+                    id_tuple, to_ms)
 
 __all__ = ["Engine"]
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 LevelLike = Union[Level, str, int]
 
 _DURABILITY = {"full": 0, "normal": 1, "off": 2}
 _EVENTS_ACTIVE = 1
 _INGEST_UPDATE = 1
+_EINVAL = -1
+
+#: ``.stack``: the engines this thread is inside a call of, innermost last.
+#: The outermost call owns the thread's pending callback exception
+#: (_ffi.note_callback_error); close() must not wait for its own thread.
+_calls = threading.local()
+
+
+def _call_stack() -> List["Engine"]:
+    stack: Optional[List[Engine]] = getattr(_calls, "stack", None)
+    if stack is None:
+        stack = _calls.stack = []
+    return stack
 
 
 class _Box(list):
@@ -60,6 +85,62 @@ _VISIT_POLICY = _collector(Policy._from_handle)
 _VISIT_HISTORY = _collector(HistoryItem._from_handle)
 
 
+class _Targets:
+    """The Python callables an engine's C callbacks call. The Engine holds
+    this strongly; the thunks only through a weak reference (see the module
+    docstring), so a hook that refers back to the engine makes no leak."""
+    __slots__ = ("clock", "feedback", "on_change", "adapter", "__weakref__")
+
+    def __init__(self) -> None:
+        self.clock: Optional[Callable[[], datetime]] = None
+        self.feedback: Optional[Callable[[Event, bool], None]] = None
+        self.on_change: Optional[Callable[[Optional[User], User], None]] = None
+        self.adapter: Optional[HostStoreAdapter] = None
+
+
+def _hook_failed(exc: BaseException, where: str) -> None:
+    """A hook or the clock raised: the operation committed already, so the
+    exception is reported; a KeyboardInterrupt/SystemExit is re-raised by
+    the engine call once it returns (_ffi._check)."""
+    if _ffi.is_interrupt(exc):
+        _ffi.note_callback_error(exc)
+    else:
+        report_unraisable(exc, where)
+
+
+def _engine_call(method: F) -> F:
+    """Count the call in flight for close(), and own the thread's pending
+    callback exception: a stale one is dropped at the start, and an
+    interrupt a void C call could not report is raised at the end."""
+    @functools.wraps(method)
+    def call(self: "Engine", *args: Any, **kwargs: Any) -> Any:
+        with self._cond:
+            if self._closing:
+                raise InvalidArgument(-1, "engine: closed")
+            self._in_flight += 1
+        stack = _call_stack()
+        outermost = not stack
+        stack.append(self)
+        if outermost:
+            _ffi.clear_pending()
+        try:
+            result = method(self, *args, **kwargs)
+            if outermost:
+                pending = _ffi.take_pending()
+                if _ffi.is_interrupt(pending):
+                    raise pending  # type: ignore[misc]
+            return result
+        finally:
+            stack.pop()
+            if outermost:
+                _ffi.clear_pending()
+            with self._cond:
+                self._in_flight -= 1
+                if self._closing and not self._in_flight:
+                    self._cond.notify_all()
+    return call  # type: ignore[return-value]
+
+
 def _policy_handle(policy: Policy) -> int:
     """A new C policy (owned by the caller) from a Policy."""
     out = c_void_p()
@@ -77,16 +158,74 @@ def _policy_handle(policy: Policy) -> int:
     return out.value
 
 
-def _free_engine(handle: int, keepalive: List[Any]) -> None:
-    """Finalizer: free the engine, then let go of the callbacks it used."""
-    lib.risk_engine_free(handle)
-    keepalive.clear()
+def _close_cstore(cstore: Store) -> None:
+    """Close a C store no engine took (risk_engine_new() failed or never ran)."""
+    if cstore.close:
+        cstore.close(cstore.ctx)
+
+
+def _free_engine(handle: int, keepalive: List[Any],
+                 report: bool = True) -> Optional[BaseException]:
+    """Free the engine, then let go of the callbacks it used. Returns what
+    the store's close() raised (report=False, from Engine.close()), or
+    reports it (the garbage-collection safety net)."""
+    outer = _ffi.take_pending()  # not ours (a finalizer runs anywhere): restored below
+    try:
+        lib.risk_engine_free(handle)
+        exc = _ffi.take_pending()
+    finally:
+        keepalive.clear()
+        if outer is not None:
+            _ffi.note_callback_error(outer)
+    if exc is not None and report:
+        report_unraisable(exc, "store close() of a garbage-collected Engine")
+        return None
+    return exc
 
 
 def _item_error(code: int, user_id: str) -> RiskError:
-    """The error of one item of a bulk call (its code; the user in the message)."""
-    return error_for_code(code, f"user_id {user_id!r}: "
-                          + (lib.risk_strerror(code) or b"").decode())
+    """The error of one item of a bulk call: its code, the user, and for an
+    invalid id the library's detailed message (the bulk calls report only
+    codes, so the id's check is re-run to get it)."""
+    detail = (lib.risk_strerror(code) or b"").decode()
+    if code == _EINVAL:
+        try:
+            lib.risk_id_check(enc(user_id, "user_id"))
+        except InvalidArgument as exc:
+            detail = exc.message.removeprefix("id: ")
+    return error_for_code(code, f"user_id {user_id!r}: {detail}")
+
+
+def _tick(targets: "weakref.ReferenceType[_Targets]", _ud: int) -> int:
+    t = targets()
+    try:
+        if t is not None and t.clock is not None:
+            return to_ms(t.clock(), "clock")
+    except BaseException as exc:  # noqa: BLE001 — fall back to real time
+        _hook_failed(exc, "clock")
+    return int(time.time() * 1000)
+
+
+def _feedback(targets: "weakref.ReferenceType[_Targets]", h: int, withdrawn: int,
+              _ud: int) -> None:
+    t = targets()
+    if t is None or t.feedback is None:
+        return
+    try:
+        t.feedback(Event._from_handle(h), bool(withdrawn))
+    except BaseException as exc:  # noqa: BLE001 — committed already
+        _hook_failed(exc, "feedback hook")
+
+
+def _user_changed(targets: "weakref.ReferenceType[_Targets]", before: int, after: int,
+                  _ud: int) -> None:
+    t = targets()
+    if t is None or t.on_change is None:
+        return
+    try:
+        t.on_change(User._from_handle(before) if before else None, User._from_handle(after))
+    except BaseException as exc:  # noqa: BLE001 — committed already
+        _hook_failed(exc, "on_user_change hook")
 
 
 class Engine:
@@ -115,19 +254,30 @@ class Engine:
                  on_user_change: Optional[Callable[[Optional[User], User], None]] = None,
                  receipt_key: Optional[bytes] = None,
                  _cstore: Optional[Store] = None) -> None:
+        """``_cstore``: a C store opened by the caller (Engine.open), who
+        closes it if this raises."""
         self._handle: Optional[int] = None
-        self._actor_b = enc(actor, "actor")
-        self._receipt_key = bytes(receipt_key) if receipt_key is not None else b""
+        self._cond = threading.Condition(threading.Lock())
+        self._in_flight = 0  # calls inside the C engine (_engine_call)
+        self._closing = False  # close() began: new calls are refused
+        self._targets = _Targets()
         keep: List[Any] = []
-        if _cstore is None:
-            if store is None:
-                _cstore = Store()
-                lib.risk_memory_store_new(byref(_cstore))
-            else:
-                adapter = HostStoreAdapter(store)
-                keep.append(adapter)
-                _cstore = adapter.table
+        created = _cstore is None and store is None
+        if created:
+            _cstore = Store()
+            lib.risk_memory_store_new(byref(_cstore))
         try:
+            self._actor_b = enc(actor, "actor")
+            if receipt_key is not None and not isinstance(receipt_key,
+                                                          (bytes, bytearray, memoryview)):
+                raise InvalidArgument(-1, "receipt_key: expected bytes, got "
+                                          f"{type(receipt_key).__name__}")
+            self._receipt_key = bytes(receipt_key) if receipt_key is not None else b""
+            if _cstore is None:
+                adapter = HostStoreAdapter(store)
+                self._targets.adapter = adapter
+                keep.append(adapter.keep)
+                _cstore = adapter.table
             opts = self._options(keep, clock, refuse_unknown_users, temp_password_length,
                                  max_conflict_retries, scoring, feedback, on_user_change,
                                  receipt_key)
@@ -135,9 +285,10 @@ class Engine:
             lib.risk_engine_new(byref(out), byref(_cstore), byref(opts))
         except BaseException:
             # On failure the store is still ours to close (risk_engine_new()).
-            if store is None and _cstore.close:
-                _cstore.close(_cstore.ctx)
+            if created:
+                _close_cstore(_cstore)  # type: ignore[arg-type]
             raise
+        # From here on nothing may fail: the C engine owns the store.
         keep.append(_cstore)
         self._handle = out.value
         self._finalizer = weakref.finalize(self, _free_engine, out.value, keep)
@@ -155,12 +306,18 @@ class Engine:
         "normal" or "off". Raises ``Busy`` if another writer has it open."""
         if durability not in _DURABILITY:
             raise InvalidArgument(-1, f"durability: one of {', '.join(_DURABILITY)}")
-        jo = JournalOptions(1, _DURABILITY[durability], int(bool(read_only)), sync_interval_ms)
+        jo = JournalOptions(1, _DURABILITY[durability], int(bool(read_only)),
+                            unsigned(sync_interval_ms, "sync_interval_ms"))
         cstore, stats = Store(), JournalStats()
-        import os
         lib.risk_journal_open(byref(cstore), enc(os.fspath(path), "path"), byref(jo),
                               byref(stats))
-        engine = cls(None, _cstore=cstore, **options)
+        try:
+            engine = cls(None, _cstore=cstore, **options)
+        except BaseException:
+            # No engine took the journal: close it, or its writer lock stays
+            # held and every later open is Busy (R-CC-3).
+            _close_cstore(cstore)
+            raise
         engine.journal_stats = {"records_replayed": stats.records_replayed,
                                 "bytes_dropped": stats.bytes_dropped,
                                 "file_bytes": stats.file_bytes}
@@ -172,8 +329,8 @@ class Engine:
         opts = EngineOptions()
         lib.risk_engine_options_init(byref(opts))
         opts.refuse_unknown_users = int(bool(refuse))
-        opts.temp_password_length = temp_len
-        opts.max_conflict_retries = retries
+        opts.temp_password_length = unsigned(temp_len, "temp_password_length")
+        opts.max_conflict_retries = unsigned(retries, "max_conflict_retries")
         keep.append(opts)
         if scoring is not None:
             s, arr = scoring._to_c()
@@ -186,34 +343,18 @@ class Engine:
             keep.append(cb)
             opts.clock = cb
         elif clock is not None:
-            user_clock = clock
-
-            def tick(_ud: int) -> int:
-                try:
-                    return to_ms(user_clock(), "clock")
-                except BaseException as exc:  # noqa: BLE001 — fall back to real time
-                    report_unraisable(exc, "clock")
-                    return int(time.time() * 1000)
-            cb = CLOCK_FN(tick)
+            self._targets.clock = clock
+            cb = CLOCK_FN(functools.partial(_tick, weakref.ref(self._targets)))
             keep.append(cb)
             opts.clock = cb
         if feedback is not None:
-            def fb(h: int, withdrawn: int, _ud: int) -> None:
-                try:
-                    feedback(Event._from_handle(h), bool(withdrawn))
-                except BaseException as exc:  # noqa: BLE001 — committed already
-                    report_unraisable(exc, "feedback hook")
-            cb = FEEDBACK_FN(fb)
+            self._targets.feedback = feedback
+            cb = FEEDBACK_FN(functools.partial(_feedback, weakref.ref(self._targets)))
             keep.append(cb)
             opts.feedback = cb
         if on_change is not None:
-            def uc(before: int, after: int, _ud: int) -> None:
-                try:
-                    on_change(User._from_handle(before) if before else None,
-                              User._from_handle(after))
-                except BaseException as exc:  # noqa: BLE001 — committed already
-                    report_unraisable(exc, "on_user_change hook")
-            cb = USER_CHANGE_FN(uc)
+            self._targets.on_change = on_change
+            cb = USER_CHANGE_FN(functools.partial(_user_changed, weakref.ref(self._targets)))
             keep.append(cb)
             opts.user_changed = cb
         if receipt_key is not None:
@@ -232,13 +373,36 @@ class Engine:
 
     @property
     def closed(self) -> bool:
-        return self._handle is None
+        return self._handle is None or self._closing
 
     def close(self) -> None:
-        """Free the engine and close its store. Idempotent."""
-        if self._handle is not None:
+        """Free the engine and close its store. Idempotent.
+
+        New calls raise ``InvalidArgument("engine: closed")`` at once; calls
+        in flight on other threads are waited for (R-CC-1). What the store's
+        ``close()`` raised is raised here. Calling it from inside a call of
+        this engine (a hook, a host-store callback) raises RuntimeError.
+        """
+        if any(e is self for e in _call_stack()):
+            raise RuntimeError("engine: close() from inside a call of this engine "
+                               "(a hook or store callback) would wait for itself")
+        with self._cond:
+            self._closing = True
+            while self._in_flight:
+                self._cond.wait()
+            if self._handle is None:
+                return  # closed by another thread meanwhile
             self._handle = None
-            self._finalizer()
+            detached = self._finalizer.detach()
+        if detached is None:
+            return
+        _self, free, args, _kwargs = detached
+        try:
+            exc = free(*args, report=False)
+        finally:
+            self._targets = _Targets()  # let go of hooks and store: no cycle through them
+        if exc is not None:
+            raise exc
 
     def __enter__(self) -> "Engine":
         return self
@@ -249,11 +413,13 @@ class Engine:
     def _a(self, actor: Optional[str]) -> Optional[bytes]:
         return self._actor_b if actor is None else enc(actor, "actor")
 
+    @_engine_call
     def now(self) -> datetime:
         """The engine's current time (its clock)."""
         return from_ms(lib.risk_engine_now(self._h))  # type: ignore[return-value]
 
     # -- users and events
+    @_engine_call
     def upsert_user(self, user_id: str, *, mfa_registered: bool = False,
                     mfa_registered_at: Optional[datetime] = None, deleted: bool = False,
                     actor: Optional[str] = None) -> User:
@@ -271,6 +437,7 @@ class Engine:
             lib.risk_user_free(out)
         return self.user(user_id)
 
+    @_engine_call
     def ingest(self, user_id: str, event_id: str, type: str, level: LevelLike,
                detected_at: datetime, *, timing: Union[Timing, str] = Timing.REALTIME,
                ip: Optional[str] = None, location: Optional[str] = None,
@@ -295,6 +462,7 @@ class Engine:
         finally:
             lib.risk_event_free(out)
 
+    @_engine_call
     def sign_in(self, user_id: str, *, receipt: bool = False) -> Verdict:
         """Decide a sign-in (R-PO-1…11). On a store failure the error raised
         carries ``.verdict`` — block/store_error (fail closed, R-PO-9).
@@ -314,6 +482,7 @@ class Engine:
         finally:
             lib.risk_verdict_free(v)
 
+    @_engine_call
     def sign_in_many(self, user_ids: Iterable[str]) -> List[Verdict]:
         """Decide many sign-ins at once, each as :meth:`sign_in` decides it
         (``risk_engine_sign_in_bulk``: the store fetches the users ahead
@@ -321,7 +490,7 @@ class Engine:
         Returns the verdicts in order. If any sign-in failed, raises the
         first failure's error with ``.verdicts`` attached: every verdict,
         the failed ones block/store_error (fail closed, R-PO-9)."""
-        ids = list(user_ids)
+        ids = list(id_tuple(user_ids, "user_ids"))
         if not ids:
             return []
         arr = (c_char_p * len(ids))(*[enc(u, "user_ids") for u in ids])
@@ -345,6 +514,7 @@ class Engine:
         return verdicts
 
     # -- the four ways to close risk
+    @_engine_call
     def password_changed(self, user_id: str, *, secure: bool, reset: bool = False,
                          actor: Optional[str] = None) -> None:
         """Report a password change (R-PO-10, R-PO-11): ``secure`` means the
@@ -354,6 +524,7 @@ class Engine:
         lib.risk_engine_password_changed(self._h, self._a(actor), enc(user_id, "user_id"),
                                          c_value(PasswordChange, kind))
 
+    @_engine_call
     def generate_temporary_password(self, user_id: str, *,
                                     actor: Optional[str] = None) -> str:
         """Generate a temporary password (R-PW-1); returned once, never stored."""
@@ -365,6 +536,7 @@ class Engine:
         finally:
             ctypes.memset(buf, 0, len(buf))
 
+    @_engine_call
     def require_password_reset(self, user_id: str, *, actor: Optional[str] = None) -> None:
         """Require a secure reset (R-PW-2): ``MfaNotRegistered`` without MFA."""
         lib.risk_engine_require_reset(self._h, self._a(actor), enc(user_id, "user_id"))
@@ -377,6 +549,7 @@ class Engine:
     def dismiss(self, user_ids: Iterable[str], *, note: Optional[str] = ...,
                 actor: Optional[str] = ...) -> List[DismissResult]: ...
 
+    @_engine_call
     def dismiss(self, user_ids: Union[str, Iterable[str]], *, note: Optional[str] = None,
                 actor: Optional[str] = None) -> Union[DismissResult, List[DismissResult]]:
         """Dismiss all risk of one user (raises on failure) or of many users,
@@ -398,12 +571,14 @@ class Engine:
                               _item_error(codes[i], u))
                 for i, u in enumerate(ids)]
 
+    @_engine_call
     def resolve(self, event_id: str, *, note: Optional[str] = None,
                 actor: Optional[str] = None) -> None:
         """Close an active event as resolved (R-EV-2)."""
         lib.risk_engine_resolve(self._h, self._a(actor), enc(event_id, "event_id"),
                                 enc(note, "note"))
 
+    @_engine_call
     def mark_false_positive(self, event_id: str, *, note: Optional[str] = None,
                             actor: Optional[str] = None) -> None:
         """Close an active event as a false positive; the feedback hook runs
@@ -411,27 +586,32 @@ class Engine:
         lib.risk_engine_false_positive(self._h, self._a(actor), enc(event_id, "event_id"),
                                        enc(note, "note"))
 
+    @_engine_call
     def ignore(self, event_id: str, *, note: Optional[str] = None,
                actor: Optional[str] = None) -> None:
         """Close an active event as ignored; a non-empty note is required (R-EV-2)."""
         lib.risk_engine_ignore(self._h, self._a(actor), enc(event_id, "event_id"),
                                enc(note, "note"))
 
+    @_engine_call
     def reactivate(self, event_id: str, *, note: Optional[str] = None,
                    actor: Optional[str] = None) -> None:
         """Reopen a manually closed event (R-EV-3, R-EV-4, R-EV-7)."""
         lib.risk_engine_reactivate(self._h, self._a(actor), enc(event_id, "event_id"),
                                    enc(note, "note"))
 
+    @_engine_call
     def confirm_compromised(self, user_id: str, *, actor: Optional[str] = None) -> None:
         """Confirm a user compromised (R-US-3, R-SC-5)."""
         lib.risk_engine_confirm_compromised(self._h, self._a(actor), enc(user_id, "user_id"))
 
+    @_engine_call
     def confirm_safe(self, user_id: str, *, actor: Optional[str] = None) -> None:
         """Confirm a user safe: active events close as false positives (R-US-4)."""
         lib.risk_engine_confirm_safe(self._h, self._a(actor), enc(user_id, "user_id"))
 
     # -- policies
+    @_engine_call
     def set_policy(self, policy: Union[Policy, str], threshold: Optional[LevelLike] = None,
                    control: Any = None, *, mode: Any = "on", include: Iterable[str] = (),
                    exclude: Iterable[str] = (), actor: Optional[str] = None) -> Policy:
@@ -439,7 +619,8 @@ class Engine:
         if not isinstance(policy, Policy):
             if threshold is None or control is None:
                 raise InvalidArgument(-1, "policy: give a Policy, or threshold and control")
-            policy = Policy(policy, threshold, control, mode, tuple(include), tuple(exclude))
+            policy = Policy(policy, threshold, control, mode, id_tuple(include, "include"),
+                            id_tuple(exclude, "exclude"))
         h = _policy_handle(policy)
         try:
             lib.risk_engine_policy_set(self._h, self._a(actor), h)
@@ -447,6 +628,7 @@ class Engine:
             lib.risk_policy_free(h)
         return policy
 
+    @_engine_call
     def remove_policy(self, name: str, *, actor: Optional[str] = None) -> None:
         """Remove a policy (R-OP-6); ``NotFound`` if there is none."""
         lib.risk_engine_policy_remove(self._h, self._a(actor), enc(name, "name"))
@@ -459,10 +641,12 @@ class Engine:
             raise box.error
         return iter(box)
 
+    @_engine_call
     def policies(self) -> Iterator[Policy]:
         """The policies, by name."""
         return self._collect(lib.risk_engine_policies, self._h, _VISIT_POLICY)
 
+    @_engine_call
     def user(self, user_id: str) -> User:
         """One user as of now; ``NotFound`` if unknown."""
         out = c_void_p()
@@ -472,6 +656,7 @@ class Engine:
         finally:
             lib.risk_user_free(out)
 
+    @_engine_call
     def event(self, event_id: str) -> Event:
         """One event; ``NotFound`` if unknown."""
         out = c_void_p()
@@ -481,25 +666,30 @@ class Engine:
         finally:
             lib.risk_event_free(out)
 
+    @_engine_call
     def events(self, user_id: str, *, active_only: bool = False) -> Iterator[Event]:
         """A user's events by detected_at, then id (R-OP-5)."""
         return self._collect(lib.risk_engine_events, self._h, enc(user_id, "user_id"),
                              _EVENTS_ACTIVE if active_only else 0, _VISIT_EVENT)
 
+    @_engine_call
     def users(self, min_level: LevelLike = Level.NONE) -> Iterator[User]:
         """Users at or above a level, highest first, then by id (R-OP-5)."""
         return self._collect(lib.risk_engine_users, self._h, int(Level.parse(min_level)),
                              _VISIT_USER)
 
+    @_engine_call
     def history(self, user_id: Optional[str] = None, *, since: int = 0) -> Iterator[HistoryItem]:
         """A user's history in order, or (no user) the store-wide feed from
         sequence number ``since`` on, policy changes included (R-OP-5)."""
+        since = unsigned(since, "since", 64)
         if user_id is None:
             return self._collect(lib.risk_engine_history_feed, self._h, since, _VISIT_HISTORY)
         items = self._collect(lib.risk_engine_history, self._h, enc(user_id, "user_id"),
                               _VISIT_HISTORY)
         return (i for i in items if i.seq >= since) if since else items
 
+    @_engine_call
     def explain(self, user_id: str) -> Explanation:
         """Why the user's level is what it is now (R-SC-6, R-SC-8)."""
         out = c_void_p()
@@ -510,6 +700,7 @@ class Engine:
             lib.risk_explanation_free(out)
 
     # -- beyond the hosted services (SPEC §10)
+    @_engine_call
     def what_if(self, policies: Iterable[Policy], at: Optional[datetime] = None) -> WhatIf:
         """What a candidate policy set would decide for every stored user at
         ``at`` (default now); changes nothing (R-WI-1, R-WI-2)."""
@@ -531,12 +722,14 @@ class Engine:
         finally:
             lib.risk_what_if_free(out)
 
+    @_engine_call
     def history_anchor(self) -> Anchor:
         """The anchor of the current history, to keep elsewhere (R-AU-3)."""
         c = _ffi.Anchor()
         lib.risk_engine_history_anchor(self._h, byref(c))
         return Anchor._from_c(c)
 
+    @_engine_call
     def verify_history(self, anchor: Optional[Anchor] = None) -> None:
         """Verify every history chain, and against ``anchor`` if given
         (R-AU-1…3). Raises ``VerificationError`` whose ``bad_seq`` is the
@@ -565,19 +758,21 @@ class Engine:
         return True
 
     # -- maintenance
+    @_engine_call
     def expire(self) -> Tuple[int, int]:
         """The aging sweep (R-SC-2): returns (users changed, events closed)."""
         users, events = c_uint64(), c_uint64()
         lib.risk_engine_expire(self._h, byref(users), byref(events))
         return users.value, events.value
 
+    @_engine_call
     def compact(self) -> None:
         """Compact the store, if it can (``Unsupported`` otherwise)."""
         lib.risk_engine_compact(self._h)
 
+    @_engine_call
     def backup(self, path: str) -> None:
         """Write a consistent copy of the store to ``path``, if it can."""
-        import os
         lib.risk_engine_backup(self._h, enc(os.fspath(path), "path"))
 
     def __repr__(self) -> str:

@@ -6,16 +6,19 @@ callback names of ``struct risk_store`` (include/librisk/store.h). Records
 cross as their canonical bytes (R-ST-3), with the few fields a column store
 indexes alongside. Raise :class:`~librisk.Conflict` when a record changed
 under you (R-ST-6; the engine rolls back and retries), ``NotFound`` or return
-``None`` for an absent record; any other exception becomes a store error and
-the whole operation rolls back (R-CC-2).
+``None`` for an absent record; any other exception (a ``RiskError`` without a
+code included) becomes a store error and the whole operation rolls back
+(R-CC-2). A ``KeyboardInterrupt`` or ``SystemExit`` rolls it back too, then
+propagates unchanged.
 """
 from __future__ import annotations
 
 import os
 import sqlite3
 import threading
+import weakref
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional, Protocol, runtime_checkable
+from typing import Any, Dict, Iterable, Optional, Protocol, runtime_checkable
 
 from .errors import Conflict, NotFound
 from .types import Level
@@ -113,6 +116,25 @@ class _Txn:
         self.reserved = 0
 
 
+class _ThreadConnections:
+    """The connections of one thread, held by the store's ``threading.local``
+    and so dropped when the thread ends; the finalizer then closes them."""
+    __slots__ = ("conns", "_finalizer", "__weakref__")
+
+    def __init__(self) -> None:
+        self.conns: Dict[str, sqlite3.Connection] = {}
+        self._finalizer = weakref.finalize(self, _close_all, self.conns)
+
+    def close(self) -> None:
+        self._finalizer()
+
+
+def _close_all(conns: Dict[str, sqlite3.Connection]) -> None:
+    for conn in list(conns.values()):
+        conn.close()
+    conns.clear()
+
+
 class SQLiteStore:
     """A store on one SQLite file, safe for several threads and processes.
 
@@ -123,9 +145,17 @@ class SQLiteStore:
     record version: ``put_user`` raises :class:`Conflict` when the stored
     version is not the one before (R-ST-6), and the engine retries.
 
+    Engines in different processes (or over different SQLiteStore objects)
+    do not see each other's policy changes until they change a policy
+    themselves or restart: each engine caches the policies (a documented
+    limitation of librisk 0.1, docs/decisions.md). Users, events and history
+    are always read fresh.
+
     Each thread gets its own connections (SQLite connections are not to be
     shared between threads mid-transaction): one for transactions, one for
     the committed reads of ``view_user``/``list_users``/``read_history``.
+    They are closed when the thread ends, so short-lived threads do not
+    accumulate connections.
     """
 
     def __init__(self, path: "os.PathLike[str] | str", *, timeout: float = 60.0,
@@ -138,9 +168,10 @@ class SQLiteStore:
         self.timeout = timeout
         self.synchronous = synchronous.upper()
         self._local = threading.local()
-        self._all: list = []
+        #: The connections of the live threads (an entry goes with its thread).
+        self._threads: "weakref.WeakSet[_ThreadConnections]" = weakref.WeakSet()
         self._lock = threading.Lock()
-        conn = self._connect()
+        conn = self._conn("writer")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(_SCHEMA)
 
@@ -149,15 +180,17 @@ class SQLiteStore:
         conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None,
                                check_same_thread=False)
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
-        with self._lock:
-            self._all.append(conn)
         return conn
 
     def _conn(self, which: str) -> sqlite3.Connection:
-        conn = getattr(self._local, which, None)
+        mine: Optional[_ThreadConnections] = getattr(self._local, "conns", None)
+        if mine is None:
+            mine = self._local.conns = _ThreadConnections()
+            with self._lock:
+                self._threads.add(mine)
+        conn = mine.conns.get(which)
         if conn is None:
-            conn = self._connect()
-            setattr(self._local, which, conn)
+            conn = mine.conns[which] = self._connect()
         return conn
 
     # -- transactions
@@ -266,7 +299,7 @@ class SQLiteStore:
 
     def close(self) -> None:
         with self._lock:
-            conns, self._all = self._all, []
-        for conn in conns:
-            conn.close()
+            threads, self._threads = list(self._threads), weakref.WeakSet()
+        for conns in threads:
+            conns.close()
         self._local = threading.local()

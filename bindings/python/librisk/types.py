@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Dict, Mapping, Optional, Tuple, Type, TypeVar, Union
+from typing import Dict, Iterable, Mapping, Optional, Tuple, Type, TypeVar, Union
 
 from ._ffi import TIME_MAX, TIME_NONE, lib
 from .errors import InvalidArgument, RiskError
@@ -348,6 +348,15 @@ class Event:
             closed_by=_s(lib.risk_event_closed_by(h)), note=_s(lib.risk_event_note(h)))
 
 
+def id_tuple(values: Iterable[str], what: str) -> Tuple[str, ...]:
+    """A list of ids as a tuple. A lone ``str`` (or bytes) is refused: it is
+    an iterable of str too, and would be split into one-letter ids."""
+    if isinstance(values, (str, bytes, bytearray)):
+        raise InvalidArgument(-1, f"{what}: expected a list of ids, got a single "
+                                  f"{type(values).__name__} (write [{values!r}])")
+    return tuple(values)
+
+
 @dataclass(frozen=True)
 class Policy:
     """A user risk policy. An empty ``include`` means all users; exclusion
@@ -363,8 +372,8 @@ class Policy:
         object.__setattr__(self, "threshold", Level.parse(self.threshold))
         object.__setattr__(self, "control", Control.parse(self.control))
         object.__setattr__(self, "mode", PolicyMode.parse(self.mode))
-        object.__setattr__(self, "include", tuple(self.include))
-        object.__setattr__(self, "exclude", tuple(self.exclude))
+        object.__setattr__(self, "include", id_tuple(self.include, "include"))
+        object.__setattr__(self, "exclude", id_tuple(self.exclude, "exclude"))
 
     @classmethod
     def _from_handle(cls, h: int) -> "Policy":
