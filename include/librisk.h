@@ -1406,7 +1406,9 @@ typedef struct risk_what_if risk_what_if;
  * @param[in] engine the engine. @param[in] policies the candidate set.
  * @param[in] n its size. @param[in] at the time of evaluation.
  * @retval RISK_OK done. @retval RISK_EUNSUPPORTED no list_users callback.
- * @retval RISK_EINVAL invalid argument. @retval RISK_ENOMEM out of memory.
+ * @retval RISK_EINVAL invalid argument, or two policies of one name (a
+ *         store holds one per name: such a set could never be installed).
+ * @retval RISK_ENOMEM out of memory.
  * @note Thread-safe. @since 0.1
  */
 RISK_API int risk_engine_what_if(risk_what_if **out, risk_engine *engine,

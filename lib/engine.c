@@ -48,7 +48,7 @@ int64_t risk_engine_now(const risk_engine *engine)
     return engine ? risk_engine_clock(engine) : RISK_TIME_NONE;
 }
 
-static pthread_mutex_t *stripe_for(risk_engine *e, const char *user_id)
+pthread_mutex_t *risk_engine_stripe(risk_engine *e, const char *user_id)
 {
     return &e->stripes[risk_hash_str(user_id) & (RISK_LOCK_STRIPES - 1)];
 }
@@ -690,7 +690,7 @@ int run_user_op(risk_engine *e, const char *actor, const char *user_id, uop_fn f
     o.user_id = user_id;
     o.fn = fn;
     o.arg = arg;
-    pthread_mutex_t *lock = stripe_for(e, user_id);
+    pthread_mutex_t *lock = risk_engine_stripe(e, user_id);
     pthread_mutex_lock(lock);
     int rc = RISK_OK;
     uint64_t ticket = 0;

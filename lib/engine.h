@@ -83,7 +83,13 @@ void risk_engine_simulate_aging(const risk_engine *e, risk_user *user, risk_even
 int risk_engine_catch_up(risk_engine *e, const char *user_id, uint32_t *closed);
 
 /* Build the receipt of a decided verdict (R-RC-1, lib/receipt.c). */
-int risk_engine_make_receipt(risk_engine *e, risk_verdict *v);
+/* The receipt of verdict v (R-RC-1), decided on the user record of this
+ * version (0: none). Under the user's lock stripe, in one transaction: the
+ * user, then the events that counted. RISK_ECONFLICT: the user changed
+ * since the decision (the sign-in decides again). */
+int risk_engine_make_receipt(risk_engine *e, risk_verdict *v, uint64_t version);
+/* The lock stripe that serialises the operations on user_id (R-CC-1). */
+pthread_mutex_t *risk_engine_stripe(risk_engine *e, const char *user_id);
 
 /* Compute a history item's chain hash from the previous head (R-AU-1) and
  * write it to the item; the new head is the item's chain. */

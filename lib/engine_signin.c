@@ -23,6 +23,7 @@ struct signin_arg {
     int due; /* aging catch-up is due */
     int rc;
     uint32_t key, level; /* the fast path's view of the user */
+    uint64_t version;    /* the user's, when a receipt is wanted (0: none) */
 };
 
 static int due_at(const risk_user *u, int64_t now)
@@ -38,6 +39,8 @@ static int signin_key(const risk_user *u, void *arg)
     a->due = due_at(u, a->now);
     a->key = risk_ptab_key(u);
     a->level = u->level;
+    if (a->v->want_receipt) /* another line of the record: only then */
+        a->version = u->version;
     return RISK_OK;
 }
 
@@ -83,6 +86,7 @@ static int signin_visit(const risk_user *u, void *arg)
 {
     struct signin_arg *a = arg;
     a->key = 0;
+    a->version = u->version;
     if (due_at(u, a->now)) {
         a->due = 1;
         return RISK_OK;
@@ -137,13 +141,23 @@ static int sign_in_at(risk_engine *engine, const char *user_id, size_t len,
                       risk_verdict *verdict, int64_t now)
 {
     int rc = RISK_OK;
-    struct signin_arg a = { engine, verdict, now, 0, RISK_OK, 0, 0 };
+    struct signin_arg a = { engine, verdict, now, 0, RISK_OK, 0, 0, 0 };
     for (int round = 0; round < 3; round++) {
         int done = 0;
+        a.version = 0; /* an unknown user's */
         if (engine->st.view_user)
             rc = signin_fast(&a, user_id, len, &done);
         if (!done)
             rc = signin_locked(&a, user_id, len);
+        if (rc == RISK_OK && !a.due && verdict->want_receipt) {
+            /* R-RC-1: the events of the record decided on; if the user
+             * changed since, decide again */
+            rc = risk_engine_make_receipt(engine, verdict, a.version);
+            if (rc == RISK_ECONFLICT && round < 2) {
+                a.now = risk_engine_clock(engine);
+                continue;
+            }
+        }
         if (rc || !a.due)
             break;
         /* SPEC §4: the catch-up runs first as its own atomic operation. */
@@ -154,8 +168,6 @@ static int sign_in_at(risk_engine *engine, const char *user_id, size_t len,
     }
     if (rc == RISK_OK && a.due)
         rc = risk_err(RISK_ESTORE, "store: aging catch-up did not settle for '%s'", user_id);
-    if (rc == RISK_OK && verdict->want_receipt)
-        rc = risk_engine_make_receipt(engine, verdict); /* R-RC-1 */
     if (rc) {
         /* R-PO-9: fail closed. */
         int keep = rc;

@@ -81,20 +81,43 @@ static void hex(char out[65], const uint8_t mac[32])
     out[64] = '\0';
 }
 
-int risk_engine_make_receipt(risk_engine *e, risk_verdict *v)
+/* The user's version now (0: not stored), in txn. */
+static int user_version(risk_engine *e, void *txn, const char *user_id, uint64_t *version)
+{
+    risk_user *u = NULL;
+    int rc = e->st.get_user(e->st.ctx, txn, user_id, &u);
+    *version = rc == RISK_OK ? u->version : 0;
+    risk_user_free(u);
+    return rc == RISK_ENOTFOUND ? RISK_OK : rc;
+}
+
+int risk_engine_make_receipt(risk_engine *e, risk_verdict *v, uint64_t version)
 {
     if (!e->receipt_key)
         return risk_err(RISK_EINVAL, "verdict: a receipt was asked for, but the engine has no "
                         "receipt key (risk_engine_options.receipt_key)");
-    /* The events that counted: read them only when a receipt is wanted. */
+    /* The events that counted: read them only when a receipt is wanted,
+     * from the user record the decision was made on. The user's lock keeps
+     * this engine's operations on the user out meanwhile (an operation
+     * between the decision and this read changed the version: the sign-in
+     * decides again). */
     risk_event **ev = NULL;
     size_t n = 0;
     void *txn = NULL;
+    pthread_mutex_t *lock = risk_engine_stripe(e, v->user_id);
+    pthread_mutex_lock(lock);
     int rc = e->st.begin(e->st.ctx, v->user_id, &txn);
-    if (rc)
-        return rc;
-    rc = risk_engine_load_events(e, txn, v->user_id, &ev, &n);
-    e->st.rollback(e->st.ctx, txn);
+    if (rc == RISK_OK) {
+        uint64_t now_version = 0;
+        rc = user_version(e, txn, v->user_id, &now_version);
+        if (rc == RISK_OK && now_version != version)
+            rc = risk_err(RISK_ECONFLICT, "receipt: user '%s' changed since the decision",
+                          v->user_id);
+        if (rc == RISK_OK)
+            rc = risk_engine_load_events(e, txn, v->user_id, &ev, &n);
+        e->st.rollback(e->st.ctx, txn);
+    }
+    pthread_mutex_unlock(lock);
     if (rc)
         return rc;
     struct buf b = { 0 };

@@ -134,6 +134,13 @@ int risk_engine_what_if(risk_what_if **out, risk_engine *engine,
     for (size_t i = 0; i < n; i++)
         if (!policies[i])
             return risk_err(RISK_EINVAL, "policies[%zu]: NULL", i);
+    /* a store holds one policy per name (R-OP-6): a set with a name twice
+     * could never be installed, and its prediction would match nothing */
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(policies[i]->name, policies[j]->name) == 0)
+                return risk_err(RISK_EINVAL, "policies[%zu]: name '%s' is also policies[%zu]'s",
+                                i, policies[i]->name, j);
     int rc = risk_check_time("at", at);
     if (rc)
         return rc;

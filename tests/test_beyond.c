@@ -6,6 +6,7 @@
 #include <criterion/new/assert.h>
 #include <librisk.h>
 #include <librisk/store.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@ static struct {
     risk_history *held; /* SWAP: the item held back */
     risk_history_visit_fn fn;
     void *arg;
+    int dismiss_after_view; /* the next view_user's user is dismissed once read */
 } W;
 
 static int tamper_visit(const risk_history *h, void *arg)
@@ -114,6 +116,30 @@ static void w_close(void *ctx)
 static risk_engine *E;
 static const uint8_t key[32] = "0123456789abcdef0123456789abcdef";
 
+/* An administrator's dismiss, from another thread (as it would come). */
+static void *dismiss_thread(void *user)
+{
+    uint32_t closed = 0;
+    return (void *)(intptr_t)risk_engine_dismiss(E, "admin", user, NULL, &closed);
+}
+
+/* view_user, then (once, if asked) the user dismissed before the decision
+ * goes on: an operation that lands between a sign-in's decision and its
+ * receipt. Nothing of the store is held here. */
+static int w_view_user(void *ctx, const char *id, risk_user_visit_fn fn, void *arg)
+{
+    int rc = W.inner.view_user(ctx, id, fn, arg);
+    if (W.dismiss_after_view) {
+        W.dismiss_after_view = 0;
+        pthread_t th;
+        void *res = NULL;
+        cr_assert(eq(int, pthread_create(&th, NULL, dismiss_thread, (void *)id), 0));
+        pthread_join(th, &res);
+        cr_assert(eq(int, (int)(intptr_t)res, RISK_OK));
+    }
+    return rc;
+}
+
 static risk_engine *open_engine(const risk_scoring *sc)
 {
     memset(&W, 0, sizeof W);
@@ -122,6 +148,7 @@ static risk_engine *open_engine(const risk_scoring *sc)
     risk_store s = W.inner; /* ctx stays the memory store's: wrappers use W */
     s.read_history = w_read_history;
     s.close = w_close;
+    s.view_user = w_view_user;
     risk_engine_options o;
     risk_engine_options_init(&o);
     o.clock = clock_fn;
@@ -335,6 +362,53 @@ Test(whatif, predicts_real_sign_ins, .fini = close_engine)
     risk_what_if_free(w);
     risk_policy_free(p[0]);
     risk_policy_free(p[1]);
+}
+
+/* R-WI-2, R-OP-6: a candidate set naming one policy twice could never be
+ * installed (a store holds one per name): refused, nothing predicted. */
+Test(whatif, refuses_two_policies_of_one_name, .fini = close_engine)
+{
+    E = open_engine(NULL);
+    risk_policy *p[3] = { NULL, NULL, NULL };
+    cr_assert(eq(int, risk_policy_new(&p[0], "p", RISK_LEVEL_HIGH, RISK_CONTROL_BLOCK), RISK_OK));
+    cr_assert(eq(int, risk_policy_new(&p[1], "q", RISK_LEVEL_LOW, RISK_CONTROL_BLOCK), RISK_OK));
+    cr_assert(eq(int, risk_policy_new(&p[2], "p", RISK_LEVEL_MEDIUM,
+                                      RISK_CONTROL_REQUIRE_PASSWORD_CHANGE), RISK_OK));
+    risk_what_if *w = NULL;
+    cr_assert(eq(int, risk_engine_what_if(&w, E, (const risk_policy *const *)p, 3, T0),
+                 RISK_EINVAL));
+    cr_assert_null(w);
+    cr_assert(strstr(risk_error_last(), "policies[2]: name 'p'") != NULL, "%s",
+              risk_error_last());
+    cr_assert(eq(int, risk_engine_what_if(&w, E, (const risk_policy *const *)p, 2, T0), RISK_OK));
+    risk_what_if_free(w);
+    for (int i = 0; i < 3; i++)
+        risk_policy_free(p[i]);
+}
+
+/* R-RC-1: the receipt's events are those of the record decided on. An
+ * operation between the decision and the receipt's read (here a dismiss
+ * of every event) used to give a signed "block at level high" naming no
+ * event; the sign-in now sees the user changed and decides again. */
+Test(receipt, names_the_events_of_the_record_decided_on, .fini = close_engine)
+{
+    E = open_engine(NULL);
+    policy("block-high", RISK_LEVEL_HIGH, RISK_CONTROL_BLOCK);
+    ingest("alice", "e1", "leakedCredentials", RISK_LEVEL_HIGH, T0);
+    risk_verdict *v = NULL;
+    cr_assert(eq(int, risk_verdict_new(&v), RISK_OK));
+    cr_assert(eq(int, risk_verdict_want_receipt(v, 1), RISK_OK));
+    W.dismiss_after_view = 1;
+    cr_assert(eq(int, risk_engine_sign_in(E, "alice", v), RISK_OK), "%s", risk_error_last());
+    cr_assert(eq(int, W.dismiss_after_view, 0)); /* the dismiss did land in between */
+    const char *r = risk_verdict_receipt(v);
+    cr_assert_not_null(r);
+    cr_assert(eq(int, risk_verdict_decision(v), RISK_DECISION_ALLOW), "%s", r);
+    cr_assert_not_null(strstr(r, "decision=allow\n"), "%s", r);
+    cr_assert_not_null(strstr(r, "level=none\n"), "%s", r);
+    cr_assert_null(strstr(r, "event="), "%s", r);
+    cr_assert(eq(int, risk_receipt_verify(r, key, sizeof key), RISK_OK), "%s", risk_error_last());
+    risk_verdict_free(v);
 }
 
 /* ---- per-type aging ---- */
