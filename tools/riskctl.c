@@ -119,6 +119,10 @@ static void print_error(ctl *c, int code, const char *msg)
         jw_key(&w, "error"); jw_str(&w, name);
         jw_key(&w, "code"); jw_int(&w, code);
         jw_key(&w, "message"); jw_str(&w, msg);
+        if (c->error_seq) {
+            jw_key(&w, "seq");
+            jw_null(&w);
+        }
         jw_obj_end(&w);
         jw_end(&w);
     }
@@ -159,6 +163,10 @@ int usage_error(ctl *c, const char *fmt, ...)
         jw_key(&w, "error"); jw_str(&w, risk_error_name(RISK_EINVAL));
         jw_key(&w, "code"); jw_int(&w, RISK_EINVAL);
         jw_key(&w, "message"); jw_str(&w, msg);
+        if (c->error_seq) {
+            jw_key(&w, "seq");
+            jw_null(&w);
+        }
         jw_obj_end(&w);
         jw_end(&w);
     }

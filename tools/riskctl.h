@@ -50,7 +50,7 @@ typedef struct csv {
     uint64_t next_line;
     uint64_t bytes;    /* bytes consumed so far */
     const char *error; /* why the last record is broken, or NULL */
-    char *in;          /* input block read ahead (fread), and where we are in it */
+    char *in;          /* input block read ahead (read(2)), and where we are in it */
     size_t in_len, in_pos;
 } csv;
 
@@ -59,6 +59,10 @@ void csv_free(csv *c);
 /* Read one record: 1 got one (c->error set if broken), 0 end of input,
  * -1 out of memory or read error. */
 int csv_next(csv *c);
+/* 1 if csv_next() can make progress without waiting for more input (a
+ * line end is read ahead, or the input is readable now), 0 if it would
+ * wait: a reader of a pipe hands over what it has first. */
+int csv_ready(csv *c);
 static inline const char *csv_field(const csv *c, size_t i) { return c->buf + c->offs[i]; }
 
 /* ---- Shared context (riskctl.c) ---- */
@@ -74,6 +78,7 @@ typedef struct ctl {
     int read_only;    /* the store was opened read-only */
     int fresh_memory; /* a read-only command found no journal: empty store */
     int need_key;     /* the command needs the receipt key (signin --receipt) */
+    int error_seq;    /* error objects carry "seq" (check: null unless an item is named) */
     const char *command;      /* the word naming the command ("set" of "user set") */
     const char *command_name; /* the first word */
 } ctl;

@@ -334,6 +334,7 @@ int cmd_check(ctl *c, int argc, char **argv)
     opt o[] = {{"--anchor", 1, 0, 0}, {NULL, 0, 0, 0}};
     risk_anchor want;
     int np, rc;
+    c->error_seq = 1; /* every failure of check says which item, if one: null here */
     if ((rc = get_opts(c, argc, argv, o, &np)) || (rc = want_pos(c, np, 0, 0))) return rc;
     if (o[0].set && (rc = load_anchor(c, o[0].val, &want))) return rc;
     risk_journal_stats stats;
@@ -542,62 +543,156 @@ int cmd_policy_what_if(ctl *c, int argc, char **argv)
 
 /* ---- receipt verify ---- */
 
-/* The receipt text inside `signin --receipt --json` output: the string
- * value of "receipt", unescaped (our JSON writer escapes only controls,
- * quotes and backslashes). Returns a new string or NULL. */
-static char *receipt_from_json(const char *s)
+static const char *ws(const char *p)
 {
-    const char *p = strstr(s, "\"receipt\"");
-    if (!p) return NULL;
-    p += 9;
-    while (*p == ' ' || *p == ':') p++;
+    return p + strspn(p, " \t\r\n");
+}
+
+static int hex4(const char *p, unsigned *v)
+{
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        char h = p[i];
+        int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+        if (d < 0) return -1;
+        *v = *v * 16 + (unsigned)d;
+    }
+    return 0;
+}
+
+/* The JSON string at *pp (its opening quote), decoded to UTF-8 (\uXXXX and
+ * surrogate pairs too, so output re-encoded by another JSON writer still
+ * works); *pp moves past its closing quote. NULL if malformed, if it holds
+ * \u0000, or out of memory. */
+static char *json_string(const char **pp)
+{
+    const char *p = *pp;
     if (*p++ != '"') return NULL;
-    char *out = malloc(strlen(p) + 1), *o = out;
+    char *out = malloc(strlen(p) + 1), *o = out; /* decoding never grows */
     if (!out) return NULL;
     for (; *p && *p != '"'; p++) {
         if (*p != '\\') {
             *o++ = *p;
             continue;
         }
-        p++;
-        switch (*p) {
+        unsigned v, lo;
+        switch (*++p) {
         case 'n': *o++ = '\n'; break;
         case 't': *o++ = '\t'; break;
         case 'r': *o++ = '\r'; break;
         case 'b': *o++ = '\b'; break;
         case 'f': *o++ = '\f'; break;
         case '"': case '\\': case '/': *o++ = *p; break;
-        case 'u': {
-            unsigned v = 0;
-            for (int i = 1; i <= 4; i++) {
-                char h = p[i];
-                int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
-                        : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
-                if (d < 0) {
-                    free(out);
-                    return NULL;
-                }
-                v = v * 16 + (unsigned)d;
-            }
-            if (v == 0 || v > 0x7f) { /* a receipt is ASCII-escaped only for controls */
-                free(out);
-                return NULL;
-            }
-            *o++ = (char)v;
+        case 'u':
+            if (hex4(p + 1, &v) || v == 0 || (v >= 0xDC00 && v <= 0xDFFF)) goto bad;
             p += 4;
+            if (v >= 0xD800 && v <= 0xDBFF) {
+                if (p[1] != '\\' || p[2] != 'u' || hex4(p + 3, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+                    goto bad;
+                v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
+                p += 6;
+            }
+            if (v < 0x80) {
+                *o++ = (char)v;
+            } else if (v < 0x800) {
+                *o++ = (char)(0xC0 | v >> 6);
+                *o++ = (char)(0x80 | (v & 0x3F));
+            } else if (v < 0x10000) {
+                *o++ = (char)(0xE0 | v >> 12);
+                *o++ = (char)(0x80 | (v >> 6 & 0x3F));
+                *o++ = (char)(0x80 | (v & 0x3F));
+            } else {
+                *o++ = (char)(0xF0 | v >> 18);
+                *o++ = (char)(0x80 | (v >> 12 & 0x3F));
+                *o++ = (char)(0x80 | (v >> 6 & 0x3F));
+                *o++ = (char)(0x80 | (v & 0x3F));
+            }
             break;
-        }
         default:
-            free(out);
-            return NULL;
+            goto bad;
         }
     }
-    if (*p != '"') {
-        free(out);
-        return NULL;
-    }
+    if (*p != '"') goto bad;
     *o = '\0';
+    *pp = p + 1;
     return out;
+bad:
+    free(out);
+    return NULL;
+}
+
+/* Past the JSON value at p (string, object, array, number or literal; the
+ * last two leniently, as a run of their characters). NULL if malformed. */
+static const char *json_skip(const char *p, int depth)
+{
+    p = ws(p);
+    if (*p == '"') {
+        for (p++; *p && *p != '"'; p++)
+            if (*p == '\\' && p[1]) p++;
+        return *p ? p + 1 : NULL;
+    }
+    if (*p == '{' || *p == '[') {
+        char close = *p == '{' ? '}' : ']';
+        if (depth > 64) return NULL;
+        p = ws(p + 1);
+        if (*p == close) return p + 1;
+        for (;;) {
+            if (close == '}') {
+                if (*p != '"' || !(p = json_skip(p, depth + 1))) return NULL;
+                p = ws(p);
+                if (*p++ != ':') return NULL;
+            }
+            if (!(p = json_skip(p, depth + 1))) return NULL;
+            p = ws(p);
+            if (*p == close) return p + 1;
+            if (*p++ != ',') return NULL;
+            p = ws(p);
+        }
+    }
+    size_t n = strspn(p, "+-.0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ");
+    return n ? p + n : NULL;
+}
+
+/* The receipt text inside `signin --receipt --json` output: the string
+ * value of the top-level key "receipt", decoded. Keys are walked one by
+ * one, so a "receipt" string elsewhere (a user id, a policy name) is not
+ * mistaken for it. Returns a new string or NULL. */
+static char *receipt_from_json(const char *s)
+{
+    const char *p = ws(s);
+    if (*p++ != '{') return NULL;
+    p = ws(p);
+    for (;;) {
+        char *key = json_string(&p);
+        if (!key) return NULL;
+        int found = strcmp(key, "receipt") == 0;
+        free(key);
+        p = ws(p);
+        if (*p++ != ':') return NULL;
+        p = ws(p);
+        if (found) return *p == '"' ? json_string(&p) : NULL;
+        if (!(p = json_skip(p, 0))) return NULL;
+        p = ws(p);
+        if (*p++ != ',') return NULL;
+        p = ws(p);
+    }
+}
+
+/* Where the receipt starts in text: the first line that is exactly
+ * "librisk-receipt VERSION" (LF or CRLF). So the whole human output of
+ * `signin --receipt` verifies as it is, even when its verdict line starts
+ * with a user id such as "librisk-receipt 1". NULL if there is none. */
+static char *receipt_start(char *buf)
+{
+    for (char *p = buf; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        if (strncmp(p, "librisk-receipt ", 16) != 0) continue;
+        size_t d = strspn(p + 16, "0123456789");
+        const char *e = p + 16 + d;
+        if (d > 0 && (*e == '\n' || *e == '\0' || (*e == '\r' && (e[1] == '\n' || !e[1]))))
+            return p;
+    }
+    return NULL;
 }
 
 /* The value of "key=" on a receipt line, copied into buf. */
@@ -627,9 +722,9 @@ int cmd_receipt_verify(ctl *c, int argc, char **argv)
                               "store's key dies with its process");
     char *buf = slurp(argv[0], 1 << 20, NULL);
     if (!buf) return fail_msg(c, RISK_EIO, "%s: cannot read: %s", argv[0], strerror(errno));
-    /* The receipt starts at its first line, so the whole output of
-     * `signin --receipt` (verdict line first) verifies as it is. */
-    char *text = strstr(buf, "librisk-receipt ");
+    /* The receipt starts at its first line (the library refuses text
+     * without one). */
+    char *text = receipt_start(buf);
     if (!text) text = buf;
     const char *s = buf + strspn(buf, " \t\r\n");
     if (*s == '{') {

@@ -231,7 +231,19 @@ int cmd_event_add(ctl *c, int argc, char **argv)
         risk_event_free(e);
         return rc;
     }
-    if (!o[0].set) risk_event_set_detected_at(e, risk_engine_now(c->eng));
+    if (!o[0].set) {
+        /* No --at: a stored event of this id keeps its detected_at, so
+         * --update changes the level or details, not when the risk began
+         * (R-PO-11 compares MFA registration with it), and the same
+         * detection sent again is the same event (R-OP-1). A new id is
+         * detected now. */
+        risk_event *old = NULL;
+        int64_t at_now = risk_engine_now(c->eng);
+        if (risk_engine_event(&old, c->eng, argv[1]) == RISK_OK)
+            at_now = risk_event_detected_at(old);
+        risk_event_free(old);
+        risk_event_set_detected_at(e, at_now);
+    }
     rc = risk_engine_ingest(c->eng, c->actor, e, o[5].set ? RISK_INGEST_UPDATE : 0);
     risk_event_free(e);
     if (rc != RISK_OK) return fail(c, rc);
@@ -314,7 +326,9 @@ int cmd_dismiss(ctl *c, int argc, char **argv)
             ids[nv++] = argv[i];
         }
     }
-    if ((rc = open_engine(c, OPEN_WRITE))) goto out;
+    /* Only invalid ids: nothing to do in the store, so it is not opened
+     * (and not created). */
+    if (nv > 0 && (rc = open_engine(c, OPEN_WRITE))) goto out;
     if (nv > 0) {
         int *r2 = calloc(nv, sizeof *r2);
         uint32_t *c2 = calloc(nv, sizeof *c2);

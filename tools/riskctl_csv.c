@@ -1,11 +1,15 @@
 /* An RFC 4180 CSV record reader: quoted fields may hold commas, quotes
  * ("") and line breaks; records end at an unquoted LF or CRLF. A broken
- * record (stray quote, unterminated quote at end of input) is still
- * consumed whole so the next one starts clean, and reported through
- * c->error. */
+ * record (stray quote, text after a closing quote, unterminated quote at
+ * end of input, a NUL byte, a bare CR) is reported through c->error (the
+ * first fault found) but still parsed to its end with quotes tracked, so
+ * it ends only at a line break outside quotes: a line break inside a
+ * later quoted field never starts a new record. A UTF-8 byte order mark
+ * before the first record is skipped. */
 #include "riskctl.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -77,11 +81,11 @@ static int put(csv *c, char ch)
 }
 
 /* Copy the run of ordinary bytes of an unquoted field that starts at the
- * read position (no comma, quote, CR or LF) in one step. */
+ * read position (no comma, quote, CR, LF or NUL) in one step. */
 static int put_span(csv *c)
 {
     const char *p = c->in + c->in_pos, *end = c->in + c->in_len, *q = p;
-    while (q < end && *q != ',' && *q != '"' && *q != '\n' && *q != '\r') q++;
+    while (q < end && *q != ',' && *q != '"' && *q != '\n' && *q != '\r' && *q != '\0') q++;
     size_t n = (size_t)(q - p);
     if (n == 0) return 0;
     if (reserve(c, n)) return -1;
@@ -105,13 +109,45 @@ static int start_field(csv *c)
     return 0;
 }
 
+/* Whether csv_next() can go on without waiting: a line end is in the block
+ * read ahead, or the input has bytes (or its end, or an error) to read now.
+ * A pipe with nothing written yet answers 0, so a caller can act on the
+ * records it has before it blocks. A line end inside a quoted field can
+ * make this say 1 for a record still incomplete; the next read then waits
+ * for the rest, as it would anyway. */
+int csv_ready(csv *c)
+{
+    if (c->in_pos < c->in_len && memchr(c->in + c->in_pos, '\n', c->in_len - c->in_pos)) return 1;
+    struct pollfd p = {.fd = fileno(c->f), .events = POLLIN};
+    int n;
+    do
+        n = poll(&p, 1, 0);
+    while (n < 0 && errno == EINTR);
+    return n != 0; /* readable, hung up, or poll failed: the read tells */
+}
+
+/* Mark the current record broken; the first fault is the one reported. */
+static void broken(csv *c, const char *why)
+{
+    if (!c->error) c->error = why;
+}
+
 int csv_next(csv *c)
 {
-    enum { FIELD_START, UNQUOTED, QUOTED, QUOTE_IN_QUOTED, BROKEN } st = FIELD_START;
+    enum { FIELD_START, UNQUOTED, QUOTED, QUOTE_IN_QUOTED } st = FIELD_START;
     c->len = 0;
     c->nf = 0;
     c->error = NULL;
     c->line = c->next_line;
+    if (c->bytes == 0) { /* the start of the input: skip a byte order mark */
+        int ch = next_ch(c, 0);
+        if (ch == -2) return -1;
+        if (ch == 0xEF && c->in_len - c->in_pos >= 3 &&
+            memcmp(c->in + c->in_pos, "\xEF\xBB\xBF", 3) == 0) {
+            c->in_pos += 3;
+            c->bytes += 3;
+        }
+    }
     int any = 0;
     for (;;) {
         if (st == UNQUOTED && put_span(c)) return -1;
@@ -119,19 +155,23 @@ int csv_next(csv *c)
         if (ch == -2) return -1;
         if (ch == EOF) {
             if (!any) return 0;
-            if (st == QUOTED) c->error = "unterminated quoted field";
+            if (st == QUOTED) broken(c, "unterminated quoted field");
             break;
         }
         c->bytes++;
         any = 1;
         if (ch == '\n') c->next_line++;
+        if (ch == '\0') {
+            /* Kept, it would end the field early: "al\0ice" read as "al". */
+            broken(c, "NUL byte in field");
+            continue;
+        }
         if (st == QUOTED) {
             if (ch == '"') st = QUOTE_IN_QUOTED;
             else if (put(c, (char)ch)) return -1;
             continue;
         }
         if (ch == '\n') break;
-        if (st == BROKEN) continue;
         if (ch == '\r') {
             int nx = next_ch(c, 0);
             if (nx == -2) return -1;
@@ -141,6 +181,9 @@ int csv_next(csv *c)
                 c->next_line++;
                 break;
             }
+            if (nx == EOF) break;
+            broken(c, "bare CR outside quotes (lines must end with LF or CRLF)");
+            continue;
         }
         if (st == QUOTE_IN_QUOTED) {
             if (ch == '"') {
@@ -153,8 +196,11 @@ int csv_next(csv *c)
                 st = FIELD_START;
                 continue;
             }
-            c->error = "text after a closing quote";
-            st = BROKEN;
+            /* Broken; the rest of the field is read as unquoted text so
+             * that quotes after it keep their meaning. */
+            broken(c, "text after a closing quote");
+            st = UNQUOTED;
+            if (put(c, (char)ch)) return -1;
             continue;
         }
         if (st == FIELD_START) {
@@ -170,8 +216,7 @@ int csv_next(csv *c)
             if (put(c, '\0')) return -1;
             st = FIELD_START;
         } else if (ch == '"') {
-            c->error = "quote inside an unquoted field";
-            st = BROKEN;
+            broken(c, "quote inside an unquoted field"); /* dropped: it opens nothing */
         } else if (put(c, (char)ch)) {
             return -1;
         }

@@ -36,6 +36,7 @@ typedef struct item {
     int code;
     risk_event *ev; /* code RISK_OK */
     char *msg;      /* otherwise, owned */
+    int no_time;    /* no detected_at given: stamped now when read */
 } item;
 
 /* A batch handed from the reading thread to the ingesting one. */
@@ -115,18 +116,54 @@ static void progress(importer *im, uint64_t bytes, int final)
     fflush(stderr);
 }
 
+/* A line without detected_at was stamped now when read. If its id is
+ * already stored it takes the stored event's detected_at instead (as
+ * `event add` without --at does): an unchanged detection sent again, a
+ * file imported twice, is then the same event (R-OP-1) and applies,
+ * rather than a different event under a taken id. Returns 1 if it did. */
+static int stored_time(importer *im, item *it)
+{
+    risk_event *old = NULL;
+    int found = risk_engine_event(&old, im->c->eng, risk_event_id(it->ev)) == RISK_OK;
+    if (found) risk_event_set_detected_at(it->ev, risk_event_detected_at(old));
+    risk_event_free(old);
+    return found;
+}
+
 /* Ingest one batch's detections in one bulk call and record every line's
- * result in line order. */
+ * result in line order. A line stamped now whose id turned out to be
+ * stored (before, or by an earlier line of the batch) gets a second bulk
+ * call with the stored time: looking up only the refused lines keeps new
+ * detections free of the lookup. */
 static int take_batch(importer *im, batch *b)
 {
     risk_event *ev[BATCH];
     int results[BATCH];
+    size_t at[BATCH]; /* item of each ev */
     size_t n = 0;
-    for (size_t i = 0; i < b->n; i++)
-        if (b->it[i].code == RISK_OK) ev[n++] = b->it[i].ev;
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->it[i].code != RISK_OK) continue;
+        at[n] = i;
+        ev[n++] = b->it[i].ev;
+    }
     int got = n ? risk_engine_ingest_bulk(im->c->eng, im->c->actor,
                                           (const risk_event *const *)ev, n, 0, results)
                 : 0;
+    if (got >= 0) {
+        risk_event *ev2[BATCH];
+        int res2[BATCH];
+        size_t k2[BATCH], n2 = 0;
+        for (size_t k = 0; k < n; k++) {
+            item *it = &b->it[at[k]];
+            if (results[k] != RISK_OK && it->no_time && stored_time(im, it)) {
+                k2[n2] = k;
+                ev2[n2++] = it->ev;
+            }
+        }
+        if (n2 && risk_engine_ingest_bulk(im->c->eng, im->c->actor,
+                                          (const risk_event *const *)ev2, n2, 0, res2) >= 0)
+            for (size_t j = 0; j < n2; j++) results[k2[j]] = res2[j];
+    }
     int rc = 0;
     for (size_t i = 0, k = 0; i < b->n; i++) {
         item *it = &b->it[i];
@@ -152,8 +189,10 @@ static int take_batch(importer *im, batch *b)
     return rc;
 }
 
-/* Build the detection of one record; its code, and the message on failure. */
-static int parse_line(importer *im, csv *r, risk_event **out, char *msg, size_t cap)
+/* Build the detection of one record; its code, and the message on failure.
+ * *no_time: no detected_at was given (the detection is stamped now). */
+static int parse_line(importer *im, csv *r, risk_event **out, int *no_time, char *msg,
+                      size_t cap)
 {
     const char *f[NF] = {0};
     risk_level level;
@@ -180,6 +219,7 @@ static int parse_line(importer *im, csv *r, risk_event **out, char *msg, size_t 
         }
     } else {
         at = risk_engine_now(im->c->eng);
+        *no_time = 1;
     }
     if (f[F_TIMING] && *f[F_TIMING] && risk_enum_parse(RISK_ENUM_TIMING, f[F_TIMING], &timing)) {
         snprintf(msg, cap, "timing: unknown timing '%.64s' (realtime, offline)", f[F_TIMING]);
@@ -205,9 +245,10 @@ static int read_header(importer *im, csv *r)
 {
     int got = csv_next(r);
     if (got < 0) return fail_msg(im->c, RISK_EIO, "input: read error");
-    if (got == 0 || r->error)
+    if (got == 0)
         return fail_msg(im->c, RISK_EINVAL, "header: expected a header row naming the fields "
                                             "(user_id,id,type,level,detected_at,...)");
+    if (r->error) return fail_msg(im->c, RISK_EINVAL, "header: csv: %s", r->error);
     for (int k = 0; k < NF; k++) im->col[k] = -1;
     im->ncols = r->nf;
     for (size_t i = 0; i < r->nf; i++) {
@@ -229,15 +270,20 @@ static int read_header(importer *im, csv *r)
     return 0;
 }
 
-static int parse_line(importer *im, csv *r, risk_event **out, char *msg, size_t cap);
+static int parse_line(importer *im, csv *r, risk_event **out, int *no_time, char *msg,
+                      size_t cap);
 
-/* Read and parse up to BATCH lines into b. */
+/* Read and parse up to BATCH lines into b; fewer when the input has no
+ * more for now (a pipe fed as detections happen, `tail -f d.csv | riskctl
+ * event import -`): what was read is handed over at once rather than
+ * held until the batch is full or the input ends. */
 static void fill_batch(importer *im, batch *b)
 {
     csv *r = im->r;
     b->n = 0;
     b->end = b->err = 0;
     while (b->n < BATCH) {
+        if (b->n > 0 && !csv_ready(r)) break;
         int got = csv_next(r);
         if (got < 0 || got == 0) {
             b->end = 1;
@@ -250,7 +296,8 @@ static void fill_batch(importer *im, batch *b)
         it->line = r->line;
         it->ev = NULL;
         it->msg = NULL;
-        it->code = parse_line(im, r, &it->ev, msg, sizeof msg);
+        it->no_time = 0;
+        it->code = parse_line(im, r, &it->ev, &it->no_time, msg, sizeof msg);
         if (it->code != RISK_OK && !(it->msg = strdup(msg))) {
             b->end = 1;
             b->err = RISK_ENOMEM;
@@ -283,7 +330,11 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
-static void print_results(importer *im)
+/* Every line's result (--json) or the summary, and the failed lines on
+ * stderr. err (with emsg): the import stopped early, e.g. a read error;
+ * the lines before it are committed, so they are reported too, then the
+ * error (with --json in the same object: "error", "code", "message"). */
+static void print_results(importer *im, int err, const char *emsg)
 {
     if (im->c->json) {
         jw w;
@@ -306,6 +357,11 @@ static void print_results(importer *im)
         jw_arr_end(&w);
         jw_key(&w, "ok"); jw_uint(&w, im->ok);
         jw_key(&w, "failed"); jw_uint(&w, im->failed);
+        if (err) {
+            jw_key(&w, "error"); jw_str(&w, risk_error_name(err));
+            jw_key(&w, "code"); jw_int(&w, err);
+            jw_key(&w, "message"); jw_str(&w, emsg);
+        }
         jw_obj_end(&w);
         jw_end(&w);
     } else {
@@ -318,6 +374,7 @@ static void print_results(importer *im)
             fprintf(stderr, "riskctl: line %" PRIu64 ": %s: %s\n", im->res[i].line,
                     risk_error_name(im->res[i].code),
                     im->res[i].msg ? im->res[i].msg : risk_strerror(im->res[i].code));
+    if (err) fprintf(stderr, "riskctl: %s: %s\n", risk_error_name(err), emsg);
 }
 
 int cmd_import(ctl *c, int argc, char **argv)
@@ -379,17 +436,19 @@ int cmd_import(ctl *c, int argc, char **argv)
     }
     pthread_cond_destroy(&im->cv);
     pthread_mutex_destroy(&im->mu);
-    if (bad) goto oom;
-    if (err == RISK_EIO) {
-        rc = fail_msg(c, RISK_EIO, "input: read error or out of memory at line %" PRIu64,
-                      err_line);
-        goto out;
-    }
-    if (err) goto oom;
+    if (bad) goto oom; /* the results themselves are incomplete */
     progress(im, r.bytes, 1);
-    /* take_batch recorded every line, parse failures too, in line order */
-    print_results(im);
-    rc = im->failed ? EXIT_REFUSED : EXIT_DONE;
+    /* take_batch recorded every line, parse failures too, in line order;
+     * after a read error, every line before it (committed) and then the
+     * error. */
+    char emsg[160] = "";
+    if (err == RISK_EIO)
+        snprintf(emsg, sizeof emsg, "input: read error or out of memory at line %" PRIu64,
+                 err_line);
+    else if (err)
+        snprintf(emsg, sizeof emsg, "out of memory at line %" PRIu64, err_line);
+    print_results(im, err, emsg);
+    rc = im->failed || err ? EXIT_REFUSED : EXIT_DONE;
     goto out;
 oom:
     rc = fail_msg(c, RISK_ENOMEM, "out of memory");

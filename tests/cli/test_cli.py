@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -242,6 +243,31 @@ class TestEvents(Base):
         self.refused('RISK_ETRANSITION', 'event', 'add', 'a', 'e1', 'leakedCredentials',
                      'medium', '--at', str(T0_MS), '--update')
 
+    def test_update_without_at_keeps_detected_at(self):
+        # R-OP-7, R-PO-11: --update without --at changes the level, not when
+        # the risk began; MFA registered after it still does not count.
+        self.event('alice', 'leak-1', 'high', T0_MS)
+        self.js('user', 'set', 'alice', '--mfa', '--now', str(T0_MS + HOUR))
+        self.js('policy', 'set', 'p', '--threshold', 'medium', '--control',
+                'require_password_change')
+        v = self.js('signin', 'alice', '--now', str(T0_MS + 2 * HOUR))
+        self.assertEqual(v['reason'], 'mfa_registered_during_risk')
+        e = self.js('event', 'add', 'alice', 'leak-1', 'leakedCredentials', 'medium',
+                    '--update', '--now', str(T0_MS + 3 * HOUR))
+        self.assertEqual((e['level'], e['detected_at']), ('medium', T0_MS))
+        v = self.js('signin', 'alice', '--now', str(T0_MS + 4 * HOUR))
+        self.assertEqual((v['decision'], v['reason']), ('block', 'mfa_registered_during_risk'))
+        # R-OP-1: the same detection again without --at is the same event.
+        before = self.digest()
+        e = self.js('event', 'add', 'alice', 'leak-1', 'leakedCredentials', 'medium',
+                    '--now', str(T0_MS + 5 * HOUR))
+        self.assertEqual(e['detected_at'], T0_MS)
+        self.assertEqual(before, self.digest())
+        # A new id without --at is detected at --now.
+        e = self.js('event', 'add', 'alice', 'leak-2', 'leakedCredentials', 'low',
+                    '--now', str(T0_MS + 5 * HOUR))
+        self.assertEqual(e['detected_at'], T0_MS + 5 * HOUR)
+
     def test_events_order_and_active(self):
         # R-OP-5: a user's events by detected_at, then id.
         self.event('a', 'e3', 'low', T0_MS + 2)
@@ -324,6 +350,16 @@ class TestClosing(Base):
         self.assertEqual((out['ok'], out['failed']), (1, 1))
         self.assertEqual(out['results'][1]['error'], 'RISK_EINVAL')
         self.assertIn('dismissed', self.ok('dismiss', 'c'))
+
+    def test_dismiss_only_invalid_ids_opens_nothing(self):
+        # R-IV-1, R-DI-4: each invalid id fails on its own; with no valid id
+        # there is nothing to do, so the store (and its key) is not created.
+        out = self.js('dismiss', '', b'bad\xffid', code=1)
+        self.assertEqual((out['ok'], out['failed']), (0, 2))
+        self.assertEqual([r['error'] for r in out['results']], ['RISK_EINVAL'] * 2)
+        self.assertIsNone(self.digest())
+        self.assertFalse(os.path.exists(self.store + '.key'))
+        self.assertFalse(os.path.exists(os.path.dirname(self.store)))
 
     def test_dismiss_deleted_user(self):
         # R-DI-2: dismiss works for deleted users (the seed's preferred case).
@@ -567,6 +603,21 @@ class TestExplainHistoryMaintenance(Base):
         self.assertEqual(self.digest(), before)            # check never truncates
         self.assertEqual([e['id'] for e in self.js('events', 'a')], ['e1'])
 
+    def test_check_errors_always_carry_seq(self):
+        # R-AU-2: every check failure names the history item or says null.
+        out = self.refused('RISK_ENOTFOUND', 'check')              # no journal
+        self.assertIn('seq', out)
+        self.assertIsNone(out['seq'])
+        self.event('a', 'e1', 'high', T0_MS)
+        self.event('a', 'e2', 'low', T0_MS)
+        with open(self.store, 'r+b') as f:
+            f.truncate(os.path.getsize(self.store) - 3)
+        out = self.refused('RISK_ECORRUPT', 'check')               # torn tail
+        self.assertIn('seq', out)
+        self.assertIsNone(out['seq'])
+        out = self.refused('RISK_EINVAL', 'check', '--anchor', 'x', code=2)
+        self.assertIsNone(out['seq'])
+
     def test_check_damaged_frame(self):
         # R-IV-2: damage before the tail (a valid frame follows) is corrupt.
         for i in range(4):
@@ -714,6 +765,128 @@ class TestImport(Base):
         for k in (0, 1, n // 2, n - 1):
             self.assertEqual(self.js('event', 'show', 'e%d' % k)['location'],
                              'Paris, "%s" FR' % ('x' * (k % 72)))
+
+    def test_import_broken_line_still_tracks_quotes(self):
+        # R-IV-1: a broken line ends at a line break outside quotes; the
+        # text of a later quoted field is never imported as a line.
+        csv = ('user_id,id,type,level,location\n'
+               '"alice" ,e1,leakedCredentials,high,"Paris,\n'          # 2-4 one broken record
+               'bob,e2,leakedCredentials,high,injected\n'
+               'France"\n'
+               'a,e5,leak"ed,low,x\n'                                   # 5 stray quote opens nothing
+               'carol,e3,unlikelyTravel,low,"Oslo"\n')                  # 6 ok
+        out = self.js('event', 'import', self.write('q.csv', csv), code=1)
+        self.assertEqual((out['ok'], out['failed']), (1, 2))
+        self.assertEqual([(r['line'], r['ok']) for r in out['results']],
+                         [(2, False), (5, False), (6, True)])
+        self.assertIn('closing quote', out['results'][0]['message'])
+        self.refused('RISK_ENOTFOUND', 'event', 'show', 'e2')
+        self.refused('RISK_ENOTFOUND', 'user', 'show', 'bob')
+        self.assertEqual(self.js('event', 'show', 'e3')['location'], 'Oslo')
+
+    def test_import_nul_byte_breaks_the_line(self):
+        # R-IV-1: a NUL byte would cut "al\0ice" to "al" (two users merged):
+        # the line is refused instead.
+        csv = (b'user_id,id,type,level,location\n'
+               b'al\0ice,e1,leakedCredentials,high,\n'
+               b'al\0bob,e2,leakedCredentials,high,\n'
+               b'carol,e3,leakedCredentials,low,"x\0y"\n'
+               b'dave,e4,leakedCredentials,low,\n')
+        path = os.path.join(self.tmp, 'nul.csv')
+        with open(path, 'wb') as f:
+            f.write(csv)
+        out = self.js('event', 'import', path, code=1)
+        self.assertEqual((out['ok'], out['failed']), (1, 3))
+        for r in out['results'][:3]:
+            self.assertEqual((r['ok'], r['error'], r['message']),
+                             (False, 'RISK_EINVAL', 'csv: NUL byte in field'))
+        self.assertEqual([u['id'] for u in self.js('users', '--min-level', 'none')], ['dave'])
+
+    def test_import_again_without_detected_at(self):
+        # R-OP-1: without detected_at a line is stamped now, but an id
+        # already stored keeps its detected_at, so the same file imported
+        # again applies unchanged; a changed level is still RISK_EEXISTS.
+        csv = 'user_id,id,type,level\nerin,e-1,leakedCredentials,high\n'
+        path = self.write('nodate.csv', csv)
+        self.assertEqual(self.js('event', 'import', path, '--now', T0)['ok'], 1)
+        before = self.digest()
+        out = self.js('event', 'import', path, '--now', str(T0_MS + HOUR))
+        self.assertEqual((out['ok'], out['failed']), (1, 0))
+        self.assertEqual(before, self.digest())
+        self.assertEqual(self.js('event', 'show', 'e-1')['detected_at'], T0_MS)
+        changed = self.write('changed.csv', csv.replace('high', 'low'))
+        out = self.js('event', 'import', changed, '--now', str(T0_MS + HOUR), code=1)
+        self.assertEqual(out['results'][0]['error'], 'RISK_EEXISTS')
+        # The same new id twice in one file, on the real clock.
+        twice = self.write('twice.csv', 'user_id,id,type,level,detected_at\n'
+                           + 'f,f-1,leakedCredentials,low,\n' * 2)
+        out = self.js('event', 'import', twice)
+        self.assertEqual((out['ok'], out['failed']), (2, 0))
+
+    def test_import_read_error_reports_the_lines_before_it(self):
+        # R-IV-1 (each line atomic): lines before a read error are committed,
+        # so they are reported too, then the error (one JSON value).
+        a, b = socket.socketpair()
+        try:
+            b.sendall(b'user_id,id,type,level\nu1,e1,leakedCredentials,high\n'
+                      b'u2,e2,leakedCredentials,bogus\nu3,e3,leakedCredentials,low\n')
+            a.sendall(b'x')   # left unread by b: closing b resets a (ECONNRESET)
+            b.close()
+            p = subprocess.run([RISKCTL, 'event', 'import', '-', '--json'], stdin=a.fileno(),
+                               capture_output=True, env=self.env, timeout=120)
+        finally:
+            a.close()
+            b.close()
+        self.assertEqual(p.returncode, 1, (p.stdout, p.stderr))
+        out = json.loads(p.stdout)
+        self.assertEqual((out['error'], out['code']), ('RISK_EIO', -10))
+        self.assertIn('read error', out['message'])
+        self.assertEqual((out['ok'], out['failed']), (2, 1))
+        self.assertEqual([(r['line'], r['ok']) for r in out['results']],
+                         [(2, True), (3, False), (4, True)])
+        self.assertIn(b'line 3', p.stderr)
+        self.assertIn(b'RISK_EIO', p.stderr)
+        self.assertEqual(self.js('event', 'show', 'e3')['level'], 'low')
+
+    def test_import_applies_lines_as_they_arrive(self):
+        # A pipe fed line by line (tail -f d.csv | riskctl event import -):
+        # each line is applied without waiting for a full batch or the end.
+        writer = subprocess.Popen([RISKCTL, 'event', 'import', '-', '--json'],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=self.env)
+        try:
+            writer.stdin.write(b'user_id,id,type,level\nerin,e-1,leakedCredentials,high\n')
+            writer.stdin.flush()
+            deadline = time.time() + 20
+            seen = []
+            while time.time() < deadline and not seen:
+                seen = [u['id'] for u in self.js('users')]
+                time.sleep(0.05)
+            self.assertEqual(seen, ['erin'])
+            writer.stdin.write(b'finn,e-2,leakedCredentials,low\n')
+            writer.stdin.close()
+            self.assertEqual(writer.wait(60), 0, writer.stderr.read())
+            self.assertEqual(json.loads(writer.stdout.read())['ok'], 2)
+        finally:
+            if writer.poll() is None:
+                writer.kill()
+                writer.wait()
+            for f in (writer.stdin, writer.stdout, writer.stderr):
+                f.close()
+
+    def test_import_byte_order_mark_and_bare_cr(self):
+        # A UTF-8 byte order mark before the header is skipped; a file with
+        # bare CR line ends is refused with a clear reason, nothing written.
+        path = self.write('bom.csv', '\ufeffuser_id,id,type,level\r\nu,e1,leakedCredentials,low\r\n')
+        self.assertEqual(self.js('event', 'import', path)['ok'], 1)
+        before = self.digest()
+        path = self.write('cr.csv', 'user_id,id,type,level\ru,e2,leakedCredentials,low\r')
+        out = self.refused('RISK_EINVAL', 'event', 'import', path)
+        self.assertIn('bare CR', out['message'])
+        self.assertEqual(before, self.digest())
+        out = self.js('event', 'import', self.write('cr2.csv', 'user_id,id,type,level\n'
+                                                    'u,e3,leakedCredentials,low\rv\n'), code=1)
+        self.assertIn('bare CR', out['results'][0]['message'])
 
     def test_import_from_stdin(self):
         out = self.js('event', 'import', '-',
@@ -1105,6 +1278,26 @@ class TestReceipts(Base):
         self.js('user', 'set', 'z')
         self.assertTrue(os.path.exists(key))
         self.refused('RISK_EVERIFY', 'receipt', 'verify', path)
+
+    def test_receipt_verify_finds_the_receipt_not_a_look_alike(self):
+        # R-RC-1: the JSON form is read from its top-level "receipt" key, the
+        # text form from a line that is exactly "librisk-receipt N", so ids
+        # like "receipt" or "librisk-receipt 1" do not break verification.
+        for user in ('receipt', 'librisk-receipt 1', 'zoë'):
+            with self.subTest(user=user):
+                self.event(user, 'e-' + user, 'high', T0_MS)
+                v = self.js('signin', user, '--receipt')
+                for i, (name, text) in enumerate((
+                        ('r.json', json.dumps(v, ensure_ascii=False)),
+                        ('a.json', json.dumps(v, ensure_ascii=True, indent=2)),
+                        ('r.txt', self.ok('signin', user, '--receipt')))):
+                    path = os.path.join(self.tmp, name)
+                    with open(path, 'w', encoding='utf-8') as f:
+                        f.write(text)
+                    ok = self.js('receipt', 'verify', path)
+                    self.assertEqual((ok['ok'], ok['user_id']), (True, user), name)
+        bad = json.dumps({'user_id': 'receipt', 'report_only': [{'receipt': 'x'}]})
+        self.refused('RISK_EVERIFY', 'receipt', 'verify', '-', stdin=bad.encode())
 
     def test_receipt_key_missing_and_memory(self):
         # R-RC-1: no key yet is a clear refusal; --memory signs under a
