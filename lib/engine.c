@@ -363,6 +363,7 @@ void uop_reset(struct uop *o)
     o->fb_withdrawn = 0;
     o->wrote_history = 0;
     o->aged = 0;
+    o->aged_change = 0;
     o->write_user = 0;
     o->events_all = 0;
 }
@@ -461,7 +462,11 @@ int uop_act(struct uop *o, size_t i, risk_action action, const char *note)
         }
         risk_event_close_borrowed(ev, ns, nr, at, by);
     }
-    if (note)
+    /* R-EV-2: a closing records its own note, none if it has none (an
+     * earlier closing's note does not carry over); a reactivation keeps
+     * the note of the closing it undoes unless given one
+     * (docs/decisions.md) */
+    if (note || ns != RISK_EVENT_ACTIVE)
         risk_event_note_borrowed(ev, note);
     o->dirty[i] = 1;
     return RISK_OK;
@@ -564,13 +569,17 @@ int uop_catch_up(struct uop *o)
     int rc = uop_load_events(o);
     if (rc)
         return rc;
-    uint32_t lvl = u->level, st = u->state, closed = 0;
+    uint32_t lvl = u->level, st = u->state, det = u->detail, closed = 0;
+    int64_t last = RISK_TIME_NONE;
     for (size_t i = 0; i < o->nev; i++) {
-        if (aged_at(o->e, o->ev[i], o->now) == RISK_TIME_NONE)
+        int64_t at = aged_at(o->e, o->ev[i], o->now);
+        if (at == RISK_TIME_NONE)
             continue;
         rc = uop_act(o, i, RISK_ACTION_AGE, NULL);
         if (rc)
             return rc;
+        if (last == RISK_TIME_NONE || at > last)
+            last = at;
         closed++;
     }
     rc = uop_rescore(o);
@@ -579,6 +588,11 @@ int uop_catch_up(struct uop *o)
     if (u->active_events == 0 && u->state == RISK_STATE_AT_RISK)
         set_state(u, RISK_STATE_NONE, RISK_DETAIL_AGED_OUT);
     o->aged = closed;
+    if (closed && (u->level != lvl || u->state != st || u->detail != det)) {
+        o->aged_change = 1;
+        o->aged_change_at = last;
+        o->ca_level = u->level, o->ca_state = u->state, o->ca_detail = u->detail;
+    }
     if (closed) {
         rc = uop_history(o, RISK_SYSTEM_ACTOR, RISK_HISTORY_AGE, NULL, lvl, st, closed, NULL);
         if (rc)
@@ -618,7 +632,10 @@ int uop_put_user(struct uop *o)
     risk_user *u = o->user;
     if (o->is_new || o->orig_level != u->level || o->orig_state != u->state ||
         o->orig_detail != u->detail)
-        u->risk_updated_at = o->now;
+        u->risk_updated_at = o->aged_change && u->level == o->ca_level &&
+                                     u->state == o->ca_state && u->detail == o->ca_detail
+                                 ? o->aged_change_at /* only aging changed them */
+                                 : o->now;
     u->version = (o->is_new ? 0 : o->orig_version) + 1;
     return o->e->st.put_user(o->e->st.ctx, o->txn, u);
 }
@@ -782,6 +799,7 @@ void risk_engine_simulate_aging(const risk_engine *e, risk_user *u, risk_event *
         return;
     risk_score_result r;
     uint32_t active = 0;
+    int64_t last = RISK_TIME_NONE; /* when the last event closed here aged */
     for (size_t i = 0; i < n; i++) {
         risk_event *x = ev[i];
         int64_t at = aged_at(e, x, now);
@@ -790,12 +808,15 @@ void risk_engine_simulate_aging(const risk_engine *e, risk_user *u, risk_event *
              * beyond the actor copy; on failure the event stays as stored. */
             (void)risk_event_set_closing(x, RISK_EVENT_CLOSED, RISK_CLOSE_AGED, at,
                                          RISK_SYSTEM_ACTOR);
+            if (last == RISK_TIME_NONE || at > last)
+                last = at;
         }
         active += x->state == RISK_EVENT_ACTIVE;
     }
     if (risk_score(&r, &e->scoring, (const risk_event *const *)ev, n, now) == RISK_OK) {
+        /* as the written catch-up stamps it (uop_put_user): the aging's time */
         if (r.level != u->level || (active == 0 && u->state == RISK_STATE_AT_RISK))
-            u->risk_updated_at = now;
+            u->risk_updated_at = last != RISK_TIME_NONE ? last : now;
         u->level = r.level;
         u->score = r.score;
         u->risk_since = r.risk_since;

@@ -138,6 +138,13 @@ struct uop {
     uint32_t lvl_before, st_before;
     int wrote_history;
     uint32_t aged; /* events the catch-up closed */
+    /* The catch-up changed level, state or detail (aged_change): when the
+     * last event it closed aged, and the user's fields after it. If the
+     * rest of the operation changes none of them, risk_updated_at is that
+     * time, not the time someone happened to look (§2). */
+    int aged_change;
+    int64_t aged_change_at;
+    uint32_t ca_level, ca_state, ca_detail;
     int write_user; /* the user record must be written at the end */
     int events_all; /* load closed events too (default: active only) */
 

@@ -718,8 +718,12 @@ static int op_confirm_safe(struct uop *o)
         (rc = uop_close_all(o, RISK_ACTION_FALSE_POSITIVE, NULL, &closed)) ||
         (rc = uop_rescore(o)))
         return rc;
+    /* R-IN-2: the events this closed as false positive; not those the
+     * operation's aging catch-up closed (also changed, reason aged) */
     for (size_t i = 0; i < o->nev; i++)
-        if (o->dirty[i] && (rc = uop_keep_feedback(o, o->ev[i])))
+        if (o->dirty[i] && o->ev[i]->state == RISK_EVENT_CLOSED &&
+            o->ev[i]->reason == RISK_CLOSE_FALSE_POSITIVE &&
+            (rc = uop_keep_feedback(o, o->ev[i])))
             return rc;
     /* An admin's explicit verdict (R-US-4), like confirm compromised: it sets
      * the state whether or not the user was at risk (R-US-5 governs the

@@ -743,3 +743,82 @@ Test(engine, confirm_safe_on_a_user_never_at_risk)
     cr_assert(eq(int, fx_detail("u"), RISK_DETAIL_ADMIN_CONFIRMED_SAFE));
     cr_assert(eq(int, fx_level("u"), RISK_LEVEL_NONE));
 }
+
+/* R-US-4, R-IN-2: the feedback hook hears of the events confirm safe closed
+ * as false positive, not of one its aging catch-up closed in the same
+ * operation (a classifier would learn from a wrong label). */
+Test(engine, confirm_safe_feeds_back_only_its_false_positives)
+{
+    fx_user("u", 0, 0);
+    cr_assert(eq(int, fx_event("u", "old-low", "x", RISK_LEVEL_LOW, 0), RISK_OK));
+    cr_assert(eq(int, fx_event("u", "med", "x", RISK_LEVEL_MEDIUM, 100 * 24 * 60), RISK_OK));
+    fx_now = T0 + 200 * DAY; /* old-low is past its 180 days */
+    int before = fx_fb.calls;
+    cr_assert(eq(int, risk_engine_confirm_safe(fx, "admin", "u"), RISK_OK));
+    cr_assert(eq(int, fx_reason("old-low"), RISK_CLOSE_AGED));
+    cr_assert(eq(int, fx_reason("med"), RISK_CLOSE_FALSE_POSITIVE));
+    cr_assert(eq(int, fx_fb.calls - before, 1));
+}
+
+static const char *fx_note_of(const char *id, char *buf, size_t n)
+{
+    risk_event *ev = NULL;
+    cr_assert(eq(int, risk_engine_event(&ev, fx, id), RISK_OK));
+    const char *note = risk_event_note(ev);
+    snprintf(buf, n, "%s", note ? note : "(none)");
+    risk_event_free(ev);
+    return buf;
+}
+
+/* R-EV-2: each closing records its own note; one given none has none (an
+ * earlier closing's note does not carry over); a reactivation keeps the
+ * note of the closing it undoes (docs/decisions.md). */
+Test(engine, a_closing_records_its_own_note)
+{
+    char buf[64];
+    fx_user("u", 0, 0);
+    cr_assert(eq(int, fx_event("u", "e1", "x", RISK_LEVEL_HIGH, 1), RISK_OK));
+    cr_assert(eq(int, risk_engine_ignore(fx, "admin1", "e1", "travelling"), RISK_OK));
+    cr_assert_str_eq(fx_note_of("e1", buf, sizeof buf), "travelling");
+    cr_assert(eq(int, risk_engine_reactivate(fx, "admin2", "e1", NULL), RISK_OK));
+    cr_assert_str_eq(fx_note_of("e1", buf, sizeof buf), "travelling");
+    cr_assert(eq(int, risk_engine_resolve(fx, "admin3", "e1", NULL), RISK_OK));
+    cr_assert_str_eq(fx_note_of("e1", buf, sizeof buf), "(none)");
+    cr_assert(eq(int, risk_engine_reactivate(fx, "admin2", "e1", NULL), RISK_OK));
+    uint32_t closed = 0;
+    cr_assert(eq(int, risk_engine_ignore(fx, "admin1", "e1", "again"), RISK_OK));
+    cr_assert(eq(int, risk_engine_reactivate(fx, "admin2", "e1", NULL), RISK_OK));
+    /* a dismissal's note is its history item's: the events it closes
+     * carry none of their own, and not the old one either */
+    cr_assert(eq(int, risk_engine_dismiss(fx, "admin4", "u", "all clear", &closed), RISK_OK));
+    cr_assert_str_eq(fx_note_of("e1", buf, sizeof buf), "(none)");
+}
+
+/* §2: risk_updated_at is the time of the last change of level, state or
+ * detail. A change by aging happened when the event aged: a read-only
+ * query shows that time whenever it is made, and so does the record the
+ * catch-up writes later. */
+Test(engine, aging_stamps_risk_updated_at_with_the_aging_time)
+{
+    fx_user("u", 0, 0);
+    cr_assert(eq(int, fx_event("u", "low1", "x", RISK_LEVEL_LOW, 0), RISK_OK));
+    int64_t aged = T0 + 180 * DAY; /* low ages after 180 days */
+    int64_t seen[3];
+    for (int k = 0; k < 2; k++) {
+        fx_now = T0 + (181 + 9 * k) * DAY;
+        risk_user *u = fx_get("u");
+        seen[k] = risk_user_risk_updated_at(u);
+        cr_assert(eq(int, risk_user_risk_level(u), RISK_LEVEL_NONE));
+        risk_user_free(u);
+    }
+    fx_now = T0 + 200 * DAY;
+    risk_verdict *v = NULL;
+    cr_assert(eq(int, risk_verdict_new(&v), RISK_OK));
+    cr_assert(eq(int, risk_engine_sign_in(fx, "u", v), RISK_OK)); /* writes the catch-up */
+    risk_verdict_free(v);
+    risk_user *u = fx_get("u");
+    seen[2] = risk_user_risk_updated_at(u);
+    risk_user_free(u);
+    for (int k = 0; k < 3; k++)
+        cr_assert(eq(i64, seen[k], aged), "look %d: %lld", k, (long long)(seen[k] - T0));
+}
