@@ -677,9 +677,18 @@ static int op_confirm_compromised(struct uop *o)
         snprintf(id, sizeof id, "%scompromised:%016llx:%llu", RISK_RESERVED_PREFIX,
                  (unsigned long long)risk_hash_str(o->user_id),
                  (unsigned long long)(u->version + 1));
+        /* Dated when the user's risk began, if it is at risk: the verdict
+         * confirms that risk, and R-PO-11 compares MFA registration with
+         * the earliest active event, which this one must not move later
+         * (an MFA registered during the risk would count once the
+         * detection that began it was resolved). */
+        int64_t since = u->active_events > 0 && u->risk_since != RISK_TIME_NONE &&
+                                u->risk_since < o->now
+                            ? u->risk_since
+                            : o->now;
         risk_event *ev = NULL;
         if ((rc = risk_event_new(&ev, id, o->user_id, RISK_COMPROMISED_TYPE, RISK_LEVEL_HIGH,
-                                 o->now)))
+                                 since)))
             return rc;
         if ((rc = uop_add_event(o, ev, 1)))
             return rc;

@@ -822,3 +822,30 @@ Test(engine, aging_stamps_risk_updated_at_with_the_aging_time)
     for (int k = 0; k < 3; k++)
         cr_assert(eq(i64, seen[k], aged), "look %d: %lld", k, (long long)(seen[k] - T0));
 }
+
+/* R-PO-11, R-US-3: confirm compromised confirms the risk the user is in;
+ * its event is dated when that risk began. Resolving the detection that
+ * began it must not make an MFA registered during the risk count (the
+ * compromise's holder could then remediate). */
+Test(engine, confirm_compromised_keeps_when_the_risk_began)
+{
+    fx_policy("p", RISK_LEVEL_HIGH, RISK_CONTROL_REQUIRE_PASSWORD_CHANGE, RISK_MODE_ON);
+    cr_assert(eq(int, fx_event("u", "e1", "x", RISK_LEVEL_HIGH, 0), RISK_OK));
+    fx_now = T0 + DAY;
+    fx_user("u", 24 * 60, 0); /* MFA registered a day into the risk */
+    risk_reason r;
+    cr_assert(eq(int, fx_signin("u", &r), RISK_DECISION_BLOCK));
+    cr_assert(eq(int, r, RISK_REASON_MFA_REGISTERED_DURING_RISK));
+    fx_now = T0 + 2 * DAY;
+    cr_assert(eq(int, risk_engine_confirm_compromised(fx, "admin", "u"), RISK_OK));
+    cr_assert(eq(int, risk_engine_resolve(fx, "admin", "e1", NULL), RISK_OK));
+    cr_assert(eq(int, fx_state("u"), RISK_STATE_CONFIRMED_COMPROMISED));
+    cr_assert(eq(int, fx_signin("u", &r), RISK_DECISION_BLOCK));
+    cr_assert(eq(int, r, RISK_REASON_MFA_REGISTERED_DURING_RISK));
+    /* a user not at risk: the event is dated now */
+    fx_user("w", -1, 0);
+    cr_assert(eq(int, risk_engine_confirm_compromised(fx, "admin", "w"), RISK_OK));
+    risk_user *u = fx_get("w");
+    cr_assert(eq(i64, risk_user_risk_since(u), fx_now));
+    risk_user_free(u);
+}
