@@ -142,7 +142,9 @@ static int sign_in_at(risk_engine *engine, const char *user_id, size_t len,
 {
     int rc = RISK_OK;
     struct signin_arg a = { engine, verdict, now, 0, RISK_OK, 0, 0, 0 };
-    for (int round = 0; round < 3; round++) {
+    /* Up to three aging catch-ups, and as many receipt retries as an
+     * operation has conflict retries: each has its own count. */
+    for (uint32_t catch_ups = 0, receipt_retries = 0;;) {
         int done = 0;
         a.version = 0; /* an unknown user's */
         if (engine->st.view_user)
@@ -153,12 +155,12 @@ static int sign_in_at(risk_engine *engine, const char *user_id, size_t len,
             /* R-RC-1: the events of the record decided on; if the user
              * changed since, decide again */
             rc = risk_engine_make_receipt(engine, verdict, a.version);
-            if (rc == RISK_ECONFLICT && round < 2) {
+            if (rc == RISK_ECONFLICT && receipt_retries++ < engine->opts.max_conflict_retries) {
                 a.now = risk_engine_clock(engine);
                 continue;
             }
         }
-        if (rc || !a.due)
+        if (rc || !a.due || catch_ups++ == 3)
             break;
         /* SPEC §4: the catch-up runs first as its own atomic operation. */
         rc = risk_engine_catch_up(engine, user_id, NULL);

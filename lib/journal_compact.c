@@ -285,6 +285,8 @@ int j_backup(void *ctx, const char *path)
     rc = wbuf_flush(js);
     if (rc == RISK_OK) /* the copy holds no commit a failing sync may take back */
         rc = sync_written(js);
+    if (rc == RISK_OK) /* nor one a write or sync that failed meanwhile cut away */
+        rc = check_readable(js);
     if (rc == RISK_OK)
         rc = write_copy(js, path, 0);
     pthread_mutex_unlock(&js->file_mu);

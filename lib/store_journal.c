@@ -590,6 +590,7 @@ int sync_written(jstore *js)
         pthread_mutex_lock(&js->wr_mu);
         fail_journal(js, UINT64_MAX);
         pthread_mutex_unlock(&js->wr_mu);
+        wake_all_waiters(js); /* they fail now */
         return risk_err(RISK_EIO, "journal: fdatasync before the backup failed: %s",
                         strerror(e));
     }
@@ -600,6 +601,10 @@ int sync_written(jstore *js)
     }
     pthread_cond_broadcast(&js->sync_cv);
     pthread_mutex_unlock(&js->sync_mu);
+    /* Group commit's waiters sleep on their sync's word, which only a
+     * leader's round changes: a waiter this sync covered may have no
+     * leader left to wake it (the last one stops once appended <= synced) */
+    wake_all_waiters(js);
     return RISK_OK;
 }
 

@@ -740,3 +740,70 @@ Test(journal, a_waiter_late_to_sleep_is_still_woken, .timeout = 30)
     cr_assert_eq(has_key("a") + has_key("b") + has_key("c"), 3);
     gs.close(gs.ctx);
 }
+
+static atomic_int bw_calls, bw_in_hook, bw_release, bw_waiting, bw_w_done;
+static void bw_hold_first(int fd)
+{
+    (void)fd;
+    if (atomic_fetch_add(&bw_calls, 1) != 0)
+        return;
+    atomic_store(&bw_in_hook, 1); /* the leader's sync of frame 1 */
+    for (int i = 0; i < 10000 && !atomic_load(&bw_release); i++)
+        usleep(1000);
+}
+static void bw_waiter(uint32_t gen, uint64_t target, uint64_t ticket)
+{
+    (void)gen, (void)target;
+    if (ticket == 2)
+        atomic_store(&bw_waiting, 1);
+}
+static pthread_t bw_a, bw_w;
+static void *bw_put_a(void *arg)
+{
+    (void)arg;
+    cr_assert_eq(put_key("a"), RISK_OK);
+    return NULL;
+}
+static void *bw_put_w(void *arg)
+{
+    (void)arg;
+    atomic_store(&bw_w_done, put_key("w") == RISK_OK ? 1 : 2);
+    return NULL;
+}
+
+Test(journal, a_backup_sync_wakes_the_commits_it_covers, .timeout = 30)
+{
+    /* R-CC-3, issue #5: a backup syncs the journal and publishes the
+     * commits it covered as durable. Their waiters sleep on the word of a
+     * leader's next sync; the leader, finding nothing left to sync, stops
+     * leading without changing it, so the backup must wake them: W's
+     * commit used to wait for ever once traffic stopped. */
+    risk_journal_options o = RISK_JOURNAL_OPTIONS_INIT; /* full */
+    cr_assert_eq(risk_journal_open(&gs, path, &o, NULL), RISK_OK, "%s", risk_error_last());
+    risk_journal_test_before_sync(bw_hold_first);
+    risk_journal_test_group_hooks(NULL, bw_waiter);
+    cr_assert_eq(pthread_create(&bw_a, NULL, bw_put_a, NULL), 0);
+    while (!atomic_load(&bw_in_hook))
+        usleep(200); /* A leads sync 1 (frame 1), held before its fdatasync */
+    cr_assert_eq(pthread_create(&bw_w, NULL, bw_put_w, NULL), 0);
+    while (!atomic_load(&bw_waiting))
+        usleep(200); /* W: frame 2, about to sleep for sync 2 */
+    usleep(100000);
+    cr_assert_eq(gs.backup(gs.ctx, path2), RISK_OK, "%s", risk_error_last());
+    atomic_store(&bw_release, 1);
+    pthread_join(bw_a, NULL);
+    for (int i = 0; i < 100 && !atomic_load(&bw_w_done); i++)
+        usleep(50000);
+    int done = atomic_load(&bw_w_done);
+    risk_journal_test_group_hooks(NULL, NULL);
+    risk_journal_test_before_sync(NULL);
+    if (done == 0) { /* wake it for the close (a commit of another key leads a sync) */
+        cr_assert_eq(put_key("x"), RISK_OK);
+        pthread_join(bw_w, NULL);
+        cr_assert(done != 0, "W's commit, durable since the backup, was never woken");
+    }
+    pthread_join(bw_w, NULL);
+    cr_assert_eq(done, 1);
+    cr_assert_eq(has_key("a") + has_key("w"), 2);
+    gs.close(gs.ctx);
+}
