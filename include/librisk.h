@@ -1379,13 +1379,18 @@ RISK_API int risk_engine_verify_history(risk_engine *engine, const risk_anchor *
  * @brief Write an anchor as one line of text: `librisk-anchor 1 SEQ SUBJECTS HEX`.
  * @param[out] buf destination. @param[in] cap its size (≥ #RISK_ANCHOR_TEXT_MAX is enough).
  * @param[in] anchor the anchor.
- * @retval RISK_OK written. @retval RISK_ERANGE too small. @retval RISK_EINVAL NULL argument.
+ * @retval RISK_OK written. @retval RISK_ERANGE too small.
+ * @retval RISK_EINVAL NULL argument, or a version other than #RISK_ANCHOR_VERSION.
  * @since 0.1
  */
 RISK_API int risk_anchor_format(char *buf, size_t cap, const risk_anchor *anchor);
 
 /**
  * @brief Parse the text of risk_anchor_format() (surrounding blanks allowed).
+ *
+ * Exactly that form: single spaces, version 1, decimal digits without a
+ * sign, a sequence number and subject count in range, 64 lower-case hex
+ * digits; anything else is refused, never read as another anchor.
  * @param[out] out the anchor. @param[in] text the text.
  * @retval RISK_OK parsed. @retval RISK_EINVAL malformed.
  * @since 0.1

@@ -270,6 +270,9 @@ int risk_anchor_format(char *buf, size_t cap, const risk_anchor *anchor)
 {
     if (!buf || !anchor)
         return risk_err(RISK_EINVAL, "%s: NULL", !buf ? "buf" : "anchor");
+    if (anchor->version != RISK_ANCHOR_VERSION)
+        return risk_err(RISK_EINVAL, "anchor.version: %u, this library writes %u",
+                        (unsigned)anchor->version, (unsigned)RISK_ANCHOR_VERSION);
     char hex[65];
     for (int i = 0; i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", anchor->hash[i]);
@@ -280,28 +283,67 @@ int risk_anchor_format(char *buf, size_t cap, const risk_anchor *anchor)
     return RISK_OK;
 }
 
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+/* A decimal number of digits only (no sign, no blank) at *p, at most max;
+ * then *p is past it. */
+static int parse_dec(const char **p, uint64_t max, uint64_t *out)
+{
+    const char *q = *p;
+    uint64_t v = 0;
+    if (*q < '0' || *q > '9')
+        return -1;
+    for (; *q >= '0' && *q <= '9'; q++) {
+        uint64_t d = (uint64_t)(*q - '0');
+        if (v > (max - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *p = q;
+    *out = v;
+    return 0;
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
 int risk_anchor_parse(risk_anchor *out, const char *text)
 {
     if (!out || !text)
         return risk_err(RISK_EINVAL, "%s: NULL", !out ? "out" : "text");
+    /* Exactly what risk_anchor_format writes, blanks around it allowed:
+     * "librisk-anchor 1 SEQ SUBJECTS HASH", single spaces, decimal digits
+     * only, 64 lower-case hex digits. */
+    static const char magic[] = "librisk-anchor 1 ";
     risk_anchor a;
     memset(&a, 0, sizeof a);
     a.version = RISK_ANCHOR_VERSION;
-    char hex[65];
-    unsigned long long seq;
-    unsigned long subjects;
-    int used = 0;
-    if (sscanf(text, " librisk-anchor 1 %llu %lu %64[0-9a-f]%n", &seq, &subjects, hex, &used) != 3 ||
-        strlen(hex) != 64 || subjects > UINT32_MAX)
-        return risk_err(RISK_EINVAL, "text: not a librisk anchor");
-    for (const char *p = text + used; *p; p++)
-        if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t')
-            return risk_err(RISK_EINVAL, "text: trailing characters after the anchor");
-    for (int i = 0; i < 32; i++) {
-        unsigned v;
-        sscanf(hex + 2 * i, "%2x", &v);
-        a.hash[i] = (uint8_t)v;
+    const char *p = text;
+    uint64_t seq = 0, subjects = 0;
+    while (is_blank(*p))
+        p++;
+    int ok = strncmp(p, magic, sizeof magic - 1) == 0;
+    if (ok) {
+        p += sizeof magic - 1;
+        ok = parse_dec(&p, UINT64_MAX, &seq) == 0 && *p++ == ' ' &&
+             parse_dec(&p, UINT32_MAX, &subjects) == 0 && *p++ == ' ';
     }
+    for (int i = 0; ok && i < 32; i++) {
+        int hi = hexval(p[2 * i]), lo = hi < 0 ? -1 : hexval(p[2 * i + 1]);
+        ok = hi >= 0 && lo >= 0;
+        if (ok)
+            a.hash[i] = (uint8_t)(hi << 4 | lo);
+    }
+    if (!ok)
+        return risk_err(RISK_EINVAL, "text: not a librisk anchor");
+    for (p += 64; *p; p++)
+        if (!is_blank(*p))
+            return risk_err(RISK_EINVAL, "text: trailing characters after the anchor");
     a.seq = seq;
     a.subjects = (uint32_t)subjects;
     *out = a;

@@ -804,10 +804,11 @@ void risk_engine_simulate_aging(const risk_engine *e, risk_user *u, risk_event *
         risk_event *x = ev[i];
         int64_t at = aged_at(e, x, now);
         if (at != RISK_TIME_NONE) {
-            /* Cannot fail: the actor is a literal and nothing is allocated
-             * beyond the actor copy; on failure the event stays as stored. */
-            (void)risk_event_set_closing(x, RISK_EVENT_CLOSED, RISK_CLOSE_AGED, at,
-                                         RISK_SYSTEM_ACTOR);
+            /* allocates nothing (the actor, a literal, is borrowed), so
+             * it cannot fail halfway: an out-of-memory copy of the actor
+             * left the event active beside a user aged out */
+            risk_event_close_borrowed(x, RISK_EVENT_CLOSED, RISK_CLOSE_AGED, at,
+                                      RISK_SYSTEM_ACTOR);
             if (last == RISK_TIME_NONE || at > last)
                 last = at;
         }

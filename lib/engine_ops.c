@@ -198,8 +198,8 @@ static int op_ingest(struct uop *o)
             u->level = lvl;
             if (u->risk_since == RISK_TIME_NONE || n->detected_at < u->risk_since)
                 u->risk_since = n->detected_at;
-            if (p > 0) {
-                int64_t at = n->detected_at > INT64_MAX - p ? INT64_MAX : n->detected_at + p;
+            if (p > 0 && n->detected_at < RISK_TIME_MAX - p) { /* else never, as in risk_score */
+                int64_t at = n->detected_at + p;
                 if (u->next_change_at == RISK_TIME_NONE || at < u->next_change_at)
                     u->next_change_at = at;
             }

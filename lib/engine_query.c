@@ -180,8 +180,11 @@ static int users_now(risk_engine *e, uint32_t min, struct user_vec *vec)
             size_t n = 0;
             rc = read_view(e, u->id, &fresh, &ev, &n);
             risk_events_free(ev, n);
-            if (rc)
+            if (rc) { /* vec holds the kept users, then the unvisited ones */
+                memmove(vec->v + keep, vec->v + i, (vec->n - i) * sizeof *vec->v);
+                vec->n = keep + (vec->n - i);
                 return rc;
+            }
             risk_user_free(u);
             vec->v[i] = u = fresh;
         }

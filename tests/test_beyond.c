@@ -308,6 +308,36 @@ Test(audit, truncation_is_found_against_an_anchor, .fini = close_engine)
     cr_assert(eq(int, risk_engine_verify_history(E, &a, NULL), RISK_OK), "%s", risk_error_last());
 }
 
+/* R-AU-3, R-IV-1: an anchor's text is read exactly as it is written; a
+ * corrupted or other-version one is refused, not read as another anchor. */
+Test(audit, anchor_text_is_strict)
+{
+    static const char h[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    char t[256];
+    risk_anchor b;
+    snprintf(t, sizeof t, " librisk-anchor 1 5 2 %s\n", h);
+    cr_assert(eq(int, risk_anchor_parse(&b, t), RISK_OK));
+    cr_assert(eq(u64, b.seq, 5));
+    cr_assert(eq(u32, b.subjects, 2));
+    cr_assert(eq(int, b.hash[31], 0xff));
+    const char *bad[] = {
+        "librisk-anchor 12 5 2 %s",  "librisk-anchor1 5 2 %s",   "librisk-anchor 2 5 2 %s",
+        "librisk-anchor 1 -1 2 %s",  "librisk-anchor 1 +5 2 %s", "librisk-anchor 1 5 -0 %s",
+        "librisk-anchor 1 5  2 %s",  "librisk-anchor 1 5 4294967296 %s",
+        "librisk-anchor 1 99999999999999999999 2 %s", "librisk-anchor 1 5 2 %sx",
+        "librisk-anchor 1 5 2 %.63s", "librisk-anchor 1 5 2 A%.63s",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(t, sizeof t, bad[i], h);
+        cr_assert(eq(int, risk_anchor_parse(&b, t), RISK_EINVAL), "%s", t);
+    }
+    snprintf(t, sizeof t, "librisk-anchor 1 18446744073709551615 4294967295 %s", h);
+    cr_assert(eq(int, risk_anchor_parse(&b, t), RISK_OK));
+    cr_assert(eq(u64, b.seq, UINT64_MAX));
+    b.version = RISK_ANCHOR_VERSION + 1; /* this library writes version 1 only */
+    cr_assert(eq(int, risk_anchor_format(t, sizeof t, &b), RISK_EINVAL));
+}
+
 /* ---- what-if ---- */
 
 /* R-WI-1: counts per decision and reason, users paged, nothing changed;

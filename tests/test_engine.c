@@ -1,5 +1,6 @@
 /* Engine rules of SPEC §3–§9, one behaviour per test. */
 #include "engine_fixture.h"
+#include "alloc_fail.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -848,4 +849,122 @@ Test(engine, confirm_compromised_keeps_when_the_risk_began)
     risk_user *u = fx_get("w");
     cr_assert(eq(i64, risk_user_risk_since(u), fx_now));
     risk_user_free(u);
+}
+
+/* A store whose user_events fails from the n-th call on (0: never). */
+static risk_store fl_inner;
+static int fl_at, fl_calls;
+static int fl_user_events(void *ctx, void *txn, const char *uid, risk_event_visit_fn fn,
+                          void *arg)
+{
+    if (fl_at && ++fl_calls >= fl_at)
+        return risk_error_set(RISK_EIO, "test store: user_events fails");
+    return fl_inner.user_events(ctx, txn, uid, fn, arg);
+}
+static int fl_visit(const risk_user *u, void *arg)
+{
+    (void)u;
+    ++*(int *)arg;
+    return RISK_OK;
+}
+
+/* R-IV-3, R-SC-2: listing users refreshes those due for aging; a store
+ * failure on the second of them returns the error, having freed each user
+ * once (the first, refreshed and kept, was freed twice: a crash). */
+Test(engine, users_listing_survives_a_store_failure)
+{
+    cr_assert(eq(int, risk_memory_store_new(&fl_inner), RISK_OK));
+    risk_store st = fl_inner;
+    st.user_events = fl_user_events;
+    risk_engine_options o;
+    risk_engine_options_init(&o);
+    o.clock = fx_clock;
+    risk_engine *e = NULL;
+    cr_assert(eq(int, risk_engine_new(&e, &st, &o), RISK_OK));
+    const char *users[3] = {"alice", "bob", "carol"};
+    for (int i = 0; i < 3; i++) {
+        risk_event *ev = NULL;
+        char id[16];
+        snprintf(id, sizeof id, "e%d", i);
+        cr_assert(eq(int, risk_event_new(&ev, id, users[i], "x", RISK_LEVEL_LOW, T0), RISK_OK));
+        cr_assert(eq(int, risk_engine_ingest(e, "detector", ev, 0), RISK_OK));
+        risk_event_free(ev);
+    }
+    fx_now = T0 + 181 * DAY; /* every user is due: the listing reads their events */
+    /* at or above none: every user is kept; at or above low: every one,
+     * aged to none, is dropped (and freed) before the failure */
+    for (int min = RISK_LEVEL_NONE; min <= RISK_LEVEL_LOW; min++)
+        for (int at = 1; at <= 4; at++) {
+            fl_at = at, fl_calls = 0;
+            int seen = 0;
+            int rc = risk_engine_users(e, (risk_level)min, fl_visit, &seen);
+            cr_assert(eq(int, rc, at <= 3 ? RISK_EIO : RISK_OK), "min %d at %d", min, at);
+            cr_assert(eq(int, seen, at <= 3 || min == RISK_LEVEL_LOW ? 0 : 3), "at %d", at);
+        }
+    fl_at = 0;
+    risk_engine_free(e);
+}
+
+/* R-IV-3, R-SC-2: a read of a user due for aging shows it aged, or fails:
+ * an allocation failing inside the read never gives a user aged out
+ * beside an event still active (the closing copied its actor). */
+Test(engine, aged_view_under_allocation_failure_is_whole_or_an_error)
+{
+    fx_user("u", 0, 0);
+    cr_assert(eq(int, fx_event("u", "e1", "x", RISK_LEVEL_LOW, 0), RISK_OK));
+    fx_now = T0 + 181 * DAY;
+    int failed = 0;
+    for (int k = 1; k < 60; k++) {
+        risk_user *u = NULL;
+        alloc_fail_install(k);
+        int rc = risk_engine_user(&u, fx, "u");
+        failed += alloc_fail_failed();
+        alloc_fail_reset();
+        if (rc == RISK_OK) {
+            cr_assert(eq(int, risk_user_risk_state(u), RISK_STATE_NONE), "k %d", k);
+            cr_assert(eq(u32, risk_user_active_events(u), 0), "k %d", k);
+        } else
+            cr_assert(eq(int, rc, RISK_ENOMEM), "k %d", k);
+        risk_user_free(u);
+        risk_event *ev = NULL;
+        alloc_fail_install(k);
+        rc = risk_engine_event(&ev, fx, "e1");
+        alloc_fail_reset();
+        if (rc == RISK_OK) {
+            cr_assert(eq(int, risk_event_state_get(ev), RISK_EVENT_CLOSED), "k %d", k);
+            cr_assert(eq(int, risk_event_close_reason(ev), RISK_CLOSE_AGED), "k %d", k);
+        } else
+            cr_assert(eq(int, rc, RISK_ENOMEM), "k %d", k);
+        risk_event_free(ev);
+    }
+    cr_assert(gt(int, failed, 0));
+}
+
+/* R-SC-2, R-IV-1: an event's aging time past the representable times
+ * (RISK_TIME_MAX) is never: the user's next change stays none and its
+ * record encodes (the journal used to refuse such an ingest; the memory
+ * store kept a record it could not encode). */
+Test(engine, aging_past_the_last_time_is_never)
+{
+    risk_event *ev = NULL;
+    cr_assert(eq(int, risk_event_new(&ev, "late", "u", "x", RISK_LEVEL_LOW, RISK_TIME_MAX - 1),
+                 RISK_OK));
+    cr_assert(eq(int, risk_engine_ingest(fx, "detector", ev, 0), RISK_OK), "%s",
+              risk_error_last());
+    risk_event_free(ev);
+    risk_user *u = fx_get("u");
+    cr_assert(eq(i64, risk_user_next_change_at(u), RISK_TIME_NONE));
+    uint8_t buf[512];
+    size_t n = 0;
+    cr_assert(eq(int, risk_user_encode(buf, sizeof buf, &n, u), RISK_OK), "%s", risk_error_last());
+    risk_user_free(u);
+    risk_score_result r;
+    const risk_event *one[1];
+    cr_assert(eq(int, risk_event_new(&ev, "e", "u", "x", RISK_LEVEL_LOW, RISK_TIME_MAX - 1),
+                 RISK_OK));
+    one[0] = ev;
+    cr_assert(eq(int, risk_score(&r, NULL, one, 1, 0), RISK_OK));
+    cr_assert(eq(i64, r.next_change_at, RISK_TIME_NONE));
+    cr_assert(eq(int, r.level, RISK_LEVEL_LOW));
+    risk_event_free(ev);
 }
