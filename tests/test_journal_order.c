@@ -224,16 +224,24 @@ Test(journal, version_1_files_read_and_upgraded)
     cr_assert_eq(risk_journal_check(path, NULL), RISK_ECORRUPT);
 }
 
+/* Open the sound journal at p for writing by hand: its stats (the next
+ * frame number, the end) and its header (the salt at h + 16). */
+static int open_raw(const char *p, risk_journal_stats *st, uint8_t h[HDR_LEN])
+{
+    cr_assert_eq(risk_journal_check(p, st), RISK_OK);
+    int fd = open(p, O_RDWR);
+    cr_assert(fd >= 0);
+    cr_assert_eq(pread(fd, h, HDR_LEN, 0), HDR_LEN);
+    return fd;
+}
+
 /* Append one frame holding payload to the journal at p (salt and next
  * frame number read from the file), as a writer would. */
 static void append_frame_raw(const char *p, const uint8_t *payload, uint32_t len)
 {
     risk_journal_stats st;
-    cr_assert_eq(risk_journal_check(p, &st), RISK_OK);
     uint8_t h[HDR_LEN];
-    int fd = open(p, O_RDWR);
-    cr_assert(fd >= 0);
-    cr_assert_eq(pread(fd, h, HDR_LEN, 0), HDR_LEN);
+    int fd = open_raw(p, &st, h);
     uint8_t *buf = malloc(FRAME_HDR + len);
     cr_assert_not_null(buf);
     memcpy(buf + FRAME_HDR, payload, len);
@@ -289,11 +297,8 @@ Test(journal, the_first_damage_in_file_order_is_reported)
      * damage, and reported that instead) */
     build(3, NULL, NULL);
     risk_journal_stats st;
-    cr_assert_eq(risk_journal_check(path, &st), RISK_OK);
     uint8_t h[HDR_LEN];
-    int fd = open(path, O_RDWR);
-    cr_assert(fd >= 0);
-    cr_assert_eq(pread(fd, h, HDR_LEN, 0), HDR_LEN);
+    int fd = open_raw(path, &st, h);
     enum { PAY = 5 + 4 };
     uint8_t fr[3][FRAME_HDR + PAY];
     for (int i = 0; i < 3; i++) {

@@ -82,6 +82,27 @@ class Base(unittest.TestCase):
             args += ['--at', str(at)]
         return self.js(*args, *extra)
 
+    def start_importer(self):
+        """`riskctl event import - --json` reading a pipe the test writes."""
+        return subprocess.Popen([RISKCTL, 'event', 'import', '-', '--json'],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=self.env)
+
+    def end_importer(self, writer, last_line, ok):
+        """Write the last line, close the input: the import ends well with ok lines."""
+        writer.stdin.write(last_line)
+        writer.stdin.close()
+        self.assertEqual(writer.wait(60), 0, writer.stderr.read())
+        self.assertEqual(json.loads(writer.stdout.read())['ok'], ok)
+
+    @staticmethod
+    def stop_importer(writer):
+        if writer.poll() is None:
+            writer.kill()
+            writer.wait()
+        for f in (writer.stdin, writer.stdout, writer.stderr):
+            f.close()
+
 
 class TestGlobal(Base):
     def test_help_and_usage(self):
@@ -851,9 +872,7 @@ class TestImport(Base):
     def test_import_applies_lines_as_they_arrive(self):
         # A pipe fed line by line (tail -f d.csv | riskctl event import -):
         # each line is applied without waiting for a full batch or the end.
-        writer = subprocess.Popen([RISKCTL, 'event', 'import', '-', '--json'],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, env=self.env)
+        writer = self.start_importer()
         try:
             writer.stdin.write(b'user_id,id,type,level\nerin,e-1,leakedCredentials,high\n')
             writer.stdin.flush()
@@ -863,16 +882,9 @@ class TestImport(Base):
                 seen = [u['id'] for u in self.js('users')]
                 time.sleep(0.05)
             self.assertEqual(seen, ['erin'])
-            writer.stdin.write(b'finn,e-2,leakedCredentials,low\n')
-            writer.stdin.close()
-            self.assertEqual(writer.wait(60), 0, writer.stderr.read())
-            self.assertEqual(json.loads(writer.stdout.read())['ok'], 2)
+            self.end_importer(writer, b'finn,e-2,leakedCredentials,low\n', 2)
         finally:
-            if writer.poll() is None:
-                writer.kill()
-                writer.wait()
-            for f in (writer.stdin, writer.stdout, writer.stderr):
-                f.close()
+            self.stop_importer(writer)
 
     def test_import_byte_order_mark_and_bare_cr(self):
         # A UTF-8 byte order mark before the header is skipped; a file with
@@ -918,9 +930,7 @@ class TestConcurrency(Base):
         # R-CC-3: two processes cannot open the journal for writing at once
         # (RISK_EBUSY), a reader works beside the writer, the store stays sound.
         self.event('a', 'e1', 'high', T0_MS)
-        writer = subprocess.Popen([RISKCTL, 'event', 'import', '-', '--json'],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, env=self.env)
+        writer = self.start_importer()
         try:
             writer.stdin.write(b'user_id,id,type,level\n')
             writer.stdin.flush()
@@ -934,16 +944,9 @@ class TestConcurrency(Base):
             # A second writer gets a clear RISK_EBUSY and changes nothing.
             out = self.refused('RISK_EBUSY', 'user', 'set', 'intruder')
             self.assertEqual(out['code'], -8)
-            writer.stdin.write(b'b,e2,leakedCredentials,low\n')
-            writer.stdin.close()
-            self.assertEqual(writer.wait(60), 0, writer.stderr.read())
-            self.assertEqual(json.loads(writer.stdout.read())['ok'], 1)
+            self.end_importer(writer, b'b,e2,leakedCredentials,low\n', 1)
         finally:
-            if writer.poll() is None:
-                writer.kill()
-                writer.wait()
-            for f in (writer.stdin, writer.stdout, writer.stderr):
-                f.close()
+            self.stop_importer(writer)
         self.assertTrue(self.js('check')['ok'])
         self.assertEqual(sorted(u['id'] for u in self.js('users')), ['a', 'b'])
         self.refused('RISK_ENOTFOUND', 'user', 'show', 'intruder')
