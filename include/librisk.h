@@ -1021,7 +1021,8 @@ RISK_API int risk_engine_ingest(risk_engine *engine, const char *actor, const ri
  * @param[in] events the detections. @param[in] n their number.
  * @param[in] flags as risk_engine_ingest().
  * @param[out] results n result codes (as risk_engine_ingest()).
- * @returns the number of items that failed (≥ 0), or #RISK_EINVAL for
+ * @returns the number of items that failed (≥ 0; INT_MAX stands for
+ *          INT_MAX or more), or #RISK_EINVAL for
  *          invalid arguments (then nothing was tried).
  * @note Thread-safe. @since 0.1
  */
@@ -1121,7 +1122,8 @@ RISK_API int risk_engine_dismiss(risk_engine *engine, const char *actor, const c
  * @param[in] engine the engine. @param[in] actor who.
  * @param[in] user_ids the users. @param[in] n their number. @param[in] note optional.
  * @param[out] results n result codes. @param[out] closed optional: n counts.
- * @returns the number of users that failed, or #RISK_EINVAL (nothing tried).
+ * @returns the number of users that failed (≥ 0; INT_MAX stands for
+ *          INT_MAX or more), or #RISK_EINVAL (nothing tried).
  * @note Thread-safe. @since 0.1
  */
 RISK_API int risk_engine_dismiss_bulk(risk_engine *engine, const char *actor,

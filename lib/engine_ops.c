@@ -256,7 +256,7 @@ int risk_engine_ingest_bulk(risk_engine *engine, const char *actor,
     int failed = 0;
     for (size_t i = 0; i < n; i++) {
         results[i] = risk_engine_ingest(engine, actor, events[i], flags);
-        failed += results[i] != RISK_OK;
+        failed += results[i] != RISK_OK && failed < INT_MAX; /* saturates */
     }
     return failed;
 }
@@ -521,7 +521,7 @@ int risk_engine_dismiss_bulk(risk_engine *engine, const char *actor, const char 
         results[i] = risk_engine_dismiss(engine, actor, user_ids[i], note, &c);
         if (closed)
             closed[i] = c;
-        failed += results[i] != RISK_OK;
+        failed += results[i] != RISK_OK && failed < INT_MAX; /* saturates */
     }
     return failed;
 }
