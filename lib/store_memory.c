@@ -316,13 +316,22 @@ static void unpin_all(risk_memstore *ms, mtxn *t)
 
 /* The pend list (its events shard locked): a creation of b's id by
  * another prepared txn is a conflict; else b joins the list. */
-static int pend_add(pendlist *pl, bufev *b)
+static int pend_check(const pendlist *pl, const bufev *b)
 {
-    bufev **v = pl->v ? pl->v : pl->inl;
+    bufev *const *v = pl->v ? pl->v : pl->inl;
     for (uint32_t i = 0; i < pl->n; i++)
         if (v[i]->h == b->h && strcmp(v[i]->e.id, b->e.id) == 0)
             return risk_err(RISK_ECONFLICT, "memstore: event '%s' is being created by another "
                                             "transaction", b->e.id);
+    return RISK_OK;
+}
+
+static int pend_add(pendlist *pl, bufev *b)
+{
+    bufev **v = pl->v ? pl->v : pl->inl;
+    int rc = pend_check(pl, b);
+    if (rc != RISK_OK)
+        return rc;
     uint32_t cap = pl->v ? pl->cap : PEND_INL;
     if (pl->n == cap) { /* many at once in one shard: rare */
         bufev **nv = risk_malloc(2 * (size_t)cap * sizeof *nv);
@@ -553,7 +562,10 @@ static int prepare_locked(risk_memstore *ms, mtxn *t, int split)
             if ((rc = etab_reserve(&esh_of(ms, b->h)->t, 1)) != RISK_OK)
                 return rc;
             b->reserved = 1;
-            if (split && (rc = pend_add(&esh_of(ms, b->h)->pend, b)) != RISK_OK)
+            /* split: joins the pending creations; else (prepare and apply
+             * under one hold) it only must not be one of them */
+            pendlist *pl = &esh_of(ms, b->h)->pend;
+            if ((rc = split ? pend_add(pl, b) : pend_check(pl, b)) != RISK_OK)
                 return rc;
         }
         if (split || b->old == NULL || b->old->owner != b->owner) {

@@ -867,6 +867,10 @@ Test(store_memory_txn, two_users_creating_one_event_id_conflict)
     cr_assert(risk_memstore_prepare(st.ctx, a) == RISK_OK);
     cr_assert_eq(risk_memstore_prepare(st.ctx, b), RISK_ECONFLICT);
     st.rollback(st.ctx, b);
+    b = begin("bob"); /* nor in one commit, while a's creation is pending */
+    read_absent(b, "Y");
+    cr_assert(put_event(b, "Y", "bob", RISK_LEVEL_LOW) == RISK_OK);
+    cr_assert_eq(st.commit(st.ctx, b), RISK_ECONFLICT);
     risk_memstore_apply(st.ctx, a);
     cr_assert(strcmp(owner_of("Y"), "alice") == 0);
     /* the prepared creation is gone from the pending ones once applied
