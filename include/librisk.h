@@ -1364,7 +1364,10 @@ RISK_API int risk_engine_history_anchor(risk_engine *engine, risk_anchor *out);
  * Recomputes each item's chain hash from the previous item of the same
  * subject; compares each user's (and the policy set's) stored head with
  * the last item of its chain; with an anchor, recomputes the anchor over
- * the items up to its sequence number and compares.
+ * the items up to its sequence number and compares. The users' heads are
+ * compared only on a store with a `list_users` callback (the built-in
+ * stores have one); without it, items removed from the end of a user's
+ * chain are found only against an anchor.
  * @param[in] engine the engine. @param[in] anchor an anchor, or NULL.
  * @param[out] bad_seq optional: the sequence number of the first item that
  *             does not match, or 0 when the damage is not one item (a

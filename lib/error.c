@@ -68,16 +68,34 @@ void risk_error_clear(void)
     tls_code = 0;
 }
 
+/* A message cut at n bytes (n < RISK_ERRMSG_MAX) ends before a UTF-8
+ * sequence the cut would split: callers print it, hosts log it as text. */
+static void end_whole(char *s, size_t n)
+{
+    size_t i = n;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+        i--; /* back over continuation bytes to their lead */
+    if (i > 0 && (unsigned char)s[i - 1] >= 0xC0) {
+        unsigned char lead = (unsigned char)s[i - 1];
+        size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+        if (n - (i - 1) < need)
+            n = i - 1;
+    }
+    s[n] = '\0';
+}
+
 int risk_error_set(int code, const char *message)
 {
     tls_code = code;
     if (message == NULL)
         message = risk_strerror(code);
     size_t n = strlen(message);
-    if (n >= RISK_ERRMSG_MAX)
+    if (n >= RISK_ERRMSG_MAX) {
         n = RISK_ERRMSG_MAX - 1;
-    memcpy(tls_msg, message, n);
-    tls_msg[n] = '\0';
+        memcpy(tls_msg, message, n);
+        end_whole(tls_msg, n);
+    } else
+        memcpy(tls_msg, message, n + 1);
     return code;
 }
 
@@ -89,6 +107,8 @@ int risk_err(int code, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         tls_msg[0] = '\0';
+    else if ((size_t)n >= sizeof tls_msg)
+        end_whole(tls_msg, sizeof tls_msg - 1);
     tls_code = code;
     return code;
 }

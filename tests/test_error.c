@@ -107,6 +107,32 @@ Test(error, risk_err_formats_and_truncates)
     cr_assert(eq(int, strncmp(risk_error_last(), "note: yyy", 9), 0));
 }
 
+/* R-IV-1: a message cut at the buffer's end is cut before a UTF-8
+ * character the cut would split (ids and notes may hold any), through
+ * risk_err and risk_error_set, for characters of 2, 3 and 4 bytes. */
+Test(error, truncation_keeps_utf8_whole)
+{
+    static const char *const ch[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x94\x91"};
+    for (int c = 0; c < 3; c++) {
+        size_t cl = strlen(ch[c]);
+        for (size_t pad = 505; pad <= 511; pad++) {
+            char msg[600];
+            memset(msg, 'x', pad);
+            memcpy(msg + pad, ch[c], cl);
+            memcpy(msg + pad + cl, "tail", 5);
+            /* whole if it ends by byte 511, else cut before it */
+            size_t want = pad + cl <= 511 ? 511 : pad;
+            risk_error_set(RISK_EINVAL, msg);
+            cr_assert(eq(sz, strlen(risk_error_last()), want), "char %d pad %zu", c, pad);
+            risk_err(RISK_EINVAL, "%s", msg);
+            cr_assert(eq(sz, strlen(risk_error_last()), want), "char %d pad %zu", c, pad);
+            cr_assert(eq(sz, risk_utf8_invalid_at((const uint8_t *)risk_error_last(),
+                                                  strlen(risk_error_last())),
+                         (size_t)-1), "char %d pad %zu", c, pad);
+        }
+    }
+}
+
 struct thread_arg {
     const char *id;
     pthread_barrier_t *barrier;
