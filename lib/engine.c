@@ -477,7 +477,6 @@ int is_reserved_event(const risk_event *ev)
     return strncmp(ev->id, RISK_RESERVED_PREFIX, strlen(RISK_RESERVED_PREFIX)) == 0;
 }
 
-/* Recompute the derived level fields from all loaded events. */
 int64_t aged_at(const risk_engine *e, const risk_event *ev, int64_t now)
 {
     if (ev->state != RISK_EVENT_ACTIVE || is_reserved_event(ev))
@@ -486,6 +485,7 @@ int64_t aged_at(const risk_engine *e, const risk_event *ev, int64_t now)
     return p > 0 && ev->detected_at <= now - p ? ev->detected_at + p : RISK_TIME_NONE;
 }
 
+/* Recompute the derived level fields from all loaded events. */
 int uop_rescore(struct uop *o)
 {
     risk_score_result r;

@@ -310,6 +310,31 @@ void wake_all_waiters(jstore *js)
     wake_word(js, 1, 1);
 }
 
+/* An fdatasync of the journal failed (its fd still the one synced): the
+ * journal is poisoned and cut back to the last good sync. */
+static void sync_failed(jstore *js)
+{
+    pthread_mutex_lock(&js->wr_mu);
+    fail_journal(js, UINT64_MAX);
+    pthread_mutex_unlock(&js->wr_mu);
+}
+
+/* The end of a sync covering the frames up to target, which end at file
+ * offset off (sync_mu held; ok: it succeeded). Published as durable
+ * unless a write failed meanwhile: the failure may have cut the file
+ * below target (lead explains the order). Whoever waits on sync_cv
+ * looks again. Returns whether the frames are durable. */
+static int sync_ended(jstore *js, int ok, uint64_t target, uint64_t off)
+{
+    ok = ok && !atomic_load(&js->poisoned);
+    if (ok && target > atomic_load(&js->synced)) {
+        atomic_store(&js->synced, target);
+        js->sync_off = off;
+    }
+    pthread_cond_broadcast(&js->sync_cv);
+    return ok;
+}
+
 /* Normal mode's thread, with sync_mu held and no sync running: one
  * fdatasync covering the frames up to target, which end at file offset
  * off. Returns with sync_mu held. */
@@ -319,19 +344,11 @@ static void sync_now(jstore *js, uint64_t target, uint64_t off)
     js->syncing = 1;
     pthread_mutex_unlock(&js->sync_mu);
     int rc = datasync(fd);
-    if (rc != 0) { /* still syncing: fd stays */
-        pthread_mutex_lock(&js->wr_mu);
-        fail_journal(js, UINT64_MAX);
-        pthread_mutex_unlock(&js->wr_mu);
-    }
+    if (rc != 0) /* still syncing: fd stays */
+        sync_failed(js);
     pthread_mutex_lock(&js->sync_mu);
     js->syncing = 0;
-    /* (a write failed meanwhile: the file may be cut below target, lead) */
-    if (rc == 0 && !atomic_load(&js->poisoned) && target > atomic_load(&js->synced)) {
-        atomic_store(&js->synced, target);
-        js->sync_off = off;
-    }
-    pthread_cond_broadcast(&js->sync_cv);
+    (void)sync_ended(js, rc == 0, target, off);
 }
 
 /* Lead group-commit syncs (this thread set `leading`): each round writes
@@ -378,11 +395,8 @@ static void lead(jstore *js)
         atomic_store(&js->sync_gen, g);
         atomic_fetch_add(&js->pub_seq, 1);
         int ok = !atomic_load(&js->poisoned) && datasync(fd) == 0;
-        if (!ok && !atomic_load(&js->poisoned)) { /* still syncing: fd stays */
-            pthread_mutex_lock(&js->wr_mu);
-            fail_journal(js, UINT64_MAX);
-            pthread_mutex_unlock(&js->wr_mu);
-        }
+        if (!ok && !atomic_load(&js->poisoned)) /* still syncing: fd stays */
+            sync_failed(js);
         pthread_mutex_lock(&js->sync_mu);
         js->syncing = 0;
         /* A write that failed during the sync (another thread's flush of
@@ -391,12 +405,7 @@ static void lead(jstore *js)
          * failure sets poisoned before it reads sync_off under sync_mu, so
          * either it is seen here, or it reads this sync's end and keeps
          * these frames. */
-        ok = ok && !atomic_load(&js->poisoned);
-        if (ok && target > atomic_load(&js->synced)) {
-            atomic_store(&js->synced, target);
-            js->sync_off = off;
-        }
-        pthread_cond_broadcast(&js->sync_cv);
+        ok = sync_ended(js, ok, target, off);
         pthread_mutex_unlock(&js->sync_mu);
         if (!ok) {
             atomic_store(&js->leading, 0);
@@ -587,19 +596,13 @@ int sync_written(jstore *js)
         return RISK_OK;
     if (datasync(js->fd) != 0) {
         int e = errno;
-        pthread_mutex_lock(&js->wr_mu);
-        fail_journal(js, UINT64_MAX);
-        pthread_mutex_unlock(&js->wr_mu);
+        sync_failed(js);
         wake_all_waiters(js); /* they fail now */
         return risk_err(RISK_EIO, "journal: fdatasync before the backup failed: %s",
                         strerror(e));
     }
     pthread_mutex_lock(&js->sync_mu);
-    if (!atomic_load(&js->poisoned) && target > atomic_load(&js->synced)) {
-        atomic_store(&js->synced, target);
-        js->sync_off = off;
-    }
-    pthread_cond_broadcast(&js->sync_cv);
+    (void)sync_ended(js, 1, target, off);
     pthread_mutex_unlock(&js->sync_mu);
     /* Group commit's waiters sleep on their sync's word, which only a
      * leader's round changes: a waiter this sync covered may have no

@@ -314,8 +314,9 @@ static void unpin_all(risk_memstore *ms, mtxn *t)
     t->n_subs = 0;
 }
 
-/* The pend list (its events shard locked): a creation of b's id by
- * another prepared txn is a conflict; else b joins the list. */
+/* The pend list of b's events shard (locked): a creation of b's id that
+ * another txn has prepared is a conflict (pend_check); else b joins the
+ * list until its apply or rollback (pend_add, pend_remove). */
 static int pend_check(const pendlist *pl, const bufev *b)
 {
     bufev *const *v = pl->v ? pl->v : pl->inl;

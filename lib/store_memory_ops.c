@@ -492,10 +492,11 @@ static int cb_user_events(void *ctx, void *txn, const char *user_id, risk_event_
             __builtin_prefetch(batch[j]->id);
         for (uint32_t j = m; j-- > 0 && rc == 0;) {
             evnode *b = batch[j];
-            uint64_t h = overlay || (remember && t->n_seen < TXN_SEEN) ? hash_str(b->id) : 0;
+            int keep = remember && t->n_seen < TXN_SEEN;
+            uint64_t h = overlay || keep ? hash_str(b->id) : 0; /* (nodes keep no hash) */
             if (overlay && map_find(&t->events, h, b->id) != NOPE)
                 continue;
-            if (remember && t->n_seen < TXN_SEEN)
+            if (keep)
                 t->seen[t->n_seen++] = (txn_seen){h, b->id, b};
             risk_event v;
             ev_view(ms, b, &v);
