@@ -42,6 +42,20 @@ static int digits(const char *s, int n, unsigned *out)
     return 0;
 }
 
+int parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > 20 || strspn(s, "0123456789") != n) return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (max - d) / 10) return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
 int parse_time(const char *s, int64_t *out)
 {
     if (!s || !*s) return -1;

@@ -83,6 +83,9 @@ typedef struct ctl {
     const char *command_name; /* the first word */
 } ctl;
 
+/* Parse a decimal number of digits only (no sign, no space) up to max;
+ * 0 or -1. */
+int parse_uint(const char *s, uint64_t max, uint64_t *out);
 /* Parse TIME: ms since the epoch or ISO 8601 UTC; 0 or -1. */
 int parse_time(const char *s, int64_t *out);
 /* Format a time as ISO 8601 UTC into buf (≥ 32 bytes); "-" when absent. */

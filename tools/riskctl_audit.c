@@ -400,11 +400,8 @@ int cmd_check(ctl *c, int argc, char **argv)
 
 static int parse_count(ctl *c, const opt *o, size_t *out)
 {
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = 0;
-    if (!o->val[0] || o->val[0] == '-' || (v = strtoull(o->val, &end, 10), errno || *end) ||
-        v > 1000000000ULL)
+    uint64_t v = 0;
+    if (parse_uint(o->val, 1000000000u, &v) != 0)
         return usage_error(c, "%s: malformed count '%s'", o->name, o->val);
     *out = (size_t)v;
     return 0;

@@ -665,13 +665,8 @@ int cmd_history(ctl *c, int argc, char **argv)
     if ((rc = get_opts(c, argc, argv, o, &np))) return rc;
     if (o[0].set ? np != 0 : (np != 1 || o[1].set))
         return usage_error(c, "%s", synopsis_of("history", NULL));
-    if (o[1].set) {
-        char *end = NULL;
-        errno = 0;
-        if (!o[1].val[0] || o[1].val[0] == '-' ||
-            (since = strtoull(o[1].val, &end, 10), errno || *end))
-            return usage_error(c, "--since: malformed sequence number '%s'", o[1].val);
-    }
+    if (o[1].set && parse_uint(o[1].val, UINT64_MAX, &since) != 0)
+        return usage_error(c, "--since: malformed sequence number '%s'", o[1].val);
     if (!o[0].set && (rc = check_id(c, argv[0]))) return rc;
     if ((rc = open_engine(c, OPEN_READ))) return rc;
     vec v = {0};

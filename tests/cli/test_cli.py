@@ -561,6 +561,10 @@ class TestExplainHistoryMaintenance(Base):
         self.assertIn('ingest', self.ok('history', 'a'))
         self.refused('RISK_EINVAL', 'history', code=2)
         self.refused('RISK_EINVAL', 'history', '--all', '--since', 'ten', code=2)
+        # digits only: strtoull's sign and leading space are not numbers here
+        for bad in ('+1', ' 1', '-1', '1 ', '18446744073709551616'):
+            self.refused('RISK_EINVAL', 'history', '--all', '--since', bad, code=2)
+        self.assertEqual(self.js('history', '--all', '--since', '18446744073709551615'), [])
         self.refused('RISK_EINVAL', 'history', 'a', '--since', '1', code=2)
 
     def test_expire(self):
@@ -1230,6 +1234,9 @@ class TestWhatIf(Base):
                      'high', code=2)
         self.refused('RISK_EINVAL', 'policy', 'what-if', 'p', '--threshold', 'high',
                      '--control', 'block', '--limit', 'x', code=2)
+        for bad in ('+2', ' 2', '-2', '1000000001'):
+            self.refused('RISK_EINVAL', 'policy', 'what-if', 'p', '--threshold', 'high',
+                         '--control', 'block', '--limit', bad, code=2)
 
 
 class TestReceipts(Base):
