@@ -233,6 +233,43 @@ Test(journal, compaction_interrupted_at_every_step)
     jclose(&s);
 }
 
+Test(journal, compaction_with_failing_syncs)
+{
+    /* R-CC-3: compaction's two syncs failing. The copy's own fdatasync
+     * (the first): EIO before the rename, the journal untouched and still
+     * in use. The directory's (the second, after the rename): the new file
+     * is already the journal, but its name may not survive a power loss,
+     * so the store is poisoned; a reopen finds every commit either way. */
+    enum { N = 12 };
+    digest dgs[N + 1];
+    build(N, NULL, dgs);
+    risk_store s;
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    uint64_t before = file_size(path);
+    risk_journal_test_fail_sync(1);
+    cr_assert_eq(s.compact(s.ctx), RISK_EIO);
+    risk_journal_test_fail_sync(0);
+    cr_assert_eq(file_size(path), before);
+    char tmp[sizeof path + 4];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    cr_assert_eq(access(tmp, F_OK), -1, "the copy was left behind");
+    cr_assert(dg_eq(take_digest(&s), dgs[N]));
+    cr_assert_eq(do_op(&s, N + 1), RISK_OK, "%s", risk_error_last());
+    digest d = take_digest(&s);
+    risk_journal_test_fail_sync(2);
+    cr_assert_eq(s.compact(s.ctx), RISK_EIO);
+    risk_journal_test_fail_sync(0);
+    cr_assert(strstr(risk_error_last(), "directory") != NULL, "%s", risk_error_last());
+    cr_assert_lt(file_size(path), before, "the rename did not happen");
+    assert_refuses_everything(&s);
+    jclose(&s);
+    cr_assert_eq(risk_journal_check(path, NULL), RISK_OK, "%s", risk_error_last());
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    cr_assert(dg_eq(take_digest(&s), d));
+    cr_assert_eq(do_op(&s, N + 2), RISK_OK);
+    jclose(&s);
+}
+
 Test(journal, backup_while_open)
 {
     /* R-CC-3: backup writes a consistent, openable copy; the journal goes on */
