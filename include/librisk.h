@@ -1225,6 +1225,23 @@ typedef int (*risk_history_visit_fn)(const risk_history *item, void *userdata);
 RISK_API int risk_engine_policies(risk_engine *engine, risk_policy_visit_fn fn, void *userdata);
 
 /**
+ * @brief Drop the engine's cache of the stored policies: the next sign-in
+ *        reads them from the store again.
+ *
+ * Sign-ins decide from policies the engine caches; the engine drops the
+ * cache itself when it changes a policy (R-OP-6). Engines sharing one
+ * store (R-ST-6) do not see each other's changes by themselves: a host
+ * that learns from its store that the policies changed elsewhere calls
+ * this (the Python binding does, before each sign-in, for stores that
+ * report a policy generation, such as its SQLite store).
+ * @param[in] engine the engine.
+ * @retval RISK_OK done. @retval RISK_EINVAL NULL engine.
+ * @note Thread-safe: a sign-in running at the same time decides under the
+ *       policies before or after, never a mix. @since 0.1
+ */
+RISK_API int risk_engine_policies_changed(risk_engine *engine);
+
+/**
  * @brief Read one user as of now (level current with aging).
  * @param[out] out the user, owned by the caller.
  * @param[in] engine the engine. @param[in] user_id the user.

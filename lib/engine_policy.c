@@ -131,6 +131,13 @@ static void policies_invalidate(risk_engine *e)
     pthread_rwlock_unlock(&e->policy_lock);
 }
 
+int risk_engine_policies_changed(risk_engine *engine)
+{
+    CHECK_ENGINE(engine);
+    policies_invalidate(engine);
+    return RISK_OK;
+}
+
 /* ------------------------------------------------------------------ */
 /* Policies (R-OP-6)                                                  */
 

@@ -283,6 +283,51 @@ Test(signin, bulk_decides_as_one_by_one)
     cr_assert(eq(int, (int)fx_level("low"), RISK_LEVEL_NONE));
 }
 
+/* Another engine's policy change, written straight to the shared store
+ * (R-ST-6): the cache hides it until risk_engine_policies_changed(), and
+ * then the next sign-in, one call or bulk, decides under it (R-OP-6). */
+static void store_policy(const char *name, risk_control c, int remove)
+{
+    void *txn = NULL;
+    cr_assert(eq(int, fx->st.begin(fx->st.ctx, NULL, &txn), RISK_OK));
+    if (remove)
+        cr_assert(eq(int, fx->st.remove_policy(fx->st.ctx, txn, name), RISK_OK));
+    else {
+        risk_policy *p = NULL;
+        cr_assert(eq(int, risk_policy_new(&p, name, RISK_LEVEL_MEDIUM, c), RISK_OK));
+        cr_assert(eq(int, fx->st.put_policy(fx->st.ctx, txn, p), RISK_OK));
+        risk_policy_free(p);
+    }
+    cr_assert(eq(int, fx->st.commit(fx->st.ctx, txn), RISK_OK));
+}
+
+Test(signin, policies_changed_elsewhere)
+{
+    make_users();
+    const char *ids[2] = {"high-mfa", "none"};
+    risk_verdict *v[2];
+    int rcs[2];
+    cr_assert(eq(int, risk_verdict_new(&v[0]), RISK_OK));
+    cr_assert(eq(int, risk_verdict_new(&v[1]), RISK_OK));
+    cr_assert(eq(int, (int)fx_signin("high", NULL), RISK_DECISION_ALLOW)); /* cache loaded */
+    store_policy("elsewhere", RISK_CONTROL_BLOCK, 0);
+    cr_assert(eq(int, (int)fx_signin("high", NULL), RISK_DECISION_ALLOW)); /* not seen yet */
+    cr_assert(eq(int, risk_engine_policies_changed(fx), RISK_OK));
+    cr_assert(eq(int, (int)fx_signin("high", NULL), RISK_DECISION_BLOCK));
+    expect_as_risk_decide("high");
+    store_policy("elsewhere", RISK_CONTROL_REQUIRE_PASSWORD_CHANGE, 0);
+    cr_assert(eq(int, risk_engine_policies_changed(fx), RISK_OK));
+    cr_assert(eq(int, risk_engine_sign_in_bulk(fx, ids, 2, v, rcs), 0));
+    cr_assert(eq(int, (int)risk_verdict_decision(v[0]), RISK_DECISION_REQUIRE_PASSWORD_CHANGE));
+    cr_assert(eq(int, (int)risk_verdict_decision(v[1]), RISK_DECISION_ALLOW));
+    store_policy("elsewhere", 0, 1);
+    cr_assert(eq(int, risk_engine_policies_changed(fx), RISK_OK));
+    cr_assert(eq(int, (int)fx_signin("high", NULL), RISK_DECISION_ALLOW));
+    cr_assert(eq(int, risk_engine_policies_changed(NULL), RISK_EINVAL)); /* SPEC §7 */
+    risk_verdict_free(v[0]);
+    risk_verdict_free(v[1]);
+}
+
 /* SPEC §7, R-PO-9: a bad item fails alone (EINVAL, its verdict block);
  * the others are decided; the count of failures is returned. A NULL
  * array or engine tries nothing and leaves every verdict given block. */

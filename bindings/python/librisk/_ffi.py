@@ -373,6 +373,7 @@ PROTOTYPES: List[Tuple[str, list, Any, Any]] = [
     ("risk_engine_policy_set", [H, S, H], I, C),
     ("risk_engine_policy_remove", [H, S, S], I, C),
     ("risk_engine_policies", [H, VISIT_FN, c_void_p], I, C),
+    ("risk_engine_policies_changed", [H], I, C),
     ("risk_engine_user", [PH, H, S], I, C),
     ("risk_engine_event", [PH, H, S], I, C),
     ("risk_engine_events", [H, S, U32, VISIT_FN, c_void_p], I, C),

@@ -85,17 +85,25 @@ _VISIT_POLICY = _collector(Policy._from_handle)
 _VISIT_HISTORY = _collector(HistoryItem._from_handle)
 
 
+_UNSEEN = object()
+
+
 class _Targets:
     """The Python callables an engine's C callbacks call. The Engine holds
     this strongly; the thunks only through a weak reference (see the module
     docstring), so a hook that refers back to the engine makes no leak."""
-    __slots__ = ("clock", "feedback", "on_change", "adapter", "__weakref__")
+    __slots__ = ("clock", "feedback", "on_change", "adapter", "policy_gen", "seen_gen",
+                 "__weakref__")
 
     def __init__(self) -> None:
         self.clock: Optional[Callable[[], datetime]] = None
         self.feedback: Optional[Callable[[Event, bool], None]] = None
         self.on_change: Optional[Callable[[Optional[User], User], None]] = None
         self.adapter: Optional[HostStoreAdapter] = None
+        #: the host store's ``policies_generation``, if it has one
+        self.policy_gen: Optional[Callable[[], Any]] = None
+        #: the generation the engine's policy cache was last checked against
+        self.seen_gen: Any = _UNSEEN
 
 
 def _hook_failed(exc: BaseException, where: str) -> None:
@@ -276,6 +284,7 @@ class Engine:
             if _cstore is None:
                 adapter = HostStoreAdapter(store)
                 self._targets.adapter = adapter
+                self._targets.policy_gen = getattr(store, "policies_generation", None)
                 keep.append(adapter.keep)
                 _cstore = adapter.table
             opts = self._options(keep, clock, refuse_unknown_users, temp_password_length,
@@ -462,6 +471,33 @@ class Engine:
         finally:
             lib.risk_event_free(out)
 
+    def _follow_policies(self) -> None:
+        """Before a sign-in: if the host store reports a policy generation
+        and it moved since the last look (another engine on the same
+        database changed a policy, R-ST-6), drop the policy cache so the
+        sign-in decides under the stored policies. A generation that cannot
+        be read drops the cache too: the sign-in then reads the policies
+        itself and reports the store's failure."""
+        t = self._targets
+        if t.policy_gen is None:
+            return
+        try:
+            gen = t.policy_gen()
+        except Exception:
+            gen = _UNSEEN
+        if gen is _UNSEEN or gen != t.seen_gen:
+            lib.risk_engine_policies_changed(self._h)
+            t.seen_gen = gen
+
+    @_engine_call
+    def refresh_policies(self) -> None:
+        """Drop the engine's cache of the stored policies; the next sign-in
+        reads them again. For host stores that share a database with other
+        engines but report no ``policies_generation``: call it when the
+        policies may have changed elsewhere."""
+        lib.risk_engine_policies_changed(self._h)
+        self._targets.seen_gen = _UNSEEN
+
     @_engine_call
     def sign_in(self, user_id: str, *, receipt: bool = False) -> Verdict:
         """Decide a sign-in (R-PO-1…11). On a store failure the error raised
@@ -473,6 +509,7 @@ class Engine:
         try:
             if receipt:
                 lib.risk_verdict_want_receipt(v, 1)
+            self._follow_policies()
             try:
                 lib.risk_engine_sign_in(self._h, enc(user_id, "user_id"), v)
             except RiskError as exc:
@@ -501,6 +538,7 @@ class Engine:
                 v = c_void_p()
                 lib.risk_verdict_new(byref(v))
                 handles[i] = v.value
+            self._follow_policies()
             lib.risk_engine_sign_in_bulk(self._h, arr, len(ids), handles, codes)
             verdicts = [Verdict._from_handle(handles[i]) for i in range(len(ids))]
         finally:

@@ -72,6 +72,13 @@ class HostStore(Protocol):
     Iterable[bytes]`` (committed users whose stored level ≥ min_level),
     ``read_history(user_id | None, since_seq) -> Iterable[bytes]`` (committed
     items in seq order).
+
+    ``policies_generation() -> object`` (optional, Python only): a value
+    that changes whenever the committed policies change, by any engine.
+    The engine reads it before each sign-in and, when it moved, reloads
+    the policies it caches; without it, an engine sees another engine's
+    policy change only after its own next one (see
+    :meth:`~librisk.Engine.refresh_policies`).
     """
 
     def begin(self, user_id: Optional[str]) -> Any: ...
@@ -106,6 +113,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 
 #: The history counter lives in ``meta`` under a key the engine never uses.
 _SEQ_KEY = "sqlite-store:next-seq"
+#: So does the policy generation, bumped by every policy write.
+_POLICY_GEN_KEY = "sqlite-store:policy-generation"
 
 
 class _Txn:
@@ -145,11 +154,11 @@ class SQLiteStore:
     record version: ``put_user`` raises :class:`Conflict` when the stored
     version is not the one before (R-ST-6), and the engine retries.
 
-    Engines in different processes (or over different SQLiteStore objects)
-    do not see each other's policy changes until they change a policy
-    themselves or restart: each engine caches the policies (a documented
-    limitation of librisk 0.1, docs/decisions.md). Users, events and history
-    are always read fresh.
+    Each engine caches the policies; a policy change made by an engine in
+    another process (or over another SQLiteStore object) bumps a counter in
+    ``meta`` that :meth:`policies_generation` reads, and the next sign-in
+    of every other engine reloads them. Users, events and history are
+    always read fresh.
 
     Each thread gets its own connections (SQLite connections are not to be
     shared between threads mid-transaction): one for transactions, one for
@@ -263,10 +272,24 @@ class SQLiteStore:
     def put_policy(self, txn: _Txn, policy: PolicyRecord) -> None:
         txn.conn.execute("INSERT OR REPLACE INTO policies (name, data) VALUES (?, ?)",
                          (policy.name, policy.data))
+        self._bump_policy_generation(txn)
 
     def remove_policy(self, txn: _Txn, name: str) -> None:
         if txn.conn.execute("DELETE FROM policies WHERE name = ?", (name,)).rowcount == 0:
             raise NotFound(f"policy {name!r}")
+        self._bump_policy_generation(txn)
+
+    @staticmethod
+    def _bump_policy_generation(txn: _Txn) -> None:
+        txn.conn.execute("INSERT INTO meta (key, value) VALUES (?, 1) ON CONFLICT(key) "
+                         "DO UPDATE SET value = value + 1", (_POLICY_GEN_KEY,))
+
+    def policies_generation(self) -> int:
+        """How many policy writes have been committed (by any engine): the
+        engine reloads its cached policies when this moves."""
+        row = self._conn("reader").execute("SELECT value FROM meta WHERE key = ?",
+                                           (_POLICY_GEN_KEY,)).fetchone()
+        return int(row[0]) if row else 0
 
     def get_meta(self, txn: _Txn, key: str) -> Optional[bytes]:
         row = txn.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

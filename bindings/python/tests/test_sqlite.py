@@ -113,6 +113,41 @@ class TestSQLiteStore(unittest.TestCase):
             with self.assertRaises(librisk.NotFound):
                 e.event("b")
 
+    def test_policy_change_reaches_the_other_engine(self):
+        # R-ST-6, R-OP-6: engines on one database each cache the policies;
+        # a change by one reaches the other's next sign-in (the store's
+        # policy generation), one call and bulk alike.
+        with Engine(store=SQLiteStore(self.path), clock=T0 + DAY, actor="a") as a, \
+                Engine(store=SQLiteStore(self.path), clock=T0 + DAY, actor="b") as b:
+            a.ingest("alice", "a1", "leakedCredentials", "high", T0)
+            self.assertEqual(b.sign_in("alice").decision.value, "allow")  # b caches: none
+            a.set_policy("block-high", "high", "block")
+            self.assertEqual(b.sign_in("alice").decision.value, "block")
+            a.set_policy("block-high", "high", "block", mode="off")
+            self.assertEqual([v.decision.value for v in b.sign_in_many(["alice"])], ["allow"])
+            b.set_policy("block-high", "high", "block")  # and the other way round
+            self.assertEqual(a.sign_in("alice").decision.value, "block")
+            a.remove_policy("block-high")
+            self.assertEqual(b.sign_in("alice").decision.value, "allow")
+            self.assertEqual(a.sign_in("alice").decision.value, "allow")
+
+    def test_refresh_policies_without_a_generation(self):
+        # A host store with no policies_generation: the engine sees another
+        # engine's change after refresh_policies().
+        class Plain(SQLiteStore):
+            policies_generation = None  # type: ignore[assignment]
+
+        with Engine(store=Plain(self.path), clock=T0 + DAY, actor="a") as a, \
+                Engine(store=Plain(self.path), clock=T0 + DAY, actor="b") as b:
+            a.ingest("alice", "a1", "leakedCredentials", "high", T0)
+            self.assertEqual(b.sign_in("alice").decision.value, "allow")
+            a.set_policy("block-high", "high", "block")
+            self.assertEqual(b.sign_in("alice").decision.value, "allow")  # cached
+            b.refresh_policies()
+            self.assertEqual(b.sign_in("alice").decision.value, "block")
+        with self.assertRaises(librisk.InvalidArgument):
+            b.refresh_policies()  # closed
+
     def test_two_processes_equal_a_serial_replay(self):
         # R-ST-6, R-CC-1: two processes on one file, same users; the result
         # equals running both operation lists one after the other.
