@@ -1229,11 +1229,14 @@ RISK_API int risk_engine_policies(risk_engine *engine, risk_policy_visit_fn fn, 
  *        reads them from the store again.
  *
  * Sign-ins decide from policies the engine caches; the engine drops the
- * cache itself when it changes a policy (R-OP-6). Engines sharing one
- * store (R-ST-6) do not see each other's changes by themselves: a host
- * that learns from its store that the policies changed elsewhere calls
- * this (the Python binding does, before each sign-in, for stores that
- * report a policy generation, such as its SQLite store).
+ * cache itself when it changes a policy (R-OP-6). Engines sharing one of
+ * the built-in stores (memory, journal) follow each other's changes by
+ * themselves: each sign-in compares the store's count of policy changes
+ * with the one its cache was loaded at. A host store has no such count:
+ * engines sharing one (R-ST-6) see another engine's change once the host,
+ * having learnt it from its store, calls this (the Python binding does,
+ * before each sign-in, for host stores with a policy generation, such as
+ * its SQLite store).
  * @param[in] engine the engine.
  * @retval RISK_OK done. @retval RISK_EINVAL NULL engine.
  * @note Thread-safe: a sign-in running at the same time decides under the

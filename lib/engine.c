@@ -307,6 +307,7 @@ int risk_engine_new(risk_engine **out, const risk_store *store, const risk_engin
     memcpy(&e->st, store,
            store->version >= 2 ? sizeof *store : offsetof(risk_store, prefetch_users));
     e->split = risk_store_split_of(store);
+    e->pgen = risk_store_policy_gen_of(store);
     e->opts = o;
     e->opts.scoring = NULL;
     e->opts.receipt_key = NULL;

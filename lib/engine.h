@@ -17,6 +17,10 @@
 struct risk_engine {
     risk_store st;
     const risk_store_split *split; /* the store's two-half commit, or NULL */
+    /* the store's count of policy changes (risk_store_policy_gen_of), or
+     * NULL; and the count the policy cache was loaded at */
+    const _Atomic uint64_t *pgen;
+    _Atomic uint64_t pgen_seen;
     risk_scoring scoring;       /* type_aging points into owned copies below */
     risk_type_aging *type_aging; /* owned */
     risk_engine_options opts;   /* scoring/receipt_key pointers not used */
@@ -57,6 +61,9 @@ int64_t risk_engine_clock(const risk_engine *e);
  * the caller must release it with risk_engine_policies_unlock(). */
 int risk_engine_policies_rdlock(risk_engine *e);
 void risk_engine_policies_unlock(risk_engine *e);
+/* Before a sign-in: drop the cache if another engine sharing a built-in
+ * store changed the policies since it was loaded (risk_store_policy_gen_of). */
+void risk_engine_follow_policies(risk_engine *e);
 /* Drop the cached policies (lock held by the caller, or engine teardown). */
 void risk_engine_policies_clear(risk_engine *e);
 

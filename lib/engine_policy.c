@@ -94,6 +94,9 @@ int risk_engine_policies_rdlock(risk_engine *e)
     pthread_rwlock_wrlock(&e->policy_lock);
     int rc = RISK_OK;
     if (!e->policy_valid) {
+        /* read before the policies: a change committed meanwhile moves
+         * it past what is recorded, and the next sign-in loads again */
+        uint64_t gen = e->pgen ? atomic_load_explicit(e->pgen, memory_order_acquire) : 0;
         void *txn = NULL;
         rc = e->st.begin(e->st.ctx, NULL, &txn);
         if (rc == RISK_OK) {
@@ -106,6 +109,7 @@ int risk_engine_policies_rdlock(risk_engine *e)
                 e->policies = v;
                 e->n_policies = n;
                 e->policy_valid = 1;
+                atomic_store_explicit(&e->pgen_seen, gen, memory_order_relaxed);
                 ptab_publish(e);
             }
         }
@@ -136,6 +140,13 @@ int risk_engine_policies_changed(risk_engine *engine)
     CHECK_ENGINE(engine);
     policies_invalidate(engine);
     return RISK_OK;
+}
+
+void risk_engine_follow_policies(risk_engine *e)
+{
+    if (e->pgen && atomic_load_explicit(e->pgen, memory_order_acquire) !=
+                       atomic_load_explicit(&e->pgen_seen, memory_order_relaxed))
+        policies_invalidate(e);
 }
 
 /* ------------------------------------------------------------------ */

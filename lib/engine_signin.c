@@ -142,6 +142,7 @@ static int sign_in_at(risk_engine *engine, const char *user_id, size_t len,
 {
     int rc = RISK_OK;
     struct signin_arg a = { engine, verdict, now, 0, RISK_OK, 0, 0, 0 };
+    risk_engine_follow_policies(engine);
     /* Up to three aging catch-ups, and as many receipt retries as an
      * operation has conflict retries: each has its own count. */
     for (uint32_t catch_ups = 0, receipt_retries = 0;;) {

@@ -329,6 +329,12 @@ typedef struct risk_store_split {
 } risk_store_split;
 /* The split commit of store s, or NULL when it has none. */
 const risk_store_split *risk_store_split_of(const risk_store *s);
+/* The count of committed policy changes of store s, for the built-in
+ * stores (memory, journal: one memory store inside), which move it after
+ * applying each; NULL for a host store. Engines sharing s compare it with
+ * the count their policy cache was loaded at (lib/engine_policy.c). */
+const _Atomic uint64_t *risk_store_policy_gen_of(const risk_store *s);
+const _Atomic uint64_t *risk_memstore_policy_gen(const risk_store *s);
 /* CRC32C (Castagnoli) of data, continuing from crc (0 to start); the
  * hardware instruction when available, else slicing-by-8. */
 uint32_t risk_crc32c(uint32_t crc, const void *data, size_t n);

@@ -455,6 +455,10 @@ struct risk_memstore {
     pthread_mutex_t homes_mu;
     home *homes;
     uint64_t id;
+    /* committed policy changes (risk_store_policy_gen_of), moved after
+     * they are applied: read by every sign-in, written by policy changes
+     * only, on a read-mostly line */
+    _Atomic uint64_t policy_gen;
 
     /* interned strings: added under intern_mu, read without a lock */
     pthread_mutex_t intern_mu;

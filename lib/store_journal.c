@@ -791,6 +791,11 @@ const risk_store_split *risk_store_split_of(const risk_store *s)
     return s->commit == j_commit ? &journal_split : NULL;
 }
 
+const _Atomic uint64_t *risk_store_policy_gen_of(const risk_store *s)
+{
+    return risk_memstore_policy_gen(s->commit == j_commit ? &((const jstore *)s->ctx)->mt : s);
+}
+
 /* ---- forwarded reads ---- */
 
 static int j_get_user(void *ctx, void *txn, const char *id, risk_user **out)

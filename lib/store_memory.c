@@ -703,6 +703,7 @@ static void apply_locked(risk_memstore *ms, mtxn *t, int same_hold)
         b->node = 0;
     }
     t->has_nodes = 0; /* installed (or given back) */
+    int policies_changed = t->policies.count > 0;
     MAP_EACH(&t->policies, i) {
         pnode *pn = t->policies.s[i].val;
         size_t at = map_find(&ms->policies, t->policies.s[i].hash, pn->name);
@@ -717,6 +718,8 @@ static void apply_locked(risk_memstore *ms, mtxn *t, int same_hold)
         }
         risk_free(pn);
     }
+    if (policies_changed)
+        atomic_fetch_add_explicit(&ms->policy_gen, 1, memory_order_release);
     MAP_EACH(&t->meta, i) {
         metanode *bn = t->meta.s[i].val;
         metanode *cn = map_get(&ms->meta, t->meta.s[i].hash, bn->key);

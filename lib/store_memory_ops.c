@@ -174,6 +174,12 @@ static int buffer_policy(mtxn *t, const char *name, risk_policy *p)
     return RISK_OK;
 }
 
+static int cb_put_policy(void *ctx, void *txn, const risk_policy *policy);
+const _Atomic uint64_t *risk_memstore_policy_gen(const risk_store *s)
+{
+    return s->put_policy == cb_put_policy ? &((risk_memstore *)s->ctx)->policy_gen : NULL;
+}
+
 static int cb_put_policy(void *ctx, void *txn, const risk_policy *policy)
 {
     (void)ctx;

@@ -283,9 +283,11 @@ Test(signin, bulk_decides_as_one_by_one)
     cr_assert(eq(int, (int)fx_level("low"), RISK_LEVEL_NONE));
 }
 
-/* Another engine's policy change, written straight to the shared store
+/* Another engine's policy change, written straight to a shared host store
  * (R-ST-6): the cache hides it until risk_engine_policies_changed(), and
- * then the next sign-in, one call or bulk, decides under it (R-OP-6). */
+ * then the next sign-in, one call or bulk, decides under it (R-OP-6). The
+ * memory store here plays a host store: the engine forgets the store's
+ * count of policy changes, which it follows by itself (next test). */
 static void store_policy(const char *name, risk_control c, int remove)
 {
     void *txn = NULL;
@@ -309,6 +311,7 @@ Test(signin, policies_changed_elsewhere)
     int rcs[2];
     cr_assert(eq(int, risk_verdict_new(&v[0]), RISK_OK));
     cr_assert(eq(int, risk_verdict_new(&v[1]), RISK_OK));
+    fx->pgen = NULL;
     cr_assert(eq(int, (int)fx_signin("high", NULL), RISK_DECISION_ALLOW)); /* cache loaded */
     store_policy("elsewhere", RISK_CONTROL_BLOCK, 0);
     cr_assert(eq(int, (int)fx_signin("high", NULL), RISK_DECISION_ALLOW)); /* not seen yet */
@@ -326,6 +329,82 @@ Test(signin, policies_changed_elsewhere)
     cr_assert(eq(int, risk_engine_policies_changed(NULL), RISK_EINVAL)); /* SPEC §7 */
     risk_verdict_free(v[0]);
     risk_verdict_free(v[1]);
+}
+
+/* Two engines on one built-in store (R-ST-6): each sign-in follows the
+ * store's count of policy changes, so a policy one engine sets, changes
+ * or removes reaches the other's next sign-in, one call or bulk, with no
+ * call from the host (R-OP-6, R-PO-1). On a journal too (one memory
+ * store inside). */
+static risk_decision decide_on(risk_engine *e, const char *id)
+{
+    risk_verdict *v = NULL;
+    cr_assert(eq(int, risk_verdict_new(&v), RISK_OK));
+    cr_assert(eq(int, risk_engine_sign_in(e, id, v), RISK_OK), "%s", risk_error_last());
+    risk_decision d = risk_verdict_decision(v);
+    risk_verdict *bv[1] = {NULL};
+    int rc[1];
+    cr_assert(eq(int, risk_verdict_new(&bv[0]), RISK_OK));
+    cr_assert(eq(int, risk_engine_sign_in_bulk(e, &id, 1, bv, rc), 0));
+    cr_assert(eq(int, (int)risk_verdict_decision(bv[0]), (int)d), "bulk and one call differ");
+    risk_verdict_free(bv[0]);
+    risk_verdict_free(v);
+    return d;
+}
+
+static void set_on(risk_engine *e, risk_control c, risk_policy_mode m)
+{
+    risk_policy *p = NULL;
+    cr_assert(eq(int, risk_policy_new(&p, "shared", RISK_LEVEL_HIGH, c), RISK_OK));
+    cr_assert(eq(int, risk_policy_set_mode(p, m), RISK_OK));
+    cr_assert(eq(int, risk_engine_policy_set(e, "admin", p), RISK_OK), "%s", risk_error_last());
+    risk_policy_free(p);
+}
+
+static void two_engines_follow(risk_store *st)
+{
+    risk_store second = *st;
+    second.close = NULL; /* the first engine closes the store */
+    risk_engine_options o;
+    risk_engine_options_init(&o);
+    o.clock = fx_clock;
+    risk_engine *a = NULL, *b = NULL;
+    cr_assert(eq(int, risk_engine_new(&a, st, &o), RISK_OK));
+    cr_assert(eq(int, risk_engine_new(&b, &second, &o), RISK_OK));
+    risk_event *ev = NULL;
+    cr_assert(eq(int, risk_event_new(&ev, "e1", "u", "leakedCredentials", RISK_LEVEL_HIGH, T0),
+                 RISK_OK));
+    cr_assert(eq(int, risk_engine_ingest(a, "admin", ev, 0), RISK_OK));
+    risk_event_free(ev);
+    cr_assert(eq(int, (int)decide_on(b, "u"), RISK_DECISION_ALLOW)); /* b's cache: none */
+    set_on(a, RISK_CONTROL_BLOCK, RISK_MODE_ON);
+    cr_assert(eq(int, (int)decide_on(b, "u"), RISK_DECISION_BLOCK));
+    cr_assert(eq(int, (int)decide_on(a, "u"), RISK_DECISION_BLOCK));
+    set_on(b, RISK_CONTROL_BLOCK, RISK_MODE_OFF);
+    cr_assert(eq(int, (int)decide_on(a, "u"), RISK_DECISION_ALLOW));
+    cr_assert(eq(int, (int)decide_on(b, "u"), RISK_DECISION_ALLOW));
+    set_on(a, RISK_CONTROL_BLOCK, RISK_MODE_ON);
+    cr_assert(eq(int, (int)decide_on(b, "u"), RISK_DECISION_BLOCK));
+    cr_assert(eq(int, risk_engine_policy_remove(a, "admin", "shared"), RISK_OK));
+    cr_assert(eq(int, (int)decide_on(b, "u"), RISK_DECISION_ALLOW));
+    risk_engine_free(b);
+    risk_engine_free(a);
+}
+
+Test(signin, engines_sharing_a_store_follow_policy_changes)
+{
+    risk_store st;
+    cr_assert(eq(int, risk_memory_store_new(&st), RISK_OK));
+    two_engines_follow(&st);
+    char dir[] = "/tmp/librisk-signin-XXXXXX", path[64];
+    cr_assert(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/j", dir);
+    risk_journal_options jo = RISK_JOURNAL_OPTIONS_INIT;
+    jo.durability = RISK_DURABILITY_OFF;
+    cr_assert(eq(int, risk_journal_open(&st, path, &jo, NULL), RISK_OK), "%s", risk_error_last());
+    two_engines_follow(&st);
+    unlink(path);
+    rmdir(dir);
 }
 
 /* SPEC §7, R-PO-9: a bad item fails alone (EINVAL, its verdict block);
