@@ -475,13 +475,19 @@ def enc(text: Optional[str], what: str = "text") -> Optional[bytes]:
     if text is None:
         return None
     if isinstance(text, bytes):
-        return text
-    if not isinstance(text, str):
+        raw = text
+    elif not isinstance(text, str):
         raise InvalidArgument(-1, f"{what}: expected str, got {type(text).__name__}")
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidArgument(-1, f"{what}: not encodable as UTF-8 ({exc.reason})") from None
+    else:
+        try:
+            raw = text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidArgument(-1, f"{what}: not encodable as UTF-8 ({exc.reason})") from None
+    # C would see the string end there: "carol\0x" would name "carol"
+    nul = raw.find(b"\0")
+    if nul >= 0:
+        raise InvalidArgument(-1, f"{what}: control character 0x00 at byte {nul}")
+    return raw
 
 
 def dec(raw: Optional[bytes]) -> Optional[str]:

@@ -504,6 +504,9 @@ class Engine:
         carries ``.verdict`` — block/store_error (fail closed, R-PO-9).
         ``receipt=True`` fills ``Verdict.receipt`` with a signed receipt
         (R-RC-1; the engine needs ``receipt_key``)."""
+        return self._sign_in(user_id, receipt)
+
+    def _sign_in(self, user_id: str, receipt: bool) -> Verdict:
         v = c_void_p()
         lib.risk_verdict_new(byref(v))
         try:
@@ -531,6 +534,22 @@ class Engine:
         if not ids:
             return []
         arr = (c_char_p * len(ids))(*[enc(u, "user_ids") for u in ids])
+        if self._targets.adapter is not None:
+            # A host store gains nothing from the bulk call (its hint is for
+            # C stores) and one call each keeps each failure's message and
+            # the store's exception chained to it.
+            verdicts: List[Verdict] = []
+            first: Optional[RiskError] = None
+            for u in ids:
+                try:
+                    verdicts.append(self._sign_in(u, False))
+                except RiskError as exc:
+                    verdicts.append(exc.verdict)  # type: ignore[attr-defined]
+                    first = first or exc
+            if first is not None:
+                first.verdicts = verdicts  # type: ignore[attr-defined]
+                raise first
+            return verdicts
         handles = (c_void_p * len(ids))()
         codes = (c_int * len(ids))()
         try:
@@ -603,6 +622,21 @@ class Engine:
         arr = (c_char_p * len(ids))(*[enc(u, "user_ids") for u in ids])
         codes = (c_int * len(ids))()
         counts = (c_uint32 * len(ids))()
+        if self._targets.adapter is not None:
+            # A host store: one call each (as the bulk call does inside), so
+            # that a failure keeps its message and the store's exception.
+            lib.risk_engine_dismiss_bulk(self._h, self._a(actor), arr, 0, enc(note, "note"),
+                                         codes, counts)  # checks actor and note only
+            results: List[DismissResult] = []
+            for i, u in enumerate(ids):
+                closed = c_uint32()
+                try:
+                    lib.risk_engine_dismiss(self._h, self._a(actor), arr[i], enc(note, "note"),
+                                            byref(closed))
+                    results.append(DismissResult(u, closed.value))
+                except RiskError as exc:
+                    results.append(DismissResult(u, 0, exc))
+            return results
         lib.risk_engine_dismiss_bulk(self._h, self._a(actor), arr, len(ids), enc(note, "note"),
                                      codes, counts)
         return [DismissResult(u, counts[i], None if codes[i] == 0 else

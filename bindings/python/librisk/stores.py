@@ -20,7 +20,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Optional, Protocol, runtime_checkable
 
-from .errors import Conflict, NotFound
+from .errors import Conflict, NotFound, StoreError
 from .types import Level
 
 __all__ = ["HostStore", "UserRecord", "EventRecord", "PolicyRecord", "HistoryRecord",
@@ -170,19 +170,31 @@ class SQLiteStore:
     def __init__(self, path: "os.PathLike[str] | str", *, timeout: float = 60.0,
                  synchronous: str = "FULL") -> None:
         """``synchronous`` is SQLite's PRAGMA (FULL: a commit survives power
-        loss; NORMAL or OFF trade that for speed, e.g. in tests)."""
+        loss; NORMAL or OFF trade that for speed, e.g. in tests). Raises
+        ``ValueError`` for a path that is no file (``":memory:"``, a URI)
+        and :class:`~librisk.StoreError`, chained to SQLite's error, when
+        the database cannot be opened or set up."""
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError("synchronous: OFF, NORMAL, FULL or EXTRA")
         self.path = os.fspath(path)
+        if self.path == "" or self.path == ":memory:" or self.path.startswith("file:"):
+            # each thread's connections would open a database of their own
+            raise ValueError(f"path: {self.path!r} is not a database file (SQLiteStore "
+                             "opens one connection per thread; use Engine.memory() for "
+                             "an in-memory engine)")
         self.timeout = timeout
         self.synchronous = synchronous.upper()
         self._local = threading.local()
         #: The connections of the live threads (an entry goes with its thread).
         self._threads: "weakref.WeakSet[_ThreadConnections]" = weakref.WeakSet()
         self._lock = threading.Lock()
-        conn = self._conn("writer")
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.executescript(_SCHEMA)
+        try:
+            conn = self._conn("writer")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            self.close()
+            raise StoreError(-15, f"sqlite: cannot open {self.path}: {exc}") from exc
 
     # -- connections
     def _connect(self) -> sqlite3.Connection:

@@ -509,5 +509,104 @@ class TestUnsignedArguments(unittest.TestCase):
             self.assertEqual(store.data["users"], {})  # R-CC-2
 
 
+class TestNulRefused(unittest.TestCase):
+    # Session 7 review: a string with a NUL was cut there on its way to C,
+    # so "carol\0evil" named user "carol". SPEC §2, R-IV-1: refused,
+    # nothing changes.
+
+    def test_nul_in_any_string(self):
+        with Engine.memory(clock=T0, actor="admin") as e:
+            e.upsert_user("carol")
+            e.ingest("carol", "ev", "leakedCredentials", "high", T0)
+            before = (list(e.history()), e.user("carol"), e.event("ev"))
+            for call in (lambda: e.upsert_user("carol\0evil"),
+                         lambda: e.resolve("ev\0other"),
+                         lambda: e.resolve("ev", note="n\0hidden"),
+                         lambda: e.dismiss("carol", actor="adm\0in"),
+                         lambda: e.sign_in("carol\0"),
+                         lambda: e.user(b"carol\0x"),  # type: ignore[arg-type]
+                         lambda: e.dismiss(["carol\0"])):
+                with self.assertRaisesRegex(InvalidArgument, "0x00"):
+                    call()
+            self.assertEqual((list(e.history()), e.user("carol"), e.event("ev")), before)
+        with tempfile.TemporaryDirectory() as d:
+            with self.assertRaises(InvalidArgument):
+                Engine.open(os.path.join(d, "j\0k"))
+            self.assertEqual(os.listdir(d), [])
+
+
+class FailingFor(SQLiteStore):
+    fail_for: Optional[str] = None
+
+    def put_user(self, txn: Any, user: Any) -> None:
+        if user.id == self.fail_for:
+            raise ValueError(f"disk quota for {user.id}")
+        super().put_user(txn, user)
+
+    def view_user(self, id: str) -> Optional[bytes]:
+        if id == self.fail_for:
+            raise ValueError(f"cannot read {id}")
+        return super().view_user(id)
+
+
+class TestBulkHostStoreErrors(unittest.TestCase):
+    # Session 7 review: over a host store, the bulk calls' failed items
+    # said only "store failure", without the store's exception chained
+    # (README: "StoreError chained to your exception").
+
+    def test_items_keep_message_and_cause(self):
+        with tempfile.TemporaryDirectory() as d:
+            store = FailingFor(os.path.join(d, "s.sqlite"), synchronous="OFF")
+            with Engine(store=store, clock=T0) as e:
+                for u in ("a", "b"):
+                    e.ingest(u, u + "1", "leakedCredentials", "high", T0)
+                store.fail_for = "b"
+                res = e.dismiss(["a", "b"])
+                self.assertEqual((res[0].ok, res[0].closed), (True, 1))
+                self.assertIsInstance(res[1].error, StoreError)
+                self.assertIn("disk quota for b", res[1].error.message)
+                self.assertIsInstance(res[1].error.__cause__, ValueError)
+                self.assertEqual(e.user("b").active_events, 1)  # R-CC-2: rolled back
+                with self.assertRaises(StoreError) as cm:
+                    e.sign_in_many(["a", "b"])
+                self.assertIn("cannot read b", cm.exception.message)
+                self.assertIsInstance(cm.exception.__cause__, ValueError)
+                verdicts = cm.exception.verdicts  # type: ignore[attr-defined]
+                self.assertEqual([v.decision.value for v in verdicts], ["allow", "block"])
+                with self.assertRaises(InvalidArgument):  # actor checked before any item
+                    e.dismiss(["a"], actor="bad\x01")
+                self.assertEqual(e.user("a").active_events, 0)
+
+
+class TestSQLiteStoreOpenErrors(unittest.TestCase):
+    # Session 7 review: ":memory:" gave every connection its own empty
+    # database; an unopenable path raised a raw sqlite3 error (and
+    # `python3 -m librisk import-graph --sqlite` printed a traceback).
+
+    def test_memory_and_uri_refused(self):
+        for path in (":memory:", "", "file:x?mode=memory"):
+            with self.assertRaises(ValueError):
+                SQLiteStore(path)
+
+    def test_unopenable_path_is_a_store_error(self):
+        with self.assertRaises(StoreError) as cm:
+            SQLiteStore("/nonexistent-dir/x.sqlite")
+        self.assertIn("/nonexistent-dir/x.sqlite", cm.exception.message)
+
+    def test_import_graph_reports_it(self):
+        import contextlib
+        import io
+        from librisk.__main__ import main
+        with tempfile.TemporaryDirectory() as d:
+            src = os.path.join(d, "g.json")
+            Path(src).write_text('{"value": []}')
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                rc = main(["import-graph", src, "--sqlite", "/nonexistent-dir/x.sqlite"])
+            self.assertEqual(rc, 1)
+            self.assertIn("librisk import-graph:", err.getvalue())
+            self.assertNotIn("Traceback", err.getvalue())
+
+
 if __name__ == "__main__":
     unittest.main()
