@@ -1339,7 +1339,9 @@ RISK_API int risk_engine_compact(risk_engine *engine);
  * journal too: none that a failing sync could still take back.
  * @param[in] engine the engine. @param[in] path destination file.
  * @retval RISK_OK done. @retval RISK_EUNSUPPORTED not supported.
- * @retval RISK_EIO failure. @retval RISK_EINVAL NULL argument.
+ * @retval RISK_EIO failure. @retval RISK_EINVAL NULL argument, or the
+ *         journal itself. @retval RISK_EBUSY path is a journal another
+ *         store has open for writing (nothing written).
  * @note Thread-safe. @since 0.1
  */
 RISK_API int risk_engine_backup(risk_engine *engine, const char *path);
@@ -1545,7 +1547,7 @@ typedef struct risk_journal_stats {
     uint32_t reserved;         /**< Zero. */
     uint64_t records_replayed; /**< Committed transactions replayed. */
     uint64_t bytes_dropped;    /**< Bytes of a torn tail dropped (and truncated when writable). */
-    uint64_t file_bytes;       /**< File size after recovery. */
+    uint64_t file_bytes;       /**< The journal's length after recovery: the file's size (a read-only open leaves a torn tail of bytes_dropped on disk beyond it). */
 } risk_journal_stats;
 
 /**

@@ -59,6 +59,11 @@ int datasync(int fd);                                              /* -1 + errno
 int reserve_space(int fd, uint64_t off, uint64_t len);             /* -1 + errno */
 void release_space(int fd, uint64_t off, uint64_t len);
 int fsync_dir(const char *path);                                   /* RISK_… */
+/* fsync_dir in two steps, so that nothing can fail for want of memory
+ * once a rename is done: the directory of path (allocated, NULL when out
+ * of memory), and the sync of it. */
+char *dir_of(const char *path);
+int sync_dir(const char *dir);                                     /* RISK_… */
 int lock_file(int fd, const char *path);                           /* RISK_… */
 int same_file(int fd, const char *path); /* 1: path names fd's file (device and inode) */
 void new_salt(uint8_t salt[8]);

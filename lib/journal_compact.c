@@ -162,12 +162,23 @@ static char *tmp_path(const char *path)
  * left by a crash is never read and is truncated by the next attempt. */
 int write_copy(jstore *js, const char *dst, int compact)
 {
-    char *tmp = tmp_path(dst);
+    /* everything that allocates comes before the rename: after it, out of
+     * memory could not mean "nothing changed" */
+    char *tmp = tmp_path(dst), *dir = dir_of(dst);
     uint32_t *gap = compact ? risk_malloc((js->h_n ? js->h_n : 1) * sizeof *gap) : NULL;
     snap s = {.js = js, .fd = -1};
-    int rc = RISK_OK, renamed = 0;
-    if (tmp == NULL || (compact && gap == NULL)) {
+    int rc = RISK_OK, renamed = 0, dfd = -1;
+    if (tmp == NULL || dir == NULL || (compact && gap == NULL)) {
         rc = risk_err(RISK_ENOMEM, "journal: out of memory");
+        goto out;
+    }
+    /* A backup must not replace a journal some store has open for
+     * writing: its later commits would go to a file no name leads to. The
+     * lock stays held until the copy is in place. */
+    if (!compact && (dfd = open(dst, O_RDWR | O_CLOEXEC)) >= 0 &&
+        (rc = lock_file(dfd, dst)) != RISK_OK) {
+        if (rc == RISK_EBUSY)
+            rc = risk_err(RISK_EBUSY, "path: %s is a journal open for writing", dst);
         goto out;
     }
     s.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -176,7 +187,7 @@ int write_copy(jstore *js, const char *dst, int compact)
         goto out;
     }
     /* lock before the rename, so no other writer can slip in between */
-    if (compact && (rc = lock_file(s.fd, tmp)) != RISK_OK)
+    if ((rc = lock_file(s.fd, tmp)) != RISK_OK)
         goto out;
     rc = snap_write(&s, gap);
     if (rc == RISK_OK && compact && atomic_load(&journal_hook_compact_step) == 1 &&
@@ -188,13 +199,27 @@ int write_copy(jstore *js, const char *dst, int compact)
         rc = risk_err(RISK_EIO, "journal: fdatasync failed: %s", strerror(errno));
     if (rc == RISK_OK)
         CRASH_POINT(3);
+    if (rc == RISK_OK && compact) {
+        /* The copy holds what memory holds. j_compact synced it all first,
+         * but a group-commit sync that was in flight may still fail and
+         * take back commits that are in the copy: wait for it, and put
+         * the copy in place only if nothing failed. (No new sync can
+         * start with work to do: file_mu keeps new frames out.) */
+        pthread_mutex_lock(&js->sync_mu);
+        while (js->syncing)
+            pthread_cond_wait(&js->sync_cv, &js->sync_mu);
+        pthread_mutex_unlock(&js->sync_mu);
+        if (atomic_load(&js->poisoned))
+            rc = risk_err(RISK_EIO, "journal: a write or sync failed during compaction; "
+                                    "close and reopen the journal");
+    }
     if (rc == RISK_OK && rename(tmp, dst) != 0)
         rc = risk_err(RISK_EIO, "path: cannot rename %s: %s", tmp, strerror(errno));
     if (rc != RISK_OK)
         goto out;
     renamed = 1;
     CRASH_POINT(4);
-    rc = fsync_dir(dst);
+    rc = sync_dir(dir);
     if (rc == RISK_OK)
         CRASH_POINT(5);
     if (compact) {
@@ -234,9 +259,12 @@ out:
 crashed:
     if (s.fd >= 0)
         close(s.fd);
+    if (dfd >= 0)
+        close(dfd);
     risk_free(s.b.p);
     risk_free(gap);
     risk_free(tmp);
+    risk_free(dir);
     return rc;
 }
 
@@ -249,6 +277,10 @@ int j_compact(void *ctx)
     pthread_mutex_lock(&js->file_mu);
     wait_applied(js); /* memory then holds what the file holds */
     rc = wbuf_flush(js); /* the copy reads history from the file */
+    if (rc == RISK_OK) /* the copy holds no commit a failing sync may take back */
+        rc = sync_written(js);
+    if (rc == RISK_OK) /* nor one a write or sync that failed meanwhile cut away */
+        rc = check_writable(js);
     if (rc == RISK_OK)
         rc = write_copy(js, js->path, 1);
     pthread_mutex_unlock(&js->file_mu);

@@ -198,20 +198,30 @@ int datasync(int fd)
     return fdatasync(fd);
 }
 
-/* Make a created, replaced or renamed entry of path durable. */
-int fsync_dir(const char *path)
+char *dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
-    char *dir = slash == NULL ? risk_strdup(".")
-                              : risk_strndup(path, slash == path ? 1 : (size_t)(slash - path));
-    if (dir == NULL)
-        return risk_err(RISK_ENOMEM, "path: out of memory");
+    return slash == NULL ? risk_strdup(".")
+                         : risk_strndup(path, slash == path ? 1 : (size_t)(slash - path));
+}
+
+int sync_dir(const char *dir)
+{
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int rc = fd < 0 || datasync(fd) != 0 ? -1 : 0;
     int e = errno;
     if (fd >= 0)
         close(fd);
-    rc = rc ? risk_err(RISK_EIO, "path: cannot sync directory %s: %s", dir, strerror(e)) : 0;
+    return rc ? risk_err(RISK_EIO, "path: cannot sync directory %s: %s", dir, strerror(e)) : 0;
+}
+
+/* Make a created, replaced or renamed entry of path durable. */
+int fsync_dir(const char *path)
+{
+    char *dir = dir_of(path);
+    if (dir == NULL)
+        return risk_err(RISK_ENOMEM, "path: out of memory");
+    int rc = sync_dir(dir);
     risk_free(dir);
     return rc;
 }

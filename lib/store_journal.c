@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -598,7 +599,7 @@ int sync_written(jstore *js)
         int e = errno;
         sync_failed(js);
         wake_all_waiters(js); /* they fail now */
-        return risk_err(RISK_EIO, "journal: fdatasync before the backup failed: %s",
+        return risk_err(RISK_EIO, "journal: fdatasync before the copy failed: %s",
                         strerror(e));
     }
     pthread_mutex_lock(&js->sync_mu);
@@ -1031,6 +1032,28 @@ static int open_file(jstore *js, int *created)
     }
 }
 
+/* Compaction renames a new file over the journal's path: over a symbolic
+ * link that would replace the link, and leave the file it named (where
+ * another writer could then open and lock it) behind. A writer works on
+ * the file the link names. */
+static int resolve_link(jstore *js)
+{
+    struct stat ls;
+    if (lstat(js->path, &ls) != 0 || !S_ISLNK(ls.st_mode))
+        return RISK_OK;
+    char *real = realpath(js->path, NULL);
+    if (real == NULL)
+        return risk_err(RISK_EIO, "path: cannot resolve the link %s: %s", js->path,
+                        strerror(errno));
+    char *mine = risk_strdup(real);
+    free(real);
+    if (mine == NULL)
+        return risk_err(RISK_ENOMEM, "journal: out of memory");
+    risk_free(js->path);
+    js->path = mine;
+    return RISK_OK;
+}
+
 static int check_opts(const risk_journal_options *o)
 {
     if (o == NULL)
@@ -1083,7 +1106,8 @@ int risk_journal_open(risk_store *out, const char *path, const risk_journal_opti
     }
     risk_memstore_table(js->ms, &js->mt);
     int created;
-    if ((rc = open_file(js, &created)) != RISK_OK)
+    if ((rc = open_file(js, &created)) != RISK_OK ||
+        (!js->read_only && (rc = resolve_link(js)) != RISK_OK))
         goto fail;
     struct stat st;
     if (fstat(js->fd, &st) != 0) {
@@ -1113,7 +1137,7 @@ int risk_journal_open(risk_store *out, const char *path, const risk_journal_opti
     /* Version 1 kept history in seq order, and new commits may now append
      * it in any order: rewrite the file as version 2 first (compaction's
      * crash-safe procedure) before anything is appended. */
-    if (!js->read_only && res.version == 1 && (rc = write_copy(js, path, 1)) != RISK_OK)
+    if (!js->read_only && res.version == 1 && (rc = write_copy(js, js->path, 1)) != RISK_OK)
         goto fail;
     js->resv_end = js->end, js->can_reserve = 1, js->sync_off = js->flushed_off = js->end;
     if (!js->read_only && ((js->wbuf = risk_malloc(WBUF_CAP)) == NULL ||

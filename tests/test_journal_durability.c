@@ -844,3 +844,159 @@ Test(journal, a_backup_sync_wakes_the_commits_it_covers, .timeout = 30)
     cr_assert_eq(has_key("a") + has_key("w"), 2);
     gs.close(gs.ctx);
 }
+
+/* ---- session 7 review: compaction and backup at their edges ---- */
+
+/* The committer's group-commit sync waits in the hook until compaction
+ * has begun, then fails. */
+static atomic_int sf_calls, sf_go, sf_in;
+static void fail_held_sync(int fd)
+{
+    (void)fd;
+    if (atomic_fetch_add(&sf_calls, 1) != 0)
+        return;
+    atomic_store(&sf_in, 1);
+    for (int i = 0; i < 5000 && !atomic_load(&sf_go); i++)
+        usleep(1000);
+    risk_journal_test_fail_sync(1); /* this sync fails */
+}
+
+struct sf_commit {
+    risk_store *s;
+    int rc;
+};
+static void *sf_committer(void *arg)
+{
+    struct sf_commit *c = arg;
+    c->rc = do_op(c->s, 6);
+    return NULL;
+}
+static void *sf_release(void *arg)
+{
+    (void)arg;
+    usleep(200000); /* compaction is under way by now */
+    atomic_store(&sf_go, 1);
+    return NULL;
+}
+
+Test(journal, compaction_beside_a_failing_sync)
+{
+    /* R-CC-3, R-IV-2: a group-commit sync in flight fails while compaction
+     * copies the state. The copy must not bring back a commit that sync
+     * failed: compaction fails (the store is poisoned), and the reopen
+     * holds op 6 exactly when its commit was acknowledged. */
+    risk_store s;
+    unlink(path);
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    for (int k = 1; k <= 5; k++)
+        cr_assert_eq(do_op(&s, k), RISK_OK);
+    atomic_store(&sf_calls, 0), atomic_store(&sf_go, 0), atomic_store(&sf_in, 0);
+    risk_journal_test_before_sync(fail_held_sync);
+    struct sf_commit c = {&s, 1};
+    pthread_t tc, tr;
+    cr_assert_eq(pthread_create(&tc, NULL, sf_committer, &c), 0);
+    while (!atomic_load(&sf_in))
+        usleep(1000);
+    cr_assert_eq(pthread_create(&tr, NULL, sf_release, NULL), 0);
+    int rc = s.compact(s.ctx);
+    pthread_join(tc, NULL);
+    pthread_join(tr, NULL);
+    risk_journal_test_before_sync(NULL);
+    risk_journal_test_fail_sync(0);
+    cr_assert_eq(rc, RISK_EIO, "compaction over a failed sync: %d", rc);
+    assert_refuses_everything(&s);
+    jclose(&s);
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    hcol h = {0};
+    cr_assert_eq(s.read_history(s.ctx, NULL, 0, collect, &h), RISK_OK);
+    cr_assert_eq(h.n, c.rc == RISK_OK ? 6 : 5, "commit rc %d, %zu items", c.rc, (size_t)h.n);
+    jclose(&s);
+}
+
+Test(journal, compaction_through_a_symlink)
+{
+    /* R-CC-3, issue #5 item 5: a journal opened through a symbolic link is
+     * compacted in the file the link names; the link stays a link, and a
+     * second writer by either name is still RISK_EBUSY. */
+    char link[160];
+    snprintf(link, sizeof link, "%s.link", path);
+    unlink(path), unlink(link);
+    build(6, NULL, NULL);
+    cr_assert_eq(symlink(path, link), 0);
+    risk_store s, t;
+    cr_assert_eq(jopen(&s, link, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    cr_assert_eq(s.compact(s.ctx), RISK_OK, "%s", risk_error_last());
+    struct stat ls;
+    cr_assert_eq(lstat(link, &ls), 0);
+    int is_link = S_ISLNK(ls.st_mode);
+    cr_assert(is_link, "compaction replaced the link");
+    cr_assert_eq(jopen(&t, path, RISK_DURABILITY_FULL, 0, NULL), RISK_EBUSY);
+    cr_assert_eq(jopen(&t, link, RISK_DURABILITY_FULL, 0, NULL), RISK_EBUSY);
+    cr_assert_eq(do_op(&s, 7), RISK_OK);
+    digest d = take_digest(&s);
+    jclose(&s);
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    cr_assert(dg_eq(take_digest(&s), d));
+    jclose(&s);
+    unlink(link);
+}
+
+Test(journal, backup_refuses_an_open_journal)
+{
+    /* R-CC-3: a backup onto a journal another store has open for writing
+     * would cut that store off from its file (its later commits lost):
+     * RISK_EBUSY, both unchanged. Closed, the same path may be replaced. */
+    unlink(path), unlink(path2);
+    build(3, NULL, NULL);
+    risk_store a, b;
+    cr_assert_eq(jopen(&a, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    cr_assert_eq(jopen(&b, path2, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    cr_assert_eq(do_op(&b, 1), RISK_OK);
+    digest db = take_digest(&b), da = take_digest(&a);
+    cr_assert_eq(a.backup(a.ctx, path2), RISK_EBUSY, "%s", risk_error_last());
+    cr_assert_eq(do_op(&b, 2), RISK_OK);
+    db = take_digest(&b);
+    jclose(&b);
+    cr_assert_eq(jopen(&b, path2, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    cr_assert(dg_eq(take_digest(&b), db));
+    jclose(&b);
+    cr_assert_eq(a.backup(a.ctx, path2), RISK_OK, "%s", risk_error_last());
+    jclose(&a);
+    cr_assert_eq(jopen(&b, path2, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    cr_assert(dg_eq(take_digest(&b), da));
+    jclose(&b);
+}
+
+Test(journal, compaction_out_of_memory_changes_nothing)
+{
+    /* R-IV-3: every allocation of a compaction or backup fails in turn:
+     * RISK_ENOMEM means the journal (or the backup's path) was not
+     * replaced and the store goes on unpoisoned. */
+    build(8, NULL, NULL);
+    for (int copy = 0; copy < 2; copy++)
+        for (int n = 1;; n++) {
+            risk_store s;
+            unlink(path2);
+            cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+            struct stat before, after;
+            cr_assert_eq(stat(path, &before), 0);
+            digest d = take_digest(&s);
+            alloc_fail_install(n);
+            int rc = copy ? s.backup(s.ctx, path2) : s.compact(s.ctx);
+            alloc_fail_reset();
+            if (rc == RISK_OK) {
+                jclose(&s);
+                break;
+            }
+            cr_assert_eq(rc, RISK_ENOMEM, "%s at allocation %d: %d %s", copy ? "backup" : "compact",
+                         n, rc, risk_error_last());
+            cr_assert_eq(stat(path, &after), 0);
+            cr_assert_eq(before.st_ino, after.st_ino, "allocation %d: the journal was replaced",
+                         n);
+            cr_assert_eq(access(path2, F_OK), -1, "allocation %d: the backup was written", n);
+            cr_assert(dg_eq(take_digest(&s), d));
+            cr_assert_eq(do_op(&s, 9), RISK_OK, "allocation %d: %s", n, risk_error_last());
+            jclose(&s);
+            build(8, NULL, NULL);
+        }
+}
