@@ -830,7 +830,7 @@ RISK_API risk_level risk_explanation_level(const risk_explanation *ex, size_t i)
 RISK_API int risk_explanation_counted(const risk_explanation *ex, size_t i);
 /** @brief Contribution of item i to the score. @param[in] ex the explanation. @param[in] i index. @returns the weight, 0 if not counted. @since 0.1 */
 RISK_API uint64_t risk_explanation_contribution(const risk_explanation *ex, size_t i);
-/** @brief Whether item i has aged out at `now`. @param[in] ex the explanation. @param[in] i index. @returns 0 or 1. @since 0.1 */
+/** @brief Whether item i has aged out at `now`: active past its aging period, or closed by aging (reason #RISK_CLOSE_AGED). @param[in] ex the explanation. @param[in] i index. @returns 0 or 1. @since 0.1 */
 RISK_API int risk_explanation_aged(const risk_explanation *ex, size_t i);
 /** @brief When item i ages (or aged) out. @param[in] ex the explanation. @param[in] i index. @returns ms, or #RISK_TIME_NONE if it never ages. @since 0.1 */
 RISK_API int64_t risk_explanation_ages_at(const risk_explanation *ex, size_t i);

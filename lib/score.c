@@ -138,7 +138,7 @@ static int64_t sat_add(int64_t a, int64_t b)
 /* How one event stands at `now`. */
 struct standing {
     int counted;       /* active and not past its period */
-    int aged;          /* active but past its period (R-SC-2) */
+    int aged;          /* active but past its period, or closed by aging (R-SC-2) */
     int type_override; /* period from a per-type override (R-SC-8) */
     int64_t aging_ms;  /* period, 0 never */
     int64_t ages_at;   /* detected_at + period, or RISK_TIME_NONE */
@@ -149,7 +149,10 @@ static void stand(const risk_scoring *s, const risk_event *e, int64_t now, struc
     st->aging_ms = aging_lookup(s, e, &st->type_override);
     st->ages_at = st->aging_ms > 0 ? sat_add(e->detected_at, st->aging_ms) : RISK_TIME_NONE;
     int active = e->state == RISK_EVENT_ACTIVE;
-    st->aged = active && st->ages_at != RISK_TIME_NONE && st->ages_at <= now;
+    /* aged out: by now, or already closed so (R-SC-6: whether or not the
+     * catch-up has written it yet, the explanation says the same) */
+    st->aged = active ? st->ages_at != RISK_TIME_NONE && st->ages_at <= now
+                      : e->reason == RISK_CLOSE_AGED;
     st->counted = active && !st->aged;
 }
 

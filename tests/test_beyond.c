@@ -31,6 +31,7 @@ static struct {
     uint64_t target;   /* the seq to tamper with */
     size_t byte;       /* FLIP: which byte of its encoding */
     int applied;       /* the tamper happened (FLIP: and decoded) */
+    uint64_t flipped_seq; /* FLIP: the changed item's sequence number */
     risk_history *held; /* SWAP: the item held back */
     risk_history_visit_fn fn;
     void *arg;
@@ -77,6 +78,7 @@ static int tamper_visit(const risk_history *h, void *arg)
         if (risk_history_decode(&f, buf, len) != RISK_OK)
             return W.fn(h, W.arg); /* not a decodable change: the codec catches it */
         W.applied = 1;
+        W.flipped_seq = risk_history_seq(f);
         int rc = W.fn(f, W.arg);
         risk_history_free(f);
         return rc;
@@ -253,6 +255,8 @@ Test(audit, any_changed_byte_is_found, .fini = close_engine)
                       (unsigned long long)seq);
             /* a changed seq names the item by its new number or flags order */
             cr_assert(bad != 0, "item %llu byte %zu: no item named", (unsigned long long)seq, byte);
+            if (W.flipped_seq == seq) /* the number kept: that item is named */
+                cr_assert(eq(u64, bad, seq), "byte %zu", byte);
         }
     }
     W.mode = NONE;
@@ -469,6 +473,18 @@ Test(aging, per_type_override_at_the_boundary, .fini = close_engine)
     cr_assert(eq(int, risk_engine_explain(&ex, E, "u"), RISK_OK));
     cr_assert(eq(int, risk_explanation_result(ex)->level, RISK_LEVEL_LOW));
     cr_assert(eq(int, risk_explanation_aged(ex, i), 1));
+    risk_explanation_free(ex);
+    /* R-SC-6: once the catch-up has closed it (reason aged), the
+     * explanation at the same time still says it aged out */
+    uint64_t users = 0, closed = 0;
+    cr_assert(eq(int, risk_engine_expire(E, &users, &closed), RISK_OK));
+    cr_assert(eq(u64, closed, 1));
+    cr_assert(eq(int, risk_engine_explain(&ex, E, "u"), RISK_OK));
+    size_t j = strcmp(risk_explanation_event_id(ex, 0), "e1") == 0 ? 0 : 1;
+    cr_assert(eq(int, (int)risk_explanation_state(ex, j), RISK_EVENT_CLOSED));
+    cr_assert(eq(int, risk_explanation_aged(ex, j), 1));
+    cr_assert(eq(int, risk_explanation_counted(ex, j), 0));
+    cr_assert(eq(int, risk_explanation_aged(ex, 1 - j), 0));
     risk_explanation_free(ex);
 }
 

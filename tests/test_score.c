@@ -256,6 +256,24 @@ Test(score, closed_never_count)
     }
 }
 
+/* R-SC-6: an event the catch-up closed as aged still shows as aged out in
+ * the explanation; no other closing does. */
+Test(score, explain_closed_as_aged)
+{
+    for (int reason = RISK_CLOSE_RESOLVED; reason <= RISK_CLOSE_AGED; reason++) {
+        risk_event *e = ev(RISK_LEVEL_LOW, T0);
+        close_ev(e, (risk_close_reason)reason);
+        risk_explanation *ex = NULL;
+        cr_assert(eq(int, risk_explain(&ex, NULL, (const risk_event *const *)&e, 1, T0 + DAY),
+                     RISK_OK));
+        cr_assert(eq(int, risk_explanation_aged(ex, 0), reason == RISK_CLOSE_AGED),
+                  "reason %d", reason);
+        cr_assert(eq(int, risk_explanation_counted(ex, 0), 0));
+        risk_explanation_free(ex);
+        risk_event_free(e);
+    }
+}
+
 /* R-SC-2, R-PO-11: risk_since is the earliest counted detection;
  * next_change_at the earliest aging among counted events. */
 Test(score, risk_since_and_next_change)
