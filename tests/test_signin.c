@@ -10,6 +10,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine.h"
@@ -529,6 +530,73 @@ Test(signin, bulk_on_a_journal)
     char names[BULK_N][16];
     bulk_ids(ids, names);
     expect_bulk_as_one_by_one(e, ids, BULK_N);
+    fx = saved;
+    risk_engine_free(e);
+    cr_assert(eq(int, unlink(path), 0));
+    cr_assert(eq(int, rmdir(dir), 0));
+}
+
+/* R-SC-2 ("a sign-in is right at any time without writing"), SPEC §4: on
+ * a read-only journal the aging catch-up cannot be written, so a user past
+ * an event's period is decided as the catch-up would leave it, computed
+ * in memory; nothing is written, one call or bulk, with a receipt too. */
+Test(signin, read_only_store_decides_after_aging)
+{
+    char dir[] = "/tmp/librisk-signin-XXXXXX", path[64];
+    cr_assert(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/j", dir);
+    risk_store st;
+    risk_journal_options jo = RISK_JOURNAL_OPTIONS_INIT;
+    cr_assert(eq(int, risk_journal_open(&st, path, &jo, NULL), RISK_OK), "%s", risk_error_last());
+    risk_engine *saved = fx, *e = NULL;
+    static const uint8_t key[32] = {1, 2, 3};
+    risk_engine_options o;
+    risk_engine_options_init(&o);
+    o.clock = fx_clock;
+    o.receipt_key = key;
+    o.receipt_key_len = sizeof key;
+    cr_assert(eq(int, risk_engine_new(&e, &st, &o), RISK_OK), "%s", risk_error_last());
+    fx = e;
+    fx_now = T0;
+    fx_user("aging", -1, 0);
+    cr_assert(eq(int, fx_event("aging", "e-age", "unfamiliarFeatures", RISK_LEVEL_LOW, 0), RISK_OK));
+    fx_user("stays", -1, 0);
+    cr_assert(eq(int, fx_event("stays", "e-med", "atypicalTravel", RISK_LEVEL_MEDIUM, 0), RISK_OK));
+    set_policy("low-block", RISK_LEVEL_LOW, RISK_CONTROL_BLOCK, RISK_MODE_ON, NULL, NULL);
+    risk_engine_free(e);
+    jo.read_only = 1;
+    cr_assert(eq(int, risk_journal_open(&st, path, &jo, NULL), RISK_OK), "%s", risk_error_last());
+    cr_assert(eq(int, risk_engine_new(&e, &st, &o), RISK_OK), "%s", risk_error_last());
+    fx = e;
+    struct stat before;
+    cr_assert(eq(int, stat(path, &before), 0));
+    cr_assert(eq(int, (int)fx_signin("aging", NULL), RISK_DECISION_BLOCK)); /* not aged yet */
+    fx_now = T0 + 181 * DAY;
+    risk_reason why;
+    cr_assert(eq(int, (int)fx_signin("aging", &why), RISK_DECISION_ALLOW));
+    cr_assert(eq(int, (int)why, RISK_REASON_NONE));
+    cr_assert(eq(int, (int)risk_verdict_level(fx_verdict), RISK_LEVEL_NONE));
+    cr_assert(eq(int, (int)fx_signin("stays", NULL), RISK_DECISION_BLOCK));
+    expect_as_risk_decide("aging"); /* as the query shows the user */
+    const char *ids[2] = {"aging", "stays"};
+    risk_verdict *v[2];
+    int rcs[2];
+    cr_assert(eq(int, risk_verdict_new(&v[0]), RISK_OK));
+    cr_assert(eq(int, risk_verdict_new(&v[1]), RISK_OK));
+    cr_assert(eq(int, risk_engine_sign_in_bulk(e, ids, 2, v, rcs), 0));
+    cr_assert(eq(int, (int)risk_verdict_decision(v[0]), RISK_DECISION_ALLOW));
+    cr_assert(eq(int, (int)risk_verdict_decision(v[1]), RISK_DECISION_BLOCK));
+    cr_assert(eq(int, risk_verdict_want_receipt(v[0], 1), RISK_OK));
+    cr_assert(eq(int, risk_engine_sign_in(e, "aging", v[0]), RISK_OK), "%s", risk_error_last());
+    cr_assert(eq(int, (int)risk_verdict_decision(v[0]), RISK_DECISION_ALLOW));
+    cr_assert(risk_verdict_receipt(v[0]) != NULL);
+    cr_assert(eq(int, risk_receipt_verify(risk_verdict_receipt(v[0]), key, sizeof key), RISK_OK));
+    risk_verdict_free(v[0]);
+    risk_verdict_free(v[1]);
+    struct stat after;
+    cr_assert(eq(int, stat(path, &after), 0));
+    cr_assert(eq(i64, (int64_t)after.st_size, (int64_t)before.st_size));
+    cr_assert(eq(i64, (int64_t)after.st_mtime, (int64_t)before.st_mtime));
     fx = saved;
     risk_engine_free(e);
     cr_assert(eq(int, unlink(path), 0));
