@@ -560,6 +560,15 @@ int uop_history(struct uop *o, const char *actor, risk_history_action action,
     return rc;
 }
 
+/* When aging changed u's level, state or detail: the time the last event
+ * it closed aged (`last`, or now), never before u's last recorded change. */
+static int64_t aging_change_time(const risk_user *u, int64_t last, int64_t now)
+{
+    int64_t t = last != RISK_TIME_NONE ? last : now;
+    return u->risk_updated_at != RISK_TIME_NONE && t < u->risk_updated_at ? u->risk_updated_at
+                                                                          : t;
+}
+
 /* R-SC-2: close every active event past its aging period, as `system`,
  * with its own history item. Runs at the start of every user operation. */
 int uop_catch_up(struct uop *o)
@@ -591,7 +600,10 @@ int uop_catch_up(struct uop *o)
     o->aged = closed;
     if (closed && (u->level != lvl || u->state != st || u->detail != det)) {
         o->aged_change = 1;
-        o->aged_change_at = last;
+        /* the aging's time, but never before the change recorded last (an
+         * event may arrive already past its period: it put the user at
+         * risk when it came, and aging took it back no earlier) */
+        o->aged_change_at = aging_change_time(u, last, o->now);
         o->ca_level = u->level, o->ca_state = u->state, o->ca_detail = u->detail;
     }
     if (closed) {
@@ -818,7 +830,7 @@ void risk_engine_simulate_aging(const risk_engine *e, risk_user *u, risk_event *
     if (risk_score(&r, &e->scoring, (const risk_event *const *)ev, n, now) == RISK_OK) {
         /* as the written catch-up stamps it (uop_put_user): the aging's time */
         if (r.level != u->level || (active == 0 && u->state == RISK_STATE_AT_RISK))
-            u->risk_updated_at = last != RISK_TIME_NONE ? last : now;
+            u->risk_updated_at = aging_change_time(u, last, now);
         u->level = r.level;
         u->score = r.score;
         u->risk_since = r.risk_since;

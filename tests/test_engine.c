@@ -824,6 +824,27 @@ Test(engine, aging_stamps_risk_updated_at_with_the_aging_time)
         cr_assert(eq(i64, seen[k], aged), "look %d: %lld", k, (long long)(seen[k] - T0));
 }
 
+/* §2: a detection that arrives already past its aging period put the user
+ * at risk when it came (its ingest's history item says so); the aging
+ * that takes it back is stamped no earlier than that change, in the query
+ * and in the record the catch-up writes. */
+Test(engine, aging_never_stamps_before_the_last_change)
+{
+    fx_user("w", 0, 0);
+    cr_assert(eq(int, fx_event("w", "old", "x", RISK_LEVEL_LOW, -200 * 24 * 60), RISK_OK));
+    risk_user *u = fx_get("w"); /* as of T0: aged already */
+    cr_assert(eq(int, risk_user_risk_level(u), RISK_LEVEL_NONE));
+    cr_assert(risk_user_risk_updated_at(u) >= T0);
+    risk_user_free(u);
+    fx_now = T0 + 1000;
+    fx_user("w", 0, 0); /* any operation writes the catch-up */
+    u = fx_get("w");
+    cr_assert(eq(int, (int)risk_user_risk_detail(u), RISK_DETAIL_AGED_OUT));
+    cr_assert(eq(i64, risk_user_risk_updated_at(u), T0), "%lld",
+              (long long)(risk_user_risk_updated_at(u) - T0));
+    risk_user_free(u);
+}
+
 /* R-PO-11, R-US-3: confirm compromised confirms the risk the user is in;
  * its event is dated when that risk began. Resolving the detection that
  * began it must not make an MFA registered during the risk count (the
