@@ -436,7 +436,7 @@ RISK_API int64_t risk_user_risk_updated_at(const risk_user *user);
 RISK_API uint64_t risk_user_score(const risk_user *user);
 /** @brief detected_at of the earliest active event (R-PO-11). @param[in] user the user. @returns ms, or #RISK_TIME_NONE without active events. @since 0.1 */
 RISK_API int64_t risk_user_risk_since(const risk_user *user);
-/** @brief When aging next changes the level. @param[in] user the user. @returns ms, or #RISK_TIME_NONE for never. @since 0.1 */
+/** @brief When aging next closes one of the user's counted events: the earliest time the level, the score or risk_since (which R-PO-11 decides on) can change by aging, so a sign-in after it runs the catch-up first (SPEC §4). The level itself may stay. @param[in] user the user. @returns ms, or #RISK_TIME_NONE for never. @since 0.1 */
 RISK_API int64_t risk_user_next_change_at(const risk_user *user);
 /** @brief Number of active events. @param[in] user the user. @returns the count. @since 0.1 */
 RISK_API uint32_t risk_user_active_events(const risk_user *user);
