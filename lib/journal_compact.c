@@ -16,6 +16,7 @@ typedef struct snap {
     bytes b;
     void *mtxn;           /* a read transaction of the memstore, for user_events */
     uint64_t events, all; /* events written with their user; events in all */
+    uint64_t hist_at;     /* offset of the first history item in the copy */
 } snap;
 
 static int snap_flush(snap *s)
@@ -125,9 +126,14 @@ static int snap_write(snap *s, uint32_t *gap)
             rc = snap_flush(s);
         if (rc == RISK_OK && (rc = bytes_op(&s->b, OP_HISTORY, len, &dst)) == 0) {
             memcpy(dst, src, len);
+            /* offsets as gaps from the item before (each under FRAME_MAX);
+             * the first from hist_at, which may be past 4 GiB */
             uint64_t at = s->off + (uint64_t)(dst - s->b.p);
+            if (i == 0)
+                s->hist_at = prev = at;
             if (gap != NULL)
-                gap[i++] = (uint32_t)(at - prev);
+                gap[i] = (uint32_t)(at - prev);
+            i++;
             prev = at;
         }
     }
@@ -235,7 +241,7 @@ int write_copy(jstore *js, const char *dst, int compact)
         js->end = s.off, js->next_txn = s.txn + 1, js->wlen = 0, js->wframes = 0;
         js->resv_end = s.off; /* the new file has nothing reserved */
         js->sync_off = js->flushed_off = s.off;
-        uint64_t at = 0, off; /* the items' offsets in the new file, in place */
+        uint64_t at = s.hist_at, off; /* the items' offsets in the new file, in place */
         uint32_t len;
         for (uint64_t seq = 1, i = 0; seq <= idx_max_seq(js); seq++)
             if (idx_get(js, seq, &off, &len))
