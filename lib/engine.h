@@ -62,8 +62,14 @@ int64_t risk_engine_clock(const risk_engine *e);
 int risk_engine_policies_rdlock(risk_engine *e);
 void risk_engine_policies_unlock(risk_engine *e);
 /* Before a sign-in: drop the cache if another engine sharing a built-in
- * store changed the policies since it was loaded (risk_store_policy_gen_of). */
-void risk_engine_follow_policies(risk_engine *e);
+ * store changed the policies since it was loaded (risk_store_policy_gen_of).
+ * Inline: two loads on every sign-in. */
+static inline void risk_engine_follow_policies(risk_engine *e)
+{
+    if (e->pgen && atomic_load_explicit(e->pgen, memory_order_acquire) !=
+                       atomic_load_explicit(&e->pgen_seen, memory_order_relaxed))
+        (void)risk_engine_policies_changed(e);
+}
 /* Drop the cached policies (lock held by the caller, or engine teardown). */
 void risk_engine_policies_clear(risk_engine *e);
 

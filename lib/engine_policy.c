@@ -142,13 +142,6 @@ int risk_engine_policies_changed(risk_engine *engine)
     return RISK_OK;
 }
 
-void risk_engine_follow_policies(risk_engine *e)
-{
-    if (e->pgen && atomic_load_explicit(e->pgen, memory_order_acquire) !=
-                       atomic_load_explicit(&e->pgen_seen, memory_order_relaxed))
-        policies_invalidate(e);
-}
-
 /* ------------------------------------------------------------------ */
 /* Policies (R-OP-6)                                                  */
 
