@@ -173,28 +173,45 @@ int write_copy(jstore *js, const char *dst, int compact)
     char *tmp = tmp_path(dst), *dir = dir_of(dst);
     uint32_t *gap = compact ? risk_malloc((js->h_n ? js->h_n : 1) * sizeof *gap) : NULL;
     snap s = {.js = js, .fd = -1};
-    int rc = RISK_OK, renamed = 0, dfd = -1;
+    int rc = RISK_OK, renamed = 0, dfd = -1, made_dst = 0, own_tmp = 0;
     if (tmp == NULL || dir == NULL || (compact && gap == NULL)) {
         rc = risk_err(RISK_ENOMEM, "journal: out of memory");
         goto out;
     }
     /* A backup must not replace a journal some store has open for
-     * writing: its later commits would go to a file no name leads to. The
-     * lock stays held until the copy is in place. */
-    if (!compact && (dfd = open(dst, O_RDWR | O_CLOEXEC)) >= 0 &&
-        (rc = lock_file(dfd, dst)) != RISK_OK) {
-        if (rc == RISK_EBUSY)
-            rc = risk_err(RISK_EBUSY, "path: %s is a journal open for writing", dst);
-        goto out;
+     * writing (its later commits would go to a file no name leads to),
+     * nor one a store opens while the copy is written: lock dst, created
+     * empty if absent (and removed again if the backup fails), until the
+     * copy is in place; a writer opening it meanwhile meets the lock. */
+    if (!compact) {
+        if ((dfd = open(dst, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) >= 0)
+            made_dst = 1;
+        else if (errno == EEXIST)
+            dfd = open(dst, O_RDWR | O_CLOEXEC);
+        /* a dst that cannot be opened (not writable, a directory): no
+         * store writes there either; the rename decides */
+        if (dfd >= 0 && (rc = lock_file(dfd, dst)) != RISK_OK) {
+            if (rc == RISK_EBUSY)
+                rc = risk_err(RISK_EBUSY, "path: %s is a journal open for writing", dst);
+            goto out;
+        }
     }
-    s.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* Lock the scratch file before emptying it: a file of that name that
+     * another store has open for writing (its journal) is not ours to cut
+     * or remove. Locked before the rename, so that no other writer can
+     * slip in between. */
+    s.fd = open(tmp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (s.fd < 0) {
         rc = risk_err(RISK_EIO, "path: cannot create %s: %s", tmp, strerror(errno));
         goto out;
     }
-    /* lock before the rename, so no other writer can slip in between */
     if ((rc = lock_file(s.fd, tmp)) != RISK_OK)
         goto out;
+    own_tmp = 1;
+    if (ftruncate(s.fd, 0) != 0) {
+        rc = risk_err(RISK_EIO, "path: cannot truncate %s: %s", tmp, strerror(errno));
+        goto out;
+    }
     rc = snap_write(&s, gap);
     if (rc == RISK_OK && compact && atomic_load(&journal_hook_compact_step) == 1 &&
         ftruncate(s.fd, (off_t)(s.off / 2)) == 0) /* a half-written copy */
@@ -260,8 +277,10 @@ int write_copy(jstore *js, const char *dst, int compact)
         wake_all_waiters(js);
     }
 out:
-    if (rc != RISK_OK && !renamed && s.fd >= 0)
+    if (rc != RISK_OK && !renamed && own_tmp)
         unlink(tmp);
+    if (rc != RISK_OK && made_dst && same_file(dfd, dst))
+        unlink(dst); /* the empty file made to hold the lock */
 crashed:
     if (s.fd >= 0)
         close(s.fd);

@@ -1045,8 +1045,14 @@ static int resolve_link(jstore *js)
     if (real == NULL)
         return risk_err(RISK_EIO, "path: cannot resolve the link %s: %s", js->path,
                         strerror(errno));
-    char *mine = risk_strdup(real);
+    /* the link may have been pointed elsewhere since the open: the path
+     * must name the file that was opened and locked */
+    int same = same_file(js->fd, real);
+    char *mine = same ? risk_strdup(real) : NULL;
     free(real);
+    if (!same)
+        return risk_err(RISK_EBUSY, "path: the link %s changed while the journal was opened",
+                        js->path);
     if (mine == NULL)
         return risk_err(RISK_ENOMEM, "journal: out of memory");
     risk_free(js->path);

@@ -1000,3 +1000,74 @@ Test(journal, compaction_out_of_memory_changes_nothing)
             build(8, NULL, NULL);
         }
 }
+
+Test(journal, copy_never_cuts_a_scratch_name_in_use)
+{
+    /* R-CC-3: the scratch file of a backup to X (or a compaction of X) is
+     * X.tmp; if that name is another store's open journal, the copy fails
+     * with RISK_EBUSY and that journal keeps every commit. */
+    char tmp[sizeof path + 4], other[sizeof path2 + 4];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(other, sizeof other, "%s.tmp", path2);
+    unlink(path), unlink(path2), unlink(tmp), unlink(other);
+    build(3, NULL, NULL);
+    risk_store a, b, c;
+    cr_assert_eq(jopen(&a, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    cr_assert_eq(jopen(&b, other, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    cr_assert_eq(jopen(&c, tmp, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    cr_assert_eq(do_op(&b, 1), RISK_OK);
+    cr_assert_eq(do_op(&c, 1), RISK_OK);
+    digest db = take_digest(&b), dc = take_digest(&c), da = take_digest(&a);
+    cr_assert_eq(a.backup(a.ctx, path2), RISK_EBUSY, "%s", risk_error_last());
+    cr_assert_eq(access(path2, F_OK), -1, "the backup left its destination behind");
+    cr_assert_eq(a.compact(a.ctx), RISK_EBUSY, "%s", risk_error_last());
+    cr_assert(dg_eq(take_digest(&a), da));
+    cr_assert_eq(do_op(&a, 4), RISK_OK); /* a goes on */
+    jclose(&b), jclose(&c);
+    cr_assert_eq(jopen(&b, other, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    cr_assert(dg_eq(take_digest(&b), db));
+    jclose(&b);
+    cr_assert_eq(jopen(&c, tmp, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    cr_assert(dg_eq(take_digest(&c), dc));
+    jclose(&c);
+    jclose(&a);
+    unlink(tmp), unlink(other);
+}
+
+/* While a backup writes its copy, its destination is locked: a store that
+ * opens it for writing then gets RISK_EBUSY (and cannot commit to a file
+ * the backup's rename is about to replace). */
+static atomic_int dst_probe_rc;
+static void open_dst_during_copy(int fd)
+{
+    (void)fd;
+    if (atomic_load(&dst_probe_rc) != 1)
+        return; /* the first sync only: the copy's, before its rename */
+    risk_store t;
+    risk_journal_options o = RISK_JOURNAL_OPTIONS_INIT;
+    o.durability = RISK_DURABILITY_OFF;
+    int rc = risk_journal_open(&t, path2, &o, NULL);
+    if (rc == RISK_OK)
+        t.close(t.ctx);
+    atomic_store(&dst_probe_rc, rc);
+}
+
+Test(journal, backup_destination_is_locked_while_copying)
+{
+    /* R-CC-3: also when the destination did not exist before the backup. */
+    unlink(path2);
+    build(3, NULL, NULL);
+    risk_store a;
+    cr_assert_eq(jopen(&a, path, RISK_DURABILITY_OFF, 0, NULL), RISK_OK);
+    digest da = take_digest(&a);
+    atomic_store(&dst_probe_rc, 1);
+    risk_journal_test_before_sync(open_dst_during_copy); /* the copy's own sync */
+    int rc = a.backup(a.ctx, path2);
+    risk_journal_test_before_sync(NULL);
+    cr_assert_eq(rc, RISK_OK, "%s", risk_error_last());
+    cr_assert_eq(atomic_load(&dst_probe_rc), RISK_EBUSY);
+    jclose(&a);
+    cr_assert_eq(jopen(&a, path2, RISK_DURABILITY_OFF, 0, NULL), RISK_OK);
+    cr_assert(dg_eq(take_digest(&a), da));
+    jclose(&a);
+}
