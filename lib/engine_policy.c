@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 /* ------------------------------------------------------------------ */
 /* Policy cache                                                       */
@@ -258,6 +259,12 @@ static int policy_op(risk_engine *e, const char *actor, struct policy_arg *a)
         risk_policy_free(f.found);
         if (rc != RISK_ECONFLICT || attempt >= e->opts.max_conflict_retries)
             break;
+        /* Another engine on the store is changing the policies (their
+         * chain head conflicts): let it finish before reading the head
+         * again, 20 µs doubling up to 1 ms, so that two engines changing
+         * policies back to back do not keep failing each other. */
+        struct timespec ts = {0, (long)(attempt < 6 ? 20000L << attempt : 1000000L)};
+        nanosleep(&ts, NULL);
     }
     return rc;
 }

@@ -268,6 +268,18 @@ typedef struct txn_absent {
     char id[];
 } txn_absent;
 
+/* A meta value a txn read from the committed state, and its version then
+ * (META_ABSENT: no value). Engines sharing the store read a chain head
+ * from meta and write it back (the policy set's): a txn whose read went
+ * stale meanwhile is a conflict at prepare, and the engine retries,
+ * instead of writing over the other's head. */
+#define META_ABSENT UINT64_MAX
+typedef struct txn_metaread {
+    struct txn_metaread *next;
+    uint64_t h, ver;
+    char key[];
+} txn_metaread;
+
 /* The prepared, not yet applied creations of an events shard (the
  * journal's two phases): a second txn creating the same id meanwhile is
  * refused at its prepare, as one writing a claimed user is. */
@@ -333,6 +345,7 @@ typedef struct subject {
 
 typedef struct metanode {
     size_t len;
+    uint64_t ver; /* committed writes of the key (txn_metaread) */
     uint8_t val[META_MAX];
     char key[];
 } metanode;
@@ -450,6 +463,7 @@ struct risk_memstore {
     /* the global shard: policies, meta */
     mslock glock;
     map policies, meta;
+    size_t meta_pending; /* prepared txns that write meta, not yet applied (glock) */
     /* every thread's home (homes_mu), and the store's number: a thread
      * remembers its home by it (another store may reuse the address) */
     pthread_mutex_t homes_mu;
@@ -566,6 +580,8 @@ struct mtxn {
     uint32_t seen_moves, n_seen;
     txn_seen seen[TXN_SEEN];
     txn_absent *absent; /* ids get_event found absent */
+    txn_metaread *mreads; /* committed meta values get_meta read */
+    int meta_pending;     /* prepared, counted in ms->meta_pending */
     /* the last user id a buffered write named (a scratch copy) and its hash */
     const char *memo_id;
     uint64_t memo_h;

@@ -180,6 +180,8 @@ static void txn_init(mtxn *t, risk_memstore *ms)
     t->seen_subj = NULL;
     t->n_seen = 0;
     t->absent = NULL;
+    t->mreads = NULL;
+    t->meta_pending = 0;
     t->memo_id = NULL;
 }
 
@@ -297,6 +299,10 @@ static int subject_empty(const subject *s)
 /* Drop the pins of a prepared txn; subjects it created for nothing go away. */
 static void unpin_all(risk_memstore *ms, mtxn *t)
 {
+    if (t->meta_pending) { /* glock held: the txn writes meta */
+        ms->meta_pending--;
+        t->meta_pending = 0;
+    }
     for (size_t i = 0; i < t->n_subs; i++) {
         subject *s = t->subs[i];
         if (s->claim == t)
@@ -428,7 +434,7 @@ static int check_versions(mtxn *t)
 static void base_locks(mtxn *t, lockset *s, int all_events)
 {
     s->n = 0;
-    if (t->policies.count || t->meta.count)
+    if (t->policies.count || t->meta.count || t->mreads)
         lk_add(s, LK_G);
     for (uint32_t i = 0; i < t->n_usl; i++)
         lk_add(s, LK_U(ush_idx(t->usl[i]->h)));
@@ -521,6 +527,19 @@ static int prepare_locked(risk_memstore *ms, mtxn *t, int split)
         const bufuser *bu = t->usl[i];
         __builtin_prefetch(ush_of(ms, bu->h)->levels[bu->u.level < N_LEVELS ? bu->u.level : 0], 1);
     }
+    /* a meta value read may have been written since (another engine's
+     * policy change), or be about to be by a prepared txn: a conflict
+     * (blind writes never are) */
+    if (t->mreads) {
+        if (ms->meta_pending > 0)
+            return risk_err(RISK_ECONFLICT, "meta: being written by another transaction");
+        for (const txn_metaread *r = t->mreads; r != NULL; r = r->next) {
+            const metanode *n = map_get(&ms->meta, r->h, r->key);
+            if ((n ? n->ver : META_ABSENT) != r->ver)
+                return risk_err(RISK_ECONFLICT, "meta: '%s' changed since this transaction "
+                                                "read it", r->key);
+        }
+    }
     /* a removal seen at remove_policy time may have been committed since by
      * another transaction: the second of two removals must not commit too */
     MAP_EACH(&t->policies, i) {
@@ -594,6 +613,10 @@ static int prepare_locked(risk_memstore *ms, mtxn *t, int split)
     /* users were pinned first: claim them against other prepared txns */
     for (uint32_t i = 0; i < t->n_usl; i++)
         t->subs[i]->claim = t;
+    if (t->meta.count) {
+        ms->meta_pending++;
+        t->meta_pending = 1;
+    }
     return RISK_OK;
 }
 
@@ -724,9 +747,11 @@ static void apply_locked(risk_memstore *ms, mtxn *t, int same_hold)
         metanode *bn = t->meta.s[i].val;
         metanode *cn = map_get(&ms->meta, t->meta.s[i].hash, bn->key);
         if (cn == NULL) {
+            bn->ver = 1;
             map_place(&ms->meta, t->meta.s[i].hash, bn);
             continue;
         }
+        cn->ver++;
         cn->len = bn->len;
         memcpy(cn->val, bn->val, bn->len);
         risk_free(bn);

@@ -600,6 +600,7 @@ int meta_set(map *m, const char *key, const uint8_t *val, size_t len)
         if ((n = risk_malloc(sizeof *n + kl + 1)) == NULL)
             return ms_nomem();
         memcpy(n->key, key, kl + 1);
+        n->ver = 0;
         if (map_add(m, h, n) != RISK_OK) {
             risk_free(n);
             return ms_nomem();

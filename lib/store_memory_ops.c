@@ -557,6 +557,7 @@ static int cb_get_meta(void *ctx, void *txn, const char *key, uint8_t *buf, size
         ms_rdlock(&ms->glock);
         n = map_get(&ms->meta, h, key);
     }
+    uint64_t ver = n ? n->ver : META_ABSENT;
     if (n == NULL) {
         rc = RISK_ENOTFOUND;
     } else {
@@ -568,6 +569,17 @@ static int cb_get_meta(void *ctx, void *txn, const char *key, uint8_t *buf, size
     }
     if (locked)
         ms_rdunlock(&ms->glock);
+    if (locked && t != NULL && (rc == RISK_OK || rc == RISK_ENOTFOUND)) {
+        /* a committed value: remember its version for prepare */
+        size_t kl = strlen(key) + 1;
+        txn_metaread *r = sc_alloc(t, sizeof *r + kl);
+        if (r == NULL)
+            return RISK_ENOMEM;
+        r->h = h, r->ver = ver;
+        memcpy(r->key, key, kl);
+        r->next = t->mreads;
+        t->mreads = r;
+    }
     return rc;
 }
 

@@ -269,8 +269,7 @@ Test(score, explain_closed_as_aged)
         cr_assert(eq(int, risk_explanation_aged(ex, 0), reason == RISK_CLOSE_AGED),
                   "reason %d", reason);
         cr_assert(eq(int, risk_explanation_counted(ex, 0), 0));
-        risk_explanation_free(ex);
-        risk_event_free(e);
+        risk_explanation_free(ex); /* e: the pool frees it */
     }
 }
 

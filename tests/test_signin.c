@@ -8,6 +8,9 @@
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include "engine_fixture.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -601,4 +604,66 @@ Test(signin, read_only_store_decides_after_aging)
     risk_engine_free(e);
     cr_assert(eq(int, unlink(path), 0));
     cr_assert(eq(int, rmdir(dir), 0));
+}
+
+/* R-AU-1, R-ST-6: two engines sharing a built-in store change policies at
+ * once. Each reads the policy set's chain head from the store and writes
+ * the new one back: the store refuses the second of two such writes from
+ * the same head (RISK_ECONFLICT, and the engine retries), so the chain
+ * stays whole. */
+static risk_engine *chain_e[2];
+static atomic_int chain_ok;
+static void *chain_setter(void *arg)
+{
+    int w = (int)(intptr_t)arg;
+    char name[16];
+    for (int i = 0; i < 150; i++) {
+        snprintf(name, sizeof name, "p%d-%d", w, i % 4);
+        risk_policy *p = NULL;
+        if (risk_policy_new(&p, name, RISK_LEVEL_HIGH, RISK_CONTROL_BLOCK) != RISK_OK)
+            return NULL;
+        int rc = risk_engine_policy_set(chain_e[w], "admin", p);
+        risk_policy_free(p);
+        if (rc == RISK_OK)
+            atomic_fetch_add(&chain_ok, 1);
+        else if (rc != RISK_ECONFLICT) /* retries exhausted is allowed, nothing else */
+            return NULL;
+    }
+    return NULL;
+}
+
+static void policy_chain_under_two_engines(risk_store *st)
+{
+    risk_store second = *st;
+    second.close = NULL;
+    cr_assert(eq(int, risk_engine_new(&chain_e[0], st, NULL), RISK_OK));
+    cr_assert(eq(int, risk_engine_new(&chain_e[1], &second, NULL), RISK_OK));
+    atomic_store(&chain_ok, 0);
+    pthread_t t[2];
+    for (intptr_t i = 0; i < 2; i++)
+        cr_assert(eq(int, pthread_create(&t[i], NULL, chain_setter, (void *)i), 0));
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    cr_assert(atomic_load(&chain_ok) > 150, "%d policy changes", atomic_load(&chain_ok));
+    uint64_t bad = 0;
+    cr_assert(eq(int, risk_engine_verify_history(chain_e[0], NULL, &bad), RISK_OK),
+              "item %llu: %s", (unsigned long long)bad, risk_error_last());
+    risk_engine_free(chain_e[1]);
+    risk_engine_free(chain_e[0]);
+}
+
+Test(signin, two_engines_keep_the_policy_chain_whole)
+{
+    risk_store st;
+    cr_assert(eq(int, risk_memory_store_new(&st), RISK_OK));
+    policy_chain_under_two_engines(&st);
+    char dir[] = "/tmp/librisk-signin-XXXXXX", path[64];
+    cr_assert(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/j", dir);
+    risk_journal_options jo = RISK_JOURNAL_OPTIONS_INIT;
+    jo.durability = RISK_DURABILITY_OFF;
+    cr_assert(eq(int, risk_journal_open(&st, path, &jo, NULL), RISK_OK), "%s", risk_error_last());
+    policy_chain_under_two_engines(&st);
+    unlink(path);
+    rmdir(dir);
 }
