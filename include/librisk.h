@@ -1240,7 +1240,10 @@ RISK_API int risk_engine_policies(risk_engine *engine, risk_policy_visit_fn fn, 
  * @param[in] engine the engine.
  * @retval RISK_OK done. @retval RISK_EINVAL NULL engine.
  * @note Thread-safe: a sign-in running at the same time decides under the
- *       policies before or after, never a mix. @since 0.1
+ *       policies before or after, never a mix. Not from inside a store
+ *       callback or a hook of the same engine: a sign-in holds the policy
+ *       cache's lock while it reads the user, and this call waits for it.
+ * @since 0.1
  */
 RISK_API int risk_engine_policies_changed(risk_engine *engine);
 

@@ -140,7 +140,7 @@ static int signin_locked(struct signin_arg *a, const char *user_id, size_t len)
  * (RISK_EREADONLY): decide on the user as the catch-up would leave it,
  * computed in memory (R-SC-2: "a sign-in is right at any time without
  * writing"), as the queries do. */
-static int signin_as_of(struct signin_arg *a, const char *user_id)
+static int signin_as_of(struct signin_arg *a, const char *user_id, size_t len)
 {
     risk_engine *e = a->e;
     void *txn = NULL;
@@ -154,15 +154,20 @@ static int signin_as_of(struct signin_arg *a, const char *user_id)
     if (rc == RISK_OK)
         rc = risk_engine_load_events(e, txn, user_id, &ev, &n);
     e->st.rollback(e->st.ctx, txn);
-    if (rc == RISK_OK) {
-        risk_engine_simulate_aging(e, u, ev, n, a->now);
+    int unknown = rc == RISK_ENOTFOUND; /* gone since: R-PO-8, level none */
+    if (rc == RISK_OK || unknown) {
+        if (u != NULL)
+            risk_engine_simulate_aging(e, u, ev, n, a->now);
         a->due = 0;
-        a->version = u->version;
+        a->version = u != NULL ? u->version : 0;
         if ((rc = risk_engine_policies_rdlock(e)) == RISK_OK) {
             rc = risk_decide_checked(a->v, (const risk_policy *const *)e->policies,
-                                     e->n_policies, u, (risk_level)u->level, a->now);
+                                     e->n_policies, u,
+                                     u != NULL ? (risk_level)u->level : RISK_LEVEL_NONE, a->now);
             risk_engine_policies_unlock(e);
         }
+        if (rc == RISK_OK && unknown)
+            memcpy(a->v->user_id, user_id, len + 1);
     }
     risk_user_free(u);
     risk_events_free(ev, n);
@@ -200,7 +205,7 @@ static int sign_in_at(risk_engine *engine, const char *user_id, size_t len,
         rc = risk_engine_catch_up(engine, user_id, NULL);
         if (rc == RISK_EREADONLY) { /* nothing can write it: decide without */
             a.now = risk_engine_clock(engine);
-            rc = signin_as_of(&a, user_id);
+            rc = signin_as_of(&a, user_id, len);
             if (rc == RISK_OK && verdict->want_receipt)
                 rc = risk_engine_make_receipt(engine, verdict, a.version);
             break;

@@ -327,6 +327,20 @@ typedef struct risk_store_split {
     int (*commit_nowait)(void *ctx, void *txn, uint64_t *ticket);
     int (*wait_durable)(void *ctx, uint64_t ticket);
 } risk_store_split;
+/* Whether tables a and b call the same functions for every required
+ * callback: then their ctx is the same kind of store. (One callback alone
+ * is not enough: a host may wrap a built-in store with a ctx of its own
+ * and reuse a callback that ignores ctx.) */
+static inline int risk_store_same_calls(const risk_store *a, const risk_store *b)
+{
+    return a->begin == b->begin && a->commit == b->commit && a->rollback == b->rollback &&
+           a->get_user == b->get_user && a->put_user == b->put_user &&
+           a->get_event == b->get_event && a->put_event == b->put_event &&
+           a->user_events == b->user_events && a->reserve_seq == b->reserve_seq &&
+           a->append_history == b->append_history && a->list_policies == b->list_policies &&
+           a->put_policy == b->put_policy && a->remove_policy == b->remove_policy &&
+           a->get_meta == b->get_meta && a->put_meta == b->put_meta;
+}
 /* The split commit of store s, or NULL when it has none. */
 const risk_store_split *risk_store_split_of(const risk_store *s);
 /* The count of committed policy changes of store s, for the built-in

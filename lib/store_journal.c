@@ -786,15 +786,18 @@ static int j_commit(void *ctx, void *txn)
     return rc == RISK_OK ? j_wait_durable(ctx, ticket) : rc;
 }
 
+static const risk_store journal_table; /* defined with the callbacks, below */
+
 const risk_store_split *risk_store_split_of(const risk_store *s)
 {
     static const risk_store_split journal_split = { j_commit_nowait, j_wait_durable };
-    return s->commit == j_commit ? &journal_split : NULL;
+    return s->ctx != NULL && risk_store_same_calls(s, &journal_table) ? &journal_split : NULL;
 }
 
 const _Atomic uint64_t *risk_store_policy_gen_of(const risk_store *s)
 {
-    return risk_memstore_policy_gen(s->commit == j_commit ? &((const jstore *)s->ctx)->mt : s);
+    int journal = s->ctx != NULL && risk_store_same_calls(s, &journal_table);
+    return risk_memstore_policy_gen(journal ? &((const jstore *)s->ctx)->mt : s);
 }
 
 /* ---- forwarded reads ---- */

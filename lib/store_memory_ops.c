@@ -174,12 +174,6 @@ static int buffer_policy(mtxn *t, const char *name, risk_policy *p)
     return RISK_OK;
 }
 
-static int cb_put_policy(void *ctx, void *txn, const risk_policy *policy);
-const _Atomic uint64_t *risk_memstore_policy_gen(const risk_store *s)
-{
-    return s->put_policy == cb_put_policy ? &((risk_memstore *)s->ctx)->policy_gen : NULL;
-}
-
 static int cb_put_policy(void *ctx, void *txn, const risk_policy *policy)
 {
     (void)ctx;
@@ -627,11 +621,9 @@ static int cb_list_users(void *ctx, risk_level min_level, risk_user_visit_fn fn,
 /* ---- the callback table ---- */
 static void cb_close(void *ctx) { risk_memstore_free(ctx); }
 
-void risk_memstore_table(risk_memstore *ms, risk_store *out)
+/* The required callbacks of the memory store's table. */
+static void table_calls(risk_store *out)
 {
-    memset(out, 0, sizeof *out);
-    out->version = RISK_STORE_VERSION;
-    out->ctx = ms;
     out->begin = ms_begin;
     out->commit = ms_commit;
     out->rollback = ms_rollback;
@@ -647,6 +639,14 @@ void risk_memstore_table(risk_memstore *ms, risk_store *out)
     out->remove_policy = cb_remove_policy;
     out->get_meta = cb_get_meta;
     out->put_meta = cb_put_meta;
+}
+
+void risk_memstore_table(risk_memstore *ms, risk_store *out)
+{
+    memset(out, 0, sizeof *out);
+    out->version = RISK_STORE_VERSION;
+    out->ctx = ms;
+    table_calls(out);
     out->close = cb_close;
     out->view_user = cb_view_user;
     out->prefetch_users = cb_prefetch_users;
@@ -665,4 +665,13 @@ int risk_memory_store_new(risk_store *out)
         return rc;
     risk_memstore_table(ms, out);
     return RISK_OK;
+}
+
+const _Atomic uint64_t *risk_memstore_policy_gen(const risk_store *s)
+{
+    risk_store ref = {0};
+    table_calls(&ref);
+    return s->ctx != NULL && risk_store_same_calls(s, &ref)
+               ? &((risk_memstore *)s->ctx)->policy_gen
+               : NULL;
 }

@@ -667,3 +667,41 @@ Test(signin, two_engines_keep_the_policy_chain_whole)
     unlink(path);
     rmdir(dir);
 }
+
+/* The engine follows the policy count only of a table that is a built-in
+ * store's, whole: a host store wrapping the memory store with a ctx of its
+ * own, and reusing one of its callbacks, is a host store (its ctx is no
+ * memory store to read a count from). */
+static int wrapped_begin(void *ctx, const char *user_id, void **txn)
+{
+    const risk_store *inner = ctx;
+    return inner->begin(inner->ctx, user_id, txn);
+}
+
+Test(signin, policy_count_only_of_whole_builtin_tables)
+{
+    risk_store mem, wrap;
+    cr_assert(eq(int, risk_memory_store_new(&mem), RISK_OK));
+    cr_assert(risk_store_policy_gen_of(&mem) != NULL);
+    cr_assert(risk_store_split_of(&mem) == NULL);
+    wrap = mem;
+    wrap.ctx = &mem; /* not a memory store */
+    wrap.begin = wrapped_begin;
+    cr_assert(risk_store_policy_gen_of(&wrap) == NULL);
+    mem.close(mem.ctx);
+    char dir[] = "/tmp/librisk-signin-XXXXXX", path[64];
+    cr_assert(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/j", dir);
+    risk_store j;
+    cr_assert(eq(int, risk_journal_open(&j, path, NULL, NULL), RISK_OK), "%s", risk_error_last());
+    cr_assert(risk_store_policy_gen_of(&j) != NULL);
+    cr_assert(risk_store_split_of(&j) != NULL);
+    wrap = j;
+    wrap.ctx = &j;
+    wrap.begin = wrapped_begin;
+    cr_assert(risk_store_policy_gen_of(&wrap) == NULL);
+    cr_assert(risk_store_split_of(&wrap) == NULL);
+    j.close(j.ctx);
+    unlink(path);
+    rmdir(dir);
+}
