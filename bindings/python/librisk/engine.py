@@ -204,6 +204,26 @@ def _item_error(code: int, user_id: str) -> RiskError:
     return error_for_code(code, f"user_id {user_id!r}: {detail}")
 
 
+def _check_clock(clock: Any) -> None:
+    """A clock is a fixed aware datetime or a callable returning one: read
+    it once now, so that a wrong one is refused here rather than replaced
+    by the real time at every call. A clock that cannot answer yet (it may
+    refer to the engine being made) is let through: its calls are checked
+    as they come, and a failing one falls back to the real time."""
+    if clock is None or isinstance(clock, datetime):
+        if clock is not None:
+            to_ms(clock, "clock")
+        return
+    if not callable(clock):
+        raise InvalidArgument(-1, f"clock: expected an aware datetime or a callable returning "
+                                  f"one, got {type(clock).__name__}")
+    try:
+        now = clock()
+    except Exception:  # noqa: BLE001 — see above
+        return
+    to_ms(now, "clock")
+
+
 def _tick(targets: "weakref.ReferenceType[_Targets]", _ud: int) -> int:
     t = targets()
     try:
@@ -276,6 +296,11 @@ class Engine:
             lib.risk_memory_store_new(byref(_cstore))
         try:
             self._actor_b = enc(actor, "actor")
+            try:  # R-OP-0: the default actor is an id, checked now, not at each call
+                lib.risk_id_check(self._actor_b)
+            except InvalidArgument as exc:
+                raise InvalidArgument(-1, "actor: " + exc.message.removeprefix("id: ")) from None
+            _check_clock(clock)
             if receipt_key is not None and not isinstance(receipt_key,
                                                           (bytes, bytearray, memoryview)):
                 raise InvalidArgument(-1, "receipt_key: expected bytes, got "
@@ -456,10 +481,10 @@ class Engine:
         ``update=True`` updates an active event that changed."""
         out = c_void_p()
         lib.risk_event_new(byref(out), enc(event_id, "event_id"), enc(user_id, "user_id"),
-                           enc(type, "type"), int(Level.parse(level)),
+                           enc(type, "type"), int(Level.parse(level, "level")),
                            to_ms(detected_at, "detected_at"))
         try:
-            lib.risk_event_set_timing(out, c_value(Timing, timing))
+            lib.risk_event_set_timing(out, c_value(Timing, timing, "timing"))
             if ip is not None:
                 lib.risk_event_set_ip(out, enc(ip, "ip"))
             if location is not None:
@@ -579,7 +604,7 @@ class Engine:
         kind = (PasswordChange.INSECURE if not secure else
                 PasswordChange.SECURE_RESET if reset else PasswordChange.SECURE_CHANGE)
         lib.risk_engine_password_changed(self._h, self._a(actor), enc(user_id, "user_id"),
-                                         c_value(PasswordChange, kind))
+                                         c_value(PasswordChange, kind, "kind"))
 
     @_engine_call
     def generate_temporary_password(self, user_id: str, *,
@@ -747,7 +772,7 @@ class Engine:
     @_engine_call
     def users(self, min_level: LevelLike = Level.NONE) -> Iterator[User]:
         """Users at or above a level, highest first, then by id (R-OP-5)."""
-        return self._collect(lib.risk_engine_users, self._h, int(Level.parse(min_level)),
+        return self._collect(lib.risk_engine_users, self._h, int(Level.parse(min_level, "min_level")),
                              _VISIT_USER)
 
     @_engine_call

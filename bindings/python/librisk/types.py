@@ -38,11 +38,21 @@ def to_ms(when: datetime, what: str = "time") -> int:
     return ms
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+#: The last millisecond ``datetime`` can hold (year 9999); the library's
+#: times go on to 2^53 ms (year 287396).
+_PY_MAX_MS = (datetime.max.replace(tzinfo=timezone.utc) - _EPOCH) // timedelta(milliseconds=1)
+
+
 def from_ms(ms: int) -> Optional[datetime]:
-    """ms since the epoch → aware UTC datetime; RISK_TIME_NONE → None."""
+    """ms since the epoch → aware UTC datetime; RISK_TIME_NONE → None. A
+    time past year 9999, which ``datetime`` cannot hold, reads as
+    ``datetime.max`` (UTC), so such a record stays readable."""
     if ms == TIME_NONE or ms < 0:
         return None
-    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=ms)
+    if ms > _PY_MAX_MS:
+        return datetime.max.replace(tzinfo=timezone.utc)
+    return _EPOCH + timedelta(milliseconds=ms)
 
 
 def _ms_span(period: Optional[timedelta]) -> int:
@@ -87,32 +97,38 @@ class Level(enum.IntEnum):
     HIGH = 3
 
     @classmethod
-    def parse(cls, value: Union["Level", str, int]) -> "Level":
-        """A member from a member, its number or its name ("high", "HIGH")."""
+    def parse(cls, value: Union["Level", str, int], what: str = "level") -> "Level":
+        """A member from a member, its number or its name ("high", "HIGH");
+        ``what`` names the argument in the error."""
         if isinstance(value, str):
             try:
                 return cls[value.upper()]
             except KeyError:
-                raise InvalidArgument(-1, f"level: unknown level {value!r}") from None
+                raise InvalidArgument(-1, f"{what}: unknown level {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidArgument(-1, f"{what}: expected a Level, its name or number, got "
+                                      f"{type(value).__name__}")
         try:
             return cls(value)
         except ValueError:
-            raise InvalidArgument(-1, f"level: unknown level {value!r}") from None
+            raise InvalidArgument(-1, f"{what}: unknown level {value!r}") from None
 
     def __str__(self) -> str:
         return self.name.lower()
 
 
-class _Named(enum.Enum):
-    """An enum whose values are the SPEC spellings, mapped to C by the library."""
+class _Named(str, enum.Enum):
+    """An enum whose values are the SPEC spellings, mapped to C by the library.
+    A member is also its spelling: ``RiskState.AT_RISK == "at_risk"``."""
     _kind_: _Kind
 
     def __str__(self) -> str:
         return str(self.value)
 
     @classmethod
-    def parse(cls: Type[E], value: Union[E, str]) -> E:
-        """A member from a member or its spelling ("at_risk" or "AT_RISK")."""
+    def parse(cls: Type[E], value: Union[E, str], what: Optional[str] = None) -> E:
+        """A member from a member or its spelling ("at_risk" or "AT_RISK");
+        ``what`` names the argument in the error (default: the enum)."""
         if isinstance(value, cls):
             return value
         if isinstance(value, str):
@@ -123,7 +139,7 @@ class _Named(enum.Enum):
                     return cls[value.upper()]
                 except KeyError:
                     pass
-        raise InvalidArgument(-1, f"{cls.__name__}: unknown value {value!r}")
+        raise InvalidArgument(-1, f"{what or cls.__name__}: unknown value {value!r}")
 
 
 def _bind(cls: Type[_Named], kind: _Kind) -> None:
@@ -144,8 +160,8 @@ def _bind(cls: Type[_Named], kind: _Kind) -> None:
     cls._from_c_ = from_c  # type: ignore[attr-defined]
 
 
-def c_value(cls: Type[_Named], value: object) -> int:
-    return cls._to_c_[cls.parse(value)]  # type: ignore[attr-defined]
+def c_value(cls: Type[_Named], value: object, what: Optional[str] = None) -> int:
+    return cls._to_c_[cls.parse(value, what)]  # type: ignore[attr-defined]
 
 
 def py_value(cls: Type[E], number: int) -> E:
@@ -369,9 +385,9 @@ class Policy:
     exclude: Tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "threshold", Level.parse(self.threshold))
-        object.__setattr__(self, "control", Control.parse(self.control))
-        object.__setattr__(self, "mode", PolicyMode.parse(self.mode))
+        object.__setattr__(self, "threshold", Level.parse(self.threshold, "threshold"))
+        object.__setattr__(self, "control", Control.parse(self.control, "control"))
+        object.__setattr__(self, "mode", PolicyMode.parse(self.mode, "mode"))
         object.__setattr__(self, "include", id_tuple(self.include, "include"))
         object.__setattr__(self, "exclude", id_tuple(self.exclude, "exclude"))
 

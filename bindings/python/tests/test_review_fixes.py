@@ -608,5 +608,74 @@ class TestSQLiteStoreOpenErrors(unittest.TestCase):
             self.assertNotIn("Traceback", err.getvalue())
 
 
+class TestEngineArgumentsChecked(unittest.TestCase):
+    # Session 7 review: a wrong clock was replaced by the real time at every
+    # call; a wrong default actor failed every later call; True and 3.0
+    # passed for levels; errors named the enum, not the argument.
+
+    def test_clock_refused_at_construction(self):
+        from datetime import datetime
+        for clock in (lambda: datetime(2030, 5, 5), 5, "2030-05-05", lambda: 1700000000):
+            with self.assertRaisesRegex(InvalidArgument, "clock"):
+                Engine.memory(clock=clock)
+        with self.assertRaisesRegex(InvalidArgument, "clock"):
+            Engine.memory(clock=datetime(2030, 5, 5))
+        with Engine.memory(clock=lambda: T0) as e:
+            self.assertEqual(e.now(), T0)
+
+    def test_default_actor_is_an_id(self):
+        for actor in ("", None, "a" * 257, "a\nb"):
+            with self.assertRaisesRegex(InvalidArgument, "^actor|actor:"):
+                Engine.memory(actor=actor)  # type: ignore[arg-type]
+
+    def test_levels_are_levels(self):
+        with Engine.memory(clock=T0) as e:
+            for bad in (True, 3.0, None):
+                with self.assertRaisesRegex(InvalidArgument, "^level|level:"):
+                    e.ingest("u", "e1", "leakedCredentials", bad, T0)  # type: ignore[arg-type]
+                with self.assertRaisesRegex(InvalidArgument, "min_level"):
+                    list(e.users(bad))  # type: ignore[arg-type]
+            self.assertEqual(list(e.history()), [])
+
+    def test_errors_name_the_argument(self):
+        with Engine.memory(clock=T0) as e:
+            with self.assertRaisesRegex(InvalidArgument, "threshold"):
+                e.set_policy("p", "x", "block")
+            with self.assertRaisesRegex(InvalidArgument, "mode"):
+                e.set_policy("p", "high", "block", mode="sometimes")
+            with self.assertRaisesRegex(InvalidArgument, "timing"):
+                e.ingest("u", "e1", "leakedCredentials", "high", T0, timing="soon")
+            with self.assertRaisesRegex(InvalidArgument, "min_level"):
+                list(e.users("x"))
+
+    def test_enum_members_are_their_spelling(self):
+        from librisk import RiskState
+        with Engine.memory(clock=T0) as e:
+            e.ingest("u", "e1", "leakedCredentials", "high", T0)
+            u = e.user("u")
+            self.assertEqual(u.risk_state, "at_risk")
+            self.assertIs(u.risk_state, RiskState.AT_RISK)
+            self.assertEqual(str(u.risk_state), "at_risk")
+            self.assertEqual(f"{u.risk_state}", "at_risk")
+
+
+class TestFarFutureTimes(unittest.TestCase):
+    # Session 7 review: a time the library allows (< 2^53 ms) past year 9999
+    # raised OverflowError from every read of its record.
+
+    def test_readable(self):
+        from datetime import datetime, timezone
+        far = (1 << 53) - 1
+        ev = ctypes.c_void_p()
+        _ffi.lib.risk_event_new(ctypes.byref(ev), b"far", b"u", b"leakedCredentials", 3, far)
+        with Engine.memory(clock=T0) as e:
+            _ffi.lib.risk_engine_ingest(e._h, b"admin", ev, 0)
+            _ffi.lib.risk_event_free(ev)
+            self.assertEqual(e.event("far").detected_at,
+                             datetime.max.replace(tzinfo=timezone.utc))
+            self.assertEqual([u.id for u in e.users()], ["u"])
+            e.explain("u")
+
+
 if __name__ == "__main__":
     unittest.main()
