@@ -556,9 +556,14 @@ static int op_event(struct uop *o)
         return risk_err(RISK_ENOTFOUND, "event_id: no event '%s'", a->event_id);
     risk_event *ev = o->ev[i];
     risk_user *u = o->user;
+    risk_event_state ns;
+    risk_close_reason nr;
     if (a->action == RISK_ACTION_REACTIVATE) {
+        /* the table's refusal first (R-EV-4: closed through remediation,
+         * dismissed, aged), then R-EV-7 for what the table would reopen */
         if (ev->state == RISK_EVENT_CLOSED && u->remediated_at != RISK_TIME_NONE &&
-            ev->detected_at <= u->remediated_at)
+            ev->detected_at <= u->remediated_at &&
+            risk_transition(ev->state, ev->reason, RISK_ACTION_REACTIVATE, &ns, &nr) == RISK_OK)
             /* R-EV-7: the password it concerned has been replaced. */
             return risk_err(RISK_ETRANSITION,
                             "event_id: '%s' was detected before the user's remediation",

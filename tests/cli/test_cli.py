@@ -970,6 +970,9 @@ class TestDemo(Base):
                        'note: ignore',                           # R-EV-2 refusal
                        'RISK_ETRANSITION'):                      # R-EV-4
             self.assertIn(needle, out)
+        self.assertIn('closed/remediated', out)  # R-EV-4's own refusal
+        self.assertIn('hash chain verified', out)  # R-AU-2
+        self.assertNotIn('!! expected', out)
         self.assertIsNone(self.digest())  # the demo never touches the journal
         js = self.js('demo')
         self.assertTrue(js['ok'])
