@@ -207,6 +207,22 @@ class TestUsers(Base):
         self.assertIn('risk state', self.ok('user', 'show', 'bob'))
         self.refused('RISK_ENOTFOUND', 'user', 'show', 'nobody')
 
+    def test_table_columns_align_by_display_width(self):
+        # Wide (CJK) and combining characters take 2 and 0 terminal columns:
+        # the LEVEL column starts at the same column on every row.
+        import unicodedata
+
+        def cols(text):
+            return sum(0 if unicodedata.combining(ch) else
+                       2 if unicodedata.east_asian_width(ch) in 'WF' else 1 for ch in text)
+        for uid in ('用户甲', 'e\u0301\u0301x', 'bob'):
+            self.ok('event', 'add', uid, 'ev-' + str(len(uid)) + uid[-1],
+                    'leakedCredentials', 'high', '--at', T0, '--now', T0)
+        lines = self.ok('users').splitlines()
+        starts = {cols(line[:line.index(word)])
+                  for line in lines for word in ('LEVEL', 'high') if word in line}
+        self.assertEqual(len(starts), 1, '\n'.join(lines))
+
     def test_users_order_and_min_level(self):
         # R-OP-5: users at or above a level, highest first, then by id.
         self.event('c', 'c1', 'low')
