@@ -512,10 +512,15 @@ void table_history(ctl *c, risk_history **hs, size_t n)
         snprintf(st, sizeof st, "%s>%s", ename(RISK_ENUM_STATE, risk_history_state_before(h)),
                  ename(RISK_ENUM_STATE, risk_history_state_after(h)));
         snprintf(chg, sizeof chg, "%" PRIu32, risk_history_changed(h));
+        /* a policy change has no user: its policy goes in the EVENT column,
+         * marked, so that a policy named like a user never reads as one */
         const char *subject = risk_history_user_id(h);
-        if (!subject) subject = risk_history_policy(h);
         const char *ev = risk_history_event_id(h);
-        if (!ev && risk_history_policy(h) && risk_history_user_id(h) == NULL) ev = "(policy)";
+        char pol[300];
+        if (!ev && !subject && risk_history_policy(h)) {
+            snprintf(pol, sizeof pol, "policy %s", risk_history_policy(h));
+            ev = pol;
+        }
         const char *row[] = {seq, fmt_time(risk_history_at(h), tm), risk_history_actor(h),
                              ename(RISK_ENUM_HISTORY_ACTION, risk_history_action_get(h)),
                              subject ? subject : "-", ev ? ev : "-", lv, st, chg,

@@ -582,6 +582,11 @@ class TestExplainHistoryMaintenance(Base):
             self.refused('RISK_EINVAL', 'history', '--all', '--since', bad, code=2)
         self.assertEqual(self.js('history', '--all', '--since', '18446744073709551615'), [])
         self.refused('RISK_EINVAL', 'history', 'a', '--since', '1', code=2)
+        # a policy change has no user: the policy is named as such, not as user 'a'
+        self.ok('policy', 'set', 'a', '--threshold', 'high', '--control', 'block')
+        rows = [r.split() for r in self.ok('history', '--all').splitlines()[1:]]
+        pol = [r for r in rows if r[3] == 'policy_set']
+        self.assertEqual([r[4:7] for r in pol], [['-', 'policy', 'a']])
 
     def test_expire(self):
         # R-SC-2: a low event ages out after 180 days (actor system).
