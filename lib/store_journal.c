@@ -1010,6 +1010,12 @@ static int open_file(jstore *js, int *created)
             *created = js->fd >= 0;
             if (js->fd < 0 && errno == EEXIST)
                 js->fd = open(js->path, O_RDWR | O_CLOEXEC);
+            if (js->fd < 0 && errno == ENOENT) {
+                /* exists, yet cannot be opened: a symbolic link to a file
+                 * not made yet (O_EXCL does not follow it): make that */
+                js->fd = open(js->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+                *created = js->fd >= 0;
+            }
         }
         if (js->fd < 0)
             return errno == ENOENT

@@ -1071,3 +1071,29 @@ Test(journal, backup_destination_is_locked_while_copying)
     cr_assert(dg_eq(take_digest(&a), da));
     jclose(&a);
 }
+
+Test(journal, created_through_a_dangling_link)
+{
+    /* A journal path that is a symbolic link to a file not made yet (the
+     * operator points the link at the disk first): the open makes that
+     * file, and the link stays a link. */
+    char target[160], link[160];
+    snprintf(target, sizeof target, "%s.target", path);
+    snprintf(link, sizeof link, "%s.dangling", path);
+    unlink(target), unlink(link);
+    cr_assert_eq(symlink(target, link), 0);
+    risk_store s;
+    cr_assert_eq(jopen(&s, link, RISK_DURABILITY_FULL, 0, NULL), RISK_OK, "%s",
+                 risk_error_last());
+    cr_assert_eq(do_op(&s, 1), RISK_OK);
+    digest d = take_digest(&s);
+    jclose(&s);
+    struct stat ls;
+    cr_assert_eq(lstat(link, &ls), 0);
+    int is_link = S_ISLNK(ls.st_mode);
+    cr_assert(is_link);
+    cr_assert_eq(jopen(&s, target, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    cr_assert(dg_eq(take_digest(&s), d));
+    jclose(&s);
+    unlink(link), unlink(target);
+}
