@@ -1335,6 +1335,27 @@ RISK_API int risk_engine_expire(risk_engine *engine, uint64_t *users, uint64_t *
  */
 RISK_API int risk_engine_compact(risk_engine *engine);
 /**
+ * @brief Make every operation that has returned so far durable now.
+ *
+ * The journal store writes what it holds buffered and syncs the file
+ * (`fdatasync`), whatever its durability: in `normal` it closes the
+ * window a crash could lose before the next background sync, in `off`
+ * it is the only sync. A bulk load in `normal` durability ends with it
+ * to learn that everything reached the disk (riskctl's `event import`
+ * does). With `full` durability there is nothing left to sync.
+ * @param[in] engine the engine.
+ * @retval RISK_OK durable. @retval RISK_EIO a write or the sync failed:
+ *         the journal is poisoned; reopen it (in `normal` durability it
+ *         holds what the last good sync covered, as after a failed
+ *         background sync; `off` cuts nothing back).
+ * @retval RISK_EREADONLY a read-only journal.
+ * @retval RISK_EUNSUPPORTED the store has no such step (the memory
+ *         store; a host store, whose commit is durable by contract).
+ * @retval RISK_EINVAL NULL engine.
+ * @note Thread-safe. @since 0.1
+ */
+RISK_API int risk_engine_sync(risk_engine *engine);
+/**
  * @brief Write a consistent copy of the store to a path, if supported.
  *
  * The journal store first syncs its own file (full and normal

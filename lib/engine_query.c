@@ -309,6 +309,14 @@ int risk_engine_compact(risk_engine *engine)
     return engine->st.compact(engine->st.ctx);
 }
 
+int risk_engine_sync(risk_engine *engine)
+{
+    CHECK_ENGINE(engine);
+    if (!engine->split)
+        return risk_err(RISK_EUNSUPPORTED, "store: its commits need no sync step");
+    return engine->split->sync(engine->st.ctx);
+}
+
 int risk_engine_backup(risk_engine *engine, const char *path)
 {
     CHECK_ENGINE(engine);

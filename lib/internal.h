@@ -326,6 +326,7 @@ int risk_memstore_each_meta(risk_memstore *ms, risk_meta_visit_fn fn, void *arg)
 typedef struct risk_store_split {
     int (*commit_nowait)(void *ctx, void *txn, uint64_t *ticket);
     int (*wait_durable)(void *ctx, uint64_t ticket);
+    int (*sync)(void *ctx); /* risk_engine_sync */
 } risk_store_split;
 /* Whether tables a and b call the same functions for every required
  * callback: then their ctx is the same kind of store. (One callback alone

@@ -295,7 +295,7 @@ int check_writable(jstore *js);
  * acknowledged). */
 int wbuf_flush(jstore *js);
 /* Sync the frames written so far (backup; file_mu held). */
-int sync_written(jstore *js);
+int sync_written(jstore *js, int even_off);
 /* After synced moved or the journal was poisoned (sync_mu held): wake every
  * commit waiting for a sync; each looks again. */
 void wake_all_waiters(jstore *js);

@@ -303,7 +303,7 @@ int j_compact(void *ctx)
     wait_applied(js); /* memory then holds what the file holds */
     rc = wbuf_flush(js); /* the copy reads history from the file */
     if (rc == RISK_OK) /* the copy holds no commit a failing sync may take back */
-        rc = sync_written(js);
+        rc = sync_written(js, 0);
     if (rc == RISK_OK) /* nor one a write or sync that failed meanwhile cut away */
         rc = check_writable(js);
     if (rc == RISK_OK)
@@ -341,7 +341,7 @@ int j_backup(void *ctx, const char *path)
     wait_applied(js);
     rc = wbuf_flush(js);
     if (rc == RISK_OK) /* the copy holds no commit a failing sync may take back */
-        rc = sync_written(js);
+        rc = sync_written(js, 0);
     if (rc == RISK_OK) /* nor one a write or sync that failed meanwhile cut away */
         rc = check_readable(js);
     if (rc == RISK_OK)

@@ -586,9 +586,9 @@ int wbuf_flush(jstore *js)
  * before their sync; if that sync then failed, they would be failed
  * commits, cut from the journal, yet in the backup. On success the sync
  * counts as the commits' own (their waiters return), as a leader's does. */
-int sync_written(jstore *js)
+int sync_written(jstore *js, int even_off)
 {
-    if (js->durability == RISK_DURABILITY_OFF)
+    if (js->durability == RISK_DURABILITY_OFF && !even_off)
         return RISK_OK; /* nothing is synced, nothing is cut back by a sync */
     pthread_mutex_lock(&js->wr_mu);
     uint64_t target = atomic_load(&js->flushed), off = js->flushed_off;
@@ -599,8 +599,7 @@ int sync_written(jstore *js)
         int e = errno;
         sync_failed(js);
         wake_all_waiters(js); /* they fail now */
-        return risk_err(RISK_EIO, "journal: fdatasync before the copy failed: %s",
-                        strerror(e));
+        return risk_err(RISK_EIO, "journal: fdatasync failed: %s", strerror(e));
     }
     pthread_mutex_lock(&js->sync_mu);
     (void)sync_ended(js, 1, target, off);
@@ -779,6 +778,24 @@ static int j_wait_durable(void *ctx, uint64_t ticket)
     return ticket ? wait_durable(ctx, ticket) : RISK_OK;
 }
 
+/* risk_engine_sync: what commits have appended is written and synced now,
+ * whatever the durability mode. */
+static int j_sync(void *ctx)
+{
+    jstore *js = ctx;
+    int rc = check_writable(js);
+    if (rc != RISK_OK)
+        return rc;
+    pthread_mutex_lock(&js->file_mu);
+    rc = wbuf_flush(js);
+    if (rc == RISK_OK)
+        rc = sync_written(js, 1);
+    if (rc == RISK_OK) /* a write or sync of another thread that failed meanwhile */
+        rc = check_writable(js);
+    pthread_mutex_unlock(&js->file_mu);
+    return rc;
+}
+
 static int j_commit(void *ctx, void *txn)
 {
     uint64_t ticket;
@@ -790,7 +807,7 @@ static const risk_store journal_table; /* defined with the callbacks, below */
 
 const risk_store_split *risk_store_split_of(const risk_store *s)
 {
-    static const risk_store_split journal_split = { j_commit_nowait, j_wait_durable };
+    static const risk_store_split journal_split = { j_commit_nowait, j_wait_durable, j_sync };
     return s->ctx != NULL && risk_store_same_calls(s, &journal_table) ? &journal_split : NULL;
 }
 

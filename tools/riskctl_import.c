@@ -447,6 +447,15 @@ int cmd_import(ctl *c, int argc, char **argv)
                  err_line);
     else if (err)
         snprintf(emsg, sizeof emsg, "out of memory at line %" PRIu64, err_line);
+    /* The lines went in with normal durability: sync them now, so that
+     * success means they are on disk (a failure is reported, not lost at
+     * close). */
+    int sr = risk_engine_sync(c->eng);
+    if (!err && sr != RISK_OK && sr != RISK_EUNSUPPORTED) {
+        err = sr;
+        snprintf(emsg, sizeof emsg, "the final sync failed (%s); the journal may not hold "
+                 "the lines reported imported", risk_error_last());
+    }
     print_results(im, err, emsg);
     rc = im->failed || err ? EXIT_REFUSED : EXIT_DONE;
     goto out;

@@ -383,6 +383,7 @@ PROTOTYPES: List[Tuple[str, list, Any, Any]] = [
     ("risk_engine_explain", [PH, H, S], I, C),
     ("risk_engine_expire", [H, POINTER(U64), POINTER(U64)], I, C),
     ("risk_engine_compact", [H], I, C),
+    ("risk_engine_sync", [H], I, C),
     ("risk_engine_backup", [H, S], I, C),
     # audit chain, what-if, receipts (SPEC §10)
     ("risk_engine_history_anchor", [H, POINTER(Anchor)], I, C),

@@ -868,6 +868,13 @@ class Engine:
         lib.risk_engine_compact(self._h)
 
     @_engine_call
+    def sync(self) -> None:
+        """Make every operation that returned durable now: a journal writes
+        its buffer and syncs, whatever its durability (``Unsupported`` for
+        stores without such a step: memory, host stores)."""
+        lib.risk_engine_sync(self._h)
+
+    @_engine_call
     def backup(self, path: str) -> None:
         """Write a consistent copy of the store to ``path``, if it can."""
         lib.risk_engine_backup(self._h, enc(os.fspath(path), "path"))

@@ -677,5 +677,21 @@ class TestFarFutureTimes(unittest.TestCase):
             e.explain("u")
 
 
+class TestSync(unittest.TestCase):
+    # risk_engine_sync through Python: a journal syncs in any mode; the
+    # memory store has no such step.
+    def test_sync(self):
+        with tempfile.TemporaryDirectory() as d:
+            p = os.path.join(d, "j")
+            with Engine.open(p, "off", clock=T0) as e:
+                e.ingest("u", "e1", "leakedCredentials", "high", T0)
+                e.sync()
+            with Engine.open(p, clock=T0) as e:
+                self.assertEqual(e.user("u").active_events, 1)
+        with Engine.memory(clock=T0) as e:
+            with self.assertRaises(Unsupported):
+                e.sync()
+
+
 if __name__ == "__main__":
     unittest.main()
