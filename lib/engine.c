@@ -145,6 +145,27 @@ int risk_engine_load_events(risk_engine *e, void *txn, const char *user_id, risk
     return risk_engine_load_events_as(e, txn, user_id, 0, out, n);
 }
 
+int risk_engine_read_user(risk_engine *e, const char *user_id, risk_user **user,
+                          risk_event ***ev, size_t *nev)
+{
+    void *txn = NULL;
+    risk_user *u = NULL;
+    *ev = NULL, *nev = 0;
+    int rc = e->st.begin(e->st.ctx, user_id, &txn);
+    if (rc)
+        return rc;
+    rc = e->st.get_user(e->st.ctx, txn, user_id, &u);
+    if (rc == RISK_OK)
+        rc = risk_engine_load_events(e, txn, user_id, ev, nev);
+    e->st.rollback(e->st.ctx, txn);
+    if (rc) {
+        risk_user_free(u);
+        return rc;
+    }
+    *user = u;
+    return RISK_OK;
+}
+
 int risk_history_seal(risk_history *item, const uint8_t prev[32])
 {
     uint8_t stackbuf[2048];

@@ -11,21 +11,12 @@
 static int read_view(risk_engine *e, const char *user_id, risk_user **user, risk_event ***ev,
                      size_t *nev)
 {
-    void *txn = NULL;
-    int rc = e->st.begin(e->st.ctx, user_id, &txn);
-    if (rc)
-        return rc;
     risk_user *u = NULL;
-    rc = e->st.get_user(e->st.ctx, txn, user_id, &u);
+    int rc = risk_engine_read_user(e, user_id, &u, ev, nev);
     if (rc == RISK_ENOTFOUND)
         rc = risk_err(rc, "user_id: no user '%s'", user_id);
-    if (rc == RISK_OK)
-        rc = risk_engine_load_events(e, txn, user_id, ev, nev);
-    e->st.rollback(e->st.ctx, txn);
-    if (rc) {
-        risk_user_free(u);
+    if (rc)
         return rc;
-    }
     risk_engine_simulate_aging(e, u, *ev, *nev, risk_engine_clock(e));
     *user = u;
     return RISK_OK;

@@ -143,17 +143,10 @@ static int signin_locked(struct signin_arg *a, const char *user_id, size_t len)
 static int signin_as_of(struct signin_arg *a, const char *user_id, size_t len)
 {
     risk_engine *e = a->e;
-    void *txn = NULL;
     risk_user *u = NULL;
     risk_event **ev = NULL;
     size_t n = 0;
-    int rc = e->st.begin(e->st.ctx, user_id, &txn);
-    if (rc)
-        return rc;
-    rc = e->st.get_user(e->st.ctx, txn, user_id, &u);
-    if (rc == RISK_OK)
-        rc = risk_engine_load_events(e, txn, user_id, &ev, &n);
-    e->st.rollback(e->st.ctx, txn);
+    int rc = risk_engine_read_user(e, user_id, &u, &ev, &n);
     int unknown = rc == RISK_ENOTFOUND; /* gone since: R-PO-8, level none */
     if (rc == RISK_OK || unknown) {
         if (u != NULL)

@@ -81,17 +81,10 @@ static int wi_visit(const risk_user *u, void *arg)
 static int decide_aged(struct wi_pass *p, const char *id)
 {
     risk_engine *e = p->e;
-    void *txn = NULL;
     risk_user *u = NULL;
     risk_event **ev = NULL;
     size_t n = 0;
-    int rc = e->st.begin(e->st.ctx, id, &txn);
-    if (rc)
-        return rc;
-    rc = e->st.get_user(e->st.ctx, txn, id, &u);
-    if (rc == RISK_OK)
-        rc = risk_engine_load_events(e, txn, id, &ev, &n);
-    e->st.rollback(e->st.ctx, txn);
+    int rc = risk_engine_read_user(e, id, &u, &ev, &n);
     if (rc == RISK_OK) {
         risk_engine_simulate_aging(e, u, ev, n, p->w->at);
         rc = decide_into(p, u);

@@ -395,20 +395,27 @@ static void two_engines_follow(risk_store *st)
     risk_engine_free(a);
 }
 
-Test(signin, engines_sharing_a_store_follow_policy_changes)
+/* Run fn on a fresh memory store, then on a fresh journal (durability
+ * off); fn's engines take the store. */
+static void on_both_builtin_stores(void (*fn)(risk_store *))
 {
     risk_store st;
     cr_assert(eq(int, risk_memory_store_new(&st), RISK_OK));
-    two_engines_follow(&st);
+    fn(&st);
     char dir[] = "/tmp/librisk-signin-XXXXXX", path[64];
     cr_assert(mkdtemp(dir) != NULL);
     snprintf(path, sizeof path, "%s/j", dir);
     risk_journal_options jo = RISK_JOURNAL_OPTIONS_INIT;
     jo.durability = RISK_DURABILITY_OFF;
     cr_assert(eq(int, risk_journal_open(&st, path, &jo, NULL), RISK_OK), "%s", risk_error_last());
-    two_engines_follow(&st);
+    fn(&st);
     unlink(path);
     rmdir(dir);
+}
+
+Test(signin, engines_sharing_a_store_follow_policy_changes)
+{
+    on_both_builtin_stores(two_engines_follow);
 }
 
 /* SPEC §7, R-PO-9: a bad item fails alone (EINVAL, its verdict block);
@@ -654,18 +661,7 @@ static void policy_chain_under_two_engines(risk_store *st)
 
 Test(signin, two_engines_keep_the_policy_chain_whole)
 {
-    risk_store st;
-    cr_assert(eq(int, risk_memory_store_new(&st), RISK_OK));
-    policy_chain_under_two_engines(&st);
-    char dir[] = "/tmp/librisk-signin-XXXXXX", path[64];
-    cr_assert(mkdtemp(dir) != NULL);
-    snprintf(path, sizeof path, "%s/j", dir);
-    risk_journal_options jo = RISK_JOURNAL_OPTIONS_INIT;
-    jo.durability = RISK_DURABILITY_OFF;
-    cr_assert(eq(int, risk_journal_open(&st, path, &jo, NULL), RISK_OK), "%s", risk_error_last());
-    policy_chain_under_two_engines(&st);
-    unlink(path);
-    rmdir(dir);
+    on_both_builtin_stores(policy_chain_under_two_engines);
 }
 
 /* The engine follows the policy count only of a table that is a built-in
