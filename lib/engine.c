@@ -150,12 +150,13 @@ int risk_engine_read_user(risk_engine *e, const char *user_id, risk_user **user,
 {
     void *txn = NULL;
     risk_user *u = NULL;
-    *ev = NULL, *nev = 0;
+    if (ev)
+        *ev = NULL, *nev = 0;
     int rc = e->st.begin(e->st.ctx, user_id, &txn);
     if (rc)
         return rc;
     rc = e->st.get_user(e->st.ctx, txn, user_id, &u);
-    if (rc == RISK_OK)
+    if (rc == RISK_OK && ev)
         rc = risk_engine_load_events(e, txn, user_id, ev, nev);
     e->st.rollback(e->st.ctx, txn);
     if (rc) {

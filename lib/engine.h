@@ -78,8 +78,9 @@ int risk_user_mfa_counts(const risk_user *u);
 
 /* Read a user's events (committed) as owned copies, sorted by detected_at
  * then id, inside a read transaction. */
-/* A user and all its events as stored, read in a transaction of their own
- * (rolled back); on failure nothing is left to free. */
+/* A user and all its events (ev NULL: the user only) as stored, read in a
+ * transaction of their own (rolled back); on failure nothing is left to
+ * free. */
 int risk_engine_read_user(risk_engine *e, const char *user_id, risk_user **user,
                           risk_event ***ev, size_t *nev);
 int risk_engine_load_events(risk_engine *e, void *txn, const char *user_id,

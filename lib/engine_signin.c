@@ -99,14 +99,8 @@ static int signin_visit(const risk_user *u, void *arg)
 /* Read the user without view_user: a transaction and a copy. */
 static int signin_slow(struct signin_arg *a, const char *user_id)
 {
-    risk_engine *e = a->e;
-    void *txn = NULL;
     risk_user *u = NULL;
-    int rc = e->st.begin(e->st.ctx, user_id, &txn);
-    if (rc)
-        return rc;
-    rc = e->st.get_user(e->st.ctx, txn, user_id, &u);
-    e->st.rollback(e->st.ctx, txn);
+    int rc = risk_engine_read_user(a->e, user_id, &u, NULL, NULL);
     if (rc == RISK_OK) {
         signin_visit(u, a);
         risk_user_free(u);
