@@ -1,0 +1,494 @@
+/* Rules at their edges, second round (as tests/test_rules.c): one test per
+ * library mutant that a second mutation audit found no test catching, each
+ * naming its rule. Each passes on the library and failed on its mutant. */
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "engine_fixture.h"
+#include "internal.h" /* risk_policy fields, as tests/test_policy.c */
+
+#include <stdio.h>
+#include <stdlib.h>
+
+TestSuite(rules_more, .init = fx_open, .fini = fx_close);
+
+struct last_item {
+    int n;
+    risk_history_action action;
+    risk_level level_before, level_after;
+    risk_state state_after;
+};
+static int last_item_cb(const risk_history *h, void *ud)
+{
+    struct last_item *l = ud;
+    l->n++;
+    l->action = risk_history_action_get(h);
+    l->level_before = risk_history_level_before(h);
+    l->level_after = risk_history_level_after(h);
+    l->state_after = risk_history_state_after(h);
+    return 0;
+}
+
+/* R-PO-11 / R-OP-4 (mutant upsert_explicit_time_ignored): a host that upserts
+ * an already registered user with an explicit registration time sets it
+ * (SPEC §2: "set by the host"); a corrected earlier time makes MFA count. */
+Test(rules_more, po11_upsert_corrects_registration_time)
+{
+    fx_policy("p", RISK_LEVEL_LOW, RISK_CONTROL_REQUIRE_PASSWORD_CHANGE, RISK_MODE_ON);
+    fx_user("u", 10, 0); /* MFA at T0+10 min */
+    cr_assert(eq(int, fx_event("u", "e1", "x", RISK_LEVEL_LOW, 5), RISK_OK));
+    risk_reason r;
+    cr_assert(eq(int, fx_signin("u", &r), RISK_DECISION_BLOCK));
+    cr_assert(eq(int, r, RISK_REASON_MFA_REGISTERED_DURING_RISK));
+    fx_user("u", 0, 0); /* the host corrects it: registered at T0 */
+    risk_user *u = fx_get("u");
+    cr_assert(eq(i64, risk_user_mfa_registered_at(u), T0));
+    risk_user_free(u);
+    cr_assert(eq(int, fx_signin("u", &r), RISK_DECISION_REQUIRE_PASSWORD_CHANGE));
+    cr_assert(eq(int, r, RISK_REASON_RISK_LEVEL));
+}
+
+/* R-OP-4 / R-PO-11 (mutant upsert_unreg_keeps_time): a user upserted as not
+ * registered has no registration time. */
+Test(rules_more, op4_unregister_clears_registration_time)
+{
+    fx_user("u", 10, 0);
+    fx_user("u", -1, 0);
+    risk_user *u = fx_get("u");
+    cr_assert(eq(int, risk_user_mfa_registered(u), 0));
+    cr_assert(eq(i64, risk_user_mfa_registered_at(u), RISK_TIME_NONE));
+    risk_user_free(u);
+}
+
+/* R-SC-2 boundary on the incremental ingest (mutant ingest_incr_aged_boundary):
+ * an event arriving with detected_at + period == now is aged already and
+ * never counts: the ingest's history item and the hook see level none. */
+Test(rules_more, sc2_arrives_exactly_aged)
+{
+    fx_user("u", -1, 0);
+    fx_now = T0 + 180 * DAY;
+    cr_assert(eq(int, fx_event("u", "e", "x", RISK_LEVEL_LOW, 0), RISK_OK));
+    struct last_item l = { 0 };
+    cr_assert(eq(int, risk_engine_history(fx, "u", last_item_cb, &l), RISK_OK));
+    cr_assert(eq(int, l.action, RISK_HISTORY_INGEST));
+    cr_assert(eq(int, l.level_after, RISK_LEVEL_NONE));
+    cr_assert(eq(int, fx_ch.after, RISK_LEVEL_NONE));
+}
+
+/* R-EV-7 / R-PW-1 (mutant temp_pw_no_remediated_at): a temporary password is
+ * a remediation: it sets remediated_at, and an event resolved before it
+ * cannot be reactivated. */
+Test(rules_more, ev7_temporary_password_is_remediation)
+{
+    fx_user("u", -1, 0);
+    fx_now = T0 + 10 * MINUTE;
+    cr_assert(eq(int, fx_event("u", "e", "x", RISK_LEVEL_LOW, 5), RISK_OK));
+    cr_assert(eq(int, risk_engine_resolve(fx, "admin", "e", NULL), RISK_OK));
+    char pw[32];
+    cr_assert(eq(int, risk_engine_temporary_password(fx, "admin", "u", pw, sizeof pw), RISK_OK));
+    risk_user *u = fx_get("u");
+    cr_assert(eq(i64, risk_user_remediated_at(u), T0 + 10 * MINUTE));
+    risk_user_free(u);
+    cr_assert(eq(int, risk_engine_reactivate(fx, "admin", "e", NULL), RISK_ETRANSITION));
+    cr_assert(eq(int, fx_evstate("e"), RISK_EVENT_CLOSED));
+}
+
+/* R-PW-1 / R-PO-7 (mutant temp_pw_keeps_reset_required; docs/decisions.md "A
+ * temporary password clears reset_required"): after the temporary password
+ * and the user's own (insecure) change, nothing is left to require. */
+Test(rules_more, pw1_temporary_password_clears_reset_required)
+{
+    fx_user("u", 0, 0);
+    cr_assert(eq(int, risk_engine_require_reset(fx, "admin", "u"), RISK_OK));
+    char pw[32];
+    cr_assert(eq(int, risk_engine_temporary_password(fx, "admin", "u", pw, sizeof pw), RISK_OK));
+    risk_user *u = fx_get("u");
+    cr_assert(eq(int, risk_user_reset_required(u), 0));
+    risk_user_free(u);
+    cr_assert(eq(int, risk_engine_password_changed(fx, "u", "u", RISK_PASSWORD_INSECURE), RISK_OK));
+    risk_reason r;
+    cr_assert(eq(int, fx_signin("u", &r), RISK_DECISION_ALLOW));
+    cr_assert(eq(int, r, RISK_REASON_NONE));
+}
+
+/* R-SC-5 / R-US-3 (mutant compromised_no_dedupe): confirming a user
+ * compromised again adds no second admin event; the item records 0 changed. */
+static int count_changed_cb(const risk_history *h, void *ud)
+{
+    *(uint32_t *)ud = risk_history_changed(h);
+    return 0;
+}
+Test(rules_more, sc5_confirm_compromised_twice_one_event)
+{
+    fx_user("u", -1, 0);
+    cr_assert(eq(int, risk_engine_confirm_compromised(fx, "admin", "u"), RISK_OK));
+    cr_assert(eq(int, risk_engine_confirm_compromised(fx, "admin", "u"), RISK_OK));
+    risk_user *u = fx_get("u");
+    cr_assert(eq(u32, risk_user_active_events(u), 1));
+    cr_assert(eq(u64, risk_user_score(u), 9));
+    risk_user_free(u);
+    uint32_t changed = 99;
+    cr_assert(eq(int, risk_engine_history(fx, "u", count_changed_cb, &changed), RISK_OK));
+    cr_assert(eq(u32, changed, 0));
+}
+
+/* R-SC-2 (mutant aged_closed_at_now; docs/decisions.md "closed_at of an aged
+ * event is detected_at + period"): the catch-up that runs late still dates
+ * the closing when the event aged, as system. */
+Test(rules_more, sc2_aged_closed_at_is_when_it_aged)
+{
+    fx_user("u", -1, 0);
+    cr_assert(eq(int, fx_event("u", "e", "x", RISK_LEVEL_LOW, 0), RISK_OK));
+    fx_now = T0 + 200 * DAY;
+    uint32_t closed = 0;
+    cr_assert(eq(int, risk_engine_dismiss(fx, "admin", "u", NULL, &closed), RISK_OK));
+    cr_assert(eq(u32, closed, 0)); /* the catch-up closed it first */
+    risk_event *ev = fx_ev("e");
+    cr_assert(eq(int, risk_event_close_reason(ev), RISK_CLOSE_AGED));
+    cr_assert(eq(i64, risk_event_closed_at(ev), T0 + 180 * DAY));
+    cr_assert(eq(str, (char *)risk_event_closed_by(ev), "system"));
+    risk_event_free(ev);
+}
+
+/* R-IV-1 / §7 (mutants opts_temp_len_min, opts_temp_len_max, opts_key_len,
+ * opts_retries_max): engine options just outside their documented ranges
+ * (temp_password_length 12–128, receipt_key_len ≥ 16, at most 1000
+ * conflict retries) are RISK_EINVAL; the bounds themselves are accepted. */
+static int try_opts(uint32_t pwlen, size_t keylen, uint32_t retries)
+{
+    static const uint8_t key[64] = { 1 };
+    risk_store st;
+    cr_assert(eq(int, risk_memory_store_new(&st), RISK_OK));
+    risk_engine_options o;
+    risk_engine_options_init(&o);
+    o.temp_password_length = pwlen;
+    o.receipt_key = keylen ? key : NULL;
+    o.receipt_key_len = keylen;
+    o.max_conflict_retries = retries;
+    risk_engine *e = NULL;
+    int rc = risk_engine_new(&e, &st, &o);
+    if (rc == RISK_OK)
+        risk_engine_free(e);
+    else if (st.close)
+        st.close(st.ctx);
+    return rc;
+}
+Test(rules_more, iv1_engine_option_bounds)
+{
+    cr_assert(eq(int, try_opts(12, 0, 0), RISK_OK));
+    cr_assert(eq(int, try_opts(11, 0, 0), RISK_EINVAL));
+    cr_assert(eq(int, try_opts(128, 0, 0), RISK_OK));
+    cr_assert(eq(int, try_opts(129, 0, 0), RISK_EINVAL));
+    cr_assert(eq(int, try_opts(0, 16, 0), RISK_OK));
+    cr_assert(eq(int, try_opts(0, 15, 0), RISK_EINVAL));
+    cr_assert(eq(int, try_opts(0, 0, 1000), RISK_OK));
+    cr_assert(eq(int, try_opts(0, 0, 1001), RISK_EINVAL));
+}
+
+/* ---- what-if, receipts, anchors (SPEC §10) ---- */
+
+static risk_policy *mk_policy(const char *name, risk_level t, risk_control c)
+{
+    risk_policy *p = NULL;
+    cr_assert(eq(int, risk_policy_new(&p, name, t, c), RISK_OK));
+    return p;
+}
+
+/* R-WI-2 boundary (mutant wi_due_strict): at exactly detected_at + period
+ * the event has aged (R-SC-2): the what-if predicts what a sign-in at that
+ * time decides, allow. */
+Test(rules_more, wi2_what_if_at_exact_aging_time)
+{
+    fx_user("u", -1, 0);
+    cr_assert(eq(int, fx_event("u", "e", "x", RISK_LEVEL_LOW, 0), RISK_OK));
+    risk_policy *p = mk_policy("block-low", RISK_LEVEL_LOW, RISK_CONTROL_BLOCK);
+    int64_t at = T0 + 180 * DAY;
+    risk_what_if *w = NULL;
+    cr_assert(eq(int, risk_engine_what_if(&w, fx, (const risk_policy *const *)&p, 1, at), RISK_OK));
+    cr_assert(eq(sz, risk_what_if_count(w, RISK_DECISION_ALLOW, RISK_REASON_NONE), 1));
+    cr_assert(eq(sz, risk_what_if_count(w, RISK_DECISION_BLOCK, RISK_REASON_RISK_LEVEL), 0));
+    risk_what_if_free(w);
+    /* and reality agrees */
+    cr_assert(eq(int, risk_engine_policy_set(fx, "admin", p), RISK_OK));
+    risk_policy_free(p);
+    fx_now = at;
+    cr_assert(eq(int, fx_signin("u", NULL), RISK_DECISION_ALLOW));
+}
+
+/* R-WI-1 (mutant wi_no_sort): each bucket's users are paged by id
+ * (librisk.h: "the i-th user (by id)"), whatever the store's listing order
+ * (highest level first). */
+Test(rules_more, wi1_users_paged_by_id)
+{
+    fx_user("a", -1, 0);
+    fx_user("b", -1, 0);
+    cr_assert(eq(int, fx_event("a", "ea", "x", RISK_LEVEL_LOW, 0), RISK_OK));
+    cr_assert(eq(int, fx_event("b", "eb", "x", RISK_LEVEL_HIGH, 0), RISK_OK));
+    risk_policy *p = mk_policy("block-low", RISK_LEVEL_LOW, RISK_CONTROL_BLOCK);
+    risk_what_if *w = NULL;
+    cr_assert(eq(int, risk_engine_what_if(&w, fx, (const risk_policy *const *)&p, 1, T0), RISK_OK));
+    cr_assert(eq(sz, risk_what_if_count(w, RISK_DECISION_BLOCK, RISK_REASON_RISK_LEVEL), 2));
+    cr_assert(eq(str, (char *)risk_what_if_user(w, RISK_DECISION_BLOCK, RISK_REASON_RISK_LEVEL, 0), "a"));
+    cr_assert(eq(str, (char *)risk_what_if_user(w, RISK_DECISION_BLOCK, RISK_REASON_RISK_LEVEL, 1), "b"));
+    risk_what_if_free(w);
+    risk_policy_free(p);
+}
+
+static const uint8_t rc_key[32] = "0123456789abcdef0123456789abcdef";
+static risk_store ro_inner;
+static int ro_on;
+static int ro_put_user(void *ctx, void *txn, const risk_user *u)
+{
+    return ro_on ? RISK_EREADONLY : ro_inner.put_user(ctx, txn, u);
+}
+
+static risk_engine *rc_engine(int readonly_wrapper)
+{
+    risk_store st;
+    fx_now = T0;
+    ro_on = 0;
+    cr_assert(eq(int, risk_memory_store_new(&st), RISK_OK));
+    ro_inner = st;
+    if (readonly_wrapper)
+        st.put_user = ro_put_user;
+    risk_engine_options o;
+    risk_engine_options_init(&o);
+    o.clock = fx_clock;
+    o.receipt_key = rc_key;
+    o.receipt_key_len = sizeof rc_key;
+    risk_engine *e = NULL;
+    cr_assert(eq(int, risk_engine_new(&e, &st, &o), RISK_OK), "%s", risk_error_last());
+    return e;
+}
+
+/* R-RC-1 boundary (mutant rc_aged_boundary): on a store that cannot write
+ * the aging catch-up, a sign-in at exactly detected_at + period decides on
+ * the aged view (R-SC-2); its receipt names no event: the one past its
+ * period did not count. */
+Test(rules_more, rc1_receipt_omits_event_aged_at_decision_time)
+{
+    risk_engine *e = rc_engine(1);
+    risk_event *ev = NULL;
+    cr_assert(eq(int, risk_event_new(&ev, "e", "u", "x", RISK_LEVEL_LOW, T0), RISK_OK));
+    cr_assert(eq(int, risk_engine_ingest(e, "detector", ev, 0), RISK_OK));
+    risk_event_free(ev);
+    ro_on = 1;
+    fx_now = T0 + 180 * DAY;
+    risk_verdict *v = NULL;
+    cr_assert(eq(int, risk_verdict_new(&v), RISK_OK));
+    cr_assert(eq(int, risk_verdict_want_receipt(v, 1), RISK_OK));
+    cr_assert(eq(int, risk_engine_sign_in(e, "u", v), RISK_OK), "%s", risk_error_last());
+    cr_assert(eq(int, risk_verdict_level(v), RISK_LEVEL_NONE));
+    const char *r = risk_verdict_receipt(v);
+    cr_assert_not_null(r);
+    cr_assert_null(strstr(r, "\nevent="), "%s", r);
+    cr_assert(eq(int, risk_receipt_verify(r, rc_key, sizeof rc_key), RISK_OK));
+    risk_verdict_free(v);
+    risk_engine_free(e);
+}
+
+/* R-RC-1 (mutant rc_mac_len_unchecked): a receipt altered after its mac
+ * (a character appended to the mac line) fails verification. */
+Test(rules_more, rc1_altered_mac_line_fails)
+{
+    risk_engine *e = rc_engine(0);
+    risk_verdict *v = NULL;
+    cr_assert(eq(int, risk_verdict_new(&v), RISK_OK));
+    cr_assert(eq(int, risk_verdict_want_receipt(v, 1), RISK_OK));
+    cr_assert(eq(int, risk_engine_sign_in(e, "u", v), RISK_OK));
+    const char *r = risk_verdict_receipt(v);
+    cr_assert(eq(int, risk_receipt_verify(r, rc_key, sizeof rc_key), RISK_OK));
+    size_t n = strlen(r);
+    char *copy = malloc(n + 2);
+    memcpy(copy, r, n - 1); /* without the final newline */
+    memcpy(copy + n - 1, "0\n", 3);
+    cr_assert(eq(int, risk_receipt_verify(copy, rc_key, sizeof rc_key), RISK_EVERIFY));
+    free(copy);
+    risk_verdict_free(v);
+    risk_engine_free(e);
+}
+
+/* R-IV-1 (mutant rc_want_2): want is 0 or 1; anything else is EINVAL. */
+Test(rules_more, iv1_want_receipt_range)
+{
+    risk_verdict *v = NULL;
+    cr_assert(eq(int, risk_verdict_new(&v), RISK_OK));
+    cr_assert(eq(int, risk_verdict_want_receipt(v, 2), RISK_EINVAL));
+    cr_assert(eq(int, risk_verdict_want_receipt(v, -1), RISK_EINVAL));
+    risk_verdict_free(v);
+}
+
+/* R-AU-3 (mutants au_anchor_subjects, au_anchor_lastseq): an anchor that
+ * does not describe the history fails verification: one claiming more
+ * chains than the history has, or items past its end. */
+Test(rules_more, au3_anchor_fields_checked)
+{
+    fx_user("a", -1, 0);
+    fx_user("b", -1, 0);
+    cr_assert(eq(int, fx_event("a", "e", "x", RISK_LEVEL_LOW, 0), RISK_OK));
+    risk_anchor a;
+    cr_assert(eq(int, risk_engine_history_anchor(fx, &a), RISK_OK));
+    uint64_t bad = 0;
+    cr_assert(eq(int, risk_engine_verify_history(fx, &a, &bad), RISK_OK));
+    risk_anchor more = a;
+    more.subjects++;
+    cr_assert(eq(int, risk_engine_verify_history(fx, &more, &bad), RISK_EVERIFY));
+    risk_anchor ahead = a;
+    ahead.seq += 5;
+    cr_assert(eq(int, risk_engine_verify_history(fx, &ahead, &bad), RISK_EVERIFY));
+}
+
+/* R-OP-1 / R-OP-7 (mutant ingest_update_other_user2): the update flag only
+ * updates a detection of the same user; an id taken by another user's event
+ * is RISK_EEXISTS even with the flag, and that event is untouched. */
+Test(rules_more, op7_update_flag_other_user_is_eexists)
+{
+    fx_user("a", -1, 0);
+    fx_user("b", -1, 0);
+    cr_assert(eq(int, fx_event("a", "e", "x", RISK_LEVEL_LOW, 0), RISK_OK));
+    risk_event *ev = NULL;
+    cr_assert(eq(int, risk_event_new(&ev, "e", "b", "x", RISK_LEVEL_HIGH, T0), RISK_OK));
+    cr_assert(eq(int, risk_engine_ingest(fx, "detector", ev, RISK_INGEST_UPDATE), RISK_EEXISTS));
+    risk_event_free(ev);
+    risk_event *got = fx_ev("e");
+    cr_assert(eq(str, (char *)risk_event_user_id(got), "a"));
+    cr_assert(eq(int, risk_event_level(got), RISK_LEVEL_LOW));
+    risk_event_free(got);
+    cr_assert(eq(int, fx_level("b"), RISK_LEVEL_NONE));
+}
+
+/* R-IV-1 (mutant bulk_ingest_flags_unchecked): the bulk ingest checks its
+ * flags like the single one, even with nothing to ingest. */
+Test(rules_more, iv1_bulk_ingest_unknown_flags)
+{
+    int res[1];
+    cr_assert(eq(int, risk_engine_ingest_bulk(fx, "detector", NULL, 0, 0x4, res), RISK_EINVAL));
+    cr_assert(eq(int, fx_history_count(NULL), 0));
+}
+
+/* §2 risk_updated_at (mutant put_user_no_state_stamp): a change of state
+ * alone (an event already past its period arrives for a known user: none →
+ * at_risk, level and detail stay none; R-US-1, R-SC-2) is a change:
+ * risk_updated_at is its time, not the aging's. */
+Test(rules_more, us1_state_only_change_stamps_updated_at)
+{
+    fx_user("u", -1, 0);
+    fx_now = T0 + 200 * DAY;
+    cr_assert(eq(int, fx_event("u", "e", "x", RISK_LEVEL_LOW, 0), RISK_OK));
+    risk_user *u = fx_get("u");
+    cr_assert(eq(int, risk_user_risk_level(u), RISK_LEVEL_NONE));
+    cr_assert(eq(i64, risk_user_risk_updated_at(u), T0 + 200 * DAY));
+    risk_user_free(u);
+}
+
+/* R-IV-1 (mutants opts_refuse_2, opts_key_null_len): refuse_unknown_users
+ * is 0 or 1; a receipt key length without a key is EINVAL. */
+static int try_opts2(uint32_t refuse, size_t keylen_without_key)
+{
+    risk_store st;
+    cr_assert(eq(int, risk_memory_store_new(&st), RISK_OK));
+    risk_engine_options o;
+    risk_engine_options_init(&o);
+    o.refuse_unknown_users = refuse;
+    o.receipt_key = NULL;
+    o.receipt_key_len = keylen_without_key;
+    risk_engine *e = NULL;
+    int rc = risk_engine_new(&e, &st, &o);
+    if (rc == RISK_OK)
+        risk_engine_free(e);
+    else if (st.close)
+        st.close(st.ctx);
+    return rc;
+}
+Test(rules_more, iv1_engine_option_flags)
+{
+    cr_assert(eq(int, try_opts2(1, 0), RISK_OK));
+    cr_assert(eq(int, try_opts2(2, 0), RISK_EINVAL));
+    cr_assert(eq(int, try_opts2(0, 16), RISK_EINVAL));
+}
+
+/* R-PO-9 / R-IV-1 (mutant signin_badid_no_failclosed): a sign-in refused
+ * for a bad user id leaves a reused verdict at block, not its last allow. */
+Test(rules_more, po9_bad_id_verdict_fails_closed)
+{
+    risk_reason r;
+    cr_assert(eq(int, fx_signin("nobody", &r), RISK_DECISION_ALLOW));
+    cr_assert(eq(int, risk_engine_sign_in(fx, "", fx_verdict), RISK_EINVAL));
+    cr_assert(eq(int, risk_verdict_decision(fx_verdict), RISK_DECISION_BLOCK));
+    cr_assert(eq(int, risk_verdict_reason(fx_verdict), RISK_REASON_STORE_ERROR));
+}
+
+/* R-IV-1 (mutants pol_check_control_range, pol_check_mode_range): the pure
+ * decision refuses a policy whose control or mode is just past its range. */
+Test(rules_more, iv1_decide_policy_enum_bounds)
+{
+    risk_policy *p = mk_policy("p", RISK_LEVEL_LOW, RISK_CONTROL_BLOCK);
+    risk_user *u = NULL;
+    cr_assert(eq(int, risk_user_new(&u, "u"), RISK_OK));
+    risk_verdict *v = NULL;
+    cr_assert(eq(int, risk_verdict_new(&v), RISK_OK));
+    const risk_policy *const *ps = (const risk_policy *const *)&p;
+    cr_assert(eq(int, risk_decide(v, ps, 1, u, RISK_LEVEL_LOW, T0), RISK_OK));
+    p->control = RISK_CONTROL_BLOCK + 1;
+    cr_assert(eq(int, risk_decide(v, ps, 1, u, RISK_LEVEL_LOW, T0), RISK_EINVAL));
+    p->control = RISK_CONTROL_BLOCK;
+    p->mode = RISK_MODE_REPORT_ONLY + 1;
+    cr_assert(eq(int, risk_decide(v, ps, 1, u, RISK_LEVEL_LOW, T0), RISK_EINVAL));
+    cr_assert(eq(int, risk_verdict_decision(v), RISK_DECISION_BLOCK));
+    risk_verdict_free(v);
+    risk_user_free(u);
+    risk_policy_free(p);
+}
+
+
+/* R-OP-6 (mutant policy_remove_missing_ok): removing a policy that does
+ * not exist is RISK_ENOTFOUND and writes no history item, whatever the
+ * store's remove does with a missing name (here: an idempotent delete). */
+static risk_store idem_inner;
+static int idem_remove_policy(void *ctx, void *txn, const char *name)
+{
+    int rc = idem_inner.remove_policy(ctx, txn, name);
+    return rc == RISK_ENOTFOUND ? RISK_OK : rc;
+}
+Test(rules_more, op6_remove_missing_policy_idempotent_store)
+{
+    risk_store st;
+    cr_assert(eq(int, risk_memory_store_new(&st), RISK_OK));
+    idem_inner = st;
+    st.remove_policy = idem_remove_policy;
+    risk_engine *e = NULL;
+    cr_assert(eq(int, risk_engine_new(&e, &st, NULL), RISK_OK));
+    cr_assert(eq(int, risk_engine_policy_remove(e, "admin", "nope"), RISK_ENOTFOUND));
+    int n = 0;
+    cr_assert(eq(int, risk_engine_history_feed(e, 0, fx_hist_count_cb, &n), RISK_OK));
+    cr_assert(eq(int, n, 0));
+    risk_engine_free(e);
+}
+
+/* R-IV-1 / R-SC-1 (mutant sc_check_detected_max): the pure scoring refuses
+ * an event time at 2^53 (the range is 0 <= t < 2^53). */
+Test(rules_more, iv1_score_detected_at_bound)
+{
+    risk_event *ev = NULL;
+    cr_assert(eq(int, risk_event_new(&ev, "e", "u", "x", RISK_LEVEL_LOW, T0), RISK_OK));
+    const risk_event *const evs[1] = { ev };
+    risk_score_result r;
+    ev->detected_at = RISK_TIME_MAX - 1;
+    cr_assert(eq(int, risk_score(&r, NULL, evs, 1, T0), RISK_OK));
+    ev->detected_at = RISK_TIME_MAX;
+    cr_assert(eq(int, risk_score(&r, NULL, evs, 1, T0), RISK_EINVAL));
+    risk_event_free(ev);
+}
+
+/* R-DI-4 (mutant dismiss_bulk_closed_unset): the per-user result includes
+ * the count for every user, 0 for one that failed or had nothing active. */
+Test(rules_more, di4_bulk_counts_every_user)
+{
+    fx_user("a", -1, 0);
+    const char *ids[] = { "missing", "a" };
+    int res[2] = { 99, 99 };
+    uint32_t closed[2] = { 77, 77 };
+    cr_assert(eq(int, risk_engine_dismiss_bulk(fx, "admin", ids, 2, NULL, res, closed), 1));
+    cr_assert(eq(int, res[0], RISK_ENOTFOUND));
+    cr_assert(eq(int, res[1], RISK_OK));
+    cr_assert(eq(u32, closed[0], 0));
+    cr_assert(eq(u32, closed[1], 0));
+}
