@@ -108,8 +108,28 @@ static int signin_slow(struct signin_arg *a, const char *user_id)
     return rc;
 }
 
-/* The general decision under the policy cache's read lock. */
-static int signin_locked(struct signin_arg *a, const char *user_id, size_t len)
+/* Read the user as the aging catch-up would leave it, computed in memory
+ * as the queries do: for a user due for the catch-up on a store that
+ * cannot write it (RISK_EREADONLY; R-SC-2: "a sign-in is right at any time
+ * without writing"). */
+static int signin_aged(struct signin_arg *a, const char *user_id)
+{
+    risk_user *u = NULL;
+    risk_event **ev = NULL;
+    size_t n = 0;
+    int rc = risk_engine_read_user(a->e, user_id, &u, &ev, &n);
+    if (rc == RISK_OK) {
+        risk_engine_simulate_aging(a->e, u, ev, n, a->now);
+        signin_visit(u, a);
+        risk_user_free(u);
+        risk_events_free(ev, n);
+    }
+    return rc;
+}
+
+/* The general decision under the policy cache's read lock; aged: on the
+ * user as the catch-up would leave it (signin_aged). */
+static int signin_locked(struct signin_arg *a, const char *user_id, size_t len, int aged)
 {
     risk_engine *e = a->e;
     int rc = risk_engine_policies_rdlock(e);
@@ -118,8 +138,9 @@ static int signin_locked(struct signin_arg *a, const char *user_id, size_t len)
     a->due = 0;
     a->key = NOT_VISITED; /* signin_visit sets it */
     a->rc = RISK_OK;
-    rc = e->st.view_user ? e->st.view_user(e->st.ctx, user_id, signin_visit, a)
-                         : signin_slow(a, user_id);
+    rc = aged              ? signin_aged(a, user_id)
+         : e->st.view_user ? e->st.view_user(e->st.ctx, user_id, signin_visit, a)
+                           : signin_slow(a, user_id);
     if (rc == RISK_ENOTFOUND) { /* R-PO-8: unknown users sign in with level none */
         rc = risk_decide_checked(a->v, (const risk_policy *const *)e->policies, e->n_policies,
                                  NULL, RISK_LEVEL_NONE, a->now);
@@ -127,37 +148,6 @@ static int signin_locked(struct signin_arg *a, const char *user_id, size_t len)
     } else if (rc == RISK_OK)
         rc = a->key == NOT_VISITED ? not_visited(user_id) : a->rc;
     risk_engine_policies_unlock(e);
-    return rc;
-}
-
-/* A user due for the aging catch-up on a store that cannot write it
- * (RISK_EREADONLY): decide on the user as the catch-up would leave it,
- * computed in memory (R-SC-2: "a sign-in is right at any time without
- * writing"), as the queries do. */
-static int signin_as_of(struct signin_arg *a, const char *user_id, size_t len)
-{
-    risk_engine *e = a->e;
-    risk_user *u = NULL;
-    risk_event **ev = NULL;
-    size_t n = 0;
-    int rc = risk_engine_read_user(e, user_id, &u, &ev, &n);
-    int unknown = rc == RISK_ENOTFOUND; /* gone since: R-PO-8, level none */
-    if (rc == RISK_OK || unknown) {
-        if (u != NULL)
-            risk_engine_simulate_aging(e, u, ev, n, a->now);
-        a->due = 0;
-        a->version = u != NULL ? u->version : 0;
-        if ((rc = risk_engine_policies_rdlock(e)) == RISK_OK) {
-            rc = risk_decide_checked(a->v, (const risk_policy *const *)e->policies,
-                                     e->n_policies, u,
-                                     u != NULL ? (risk_level)u->level : RISK_LEVEL_NONE, a->now);
-            risk_engine_policies_unlock(e);
-        }
-        if (rc == RISK_OK && unknown)
-            memcpy(a->v->user_id, user_id, len + 1);
-    }
-    risk_user_free(u);
-    risk_events_free(ev, n);
     return rc;
 }
 
@@ -176,7 +166,7 @@ static int sign_in_at(risk_engine *engine, const char *user_id, size_t len,
         if (engine->st.view_user)
             rc = signin_fast(&a, user_id, len, &done);
         if (!done)
-            rc = signin_locked(&a, user_id, len);
+            rc = signin_locked(&a, user_id, len, 0);
         if (rc == RISK_OK && !a.due && verdict->want_receipt) {
             /* R-RC-1: the events of the record decided on; if the user
              * changed since, decide again */
@@ -192,8 +182,9 @@ static int sign_in_at(risk_engine *engine, const char *user_id, size_t len,
         rc = risk_engine_catch_up(engine, user_id, NULL);
         if (rc == RISK_EREADONLY) { /* nothing can write it: decide without */
             a.now = risk_engine_clock(engine);
-            rc = signin_as_of(&a, user_id, len);
-            if (rc == RISK_OK && verdict->want_receipt)
+            a.version = 0; /* an unknown user's (gone since) */
+            rc = signin_locked(&a, user_id, len, 1);
+            if (rc == RISK_OK && !a.due && verdict->want_receipt)
                 rc = risk_engine_make_receipt(engine, verdict, a.version);
             break;
         }
