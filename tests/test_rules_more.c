@@ -152,24 +152,31 @@ Test(rules_more, sc2_aged_closed_at_is_when_it_aged)
  * opts_retries_max): engine options just outside their documented ranges
  * (temp_password_length 12–128, receipt_key_len ≥ 16, at most 1000
  * conflict retries) are RISK_EINVAL; the bounds themselves are accepted. */
+/* An engine over a fresh memory store with options o: its result (the
+ * engine, if made, is freed; the store too if it was refused). */
+static int engine_new_with(const risk_engine_options *o)
+{
+    risk_store st;
+    cr_assert(eq(int, risk_memory_store_new(&st), RISK_OK));
+    risk_engine *e = NULL;
+    int rc = risk_engine_new(&e, &st, o);
+    if (rc == RISK_OK)
+        risk_engine_free(e);
+    else if (st.close)
+        st.close(st.ctx);
+    return rc;
+}
+
 static int try_opts(uint32_t pwlen, size_t keylen, uint32_t retries)
 {
     static const uint8_t key[64] = { 1 };
-    risk_store st;
-    cr_assert(eq(int, risk_memory_store_new(&st), RISK_OK));
     risk_engine_options o;
     risk_engine_options_init(&o);
     o.temp_password_length = pwlen;
     o.receipt_key = keylen ? key : NULL;
     o.receipt_key_len = keylen;
     o.max_conflict_retries = retries;
-    risk_engine *e = NULL;
-    int rc = risk_engine_new(&e, &st, &o);
-    if (rc == RISK_OK)
-        risk_engine_free(e);
-    else if (st.close)
-        st.close(st.ctx);
-    return rc;
+    return engine_new_with(&o);
 }
 Test(rules_more, iv1_engine_option_bounds)
 {
@@ -383,20 +390,12 @@ Test(rules_more, us1_state_only_change_stamps_updated_at)
  * is 0 or 1; a receipt key length without a key is EINVAL. */
 static int try_opts2(uint32_t refuse, size_t keylen_without_key)
 {
-    risk_store st;
-    cr_assert(eq(int, risk_memory_store_new(&st), RISK_OK));
     risk_engine_options o;
     risk_engine_options_init(&o);
     o.refuse_unknown_users = refuse;
     o.receipt_key = NULL;
     o.receipt_key_len = keylen_without_key;
-    risk_engine *e = NULL;
-    int rc = risk_engine_new(&e, &st, &o);
-    if (rc == RISK_OK)
-        risk_engine_free(e);
-    else if (st.close)
-        st.close(st.ctx);
-    return rc;
+    return engine_new_with(&o);
 }
 Test(rules_more, iv1_engine_option_flags)
 {
