@@ -296,6 +296,11 @@ int check_writable(jstore *js);
 int wbuf_flush(jstore *js);
 /* Sync the frames written so far (backup; file_mu held). */
 int sync_written(jstore *js, int even_off);
+/* With file_mu held: write the buffered frames, sync what is written
+ * (sync_written), then check (check_readable or check_writable) that no
+ * write or sync of another thread failed meanwhile: the file then holds,
+ * durably, what memory shows. */
+int flush_and_sync(jstore *js, int even_off, int (*check)(jstore *));
 /* After synced moved or the journal was poisoned (sync_mu held): wake every
  * commit waiting for a sync; each looks again. */
 void wake_all_waiters(jstore *js);

@@ -301,11 +301,9 @@ int j_compact(void *ctx)
         return rc;
     pthread_mutex_lock(&js->file_mu);
     wait_applied(js); /* memory then holds what the file holds */
-    rc = wbuf_flush(js); /* the copy reads history from the file */
-    if (rc == RISK_OK) /* the copy holds no commit a failing sync may take back */
-        rc = sync_written(js, 0);
-    if (rc == RISK_OK) /* nor one a write or sync that failed meanwhile cut away */
-        rc = check_writable(js);
+    /* written: the copy reads history from the file; synced: it holds no
+     * commit a failing sync may take back */
+    rc = flush_and_sync(js, 0, check_writable);
     if (rc == RISK_OK)
         rc = write_copy(js, js->path, 1);
     pthread_mutex_unlock(&js->file_mu);
@@ -339,11 +337,7 @@ int j_backup(void *ctx, const char *path)
         return rc;
     pthread_mutex_lock(&js->file_mu);
     wait_applied(js);
-    rc = wbuf_flush(js);
-    if (rc == RISK_OK) /* the copy holds no commit a failing sync may take back */
-        rc = sync_written(js, 0);
-    if (rc == RISK_OK) /* nor one a write or sync that failed meanwhile cut away */
-        rc = check_readable(js);
+    rc = flush_and_sync(js, 0, check_readable);
     if (rc == RISK_OK)
         rc = write_copy(js, path, 0);
     pthread_mutex_unlock(&js->file_mu);

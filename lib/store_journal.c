@@ -778,6 +778,16 @@ static int j_wait_durable(void *ctx, uint64_t ticket)
     return ticket ? wait_durable(ctx, ticket) : RISK_OK;
 }
 
+int flush_and_sync(jstore *js, int even_off, int (*check)(jstore *))
+{
+    int rc = wbuf_flush(js);
+    if (rc == RISK_OK) /* nothing a failing sync may still take back */
+        rc = sync_written(js, even_off);
+    if (rc == RISK_OK) /* nor a write or sync of another thread that failed meanwhile */
+        rc = check(js);
+    return rc;
+}
+
 /* risk_engine_sync: what commits have appended is written and synced now,
  * whatever the durability mode. */
 static int j_sync(void *ctx)
@@ -787,11 +797,7 @@ static int j_sync(void *ctx)
     if (rc != RISK_OK)
         return rc;
     pthread_mutex_lock(&js->file_mu);
-    rc = wbuf_flush(js);
-    if (rc == RISK_OK)
-        rc = sync_written(js, 1);
-    if (rc == RISK_OK) /* a write or sync of another thread that failed meanwhile */
-        rc = check_writable(js);
+    rc = flush_and_sync(js, 1, check_writable);
     pthread_mutex_unlock(&js->file_mu);
     return rc;
 }
