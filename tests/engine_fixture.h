@@ -54,13 +54,12 @@ static void fx_change_fn(const risk_user *before, const risk_user *after, void *
     fx_ch.state_after = risk_user_risk_state(after);
 }
 
-static void fx_open_with(const risk_scoring *sc, int refuse)
+/* The fixture's engine (clock, hooks) over st, which it takes. */
+static void fx_open_on(const risk_store *st, const risk_scoring *sc, int refuse)
 {
-    risk_store st;
     fx_now = T0;
     memset(&fx_fb, 0, sizeof fx_fb);
     memset(&fx_ch, 0, sizeof fx_ch);
-    cr_assert(eq(int, risk_memory_store_new(&st), RISK_OK));
     risk_engine_options o;
     risk_engine_options_init(&o);
     o.clock = fx_clock;
@@ -68,7 +67,14 @@ static void fx_open_with(const risk_scoring *sc, int refuse)
     o.user_changed = fx_change_fn;
     o.scoring = sc;
     o.refuse_unknown_users = (uint32_t)refuse;
-    cr_assert(eq(int, risk_engine_new(&fx, &st, &o), RISK_OK), "%s", risk_error_last());
+    cr_assert(eq(int, risk_engine_new(&fx, st, &o), RISK_OK), "%s", risk_error_last());
+}
+
+static void fx_open_with(const risk_scoring *sc, int refuse)
+{
+    risk_store st;
+    cr_assert(eq(int, risk_memory_store_new(&st), RISK_OK));
+    fx_open_on(&st, sc, refuse);
 }
 
 static void fx_open(void)

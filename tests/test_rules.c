@@ -171,18 +171,10 @@ static int failing_append(void *ctx, void *txn, const risk_history *h)
 }
 Test(rules_failing_store, in2_no_hook_on_failed_op, .fini = fx_close)
 {
-    fx_now = T0;
-    memset(&fx_fb, 0, sizeof fx_fb);
-    memset(&fx_ch, 0, sizeof fx_ch);
     cr_assert(eq(int, risk_memory_store_new(&inner), RISK_OK));
     risk_store st = inner;
     st.append_history = failing_append;
-    risk_engine_options o;
-    risk_engine_options_init(&o);
-    o.clock = fx_clock;
-    o.feedback = fx_feedback_fn;
-    o.user_changed = fx_change_fn;
-    cr_assert(eq(int, risk_engine_new(&fx, &st, &o), RISK_OK));
+    fx_open_on(&st, NULL, 0);
     fx_user("u", 0, 0);
     cr_assert(eq(int, fx_event("u", "e1", "x", RISK_LEVEL_LOW, 1), RISK_OK));
     int calls = fx_ch.calls;
