@@ -68,16 +68,19 @@ int parse_time(const char *s, int64_t *out)
         *out = v;
         return 0;
     }
-    /* YYYY-MM-DDTHH:MM:SS[.mmm]Z */
+    /* YYYY-MM-DDTHH:MM:SS[.mmm]Z; a year after 9999 has more digits, as
+     * fmt_time prints it (what is printed can be given back) */
     unsigned y, mo, d, h, mi, se, ms = 0;
-    if (n != 20 && n != 24) return -1;
-    if (digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
-        digits(s + 8, 2, &d) || s[10] != 'T' || digits(s + 11, 2, &h) || s[13] != ':' ||
-        digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &se))
+    size_t k = strspn(s, "0123456789");
+    if (k < 4 || k > 6 || (k > 4 && s[0] == '0') || (n != k + 16 && n != k + 20)) return -1;
+    const char *r = s + k; /* -MM-DDTHH:MM:SS[.mmm]Z */
+    if (digits(s, (int)k, &y) || r[0] != '-' || digits(r + 1, 2, &mo) || r[3] != '-' ||
+        digits(r + 4, 2, &d) || r[6] != 'T' || digits(r + 7, 2, &h) || r[9] != ':' ||
+        digits(r + 10, 2, &mi) || r[12] != ':' || digits(r + 13, 2, &se))
         return -1;
-    if (n == 24) {
-        if (s[19] != '.' || digits(s + 20, 3, &ms) || s[23] != 'Z') return -1;
-    } else if (s[19] != 'Z') {
+    if (n == k + 20) {
+        if (r[15] != '.' || digits(r + 16, 3, &ms) || r[19] != 'Z') return -1;
+    } else if (r[15] != 'Z') {
         return -1;
     }
     static const unsigned mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};

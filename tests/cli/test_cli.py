@@ -131,6 +131,18 @@ class TestGlobal(Base):
         self.js('user', 'set', 'b', '--mfa', '--now', '2026-11-24T10:00:00.250Z')
         self.assertEqual(self.js('user', 'show', 'b')['mfa_registered_at'], T0_MS + 250)
 
+    def test_now_after_year_9999_reads_back_as_printed(self):
+        far = 253402300800000 + 1500  # 10000-01-01T00:00:01.500Z
+        self.js('--now', str(far), 'user', 'set', 'a', '--mfa')
+        shown = self.ok('user', 'show', 'a')
+        self.assertIn('10000-01-01T00:00:01.500Z', shown)
+        self.js('user', 'set', 'b', '--mfa', '--now', '10000-01-01T00:00:01.500Z')
+        self.assertEqual(self.js('user', 'show', 'b')['mfa_registered_at'], far)
+        self.js('user', 'set', 'c', '--mfa', '--now', '287396-10-12T08:59:00Z')
+        for bad in ('09999-01-01T00:00:00Z', '1000000-01-01T00:00:00Z',
+                    '287396-10-12T08:59:01Z', '10000-01-01T00:00:00'):
+            self.refused('RISK_EINVAL', 'user', 'show', 'a', '--now', bad, code=2)
+
     def test_default_store_paths(self):
         env = dict(self.env)
         del env['RISKCTL_STORE']
