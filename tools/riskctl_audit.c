@@ -483,10 +483,12 @@ int cmd_policy_what_if(ctl *c, int argc, char **argv)
             static const char *const hdr[] = {"DECISION", "REASON", "COUNT", "USERS"};
             table_init(&t, 4, hdr);
         }
+        size_t most = 0; /* the largest group */
         for (uint32_t d = RISK_DECISION_ALLOW; d <= RISK_DECISION_BLOCK; d++) {
             for (uint32_t r = RISK_REASON_NONE; r <= RISK_REASON_STORE_ERROR; r++) {
                 size_t cnt = risk_what_if_count(w, (risk_decision)d, (risk_reason)r);
                 if (!cnt) continue;
+                if (cnt > most) most = cnt;
                 const char *dn = ename(RISK_ENUM_DECISION, d), *rn = ename(RISK_ENUM_REASON, r);
                 if (c->json) {
                     jw_obj(&j);
@@ -526,8 +528,14 @@ int cmd_policy_what_if(ctl *c, int argc, char **argv)
         } else {
             table_print(c, &t, stdout);
             table_free(&t);
-            printf("(nothing was changed; users %zu–%zu of each group shown: --offset, "
-                   "--limit)\n", offset + 1, offset + limit);
+            if (most == 0)
+                printf("(nothing was changed)\n");
+            else if (offset >= most || limit == 0)
+                printf("(nothing was changed; no users shown: --offset %zu, --limit %zu, the "
+                       "largest group has %zu)\n", offset, limit, most);
+            else
+                printf("(nothing was changed; users %zu–%zu of each group shown: --offset, "
+                       "--limit)\n", offset + 1, most - offset < limit ? most : offset + limit);
         }
         rc = EXIT_DONE;
     }

@@ -1263,6 +1263,12 @@ class TestWhatIf(Base):
         self.assertEqual(r['users'], ['u1', 'u2'])
         full = self.js('policy', 'what-if', 'p', '--threshold', 'high', '--control', 'block')
         self.assertEqual(full['results'][0]['users'], ['u%d' % i for i in range(5)])
+        # the text footer names the users shown, and none past the last
+        wi = ('policy', 'what-if', 'p', '--threshold', 'high', '--control', 'block')
+        self.assertIn('users 4–5 of each group shown', self.ok(*wi, '--offset', '3'))
+        self.assertIn('users 1–2 of each group shown', self.ok(*wi, '--limit', '2'))
+        self.assertIn('no users shown: --offset 5, --limit 20, the largest group has 5',
+                      self.ok(*wi, '--offset', '5'))
         self.refused('RISK_EINVAL', 'policy', 'what-if', 'p', '--threshold', 'high', code=2)
         self.refused('RISK_EINVAL', 'policy', 'what-if', 'p', '--threshold', 'huge',
                      '--control', 'block', code=2)
