@@ -16,6 +16,8 @@ from __future__ import annotations
 import ctypes
 import itertools
 import sys
+import traceback
+import types
 import weakref
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
@@ -212,12 +214,24 @@ class HostStoreAdapter:
 
 
 def report_unraisable(exc: BaseException, where: str) -> None:
-    """A hook raised after commit: nothing to roll back, so report it."""
+    """A hook raised after commit: nothing to roll back, so report it, as
+    Python reports an exception it cannot raise: to ``sys.unraisablehook``
+    when the host installed one, else (CPython's own hook accepts only its
+    private argument type) on ``sys.stderr`` in the same words."""
+    msg = f"Exception ignored in librisk {where}"
     hook = getattr(sys, "unraisablehook", None)
-    if hook is not None:
-        class _U:
-            exc_type, exc_value, exc_traceback = type(exc), exc, exc.__traceback__
-            err_msg, object = f"Exception ignored in librisk {where}", None
-        hook(_U)  # type: ignore[arg-type]
+    if hook is not None and hook is not getattr(sys, "__unraisablehook__", None):
+        try:
+            hook(types.SimpleNamespace(exc_type=type(exc), exc_value=exc,
+                                       exc_traceback=exc.__traceback__, err_msg=msg,
+                                       object=None))
+            return
+        except BaseException:  # noqa: B036 - a failing hook: print instead
+            pass
+    try:
+        print(msg + ":", file=sys.stderr)
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    except Exception:  # no stderr to write to: nothing else to do
+        pass
 
 

@@ -55,6 +55,18 @@ def from_ms(ms: int) -> Optional[datetime]:
     return _EPOCH + timedelta(milliseconds=ms)
 
 
+def _by_level(values: Iterable[int], what: str) -> Iterable[Tuple[int, str]]:
+    """(value, level name) for a (low, medium, high) triple."""
+    try:
+        triple = tuple(values)
+    except TypeError:
+        raise InvalidArgument(-1, f"scoring.{what}: expected (low, medium, high)") from None
+    if len(triple) != 3:
+        raise InvalidArgument(-1, f"scoring.{what}: expected 3 values (low, medium, high), "
+                                  f"got {len(triple)}")
+    return zip(triple, ("low", "medium", "high"))
+
+
 def _ms_span(period: Optional[timedelta]) -> int:
     if period is None:
         return 0
@@ -556,12 +568,15 @@ class Scoring:
 
     def _to_c(self) -> Tuple[object, object]:
         """The C struct and what it borrows (keep both alive)."""
-        from ._ffi import Scoring as CScoring, TypeAging, enc
+        from ._ffi import Scoring as CScoring, TypeAging, enc, unsigned
         s = CScoring()
         lib.risk_scoring_init(s)
-        s.weight_low, s.weight_medium, s.weight_high = (int(w) for w in self.weights)
+        # out of the C fields' range is refused, never wrapped (R-SC-7)
+        s.weight_low, s.weight_medium, s.weight_high = (
+            unsigned(v, f"scoring.weight_{n}") for v, n in _by_level(self.weights, "weights"))
         s.threshold_low, s.threshold_medium, s.threshold_high = (
-            int(t) for t in self.thresholds)
+            unsigned(v, f"scoring.threshold_{n}", 64)
+            for v, n in _by_level(self.thresholds, "thresholds"))
         s.aging_low_ms = _ms_span(self.aging_low)
         s.aging_medium_ms = _ms_span(self.aging_medium)
         s.aging_high_ms = _ms_span(self.aging_high)

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import librisk
-from librisk import (Engine, InvalidArgument, Policy, RiskError, SQLiteStore, StoreError,
-                     Unsupported)
+from librisk import (Engine, InvalidArgument, Level, Policy, RiskError, Scoring, SQLiteStore,
+                     StoreError, Unsupported)
 from librisk import _ffi
 from support import T0, DictStore, FullDictStore
 
@@ -695,3 +695,62 @@ class TestSync(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestSession8Review(unittest.TestCase):
+    """Found by the seed-scenario review of 2026-12-07."""
+
+    def test_scoring_out_of_range_is_refused_not_wrapped(self):
+        # R-SC-7, R-IV-1: a weight of -1 became 4294967295, a threshold of
+        # 2**64 + 5 became 5; both made the engine.
+        bad = [(Scoring(weights=(-1, 3, 9)), "scoring.weight_low"),
+               (Scoring(weights=(1, 2**32, 9)), "scoring.weight_medium"),
+               (Scoring(thresholds=(1, 3, 2**64 + 5)), "scoring.threshold_high"),
+               (Scoring(thresholds=(-1, 3, 9)), "scoring.threshold_low"),
+               (Scoring(weights=(1, 2)), "scoring.weights"),
+               (Scoring(thresholds=7), "scoring.thresholds")]  # type: ignore[arg-type]
+        for sc, name in bad:
+            with self.subTest(name=name), self.assertRaisesRegex(InvalidArgument, name):
+                Engine.memory(clock=T0, scoring=sc)
+        with Engine.memory(clock=T0, scoring=Scoring(weights=(2**32 - 1, 1, 1),
+                                                     thresholds=(1, 2, 2**64 - 1))) as e:
+            e.ingest("u", "e1", "leakedCredentials", "low", T0)
+            self.assertEqual(e.user("u").score, 2**32 - 1)
+
+    def _raising_hook_engine(self) -> Engine:
+        def hook(before: Any, after: Any) -> None:
+            raise RuntimeError("revoke sessions failed")
+        return Engine.memory(actor="admin", clock=T0, on_user_change=hook)
+
+    def test_hook_exception_reported_by_default_hook(self):
+        # CPython's own unraisablehook refused the binding's argument with a
+        # TypeError, so the host's exception was never shown.
+        import contextlib
+        import io
+        old = sys.unraisablehook
+        sys.unraisablehook = sys.__unraisablehook__
+        err = io.StringIO()
+        try:
+            with self._raising_hook_engine() as e, contextlib.redirect_stderr(err):
+                e.ingest("u", "e1", "leakedCredentials", "high", T0)
+                self.assertEqual(e.user("u").risk_level, Level.HIGH)  # committed
+        finally:
+            sys.unraisablehook = old
+        text = err.getvalue()
+        self.assertIn("Exception ignored in librisk on_user_change hook", text)
+        self.assertIn("RuntimeError: revoke sessions failed", text)
+        self.assertNotIn("TypeError", text)
+
+    def test_hook_exception_goes_to_the_hosts_unraisablehook(self):
+        seen: List[Any] = []
+        old = sys.unraisablehook
+        sys.unraisablehook = seen.append
+        try:
+            with self._raising_hook_engine() as e:
+                e.ingest("u", "e1", "leakedCredentials", "high", T0)
+        finally:
+            sys.unraisablehook = old
+        self.assertEqual(len(seen), 1)
+        self.assertIsInstance(seen[0].exc_value, RuntimeError)
+        self.assertIs(seen[0].exc_type, RuntimeError)
+        self.assertIn("on_user_change", seen[0].err_msg)
