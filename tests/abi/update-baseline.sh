@@ -16,6 +16,7 @@ fi
 meson compile -C "$build" risk
 lib=$build/lib/librisk.so
 readelf -S "$lib" | grep -q '\.debug_info' || { echo "$lib has no debug info" >&2; exit 1; }
-abidw --headers-dir "$top/include" --no-corpus-path --no-comp-dir-path --no-show-locs \
+# the same options as abidiff.sh uses for the library it checks
+abidw --headers-dir "$top/include" --drop-private-types --no-corpus-path --no-comp-dir-path --no-show-locs \
       --out-file "$top/tests/abi/librisk.abi" "$lib"
 echo "wrote tests/abi/librisk.abi from $lib ($(grep -c '<elf-symbol ' "$top/tests/abi/librisk.abi") ELF symbols)"
