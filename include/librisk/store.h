@@ -230,8 +230,9 @@ RISK_API int risk_history_new(risk_history **out, uint64_t seq, int64_t at, cons
                               const char *event_id, const char *policy);
 /**
  * @brief Set the before/after summary of a history item.
- * @param[in,out] item the item. @param[in] level_before, level_after levels.
- * @param[in] state_before, state_after states. @param[in] changed events changed.
+ * @param[in,out] item the item. @param[in] level_before the level before.
+ * @param[in] level_after the level after. @param[in] state_before the state before.
+ * @param[in] state_after the state after. @param[in] changed events changed.
  * @param[in] note note or NULL (≤ 1024 bytes).
  * @retval RISK_OK set. @retval RISK_EINVAL invalid. @retval RISK_ENOMEM out of memory.
  * @since 0.1

@@ -17,3 +17,8 @@ ninja -C "$t/build" >"$t/ninja.log" 2>&1 || { cat "$t/ninja.log"; exit 1; }
 out=$("$t/build/consumer")
 echo "consumer (librisk as a subproject) printed: $out"
 [ "$out" = "$version" ] || { echo "expected $version"; exit 1; }
+# only the library: riskctl and risk-bench are not built into the host
+for tool in riskctl bench/risk-bench; do
+    [ ! -e "$t/build/subprojects/librisk/tools/$tool" ] ||
+        { echo "the subproject built tools/$tool"; exit 1; }
+done
