@@ -17,7 +17,7 @@
 enum { KIND_USER = 'U', KIND_EVENT = 'E', KIND_POLICY = 'P', KIND_HISTORY = 'H' };
 
 /* Bound of include/exclude list lengths (also bounded by the input size). */
-#define CODEC_LIST_MAX 100000u
+#define CODEC_LIST_MAX RISK_POLICY_LIST_MAX
 #define CODEC_HASH_LEN 32
 #define CODEC_MAX_FIELDS 20
 
@@ -337,8 +337,8 @@ static int encode_as(const record_desc *d, size_t n_fields, uint8_t *buf, size_t
 {
     if (len == NULL)
         return risk_err(RISK_EINVAL, "len: NULL");
-    if (rec == NULL)
-        return risk_err(RISK_EINVAL, "%s: NULL", d->name);
+    if (rec == NULL) /* named as the encoder's parameter is */
+        return risk_err(RISK_EINVAL, "%s: NULL", d->kind == KIND_HISTORY ? "item" : d->name);
     writer w = {buf, cap, 0, trusted};
     put_u8(&w, d->kind);
     put_u8(&w, RISK_CODEC_VERSION);

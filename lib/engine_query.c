@@ -9,11 +9,13 @@
 
 /* Read a user and its events as of now inside a read transaction. */
 static int read_view(risk_engine *e, const char *user_id, risk_user **user, risk_event ***ev,
-                     size_t *nev)
+                     size_t *nev, int absent_ok)
 {
     risk_user *u = NULL;
     int rc = risk_engine_read_user(e, user_id, &u, ev, nev);
-    if (rc == RISK_ENOTFOUND)
+    /* absent_ok: the caller answers an unknown user with RISK_OK, and a
+     * call that succeeds leaves no failure's message behind */
+    if (rc == RISK_ENOTFOUND && !absent_ok)
         rc = risk_err(rc, "user_id: no user '%s'", user_id);
     if (rc)
         return rc;
@@ -34,7 +36,7 @@ int risk_engine_user(risk_user **out, risk_engine *engine, const char *user_id)
     risk_user *u = NULL;
     risk_event **ev = NULL;
     size_t n = 0;
-    rc = read_view(engine, user_id, &u, &ev, &n);
+    rc = read_view(engine, user_id, &u, &ev, &n, 0);
     risk_events_free(ev, n);
     if (rc == RISK_OK)
         *out = u;
@@ -64,7 +66,7 @@ int risk_engine_event(risk_event **out, risk_engine *engine, const char *event_i
     risk_user *u = NULL;
     risk_event **all = NULL;
     size_t n = 0;
-    rc = read_view(engine, ev->user_id, &u, &all, &n);
+    rc = read_view(engine, ev->user_id, &u, &all, &n, 0);
     if (rc == RISK_OK) {
         for (size_t i = 0; i < n; i++)
             if (strcmp(all[i]->id, event_id) == 0) {
@@ -100,7 +102,7 @@ int risk_engine_events(risk_engine *engine, const char *user_id, uint32_t flags,
     risk_user *u = NULL;
     risk_event **ev = NULL;
     size_t n = 0;
-    rc = read_view(engine, user_id, &u, &ev, &n);
+    rc = read_view(engine, user_id, &u, &ev, &n, 1);
     if (rc == RISK_ENOTFOUND)
         rc = RISK_OK; /* unknown user: nothing to visit */
     for (size_t i = 0; rc == RISK_OK && i < n; i++)
@@ -169,7 +171,7 @@ static int users_now(risk_engine *e, uint32_t min, struct user_vec *vec)
             risk_user *fresh = NULL;
             risk_event **ev = NULL;
             size_t n = 0;
-            rc = read_view(e, u->id, &fresh, &ev, &n);
+            rc = read_view(e, u->id, &fresh, &ev, &n, 0);
             risk_events_free(ev, n);
             if (rc) { /* vec holds the kept users, then the unvisited ones */
                 memmove(vec->v + keep, vec->v + i, (vec->n - i) * sizeof *vec->v);

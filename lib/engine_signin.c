@@ -211,6 +211,10 @@ static int check_sign_in(const risk_engine *engine, const char *user_id, risk_ve
     int rc = !engine    ? risk_err(RISK_EINVAL, "engine: NULL")
              : !verdict ? risk_err(RISK_EINVAL, "verdict: NULL")
                         : risk_check_id_len("user_id", user_id, len);
+    /* before anything is done: an aging catch-up would be written first */
+    if (rc == RISK_OK && verdict->want_receipt && !engine->receipt_key)
+        rc = risk_err(RISK_EINVAL, "verdict: a receipt was asked for, but the engine has no "
+                                   "receipt key (risk_engine_options.receipt_key)");
     if (rc && verdict)
         risk_verdict_fail_closed(verdict, "", RISK_TIME_NONE);
     return rc;

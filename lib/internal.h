@@ -159,6 +159,9 @@ struct risk_history {
 /* A policy name with its NUL in whole 64-bit words: the verdict's name
  * buffers have this room, so the sign-in copies names word by word. */
 #define RISK_NAME_WORDS ((RISK_ID_MAX + 1 + 7) / 8)
+/* The most ids a policy's include or exclude list holds (documented at
+ * risk_policy_include_add; the encoding refuses more). */
+#define RISK_POLICY_LIST_MAX 100000u
 
 /* Report-only entry of a verdict. */
 struct risk_verdict_ro {

@@ -614,8 +614,9 @@ static int list_add(char ***list, size_t *n, const char *id)
     size_t pos;
     if (list_find(*list, *n, id, &pos))
         return RISK_OK;
-    if (*n >= SIZE_MAX / sizeof(char *) - 1)
-        return nomem("user_id");
+    if (*n >= RISK_POLICY_LIST_MAX) /* what no store could encode */
+        return risk_err(RISK_EINVAL, "user_id: the list holds %u ids already, the most a "
+                                     "policy's list can", RISK_POLICY_LIST_MAX);
     char *copy = risk_strdup(id);
     if (copy == NULL)
         return nomem("user_id");

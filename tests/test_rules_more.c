@@ -491,3 +491,77 @@ Test(rules_more, di4_bulk_counts_every_user)
     cr_assert(eq(u32, closed[0], 0));
     cr_assert(eq(u32, closed[1], 0));
 }
+
+/* R-IV-1 (review, 2026-12-07): a sign-in asking for a receipt of an engine
+ * without a receipt key is RISK_EINVAL before anything is written; it was
+ * refused only after the aging catch-up had committed. The fixture's
+ * engine has no key. */
+Test(rules_more, iv1_receipt_without_key_writes_nothing)
+{
+    fx_user("u", -1, 0);
+    cr_assert(eq(int, fx_event("u", "e1", "x", RISK_LEVEL_LOW, 0), RISK_OK));
+    fx_now = T0 + 181 * DAY; /* the low event's aging is due */
+    struct last_item before = { 0 }, after = { 0 };
+    cr_assert(eq(int, risk_engine_history(fx, "u", last_item_cb, &before), RISK_OK));
+    risk_verdict *v = NULL;
+    cr_assert(eq(int, risk_verdict_new(&v), RISK_OK));
+    cr_assert(eq(int, risk_verdict_want_receipt(v, 1), RISK_OK));
+    cr_assert(eq(int, risk_engine_sign_in(fx, "u", v), RISK_EINVAL));
+    cr_assert(eq(int, risk_verdict_decision(v), RISK_DECISION_BLOCK)); /* R-PO-9 */
+    const char *ids[] = { "u" };
+    risk_verdict *vs[] = { v };
+    int res[1] = { 0 };
+    cr_assert(eq(int, risk_engine_sign_in_bulk(fx, ids, 1, vs, res), 1));
+    cr_assert(eq(int, res[0], RISK_EINVAL));
+    risk_verdict_free(v);
+    cr_assert(eq(int, risk_engine_history(fx, "u", last_item_cb, &after), RISK_OK));
+    cr_assert(eq(int, after.n, before.n)); /* no aging item was committed */
+    cr_assert(eq(int, after.action, RISK_HISTORY_INGEST));
+}
+
+static int count_event(const risk_event *ev, void *ud)
+{
+    (void)ev;
+    ++*(int *)ud;
+    return 0;
+}
+
+/* R-IV-1 (review, 2026-12-07): a call that succeeds leaves no failure's
+ * message: listing an unknown user's events (nothing to visit) set
+ * RISK_ENOTFOUND as the thread's last error. */
+Test(rules_more, iv1_success_on_unknown_user_sets_no_error)
+{
+    int n = 0;
+    risk_error_clear();
+    cr_assert(eq(int, risk_engine_events(fx, "nobody", 0, count_event, &n), RISK_OK));
+    cr_assert(eq(int, n, 0));
+    cr_assert(eq(int, risk_error_last_code(), RISK_OK), "%s", risk_error_last());
+    struct last_item l = { 0 };
+    cr_assert(eq(int, risk_engine_history(fx, "nobody", last_item_cb, &l), RISK_OK));
+    cr_assert(eq(int, l.n, 0));
+    cr_assert(eq(int, risk_error_last_code(), RISK_OK), "%s", risk_error_last());
+    risk_reason r;
+    cr_assert(eq(int, fx_signin("nobody", &r), RISK_DECISION_ALLOW)); /* R-PO-8 */
+    cr_assert(eq(int, risk_error_last_code(), RISK_OK), "%s", risk_error_last());
+}
+
+/* R-IV-1 (review, 2026-12-07): a policy list is bounded where it is built;
+ * a list one past what the encoding holds was accepted, then installed by
+ * the memory store and refused by the journal. */
+Test(rules_more, iv1_policy_list_bounded_at_add)
+{
+    risk_policy *p = NULL;
+    cr_assert(eq(int, risk_policy_new(&p, "big", RISK_LEVEL_LOW, RISK_CONTROL_BLOCK), RISK_OK));
+    char id[16];
+    for (unsigned i = 0; i < 100000; i++) {
+        snprintf(id, sizeof id, "%08u", i);
+        cr_assert(eq(int, risk_policy_exclude_add(p, id), RISK_OK));
+    }
+    cr_assert(eq(int, risk_policy_exclude_add(p, "x-one-more"), RISK_EINVAL));
+    cr_assert(eq(int, risk_policy_exclude_add(p, "00000007"), RISK_OK)); /* present: no-op */
+    cr_assert(eq(int, risk_policy_include_add(p, "x"), RISK_OK)); /* the other list */
+    size_t len = 0;
+    cr_assert(eq(int, risk_policy_encode(NULL, 0, &len, p), RISK_OK));
+    cr_assert(eq(int, risk_engine_policy_set(fx, "admin", p), RISK_OK));
+    risk_policy_free(p);
+}
