@@ -634,15 +634,21 @@ RISK_API int risk_policy_set_threshold(risk_policy *policy, risk_level threshold
 RISK_API int risk_policy_set_control(risk_policy *policy, risk_control control);
 /**
  * @brief Add a user id to the include list (adding the same id twice is a no-op).
+ *
+ * A list holds at most 100,000 ids.
  * @param[in,out] policy the policy. @param[in] user_id the id.
- * @retval RISK_OK added. @retval RISK_EINVAL invalid. @retval RISK_ENOMEM out of memory.
+ * @retval RISK_OK added. @retval RISK_EINVAL invalid id, or the list is full.
+ * @retval RISK_ENOMEM out of memory.
  * @since 0.1
  */
 RISK_API int risk_policy_include_add(risk_policy *policy, const char *user_id);
 /**
  * @brief Add a user id to the exclude list (adding the same id twice is a no-op).
+ *
+ * A list holds at most 100,000 ids.
  * @param[in,out] policy the policy. @param[in] user_id the id.
- * @retval RISK_OK added. @retval RISK_EINVAL invalid. @retval RISK_ENOMEM out of memory.
+ * @retval RISK_OK added. @retval RISK_EINVAL invalid id, or the list is full.
+ * @retval RISK_ENOMEM out of memory.
  * @since 0.1
  */
 RISK_API int risk_policy_exclude_add(risk_policy *policy, const char *user_id);
@@ -947,6 +953,7 @@ typedef struct risk_engine_options {
  * @brief Fill engine options with the defaults.
  * @param[out] opts the options.
  * @retval RISK_OK done. @retval RISK_EINVAL NULL.
+ * @note Thread-safe: reads only its arguments and writes only its outputs.
  * @since 0.1
  */
 RISK_API int risk_engine_options_init(risk_engine_options *opts);
@@ -1330,6 +1337,7 @@ RISK_API int risk_engine_expire(risk_engine *engine, uint64_t *users, uint64_t *
  * @brief Compact the store, if it supports it (journal: rewrite and rename).
  * @param[in] engine the engine.
  * @retval RISK_OK done. @retval RISK_EUNSUPPORTED not supported by the store.
+ * @retval RISK_EREADONLY the journal is open read-only.
  * @retval RISK_EIO failure (the old file stays intact).
  * @note Thread-safe. @since 0.1
  */
@@ -1432,6 +1440,7 @@ RISK_API int risk_engine_verify_history(risk_engine *engine, const risk_anchor *
  * @param[in] anchor the anchor.
  * @retval RISK_OK written. @retval RISK_ERANGE too small.
  * @retval RISK_EINVAL NULL argument, or a version other than #RISK_ANCHOR_VERSION.
+ * @note Thread-safe: reads only its arguments and writes only its outputs.
  * @since 0.1
  */
 RISK_API int risk_anchor_format(char *buf, size_t cap, const risk_anchor *anchor);
@@ -1444,6 +1453,7 @@ RISK_API int risk_anchor_format(char *buf, size_t cap, const risk_anchor *anchor
  * digits; anything else is refused, never read as another anchor.
  * @param[out] out the anchor. @param[in] text the text.
  * @retval RISK_OK parsed. @retval RISK_EINVAL malformed.
+ * @note Thread-safe: reads only its arguments and writes only its outputs.
  * @since 0.1
  */
 RISK_API int risk_anchor_parse(risk_anchor *out, const char *text);
@@ -1469,14 +1479,29 @@ typedef struct risk_what_if risk_what_if;
  */
 RISK_API int risk_engine_what_if(risk_what_if **out, risk_engine *engine,
                                  const risk_policy *const *policies, size_t n, int64_t at);
-/** @brief Free a what-if result; NULL is accepted. @param[in] w the result. @since 0.1 */
+/**
+ * @brief Free a what-if result; NULL is accepted. @param[in] w the result.
+ * @note Thread safety: as every handle function: many threads may read one
+ *       handle, none may change it meanwhile; distinct handles are
+ *       independent.
+ * @since 0.1
+ */
 RISK_API void risk_what_if_free(risk_what_if *w);
-/** @brief Users evaluated. @param[in] w the result. @returns the count. @since 0.1 */
+/**
+ * @brief Users evaluated. @param[in] w the result. @returns the count.
+ * @note Thread safety: as every handle function: many threads may read one
+ *       handle, none may change it meanwhile; distinct handles are
+ *       independent.
+ * @since 0.1
+ */
 RISK_API size_t risk_what_if_total(const risk_what_if *w);
 /**
  * @brief Users with a given decision and reason.
  * @param[in] w the result. @param[in] decision a #risk_decision. @param[in] reason a #risk_reason.
  * @returns the count (0 for values out of range).
+ * @note Thread safety: as every handle function: many threads may read one
+ *       handle, none may change it meanwhile; distinct handles are
+ *       independent.
  * @since 0.1
  */
 RISK_API size_t risk_what_if_count(const risk_what_if *w, risk_decision decision,
@@ -1486,11 +1511,20 @@ RISK_API size_t risk_what_if_count(const risk_what_if *w, risk_decision decision
  * @param[in] w the result. @param[in] decision the decision. @param[in] reason the reason.
  * @param[in] i index below risk_what_if_count().
  * @returns borrowed id, or NULL out of range.
+ * @note Thread safety: as every handle function: many threads may read one
+ *       handle, none may change it meanwhile; distinct handles are
+ *       independent.
  * @since 0.1
  */
 RISK_API const char *risk_what_if_user(const risk_what_if *w, risk_decision decision,
                                        risk_reason reason, size_t i);
-/** @brief The time evaluated. @param[in] w the result. @returns ms. @since 0.1 */
+/**
+ * @brief The time evaluated. @param[in] w the result. @returns ms.
+ * @note Thread safety: as every handle function: many threads may read one
+ *       handle, none may change it meanwhile; distinct handles are
+ *       independent.
+ * @since 0.1
+ */
 RISK_API int64_t risk_what_if_at(const risk_what_if *w);
 
 /**
@@ -1498,6 +1532,9 @@ RISK_API int64_t risk_what_if_at(const risk_what_if *w);
  *        (R-RC-1). The engine needs a receipt key in its options.
  * @param[in,out] v the verdict. @param[in] want 1 to ask, 0 to stop.
  * @retval RISK_OK set. @retval RISK_EINVAL NULL or want not 0/1.
+ * @note Thread safety: as every handle function: many threads may read one
+ *       handle, none may change it meanwhile; distinct handles are
+ *       independent.
  * @since 0.1
  */
 RISK_API int risk_verdict_want_receipt(risk_verdict *v, int want);
@@ -1509,6 +1546,9 @@ RISK_API int risk_verdict_want_receipt(risk_verdict *v, int want);
  * `mac=` the hex HMAC-SHA-256 of everything before it.
  * @param[in] v the verdict.
  * @returns borrowed text, or NULL.
+ * @note Thread safety: as every handle function: many threads may read one
+ *       handle, none may change it meanwhile; distinct handles are
+ *       independent.
  * @since 0.1
  */
 RISK_API const char *risk_verdict_receipt(const risk_verdict *v);
@@ -1532,6 +1572,8 @@ RISK_API int risk_receipt_verify(const char *receipt, const uint8_t *key, size_t
  * @brief Create an in-memory store (R-ST-5).
  * @param[out] out the callback table to pass to risk_engine_new().
  * @retval RISK_OK created. @retval RISK_EINVAL NULL. @retval RISK_ENOMEM out of memory.
+ * @note Thread-safe: each call fills its own table; the store it makes may be
+ *       used by any number of threads and engines at once.
  * @since 0.1
  */
 RISK_API int risk_memory_store_new(risk_store *out);
@@ -1582,7 +1624,10 @@ typedef struct risk_journal_stats {
  * @retval RISK_OK open. @retval RISK_EBUSY another writer holds it.
  * @retval RISK_ECORRUPT damage before the tail (offset in the message).
  * @retval RISK_EIO I/O failure. @retval RISK_EINVAL invalid argument.
- * @retval RISK_ENOMEM out of memory. @retval RISK_ENOTFOUND read-only open of a missing file.
+ * @retval RISK_ENOMEM out of memory. @retval RISK_ENOTFOUND read-only open of a missing
+ *         file, or a directory of the path that does not exist.
+ * @note Thread-safe: each call fills its own table; the store it makes may be
+ *       used by any number of threads and engines at once.
  * @since 0.1
  */
 RISK_API int risk_journal_open(risk_store *out, const char *path,

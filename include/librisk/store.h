@@ -160,12 +160,21 @@ RISK_API int risk_error_set(int code, const char *message);
 
 /* ---- derived fields, for stores rebuilding handles column by column ---- */
 
-/** @brief The record version (R-ST-6). @param[in] user the user. @returns the version, 0 for never stored. @since 0.1 */
+/**
+ * @brief The record version (R-ST-6). @param[in] user the user. @returns the version, 0 for never stored.
+ * @note Thread safety: as every handle function: many threads may read one
+ *       handle, none may change it meanwhile; distinct handles are
+ *       independent.
+ * @since 0.1
+ */
 RISK_API uint64_t risk_user_version(const risk_user *user);
 /**
  * @brief Set the record version.
  * @param[in,out] user the user. @param[in] version the version.
  * @retval RISK_OK set. @retval RISK_EINVAL NULL.
+ * @note Thread safety: as every handle function: many threads may read one
+ *       handle, none may change it meanwhile; distinct handles are
+ *       independent.
  * @since 0.1
  */
 RISK_API int risk_user_set_version(risk_user *user, uint64_t version);
@@ -174,6 +183,9 @@ RISK_API int risk_user_set_version(risk_user *user, uint64_t version);
  * @param[in,out] user the user. @param[in] must_change_password 0/1.
  * @param[in] reset_required 0/1. @param[in] remediated_at ms or #RISK_TIME_NONE.
  * @retval RISK_OK set. @retval RISK_EINVAL invalid.
+ * @note Thread safety: as every handle function: many threads may read one
+ *       handle, none may change it meanwhile; distinct handles are
+ *       independent.
  * @since 0.1
  */
 RISK_API int risk_user_set_password_state(risk_user *user, int must_change_password,
@@ -186,18 +198,30 @@ RISK_API int risk_user_set_password_state(risk_user *user, int must_change_passw
  * @param[in] risk_since ms or #RISK_TIME_NONE. @param[in] next_change_at ms or #RISK_TIME_NONE.
  * @param[in] active_events number of active events.
  * @retval RISK_OK set. @retval RISK_EINVAL invalid.
+ * @note Thread safety: as every handle function: many threads may read one
+ *       handle, none may change it meanwhile; distinct handles are
+ *       independent.
  * @since 0.1
  */
 RISK_API int risk_user_set_risk(risk_user *user, risk_level level, risk_state state,
                                 risk_detail detail, int64_t updated_at, uint64_t score,
                                 int64_t risk_since, int64_t next_change_at,
                                 uint32_t active_events);
-/** @brief The head of the user's history chain (R-AU-1). @param[in] user the user. @returns 32 borrowed bytes (zeros before any item). @since 0.1 */
+/**
+ * @brief The head of the user's history chain (R-AU-1). @param[in] user the user. @returns 32 borrowed bytes (zeros before any item).
+ * @note Thread safety: as every handle function: many threads may read one
+ *       handle, none may change it meanwhile; distinct handles are
+ *       independent.
+ * @since 0.1
+ */
 RISK_API const uint8_t *risk_user_chain_head(const risk_user *user);
 /**
  * @brief Set the head of the user's history chain.
  * @param[in,out] user the user. @param[in] head 32 bytes.
  * @retval RISK_OK set. @retval RISK_EINVAL NULL.
+ * @note Thread safety: as every handle function: many threads may read one
+ *       handle, none may change it meanwhile; distinct handles are
+ *       independent.
  * @since 0.1
  */
 RISK_API int risk_user_set_chain_head(risk_user *user, const uint8_t head[32]);
@@ -209,6 +233,9 @@ RISK_API int risk_user_set_chain_head(risk_user *user, const uint8_t head[32]);
  * @param[in] closed_by actor, or NULL when active.
  * @retval RISK_OK set. @retval RISK_EINVAL invalid or inconsistent.
  * @retval RISK_ENOMEM out of memory.
+ * @note Thread safety: as every handle function: many threads may read one
+ *       handle, none may change it meanwhile; distinct handles are
+ *       independent.
  * @since 0.1
  */
 RISK_API int risk_event_set_closing(risk_event *event, risk_event_state state,
@@ -223,6 +250,9 @@ RISK_API int risk_event_set_closing(risk_event *event, risk_event_state state,
  * @param[in] user_id the user, or NULL. @param[in] event_id the event, or NULL.
  * @param[in] policy the policy, or NULL.
  * @retval RISK_OK created. @retval RISK_EINVAL invalid. @retval RISK_ENOMEM out of memory.
+ * @note Thread safety: as every handle function: many threads may read one
+ *       handle, none may change it meanwhile; distinct handles are
+ *       independent.
  * @since 0.1
  */
 RISK_API int risk_history_new(risk_history **out, uint64_t seq, int64_t at, const char *actor,
@@ -235,6 +265,9 @@ RISK_API int risk_history_new(risk_history **out, uint64_t seq, int64_t at, cons
  * @param[in] state_after the state after. @param[in] changed events changed.
  * @param[in] note note or NULL (≤ 1024 bytes).
  * @retval RISK_OK set. @retval RISK_EINVAL invalid. @retval RISK_ENOMEM out of memory.
+ * @note Thread safety: as every handle function: many threads may read one
+ *       handle, none may change it meanwhile; distinct handles are
+ *       independent.
  * @since 0.1
  */
 RISK_API int risk_history_set_change(risk_history *item, risk_level level_before,
@@ -244,6 +277,9 @@ RISK_API int risk_history_set_change(risk_history *item, risk_level level_before
  * @brief Set the sequence number.
  * @param[in,out] item the item. @param[in] seq the number.
  * @retval RISK_OK set. @retval RISK_EINVAL NULL.
+ * @note Thread safety: as every handle function: many threads may read one
+ *       handle, none may change it meanwhile; distinct handles are
+ *       independent.
  * @since 0.1
  */
 RISK_API int risk_history_set_seq(risk_history *item, uint64_t seq);
@@ -251,6 +287,9 @@ RISK_API int risk_history_set_seq(risk_history *item, uint64_t seq);
  * @brief Set the chain hash.
  * @param[in,out] item the item. @param[in] chain 32 bytes.
  * @retval RISK_OK set. @retval RISK_EINVAL NULL.
+ * @note Thread safety: as every handle function: many threads may read one
+ *       handle, none may change it meanwhile; distinct handles are
+ *       independent.
  * @since 0.1
  */
 RISK_API int risk_history_set_chain(risk_history *item, const uint8_t chain[32]);
@@ -262,10 +301,12 @@ RISK_API int risk_history_set_chain(risk_history *item, const uint8_t chain[32])
 
 /**
  * @brief Encode a user canonically.
- * @param[out] buf destination, or NULL to measure. @param[in] cap its size.
+ * @param[out] buf destination of cap bytes (NULL with cap 0: measure only).
+ * @param[in] cap its size.
  * @param[out] len bytes needed/written. @param[in] user the user.
  * @retval RISK_OK encoded (or measured). @retval RISK_ERANGE cap too small
  *         (len says how much is needed). @retval RISK_EINVAL NULL argument.
+ * @note Thread-safe: reads only its arguments and writes only its outputs.
  * @since 0.1
  */
 RISK_API int risk_user_encode(uint8_t *buf, size_t cap, size_t *len, const risk_user *user);
@@ -274,14 +315,17 @@ RISK_API int risk_user_encode(uint8_t *buf, size_t cap, size_t *len, const risk_
  * @param[out] out the user. @param[in] buf bytes. @param[in] len their number.
  * @retval RISK_OK decoded. @retval RISK_ECORRUPT truncated, oversized or
  *         invalid. @retval RISK_EINVAL NULL argument. @retval RISK_ENOMEM out of memory.
+ * @note Thread-safe: reads only its arguments and writes only its outputs.
  * @since 0.1
  */
 RISK_API int risk_user_decode(risk_user **out, const uint8_t *buf, size_t len);
 /**
  * @brief Encode an event canonically.
- * @param[out] buf destination or NULL. @param[in] cap its size.
+ * @param[out] buf destination of cap bytes (NULL with cap 0: measure only).
+ * @param[in] cap its size.
  * @param[out] len bytes needed/written. @param[in] event the event.
  * @retval RISK_OK encoded. @retval RISK_ERANGE cap too small. @retval RISK_EINVAL NULL.
+ * @note Thread-safe: reads only its arguments and writes only its outputs.
  * @since 0.1
  */
 RISK_API int risk_event_encode(uint8_t *buf, size_t cap, size_t *len, const risk_event *event);
@@ -290,14 +334,17 @@ RISK_API int risk_event_encode(uint8_t *buf, size_t cap, size_t *len, const risk
  * @param[out] out the event. @param[in] buf bytes. @param[in] len their number.
  * @retval RISK_OK decoded. @retval RISK_ECORRUPT invalid. @retval RISK_EINVAL NULL.
  * @retval RISK_ENOMEM out of memory.
+ * @note Thread-safe: reads only its arguments and writes only its outputs.
  * @since 0.1
  */
 RISK_API int risk_event_decode(risk_event **out, const uint8_t *buf, size_t len);
 /**
  * @brief Encode a policy canonically (include/exclude lists sorted).
- * @param[out] buf destination or NULL. @param[in] cap its size.
+ * @param[out] buf destination of cap bytes (NULL with cap 0: measure only).
+ * @param[in] cap its size.
  * @param[out] len bytes needed/written. @param[in] policy the policy.
  * @retval RISK_OK encoded. @retval RISK_ERANGE cap too small. @retval RISK_EINVAL NULL.
+ * @note Thread-safe: reads only its arguments and writes only its outputs.
  * @since 0.1
  */
 RISK_API int risk_policy_encode(uint8_t *buf, size_t cap, size_t *len, const risk_policy *policy);
@@ -306,14 +353,17 @@ RISK_API int risk_policy_encode(uint8_t *buf, size_t cap, size_t *len, const ris
  * @param[out] out the policy. @param[in] buf bytes. @param[in] len their number.
  * @retval RISK_OK decoded. @retval RISK_ECORRUPT invalid. @retval RISK_EINVAL NULL.
  * @retval RISK_ENOMEM out of memory.
+ * @note Thread-safe: reads only its arguments and writes only its outputs.
  * @since 0.1
  */
 RISK_API int risk_policy_decode(risk_policy **out, const uint8_t *buf, size_t len);
 /**
  * @brief Encode a history item canonically (chain hash included).
- * @param[out] buf destination or NULL. @param[in] cap its size.
+ * @param[out] buf destination of cap bytes (NULL with cap 0: measure only).
+ * @param[in] cap its size.
  * @param[out] len bytes needed/written. @param[in] item the item.
  * @retval RISK_OK encoded. @retval RISK_ERANGE cap too small. @retval RISK_EINVAL NULL.
+ * @note Thread-safe: reads only its arguments and writes only its outputs.
  * @since 0.1
  */
 RISK_API int risk_history_encode(uint8_t *buf, size_t cap, size_t *len, const risk_history *item);
@@ -322,6 +372,7 @@ RISK_API int risk_history_encode(uint8_t *buf, size_t cap, size_t *len, const ri
  * @param[out] out the item. @param[in] buf bytes. @param[in] len their number.
  * @retval RISK_OK decoded. @retval RISK_ECORRUPT invalid. @retval RISK_EINVAL NULL.
  * @retval RISK_ENOMEM out of memory.
+ * @note Thread-safe: reads only its arguments and writes only its outputs.
  * @since 0.1
  */
 RISK_API int risk_history_decode(risk_history **out, const uint8_t *buf, size_t len);
