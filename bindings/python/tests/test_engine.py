@@ -50,14 +50,16 @@ class TestSurface(unittest.TestCase):
             shutil.copy(src, os.path.join(d, "librisk", "librisk.so.0"))
             env = {k: v for k, v in os.environ.items() if k != "LIBRISK_LIBRARY"}
             env["PYTHONPATH"] = d
+            # cwd d: `python -c` puts the working directory first on
+            # sys.path, where a source tree's librisk/ would win
             out = subprocess.run([sys.executable, "-c", "import librisk; "
                                   "print(librisk._ffi.lib.dll._name, librisk.version())"],
-                                 env=env, capture_output=True, text=True, timeout=60)
+                                 env=env, capture_output=True, text=True, timeout=60, cwd=d)
             self.assertEqual(out.returncode, 0, out.stderr)
             self.assertTrue(out.stdout.startswith(os.path.join(d, "librisk", "librisk.so.0")))
             env["LIBRISK_LIBRARY"] = os.path.join(d, "nothing-here.so")
             out = subprocess.run([sys.executable, "-c", "import librisk"], env=env,
-                                 capture_output=True, text=True, timeout=60)
+                                 capture_output=True, text=True, timeout=60, cwd=d)
             self.assertNotEqual(out.returncode, 0)
             self.assertIn("LIBRISK_LIBRARY", out.stderr)
 
