@@ -7,6 +7,9 @@
       the same three sets; every export must carry a version of MAP.
   check-symbols.py soname LIB EXPECTED
       LIB's DT_SONAME must be EXPECTED.
+  check-symbols.py static ARCHIVE LIB
+      The global symbols the static ARCHIVE defines must be the ones the
+      shared LIB exports: the internal helpers are local there too.
 
 Standard library only; uses binutils' nm and readelf.
 """
@@ -106,6 +109,26 @@ def check_symbols(lib, mapfile, headers):
     return ok
 
 
+def check_static(archive, lib):
+    defined = set()
+    for line in run('nm', '-g', '--defined-only', archive).splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            defined.add(parts[2])
+    exports = {n for n, _ in exported(lib)}
+    ok = True
+    for title, names in [('global in the archive but not exported by the shared library',
+                          defined - exports),
+                         ('exported by the shared library but not in the archive',
+                          exports - defined)]:
+        if names:
+            ok = False
+            show(title, names)
+    print(f'archive {len(defined)} global symbols, shared library {len(exports)}: '
+          + ('the same' if ok else 'MISMATCH'))
+    return ok
+
+
 def check_soname(lib, expected):
     m = re.search(r'\(SONAME\)\s+Library soname: \[([^\]]*)\]', run('readelf', '-d', lib))
     got = m.group(1) if m else None
@@ -116,6 +139,8 @@ def check_soname(lib, expected):
 def main(argv):
     if len(argv) >= 4 and argv[1] == 'symbols':
         return 0 if check_symbols(argv[2], argv[3], argv[4:]) else 1
+    if len(argv) == 4 and argv[1] == 'static':
+        return 0 if check_static(argv[2], argv[3]) else 1
     if len(argv) == 4 and argv[1] == 'soname':
         return 0 if check_soname(argv[2], argv[3]) else 1
     print(__doc__, file=sys.stderr)
