@@ -82,13 +82,22 @@ def show(title, names):
         print(f'  {n}')
 
 
+def report(differences):
+    """Print each non-empty (title, names); True when all are empty."""
+    ok = True
+    for title, names in differences:
+        if names:
+            ok = False
+            show(title, names)
+    return ok
+
+
 def check_symbols(lib, mapfile, headers):
     exports = exported(lib)
     lib_names = {n for n, _ in exports}
     map_names, versions, dups = map_symbols(mapfile)
     hdr_names = header_functions(headers)
-    ok = True
-    for title, names in [
+    ok = report([
         ('exported by the library but not in the map', lib_names - map_names),
         ('exported by the library but not declared RISK_API', lib_names - hdr_names),
         ('in the map but not defined by the library', map_names - lib_names),
@@ -100,10 +109,7 @@ def check_symbols(lib, mapfile, headers):
          {n for n, v in exports if v not in versions}),
         ('exported without the risk_ prefix',
          {n for n in lib_names if not n.startswith('risk_')}),
-    ]:
-        if names:
-            ok = False
-            show(title, names)
+    ])
     print(f'library {len(lib_names)}, map {len(map_names)}, headers {len(hdr_names)}: '
           + ('the three sets agree' if ok else 'MISMATCH'))
     return ok
@@ -116,14 +122,10 @@ def check_static(archive, lib):
         if len(parts) == 3:
             defined.add(parts[2])
     exports = {n for n, _ in exported(lib)}
-    ok = True
-    for title, names in [('global in the archive but not exported by the shared library',
-                          defined - exports),
-                         ('exported by the shared library but not in the archive',
-                          exports - defined)]:
-        if names:
-            ok = False
-            show(title, names)
+    ok = report([('global in the archive but not exported by the shared library',
+                  defined - exports),
+                 ('exported by the shared library but not in the archive',
+                  exports - defined)])
     print(f'archive {len(defined)} global symbols, shared library {len(exports)}: '
           + ('the same' if ok else 'MISMATCH'))
     return ok
