@@ -173,17 +173,18 @@ int reserve_space(int fd, uint64_t off, uint64_t len)
 #endif
 }
 
-/* Give back the space reserved past the end (best effort: close). */
+/* Give back the space reserved past the end, off (best effort: close).
+ * A truncation to the size the file has frees the blocks past it and
+ * changes nothing else; only when the file ends at off (a file cut back
+ * after a failed write may end before it: it is not extended). A hole
+ * punched past the end is what the file systems ignore (ext4 does). */
 void release_space(int fd, uint64_t off, uint64_t len)
 {
-#if defined(FALLOC_FL_PUNCH_HOLE) && defined(FALLOC_FL_KEEP_SIZE)
-    if (len > 0 && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
-                             (off_t)len) != 0) {
-        /* the blocks stay allocated past the end: harmless */
-    }
-#else
-    (void)fd, (void)off, (void)len;
-#endif
+    struct stat sb;
+    if (len == 0 || fstat(fd, &sb) != 0 || (uint64_t)sb.st_size != off)
+        return;
+    while (ftruncate(fd, (off_t)off) != 0 && errno == EINTR)
+        ;
 }
 
 int datasync(int fd)

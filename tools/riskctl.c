@@ -393,7 +393,8 @@ static void help(FILE *f)
                "  --memory       use an empty in-memory store\n"
                "  --json         print exactly one JSON value\n"
                "  --actor NAME   who does it (default $USER)\n"
-               "  --now TIME     evaluate and stamp at TIME (ms or 2026-11-24T10:00:00Z)\n\n"
+               "  --now TIME     evaluate and stamp at TIME (ms or 2026-11-24T10:00:00Z)\n"
+               "  --help, help   this text (--version: the version)\n\n"
                "Commands:\n",
             risk_version_string());
     for (size_t i = 0; i < N_COMMANDS; i++) fprintf(f, "  %s\n", commands[i].synopsis);

@@ -134,6 +134,15 @@ void json_verdict(jw *w, const risk_verdict *v)
     jw_obj_end(w);
 }
 
+/* Item i's state as of the explanation's time, as `events` shows it: an
+ * event past its period is closed by aging, written or not yet. */
+static const char *explained_state(const risk_explanation *ex, size_t i)
+{
+    return ename(RISK_ENUM_EVENT_STATE, risk_explanation_aged(ex, i)
+                                            ? RISK_EVENT_CLOSED
+                                            : risk_explanation_state(ex, i));
+}
+
 void json_explanation(jw *w, const char *user_id, const risk_explanation *ex)
 {
     const risk_score_result *r = risk_explanation_result(ex);
@@ -152,8 +161,7 @@ void json_explanation(jw *w, const char *user_id, const risk_explanation *ex)
         jw_key(w, "event_id"); jw_str(w, risk_explanation_event_id(ex, i));
         jw_key(w, "type"); jw_str(w, risk_explanation_type(ex, i));
         jw_key(w, "level"); jw_str(w, ename(RISK_ENUM_LEVEL, risk_explanation_level(ex, i)));
-        jw_key(w, "state");
-        jw_str(w, ename(RISK_ENUM_EVENT_STATE, risk_explanation_state(ex, i)));
+        jw_key(w, "state"); jw_str(w, explained_state(ex, i));
         jw_key(w, "counted"); jw_bool(w, risk_explanation_counted(ex, i));
         jw_key(w, "contribution"); jw_uint(w, risk_explanation_contribution(ex, i));
         jw_key(w, "aged"); jw_bool(w, risk_explanation_aged(ex, i));
@@ -276,8 +284,7 @@ void human_explanation(ctl *c, const char *user_id, const risk_explanation *ex)
                  risk_explanation_aged(ex, i) ? " (aged)" : "",
                  risk_explanation_type_override(ex, i) ? " *" : "");
         const char *row[] = {risk_explanation_event_id(ex, i), risk_explanation_type(ex, i),
-                             ename(RISK_ENUM_LEVEL, l),
-                             ename(RISK_ENUM_EVENT_STATE, risk_explanation_state(ex, i)),
+                             ename(RISK_ENUM_LEVEL, l), explained_state(ex, i),
                              risk_explanation_counted(ex, i) ? "yes" : "no", add, ages};
         const char *col[] = {NULL, NULL, color_level(c, l), NULL, NULL, NULL, NULL};
         table_add(&tb, row, col);

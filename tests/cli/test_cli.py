@@ -567,6 +567,17 @@ class TestExplainHistoryMaintenance(Base):
         self.assertFalse(items['e2']['counted'])
         self.assertIn('counted', self.ok('explain', 'a'))
         self.refused('RISK_ENOTFOUND', 'explain', 'ghost')
+        # past its period, e1 is shown closed, as `events` shows it at that
+        # time (aging has not written it yet: nothing was written)
+        later = str(T0_MS + 181 * DAY)
+        ex = self.js('explain', 'a', '--now', later)
+        e1 = {i['event_id']: i for i in ex['events']}['e1']
+        self.assertEqual((e1['state'], e1['aged'], e1['counted']), ('closed', True, False))
+        (ev,) = [e for e in self.js('events', 'a', '--now', later) if e['id'] == 'e1']
+        self.assertEqual(ev['state'], e1['state'])
+        row = [l for l in self.ok('explain', 'a', '--now', later).splitlines()
+               if l.startswith('e1 ')]
+        self.assertEqual(row[0].split()[3], 'closed')
 
     def test_history_user_and_feed(self):
         # R-OP-5: a user's history in order; the store-wide feed from a seq on.
@@ -660,6 +671,19 @@ class TestExplainHistoryMaintenance(Base):
         self.assertIn('byte offset %d' % good, out['message'])
         self.assertEqual(self.digest(), before)            # check never truncates
         self.assertEqual([e['id'] for e in self.js('events', 'a')], ['e1'])
+
+    def test_check_empty_or_torn_header_fails(self):
+        # An empty file has no header: like a torn one (a crash while the
+        # file was made), it is not what was committed: check fails and
+        # leaves it as it is (it passed an empty file before).
+        os.makedirs(os.path.dirname(self.store), exist_ok=True)
+        for content in (b'', b'RISKJNL\0xx'):
+            with open(self.store, 'wb') as f:
+                f.write(content)
+            out = self.refused('RISK_ECORRUPT', 'check')
+            self.assertIn('byte offset 0', out['message'])
+            with open(self.store, 'rb') as f:
+                self.assertEqual(f.read(), content)
 
     def test_check_errors_always_carry_seq(self):
         # R-AU-2: every check failure names the history item or says null.
