@@ -21,6 +21,7 @@
 #define FRAME_MAX (256u << 20)  /* largest payload accepted */
 #define SNAP_FRAME (1u << 20)   /* payload size of compaction frames */
 #define RD_CHUNK (1u << 20)     /* read-ahead of the recovery reader */
+#define RD_AHEAD (4u << 20)     /* what it asks the kernel to fetch beyond */
 #define HIST_BATCH 64           /* history items read per index lock */
 #define WBUF_CAP (256u << 10)   /* write buffer: frames wait here for one pwrite */
 #define RESV_CHUNK (1u << 20)   /* file space reserved ahead of the end */

@@ -344,6 +344,11 @@ const uint8_t *rd_get(rd *r, uint64_t off, size_t len)
         risk_err(RISK_EIO, "journal: read failed at byte offset %" PRIu64, off);
         return NULL;
     }
+    /* Ask for the next chunks now: a file not in the page cache (the first
+     * open after a reboot) is then read from the disk while this one is
+     * decoded, not chunk by chunk in turn. A hint: nothing if it fails. */
+    if (off + got < r->size)
+        (void)posix_fadvise(r->fd, (off_t)(off + got), (off_t)RD_AHEAD, POSIX_FADV_WILLNEED);
     return r->buf;
 }
 
