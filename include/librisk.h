@@ -1325,7 +1325,7 @@ RISK_API int risk_engine_explain(risk_explanation **out, risk_engine *engine,
                                  const char *user_id);
 /**
  * @brief The aging sweep (R-SC-2): close every event past its period, as
- *        actor `system`, one atomic operation per user.
+ *        actor `system`, one atomic operation per user, in user id order.
  * @param[in] engine the engine.
  * @param[out] users optional: users changed. @param[out] events optional: events closed.
  * @retval RISK_OK done. @retval RISK_EUNSUPPORTED no list_users callback.
@@ -1422,6 +1422,11 @@ RISK_API int risk_engine_history_anchor(risk_engine *engine, risk_anchor *out);
  * compared only on a store with a `list_users` callback (the built-in
  * stores have one); without it, items removed from the end of a user's
  * chain are found only against an anchor.
+ *
+ * It may run beside writers: a stored head that the history it read has
+ * not reached yet (a commit since) is not a mismatch until the history,
+ * read on, has shown it; a head that nothing more reaches after a few
+ * milliseconds without new items is one.
  * @param[in] engine the engine. @param[in] anchor an anchor, or NULL.
  * @param[out] bad_seq optional: the sequence number of the first item that
  *             does not match, or 0 when the damage is not one item (a

@@ -9,14 +9,17 @@
  * the sorted (subject, head) pairs: kept elsewhere, it pins everything up
  * to it.
  *
- * Verification reads the store while it runs; with concurrent writers it
- * may see a user's record newer than the history it read, so run it on a
- * quiet store (riskctl check opens the journal read-only). */
+ * Verification reads the store while writers go on: a user's record read
+ * after the history walk may name a head the walk has not reached yet.
+ * Such a subject is not a mismatch until the walk, read on from where it
+ * stopped, has passed that head or shown that nothing more comes (see
+ * risk_engine_verify_history). */
 #include "engine.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 /* ---- subject → head map ---- */
 
@@ -25,6 +28,10 @@ struct head {
     uint8_t head[32];
     uint8_t anchored[32]; /* head as of the anchor's seq */
     int has_anchored;
+    /* The stored head, when it was not the chain's end at the last check:
+     * met once the walk's chain passes through it (then verified). */
+    uint8_t want[32];
+    int wanted, verified;
 };
 
 struct heads {
@@ -122,6 +129,8 @@ static int walk_item(const risk_history *item, void *arg)
         }
     }
     memcpy(h->head, item->chain, 32);
+    if (h->wanted && memcmp(h->want, item->chain, 32) == 0)
+        h->verified = 1;
     if (w->anchor_seq && item->seq <= w->anchor_seq) {
         memcpy(h->anchored, item->chain, 32);
         h->has_anchored = 1;
@@ -185,25 +194,82 @@ int risk_engine_history_anchor(risk_engine *engine, risk_anchor *out)
 }
 
 /* Compare the stored heads with the chains' ends: items removed from the
- * end of a chain leave the record's head pointing past them. */
+ * end of a chain leave the record's head pointing past them. A head that
+ * differs is remembered (wanted) rather than refused: the walk may not
+ * have reached it yet. */
 struct head_check {
     struct heads *heads;
+    size_t pending;      /* subjects whose head the walk has not passed */
+    const char *first;   /* one of them, for the message (NULL: the policy set) */
     int rc;
 };
 
 static const uint8_t zero32[32];
 
-static int check_user_head(const risk_user *u, void *arg)
+static int note_head(struct head_check *hc, const char *subject, const uint8_t stored[32])
 {
-    struct head_check *hc = arg;
     int rc = RISK_OK;
-    struct head *h = heads_find(hc->heads, u->id, 0, &rc);
-    const uint8_t *expect = h ? h->head : zero32;
-    if (memcmp(expect, u->chain_head, 32) != 0)
-        return risk_err(RISK_EVERIFY, "history: the chain of user '%s' does not end where its "
-                        "record says (items removed from its end?)", u->id);
+    struct head *h = heads_find(hc->heads, subject, 0, &rc);
+    if (h && h->verified)
+        return RISK_OK;
+    if (memcmp(h ? h->head : zero32, stored, 32) == 0)
+        return RISK_OK;
+    if (!h && !(h = heads_find(hc->heads, subject, 1, &rc))) /* no item walked yet */
+        return rc;
+    /* The first head not reached is the one to reach: a later look may
+     * find the record moved on again, but the walk passes this one first
+     * (heads only move forward), and chasing each newer one could last as
+     * long as the writers do. */
+    if (!h->wanted) {
+        memcpy(h->want, stored, 32);
+        h->wanted = 1;
+    }
+    if (hc->pending++ == 0)
+        hc->first = h->subject;
     return RISK_OK;
 }
+
+static int check_user_head(const risk_user *u, void *arg)
+{
+    return note_head(arg, u->id, u->chain_head);
+}
+
+/* One look at every stored head (the policy set's, then each user's). */
+static int check_heads(risk_engine *engine, struct head_check *hc)
+{
+    uint8_t head[32];
+    size_t len = 0;
+    void *txn = NULL;
+    hc->pending = 0;
+    hc->first = NULL;
+    int rc = engine->st.begin(engine->st.ctx, NULL, &txn);
+    if (rc == RISK_OK) {
+        rc = engine->st.get_meta(engine->st.ctx, txn, RISK_META_POLICY_CHAIN, head, sizeof head,
+                                 &len);
+        engine->st.rollback(engine->st.ctx, txn);
+    }
+    if (rc == RISK_ENOTFOUND) {
+        memset(head, 0, sizeof head);
+        len = 32;
+        rc = RISK_OK;
+    }
+    if (rc == RISK_OK && len != 32)
+        return risk_err(RISK_EVERIFY, "history: the policy set's chain head is %zu bytes, not 32",
+                        len);
+    if (rc == RISK_OK)
+        rc = note_head(hc, "", head);
+    if (rc == RISK_OK && engine->st.list_users)
+        rc = engine->st.list_users(engine->st.ctx, RISK_LEVEL_NONE, check_user_head, hc);
+    return rc;
+}
+
+/* How long verification follows writers: rounds of reading the history on
+ * and comparing again, and of those, rounds in which nothing new came
+ * (each after a pause of VERIFY_PAUSE_NS) before a head not reached is a
+ * mismatch. */
+#define VERIFY_ROUNDS 64
+#define VERIFY_IDLE 3
+#define VERIFY_PAUSE_NS 2000000L
 
 int risk_engine_verify_history(risk_engine *engine, const risk_anchor *anchor, uint64_t *bad_seq)
 {
@@ -221,32 +287,30 @@ int risk_engine_verify_history(risk_engine *engine, const risk_anchor *anchor, u
     w.check = 1;
     w.anchor_seq = anchor ? anchor->seq : 0;
     int rc = engine->st.read_history(engine->st.ctx, NULL, 0, walk_item, &w);
-    if (rc == RISK_OK) {
-        /* The policy set's head. */
-        uint8_t head[32];
-        size_t len = 0;
-        void *txn = NULL;
-        rc = engine->st.begin(engine->st.ctx, NULL, &txn);
-        if (rc == RISK_OK) {
-            rc = engine->st.get_meta(engine->st.ctx, txn, RISK_META_POLICY_CHAIN, head,
-                                     sizeof head, &len);
-            engine->st.rollback(engine->st.ctx, txn);
+    /* A stored head the walk has not reached is either newer than the walk
+     * (a writer committed since: reading on from the walk's end passes
+     * through it) or past the chain's end (items removed: nothing more
+     * comes). */
+    struct head_check hc = { &w.heads, 0, NULL, RISK_OK };
+    for (unsigned round = 0, idle = 0; rc == RISK_OK; round++) {
+        if ((rc = check_heads(engine, &hc)) != RISK_OK || hc.pending == 0)
+            break;
+        if (round == VERIFY_ROUNDS || idle == VERIFY_IDLE) {
+            rc = !hc.first || !*hc.first
+                     ? risk_err(RISK_EVERIFY, "history: the policy set's chain does not end "
+                                "where the store says (items removed from its end?)")
+                     : risk_err(RISK_EVERIFY, "history: the chain of user '%s' does not end "
+                                "where its record says (items removed from its end?)",
+                                hc.first);
+            break;
         }
-        if (rc == RISK_ENOTFOUND) {
-            memset(head, 0, sizeof head);
-            len = 32;
-            rc = RISK_OK;
+        uint64_t seen = w.last_seq;
+        rc = engine->st.read_history(engine->st.ctx, NULL, seen + 1, walk_item, &w);
+        if (rc == RISK_OK && w.last_seq == seen) { /* nothing new: wait a moment */
+            idle++;
+            struct timespec ts = { 0, VERIFY_PAUSE_NS };
+            nanosleep(&ts, NULL);
         }
-        if (rc == RISK_OK) {
-            struct head *h = heads_find(&w.heads, "", 0, &rc);
-            if (len != 32 || memcmp(h ? h->head : zero32, head, 32) != 0)
-                rc = risk_err(RISK_EVERIFY, "history: the policy set's chain does not end "
-                              "where the store says (items removed from its end?)");
-        }
-    }
-    if (rc == RISK_OK && engine->st.list_users) {
-        struct head_check hc = { &w.heads, RISK_OK };
-        rc = engine->st.list_users(engine->st.ctx, RISK_LEVEL_NONE, check_user_head, &hc);
     }
     if (rc == RISK_OK && anchor) {
         risk_anchor now;

@@ -264,6 +264,11 @@ int risk_engine_explain(risk_explanation **out, risk_engine *engine, const char 
     return rc;
 }
 
+static int user_id_cmp(const void *a, const void *b)
+{
+    return strcmp((*(risk_user *const *)a)->id, (*(risk_user *const *)b)->id);
+}
+
 int risk_engine_expire(risk_engine *engine, uint64_t *users, uint64_t *events)
 {
     if (users)
@@ -277,10 +282,21 @@ int risk_engine_expire(risk_engine *engine, uint64_t *users, uint64_t *events)
     vec.min = RISK_LEVEL_NONE;
     int rc = engine->st.list_users(engine->st.ctx, RISK_LEVEL_NONE, collect_user, &vec);
     int64_t now = risk_engine_clock(engine);
+    /* The users due, in id order: the store lists them in any order, and
+     * the history (its seqs, hence the chains) is then the same on every
+     * store for the same operations. */
+    size_t due = 0;
     for (size_t i = 0; rc == RISK_OK && i < vec.n; i++) {
         risk_user *u = vec.v[i];
-        if (u->next_change_at == RISK_TIME_NONE || u->next_change_at > now)
-            continue;
+        if (u->next_change_at != RISK_TIME_NONE && u->next_change_at <= now) {
+            vec.v[i] = vec.v[due];
+            vec.v[due++] = u;
+        }
+    }
+    if (due > 1)
+        qsort(vec.v, due, sizeof *vec.v, user_id_cmp);
+    for (size_t i = 0; rc == RISK_OK && i < due; i++) {
+        risk_user *u = vec.v[i];
         uint32_t closed = 0;
         rc = risk_engine_catch_up(engine, u->id, &closed);
         if (rc == RISK_OK && closed) {

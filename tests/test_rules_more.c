@@ -565,3 +565,40 @@ Test(rules_more, iv1_policy_list_bounded_at_add)
     cr_assert(eq(int, risk_engine_policy_set(fx, "admin", p), RISK_OK));
     risk_policy_free(p);
 }
+
+struct age_order {
+    char ids[16][16];
+    int n;
+};
+static int age_order_cb(const risk_history *h, void *ud)
+{
+    struct age_order *a = ud;
+    if (risk_history_action_get(h) == RISK_HISTORY_AGE && a->n < 16)
+        snprintf(a->ids[a->n++], sizeof a->ids[0], "%s", risk_history_user_id(h));
+    return 0;
+}
+
+/* R-SC-2 / R-AU-1 (review, 2026-12-07): expire catches users up in id
+ * order, whatever order the store lists them in (the memory store lists
+ * by hash), so the same operations give the same history, seqs and
+ * chains on every store. */
+Test(rules_more, sc2_expire_in_user_id_order)
+{
+    static const char *const ids[] = { "u9", "u3", "u7", "u1", "u5", "u0", "u8", "u2", "u6",
+                                       "u4", "ua", "uf", "ub", "ue", "uc", "ud" };
+    char ev[16];
+    for (int i = 0; i < 16; i++) {
+        snprintf(ev, sizeof ev, "e-%s", ids[i]);
+        cr_assert(eq(int, fx_event(ids[i], ev, "x", RISK_LEVEL_LOW, 0), RISK_OK));
+    }
+    fx_now = T0 + 200 * DAY;
+    uint64_t users = 0, events = 0;
+    cr_assert(eq(int, risk_engine_expire(fx, &users, &events), RISK_OK));
+    cr_assert(eq(u64, users, 16));
+    struct age_order a = { .n = 0 };
+    cr_assert(eq(int, risk_engine_history_feed(fx, 0, age_order_cb, &a), RISK_OK));
+    cr_assert(eq(int, a.n, 16));
+    for (int i = 1; i < a.n; i++)
+        cr_assert(lt(str, a.ids[i - 1], a.ids[i]), "age items: %s before %s", a.ids[i - 1],
+                  a.ids[i]);
+}
