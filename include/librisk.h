@@ -1031,6 +1031,9 @@ RISK_API int risk_engine_ingest(risk_engine *engine, const char *actor, const ri
  * @returns the number of items that failed (≥ 0; INT_MAX stands for
  *          INT_MAX or more), or #RISK_EINVAL for
  *          invalid arguments (then nothing was tried).
+ * @note An item's result may be #RISK_ECONFLICT: the store refused its
+ *       commit as a conflict on every attempt (engines or processes sharing
+ *       the store); that item changed nothing.
  * @note Thread-safe. @since 0.1
  */
 RISK_API int risk_engine_ingest_bulk(risk_engine *engine, const char *actor,
@@ -1045,6 +1048,9 @@ RISK_API int risk_engine_ingest_bulk(risk_engine *engine, const char *actor,
  * @param[out] verdict filled; on a store failure it is block/store_error.
  * @retval RISK_OK decided. @retval RISK_EINVAL invalid argument.
  * @retval RISK_EIO, RISK_ESTORE, RISK_ENOMEM failures (verdict is block, R-PO-9).
+ * @retval RISK_ECONFLICT an aging catch-up, or the read of a receipt's
+ *         events, met a conflict on every attempt (another engine or process
+ *         sharing the store kept changing the user); the verdict is block.
  * @note Thread-safe. @since 0.1
  */
 RISK_API int risk_engine_sign_in(risk_engine *engine, const char *user_id, risk_verdict *verdict);
@@ -1069,6 +1075,8 @@ RISK_API int risk_engine_sign_in(risk_engine *engine, const char *user_id, risk_
  *          INT_MAX or more), or #RISK_EINVAL for
  *          a NULL engine or array (then nothing was tried and every verdict
  *          given is block).
+ * @note An item's result may be #RISK_ECONFLICT, as risk_engine_sign_in()
+ *       returns it; that item's verdict is block.
  * @note Thread-safe, as risk_engine_sign_in(); verdicts must not be shared
  *       with another thread during the call. @since 0.1
  */
@@ -1096,6 +1104,9 @@ RISK_API int risk_engine_password_changed(risk_engine *engine, const char *actor
  * @retval RISK_OK done. @retval RISK_ERANGE buf too small (nothing changed).
  * @retval RISK_ENOTFOUND unknown user. @retval RISK_EDELETED deleted user.
  * @retval RISK_EIO the random source failed. @retval RISK_EINVAL invalid argument.
+ * @retval RISK_ECONFLICT the store refused the commit as a conflict on every
+ *         attempt (max_conflict_retries; another engine or process sharing
+ *         the store kept changing the same records): nothing changed.
  * @note Thread-safe. @since 0.1
  */
 RISK_API int risk_engine_temporary_password(risk_engine *engine, const char *actor,
@@ -1107,6 +1118,9 @@ RISK_API int risk_engine_temporary_password(risk_engine *engine, const char *act
  * @retval RISK_OK done. @retval RISK_ENOMFA not MFA-registered (R-PO-11 sense).
  * @retval RISK_EDELETED deleted. @retval RISK_ENOTFOUND unknown user.
  * @retval RISK_EINVAL invalid argument.
+ * @retval RISK_ECONFLICT the store refused the commit as a conflict on every
+ *         attempt (max_conflict_retries; another engine or process sharing
+ *         the store kept changing the same records): nothing changed.
  * @note Thread-safe. @since 0.1
  */
 RISK_API int risk_engine_require_reset(risk_engine *engine, const char *actor,
@@ -1119,6 +1133,9 @@ RISK_API int risk_engine_require_reset(risk_engine *engine, const char *actor,
  * @param[out] closed optional: number of events closed.
  * @retval RISK_OK done (also with 0 closed). @retval RISK_ENOTFOUND unknown user.
  * @retval RISK_EINVAL invalid argument.
+ * @retval RISK_ECONFLICT the store refused the commit as a conflict on every
+ *         attempt (max_conflict_retries; another engine or process sharing
+ *         the store kept changing the same records): nothing changed.
  * @note Thread-safe. @since 0.1
  */
 RISK_API int risk_engine_dismiss(risk_engine *engine, const char *actor, const char *user_id,
@@ -1131,6 +1148,9 @@ RISK_API int risk_engine_dismiss(risk_engine *engine, const char *actor, const c
  * @param[out] results n result codes. @param[out] closed optional: n counts.
  * @returns the number of users that failed (≥ 0; INT_MAX stands for
  *          INT_MAX or more), or #RISK_EINVAL (nothing tried).
+ * @note An item's result may be #RISK_ECONFLICT: the store refused its
+ *       commit as a conflict on every attempt (engines or processes sharing
+ *       the store); that item changed nothing.
  * @note Thread-safe. @since 0.1
  */
 RISK_API int risk_engine_dismiss_bulk(risk_engine *engine, const char *actor,
@@ -1143,6 +1163,9 @@ RISK_API int risk_engine_dismiss_bulk(risk_engine *engine, const char *actor,
  * @param[in] note optional note.
  * @retval RISK_OK done. @retval RISK_ETRANSITION not allowed (R-EV-5, R-EV-8).
  * @retval RISK_ENOTFOUND unknown event. @retval RISK_EINVAL invalid argument.
+ * @retval RISK_ECONFLICT the store refused the commit as a conflict on every
+ *         attempt (max_conflict_retries; another engine or process sharing
+ *         the store kept changing the same records): nothing changed.
  * @note Thread-safe. @since 0.1
  */
 RISK_API int risk_engine_resolve(risk_engine *engine, const char *actor, const char *event_id,
@@ -1154,6 +1177,9 @@ RISK_API int risk_engine_resolve(risk_engine *engine, const char *actor, const c
  * @param[in] note optional note.
  * @retval RISK_OK done. @retval RISK_ETRANSITION not allowed.
  * @retval RISK_ENOTFOUND unknown event. @retval RISK_EINVAL invalid argument.
+ * @retval RISK_ECONFLICT the store refused the commit as a conflict on every
+ *         attempt (max_conflict_retries; another engine or process sharing
+ *         the store kept changing the same records): nothing changed.
  * @note Thread-safe. @since 0.1
  */
 RISK_API int risk_engine_false_positive(risk_engine *engine, const char *actor,
@@ -1164,6 +1190,9 @@ RISK_API int risk_engine_false_positive(risk_engine *engine, const char *actor,
  * @param[in] note non-empty note.
  * @retval RISK_OK done. @retval RISK_EINVAL no note or invalid argument.
  * @retval RISK_ETRANSITION not allowed. @retval RISK_ENOTFOUND unknown event.
+ * @retval RISK_ECONFLICT the store refused the commit as a conflict on every
+ *         attempt (max_conflict_retries; another engine or process sharing
+ *         the store kept changing the same records): nothing changed.
  * @note Thread-safe. @since 0.1
  */
 RISK_API int risk_engine_ignore(risk_engine *engine, const char *actor, const char *event_id,
@@ -1174,6 +1203,9 @@ RISK_API int risk_engine_ignore(risk_engine *engine, const char *actor, const ch
  * @param[in] note optional note.
  * @retval RISK_OK done. @retval RISK_ETRANSITION not allowed.
  * @retval RISK_ENOTFOUND unknown event. @retval RISK_EINVAL invalid argument.
+ * @retval RISK_ECONFLICT the store refused the commit as a conflict on every
+ *         attempt (max_conflict_retries; another engine or process sharing
+ *         the store kept changing the same records): nothing changed.
  * @note Thread-safe. @since 0.1
  */
 RISK_API int risk_engine_reactivate(risk_engine *engine, const char *actor,
@@ -1183,6 +1215,9 @@ RISK_API int risk_engine_reactivate(risk_engine *engine, const char *actor,
  * @param[in] engine the engine. @param[in] actor who. @param[in] user_id the user.
  * @retval RISK_OK done. @retval RISK_ENOTFOUND unknown user.
  * @retval RISK_EINVAL invalid argument.
+ * @retval RISK_ECONFLICT the store refused the commit as a conflict on every
+ *         attempt (max_conflict_retries; another engine or process sharing
+ *         the store kept changing the same records): nothing changed.
  * @note Thread-safe. @since 0.1
  */
 RISK_API int risk_engine_confirm_compromised(risk_engine *engine, const char *actor,
@@ -1192,6 +1227,9 @@ RISK_API int risk_engine_confirm_compromised(risk_engine *engine, const char *ac
  * @param[in] engine the engine. @param[in] actor who. @param[in] user_id the user.
  * @retval RISK_OK done. @retval RISK_ETRANSITION the user is confirmed compromised.
  * @retval RISK_ENOTFOUND unknown user. @retval RISK_EINVAL invalid argument.
+ * @retval RISK_ECONFLICT the store refused the commit as a conflict on every
+ *         attempt (max_conflict_retries; another engine or process sharing
+ *         the store kept changing the same records): nothing changed.
  * @note Thread-safe. @since 0.1
  */
 RISK_API int risk_engine_confirm_safe(risk_engine *engine, const char *actor,
@@ -1201,6 +1239,9 @@ RISK_API int risk_engine_confirm_safe(risk_engine *engine, const char *actor,
  * @brief Add or replace a policy (R-OP-6).
  * @param[in] engine the engine. @param[in] actor who. @param[in] policy the policy, copied.
  * @retval RISK_OK done. @retval RISK_EINVAL invalid argument.
+ * @retval RISK_ECONFLICT the store refused the commit as a conflict on every
+ *         attempt (max_conflict_retries; another engine or process sharing
+ *         the store kept changing the same records): nothing changed.
  * @note Thread-safe. @since 0.1
  */
 RISK_API int risk_engine_policy_set(risk_engine *engine, const char *actor,
@@ -1210,6 +1251,9 @@ RISK_API int risk_engine_policy_set(risk_engine *engine, const char *actor,
  * @param[in] engine the engine. @param[in] actor who. @param[in] name the policy.
  * @retval RISK_OK done. @retval RISK_ENOTFOUND no such policy.
  * @retval RISK_EINVAL invalid argument.
+ * @retval RISK_ECONFLICT the store refused the commit as a conflict on every
+ *         attempt (max_conflict_retries; another engine or process sharing
+ *         the store kept changing the same records): nothing changed.
  * @note Thread-safe. @since 0.1
  */
 RISK_API int risk_engine_policy_remove(risk_engine *engine, const char *actor, const char *name);
@@ -1329,6 +1373,9 @@ RISK_API int risk_engine_explain(risk_explanation **out, risk_engine *engine,
  * @param[in] engine the engine.
  * @param[out] users optional: users changed. @param[out] events optional: events closed.
  * @retval RISK_OK done. @retval RISK_EUNSUPPORTED no list_users callback.
+ * @retval RISK_ECONFLICT a user's catch-up met a conflict on every attempt
+ *         (engines or processes sharing the store): the users before it
+ *         were caught up, it and the rest were not.
  * @note Thread-safe. @since 0.1
  */
 RISK_API int risk_engine_expire(risk_engine *engine, uint64_t *users, uint64_t *events);

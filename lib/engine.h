@@ -106,6 +106,10 @@ int risk_engine_catch_up(risk_engine *e, const char *user_id, uint32_t *closed);
  * user, then the events that counted. RISK_ECONFLICT: the user changed
  * since the decision (the sign-in decides again). */
 int risk_engine_make_receipt(risk_engine *e, risk_verdict *v, uint64_t version);
+/* The same with the user's stripe lock already held by the caller
+ * (stripe_held 1), as the sign-in's last attempt holds it. */
+int risk_engine_make_receipt_as(risk_engine *e, risk_verdict *v, uint64_t version,
+                                int stripe_held);
 /* The lock stripe that serialises the operations on user_id (R-CC-1). */
 pthread_mutex_t *risk_engine_stripe(risk_engine *e, const char *user_id);
 

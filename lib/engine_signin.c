@@ -151,6 +151,24 @@ static int signin_locked(struct signin_arg *a, const char *user_id, size_t len, 
     return rc;
 }
 
+/* The last attempt at a sign-in with a receipt, when the user changed
+ * between the decision and the receipt's read on every retry (a busy
+ * user): the decision and the read under the user's lock stripe, where
+ * this engine's operations on the user cannot come between. (Another
+ * engine on the same store still can: then RISK_ECONFLICT.) */
+static int signin_receipt_locked(struct signin_arg *a, const char *user_id, size_t len)
+{
+    pthread_mutex_t *lock = risk_engine_stripe(a->e, user_id);
+    pthread_mutex_lock(lock);
+    a->now = risk_engine_clock(a->e);
+    a->version = 0; /* an unknown user's */
+    int rc = signin_locked(a, user_id, len, 0);
+    if (rc == RISK_OK && !a->due)
+        rc = risk_engine_make_receipt_as(a->e, a->v, a->version, 1);
+    pthread_mutex_unlock(lock);
+    return rc;
+}
+
 /* One sign-in at now, its arguments checked (len: the id's). */
 static int sign_in_at(risk_engine *engine, const char *user_id, size_t len,
                       risk_verdict *verdict, int64_t now)
@@ -175,6 +193,8 @@ static int sign_in_at(risk_engine *engine, const char *user_id, size_t len,
                 a.now = risk_engine_clock(engine);
                 continue;
             }
+            if (rc == RISK_ECONFLICT)
+                rc = signin_receipt_locked(&a, user_id, len);
         }
         if (rc || !a.due || catch_ups++ == 3)
             break;

@@ -93,6 +93,12 @@ static int user_version(risk_engine *e, void *txn, const char *user_id, uint64_t
 
 int risk_engine_make_receipt(risk_engine *e, risk_verdict *v, uint64_t version)
 {
+    return risk_engine_make_receipt_as(e, v, version, 0);
+}
+
+int risk_engine_make_receipt_as(risk_engine *e, risk_verdict *v, uint64_t version,
+                                int stripe_held)
+{
     if (!e->receipt_key)
         return risk_err(RISK_EINVAL, "verdict: a receipt was asked for, but the engine has no "
                         "receipt key (risk_engine_options.receipt_key)");
@@ -104,8 +110,9 @@ int risk_engine_make_receipt(risk_engine *e, risk_verdict *v, uint64_t version)
     risk_event **ev = NULL;
     size_t n = 0;
     void *txn = NULL;
-    pthread_mutex_t *lock = risk_engine_stripe(e, v->user_id);
-    pthread_mutex_lock(lock);
+    pthread_mutex_t *lock = stripe_held ? NULL : risk_engine_stripe(e, v->user_id);
+    if (lock)
+        pthread_mutex_lock(lock);
     int rc = e->st.begin(e->st.ctx, v->user_id, &txn);
     if (rc == RISK_OK) {
         uint64_t now_version = 0;
@@ -117,7 +124,8 @@ int risk_engine_make_receipt(risk_engine *e, risk_verdict *v, uint64_t version)
             rc = risk_engine_load_events(e, txn, v->user_id, &ev, &n);
         e->st.rollback(e->st.ctx, txn);
     }
-    pthread_mutex_unlock(lock);
+    if (lock)
+        pthread_mutex_unlock(lock);
     if (rc)
         return rc;
     struct buf b = { 0 };

@@ -75,3 +75,73 @@ Test(concurrency, verify_history_while_writing, .timeout = 120)
     cr_assert(eq(int, risk_engine_verify_history(e, NULL, NULL), RISK_OK));
     risk_engine_free(e);
 }
+
+struct rc_writer {
+    risk_engine *e;
+    atomic_int *stop;
+    int bad;
+};
+
+/* Ingest into and dismiss one user until told to stop. */
+static void *rc_write(void *arg)
+{
+    struct rc_writer *w = arg;
+    char ev[64];
+    for (unsigned i = 0; !atomic_load(w->stop) && !w->bad; i++) {
+        snprintf(ev, sizeof ev, "busy-%u-%p-h", i, (void *)w);
+        int rc = (i % 4 == 3) ? risk_engine_dismiss(w->e, "writer", "busy", NULL, NULL)
+                              : st_ingest(w->e, "writer", "busy", ev);
+        w->bad = rc != RISK_OK;
+    }
+    return NULL;
+}
+
+/* R-RC-1 under R-CC-1 (review, 2026-12-07): a sign-in with a receipt on a
+ * user that others keep writing. Each retry decided, then found the user
+ * changed before the receipt's read; when the retries ran out (one here)
+ * the sign-in failed closed with RISK_ECONFLICT (3% of them). The last
+ * attempt now decides and reads under the user's lock. */
+Test(concurrency, receipt_sign_in_on_a_busy_user, .timeout = 120)
+{
+    static const uint8_t key[] = "a receipt key of more than 16 bytes";
+    risk_store s;
+    cr_assert(eq(int, risk_memory_store_new(&s), RISK_OK));
+    risk_engine_options o;
+    risk_engine_options_init(&o);
+    o.clock = st_clock;
+    o.max_conflict_retries = 1;
+    o.receipt_key = key;
+    o.receipt_key_len = sizeof key - 1;
+    risk_engine *e = NULL;
+    cr_assert(eq(int, risk_engine_new(&e, &s, &o), RISK_OK));
+    cr_assert(eq(int, st_ingest(e, "writer", "busy", "first-h"), RISK_OK));
+    atomic_int stop;
+    atomic_init(&stop, 0);
+    struct rc_writer w[3];
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++) {
+        w[i] = (struct rc_writer){ e, &stop, 0 };
+        cr_assert(eq(int, pthread_create(&th[i], NULL, rc_write, &w[i]), 0));
+    }
+    int failed = 0;
+    char why[256] = "";
+    for (int n = 0; n < 400; n++) {
+        risk_verdict *v = NULL;
+        cr_assert(eq(int, risk_verdict_new(&v), RISK_OK));
+        cr_assert(eq(int, risk_verdict_want_receipt(v, 1), RISK_OK));
+        int rc = risk_engine_sign_in(e, "busy", v);
+        if (rc != RISK_OK && !failed++)
+            snprintf(why, sizeof why, "%s (%s)", risk_error_name(rc), risk_error_last());
+        if (rc == RISK_OK)
+            cr_assert(eq(int, risk_receipt_verify(risk_verdict_receipt(v), key, sizeof key - 1),
+                         RISK_OK));
+        risk_verdict_free(v);
+    }
+    atomic_store(&stop, 1);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert(eq(int, w[i].bad, 0), "writer %d failed", i);
+    }
+    cr_assert(eq(int, failed, 0), "%d of 400 sign-ins failed: %s", failed, why);
+    risk_engine_free(e);
+}
