@@ -306,21 +306,21 @@ static int check_frames(ctl *c, const char *path, risk_journal_stats *stats, ris
     jo.read_only = 1;
     int orc = risk_journal_open(st, path, &jo, &ro);
     if (rc == RISK_ECORRUPT) {
-        /* (an empty file has no header: as a torn one, it is refused) */
-        if (orc == RISK_OK && ro.bytes_dropped == 0 && ro.file_bytes > 0) {
+        /* opened on a header (an empty file has none: as a torn one, it is
+         * refused) */
+        int framed = orc == RISK_OK && ro.file_bytes > 0;
+        if (framed && ro.bytes_dropped == 0) {
             /* The frame in flight was whole by the time of the open. */
             stats->records_replayed = ro.records_replayed;
             stats->file_bytes = ro.file_bytes;
             return 0;
         }
-        if (orc == RISK_OK && ro.file_bytes > 0) {
-            if (st->close) st->close(st->ctx);
+        if (orc == RISK_OK && st->close) st->close(st->ctx);
+        if (framed)
             return fail_msg(c, RISK_ECORRUPT,
                             "%s: %s: %" PRIu64 " bytes there are not a committed transaction "
                             "(opening the journal for writing drops them)",
                             path, why, ro.bytes_dropped);
-        }
-        if (orc == RISK_OK && st->close) st->close(st->ctx);
         return fail_msg(c, RISK_ECORRUPT, "%s", why);
     }
     if (orc != RISK_OK) return fail(c, orc);
