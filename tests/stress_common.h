@@ -30,20 +30,27 @@ static int64_t st_clock(void *ud)
     return ST_T0;
 }
 
-static risk_engine *st_engine(void)
+/* An engine over a new memory store with these options and st_clock
+ * (NULL on failure). */
+static risk_engine *st_engine_with(risk_engine_options *o)
 {
     risk_store s;
     risk_engine *e = NULL;
     if (risk_memory_store_new(&s))
         return NULL;
-    risk_engine_options o;
-    risk_engine_options_init(&o);
-    o.clock = st_clock;
-    if (risk_engine_new(&e, &s, &o)) {
+    o->clock = st_clock;
+    if (risk_engine_new(&e, &s, o)) {
         s.close(s.ctx);
         return NULL;
     }
     return e;
+}
+
+static risk_engine *st_engine(void)
+{
+    risk_engine_options o;
+    risk_engine_options_init(&o);
+    return st_engine_with(&o);
 }
 
 struct st_thread {

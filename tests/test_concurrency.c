@@ -107,16 +107,13 @@ static void *rc_write(void *arg)
 Test(concurrency, receipt_sign_in_on_a_busy_user, .timeout = 120)
 {
     static const uint8_t key[] = "a receipt key of more than 16 bytes";
-    risk_store s;
-    cr_assert(eq(int, risk_memory_store_new(&s), RISK_OK));
     risk_engine_options o;
     risk_engine_options_init(&o);
-    o.clock = st_clock;
     o.max_conflict_retries = 1;
     o.receipt_key = key;
     o.receipt_key_len = sizeof key - 1;
-    risk_engine *e = NULL;
-    cr_assert(eq(int, risk_engine_new(&e, &s, &o), RISK_OK));
+    risk_engine *e = st_engine_with(&o);
+    cr_assert_not_null(e, "%s", risk_error_last());
     cr_assert(eq(int, st_ingest(e, "writer", "busy", "first-h"), RISK_OK));
     atomic_int stop;
     atomic_init(&stop, 0);
