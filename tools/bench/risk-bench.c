@@ -583,6 +583,13 @@ static void set_policies(struct world *w)
     risk_policy_free(p);
 }
 
+/* A configuration's figure prefix and journal path. */
+static void world_names(struct world *w)
+{
+    snprintf(w->prefix, sizeof w->prefix, "%s.t%d", store_names[w->kind], w->nthreads);
+    snprintf(w->path, sizeof w->path, "%s/%s.journal", O.dir, w->prefix);
+}
+
 /* Compaction and reopen are measured on the first thread count of each
  * journal store only: on 1,000,000 events each takes seconds. */
 static int compact_here;
@@ -591,8 +598,7 @@ static int compact_here;
 static void run_config(int kind, int nthreads)
 {
     struct world w = { .kind = kind, .nthreads = nthreads };
-    snprintf(w.prefix, sizeof w.prefix, "%s.t%d", store_names[kind], nthreads);
-    snprintf(w.path, sizeof w.path, "%s/%s.journal", O.dir, w.prefix);
+    world_names(&w);
     make_users(&w);
     /* Setup: users and policies. A journal is loaded with durability off
      * and reopened in the mode measured (100,000 synced upserts would
@@ -644,8 +650,7 @@ static void run_config(int kind, int nthreads)
 static void run_reopen(int kind, int nthreads)
 {
     struct world w = { .kind = kind, .nthreads = nthreads };
-    snprintf(w.prefix, sizeof w.prefix, "%s.t%d", store_names[kind], nthreads);
-    snprintf(w.path, sizeof w.path, "%s/%s.journal", O.dir, w.prefix);
+    world_names(&w);
     risk_journal_stats st = { 0 };
     uint64_t a = bench_ns(), c = bench_thread_cpu_ns();
     open_engine(&w, RISK_DURABILITY_OFF, &st);
@@ -664,8 +669,7 @@ static void run_reopen(int kind, int nthreads)
 static void run_reopen_cold(int kind, int nthreads)
 {
     struct world w = { .kind = kind, .nthreads = nthreads };
-    snprintf(w.prefix, sizeof w.prefix, "%s.t%d", store_names[kind], nthreads);
-    snprintf(w.path, sizeof w.path, "%s/%s.journal", O.dir, w.prefix);
+    world_names(&w);
     int fd = open(w.path, O_RDONLY | O_CLOEXEC);
     int dropped = fd >= 0 && fdatasync(fd) == 0 && /* only clean pages can go */
                   posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0;
