@@ -134,6 +134,14 @@ int risk_engine_load_events_as(risk_engine *e, void *txn, const char *user_id,
                 vec.v[j] = vec.v[j - 1];
             vec.v[j] = x;
         }
+    /* a store that visits an event twice (a host's join gone wrong) would
+     * have it counted and closed twice; sorted, the two are neighbours */
+    for (size_t i = 1; i < vec.n; i++)
+        if (vec.v[i]->detected_at == vec.v[i - 1]->detected_at &&
+            strcmp(vec.v[i]->id, vec.v[i - 1]->id) == 0) {
+            risk_events_free(vec.v, vec.n);
+            return risk_err(RISK_ECORRUPT, "store.user_events: visited an event twice");
+        }
     *out = vec.v;
     *n = vec.n;
     return RISK_OK;
@@ -326,10 +334,15 @@ int risk_engine_new(risk_engine **out, const risk_store *store, const risk_engin
     pthread_mutex_init(&e->policy_write, NULL);
     pthread_rwlock_init(&e->policy_lock, NULL);
     /* A version 1 table ends at backup: what follows is not the host's. */
-    memcpy(&e->st, store,
+    memcpy(&e->host, store,
            store->version >= 2 ? sizeof *store : offsetof(risk_store, prefetch_users));
     e->split = risk_store_split_of(store);
     e->pgen = risk_store_policy_gen_of(store);
+    /* only the built-in stores (both have a policy count) go unguarded */
+    if (e->pgen)
+        e->st = e->host;
+    else
+        risk_store_guard(&e->st, &e->host);
     e->opts = o;
     e->opts.scoring = NULL;
     e->opts.receipt_key = NULL;

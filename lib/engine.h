@@ -15,7 +15,11 @@
 #define RISK_SYSTEM_ACTOR "system"
 
 struct risk_engine {
+    /* The table the engine calls: the host's own when it is a built-in
+     * store, else the guard's trampolines (lib/store_guard.c), whose ctx
+     * is `host`. */
     risk_store st;
+    risk_store host; /* the table given to risk_engine_new() */
     const risk_store_split *split; /* the store's two-half commit, or NULL */
     /* the store's count of policy changes (risk_store_policy_gen_of), or
      * NULL; and the count the policy cache was loaded at */
@@ -51,6 +55,10 @@ struct risk_engine {
     _Atomic uint64_t ptab[RISK_PTAB_WORDS];
     char ptab_pad1[64];
 };
+
+/* Fill guard with the checking trampolines in front of the host table h
+ * (lib/store_guard.c); h must outlive guard. */
+void risk_store_guard(risk_store *guard, const risk_store *h);
 
 /* 64-bit FNV-1a of a string: the lock stripe and reserved ids use it. */
 uint64_t risk_hash_str(const char *s);

@@ -189,6 +189,9 @@ static int users_now(risk_engine *e, uint32_t min, struct user_vec *vec)
     vec->n = keep;
     if (vec->n > 1)
         qsort(vec->v, vec->n, sizeof *vec->v, user_cmp);
+    for (size_t i = 1; i < vec->n; i++) /* sorted: a user listed twice is a neighbour */
+        if (strcmp(vec->v[i]->id, vec->v[i - 1]->id) == 0)
+            return risk_err(RISK_ECORRUPT, "store.list_users: listed a user twice");
     return RISK_OK;
 }
 

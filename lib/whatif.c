@@ -163,8 +163,17 @@ int risk_engine_what_if(risk_what_if **out, risk_engine *engine,
     }
     for (int d = 0; d < N_DECISIONS; d++)
         for (int r = 0; r < N_REASONS; r++)
-            if (p.w->b[d][r].n > 1)
-                qsort(p.w->b[d][r].ids, p.w->b[d][r].n, sizeof(char *), id_cmp);
+            if (p.w->b[d][r].n > 1) {
+                char **ids = p.w->b[d][r].ids;
+                qsort(ids, p.w->b[d][r].n, sizeof(char *), id_cmp);
+                /* sorted: a user the store listed twice is a neighbour
+                 * (one user has one verdict, so one bucket) */
+                for (size_t i = 1; i < p.w->b[d][r].n; i++)
+                    if (strcmp(ids[i], ids[i - 1]) == 0) {
+                        risk_what_if_free(p.w);
+                        return risk_err(RISK_ECORRUPT, "store.list_users: listed a user twice");
+                    }
+            }
     *out = p.w;
     return RISK_OK;
 }

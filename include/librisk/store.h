@@ -20,6 +20,10 @@
  *   or to view_user() before commit(); after rollback() they never were.
  * - Transactions on different users may run in parallel on several
  *   threads; a store that cannot do that serialises inside itself.
+ * - The engine checks what a host's callbacks return (a record for the id
+ *   asked, result codes in range, visitor results passed back) and fails
+ *   the operation with #RISK_ECORRUPT or #RISK_ESTORE when they are wrong:
+ *   docs/store.md, "What the engine checks".
  */
 #ifndef LIBRISK_STORE_H
 #define LIBRISK_STORE_H

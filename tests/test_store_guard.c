@@ -1,0 +1,427 @@
+/* A host store that misbehaves (R-ST-1, R-ST-2, R-ST-3, R-IV-2).
+ *
+ * The engine checks what a host's callbacks return (lib/store_guard.c,
+ * docs/store.md "What the engine checks"): a wrapper around the memory
+ * store answers wrongly in one way at a time, and every operation must
+ * then fail with a documented code, crash nowhere, and leave the store as
+ * it was, byte for byte. Before the guard, these wrappers crashed the
+ * engine (RISK_OK without a record), made a dismiss of one user clear
+ * another's risk, or had success reported on partial data. */
+#include "store_dump.h"
+
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+
+#define T0 INT64_C(1764000000000)
+#define MIN INT64_C(60000)
+
+static int64_t clock_fn(void *ud)
+{
+    (void)ud;
+    return T0;
+}
+
+enum mode {
+    M_NONE,
+    M_NULL_USER,      /* get_user: RISK_OK, *out NULL */
+    M_NULL_EVENT,     /* get_event: RISK_OK, *out NULL */
+    M_OTHER_USER,     /* get_user / view_user of alice: bob's record */
+    M_OTHER_EVENT,    /* get_event: another event than asked */
+    M_FOREIGN_EVENT,  /* user_events of alice: bob's events too */
+    M_TWICE_EVENT,    /* user_events: every event twice */
+    M_SWALLOW,        /* user_events, read_history: ignore the visitor's result */
+    M_ODD_CODE,       /* get_meta: returns 7 */
+    M_POLICIES_ONE,   /* list_policies: returns 1 without visiting */
+    M_TWICE_USER,     /* list_users: every user twice */
+    M_LOW_USER,       /* list_users: ignores min_level */
+    M_HIST_ANY_USER,  /* read_history: ignores user_id */
+};
+
+static struct {
+    risk_store in;
+    enum mode mode;
+} H;
+
+static int h_begin(void *c, const char *u, void **t)
+{
+    (void)c;
+    return H.in.begin(H.in.ctx, u, t);
+}
+static int h_commit(void *c, void *t)
+{
+    (void)c;
+    return H.in.commit(H.in.ctx, t);
+}
+static void h_rollback(void *c, void *t)
+{
+    (void)c;
+    H.in.rollback(H.in.ctx, t);
+}
+static int h_get_user(void *c, void *t, const char *id, risk_user **o)
+{
+    (void)c;
+    if (H.mode == M_OTHER_USER && strcmp(id, "alice") == 0)
+        id = "bob";
+    int rc = H.in.get_user(H.in.ctx, t, id, o);
+    if (rc == RISK_OK && H.mode == M_NULL_USER) {
+        risk_user_free(*o);
+        *o = NULL;
+    }
+    return rc;
+}
+static int h_put_user(void *c, void *t, const risk_user *u)
+{
+    (void)c;
+    return H.in.put_user(H.in.ctx, t, u);
+}
+static int h_get_event(void *c, void *t, const char *id, risk_event **o)
+{
+    (void)c;
+    if (H.mode == M_OTHER_EVENT)
+        id = "a1";
+    int rc = H.in.get_event(H.in.ctx, t, id, o);
+    if (rc == RISK_OK && H.mode == M_NULL_EVENT) {
+        risk_event_free(*o);
+        *o = NULL;
+    }
+    return rc;
+}
+static int h_put_event(void *c, void *t, const risk_event *e)
+{
+    (void)c;
+    return H.in.put_event(H.in.ctx, t, e);
+}
+
+/* a visitor between the inner store and the engine's */
+struct relay {
+    risk_event_visit_fn efn;
+    risk_user_visit_fn ufn;
+    risk_history_visit_fn hfn;
+    void *arg;
+    int twice, swallow;
+};
+static int relay_event(const risk_event *e, void *a)
+{
+    struct relay *r = a;
+    int rc = r->efn(e, r->arg);
+    if (rc == 0 && r->twice)
+        rc = r->efn(e, r->arg);
+    return r->swallow ? 0 : rc;
+}
+static int relay_user(const risk_user *u, void *a)
+{
+    struct relay *r = a;
+    int rc = r->ufn(u, r->arg);
+    if (rc == 0 && r->twice)
+        rc = r->ufn(u, r->arg);
+    return rc;
+}
+static int relay_history(const risk_history *h, void *a)
+{
+    struct relay *r = a;
+    int rc = r->hfn(h, r->arg);
+    return r->swallow ? 0 : rc;
+}
+
+static int h_user_events(void *c, void *t, const char *u, risk_event_visit_fn fn, void *a)
+{
+    (void)c;
+    struct relay r = { .efn = fn, .arg = a, .twice = H.mode == M_TWICE_EVENT,
+                       .swallow = H.mode == M_SWALLOW };
+    int rc = H.in.user_events(H.in.ctx, t, u, relay_event, &r);
+    if (rc == RISK_OK && H.mode == M_FOREIGN_EVENT && strcmp(u, "alice") == 0)
+        rc = H.in.user_events(H.in.ctx, t, "bob", relay_event, &r);
+    return rc;
+}
+static int h_reserve_seq(void *c, void *t, uint64_t *s)
+{
+    (void)c;
+    return H.in.reserve_seq(H.in.ctx, t, s);
+}
+static int h_append_history(void *c, void *t, const risk_history *h)
+{
+    (void)c;
+    return H.in.append_history(H.in.ctx, t, h);
+}
+static int h_list_policies(void *c, void *t, risk_policy_visit_fn fn, void *a)
+{
+    (void)c;
+    if (H.mode == M_POLICIES_ONE)
+        return 1;
+    return H.in.list_policies(H.in.ctx, t, fn, a);
+}
+static int h_put_policy(void *c, void *t, const risk_policy *p)
+{
+    (void)c;
+    return H.in.put_policy(H.in.ctx, t, p);
+}
+static int h_remove_policy(void *c, void *t, const char *n)
+{
+    (void)c;
+    return H.in.remove_policy(H.in.ctx, t, n);
+}
+static int h_get_meta(void *c, void *t, const char *k, uint8_t *b, size_t cap, size_t *l)
+{
+    (void)c;
+    if (H.mode == M_ODD_CODE)
+        return 7;
+    return H.in.get_meta(H.in.ctx, t, k, b, cap, l);
+}
+static int h_put_meta(void *c, void *t, const char *k, const uint8_t *b, size_t l)
+{
+    (void)c;
+    return H.in.put_meta(H.in.ctx, t, k, b, l);
+}
+static void h_close(void *c)
+{
+    (void)c;
+    H.in.close(H.in.ctx);
+}
+static int h_view_user(void *c, const char *id, risk_user_visit_fn fn, void *a)
+{
+    (void)c;
+    if (H.mode == M_OTHER_USER && strcmp(id, "alice") == 0)
+        id = "bob";
+    return H.in.view_user(H.in.ctx, id, fn, a);
+}
+static int h_list_users(void *c, risk_level min, risk_user_visit_fn fn, void *a)
+{
+    (void)c;
+    struct relay r = { .ufn = fn, .arg = a, .twice = H.mode == M_TWICE_USER };
+    return H.in.list_users(H.in.ctx, H.mode == M_LOW_USER ? RISK_LEVEL_NONE : min, relay_user,
+                           &r);
+}
+static int h_read_history(void *c, const char *u, uint64_t since, risk_history_visit_fn fn,
+                          void *a)
+{
+    (void)c;
+    struct relay r = { .hfn = fn, .arg = a, .swallow = H.mode == M_SWALLOW };
+    return H.in.read_history(H.in.ctx, H.mode == M_HIST_ANY_USER ? NULL : u, since,
+                             relay_history, &r);
+}
+
+static risk_engine *E;
+static uint8_t *before;
+static size_t before_len;
+
+static void ingest(const char *user, const char *id, risk_level lvl, int64_t at)
+{
+    risk_event *e = NULL;
+    cr_assert(eq(int, risk_event_new(&e, id, user, "leakedCredentials", lvl, at), RISK_OK));
+    cr_assert(eq(int, risk_engine_ingest(E, "detector", e, 0), RISK_OK), "%s", risk_error_last());
+    risk_event_free(e);
+}
+
+/* alice: mfa, one high and one low event; bob: one medium event; a policy
+ * that blocks high risk. */
+static void setup(void)
+{
+    memset(&H, 0, sizeof H);
+    cr_assert(eq(int, risk_memory_store_new(&H.in), RISK_OK));
+    risk_store s = {
+        .version = RISK_STORE_VERSION, .ctx = &H, .begin = h_begin, .commit = h_commit,
+        .rollback = h_rollback, .get_user = h_get_user, .put_user = h_put_user,
+        .get_event = h_get_event, .put_event = h_put_event, .user_events = h_user_events,
+        .reserve_seq = h_reserve_seq, .append_history = h_append_history,
+        .list_policies = h_list_policies, .put_policy = h_put_policy,
+        .remove_policy = h_remove_policy, .get_meta = h_get_meta, .put_meta = h_put_meta,
+        .close = h_close, .view_user = h_view_user, .list_users = h_list_users,
+        .read_history = h_read_history,
+    };
+    risk_engine_options o;
+    risk_engine_options_init(&o);
+    o.clock = clock_fn;
+    cr_assert(eq(int, risk_engine_new(&E, &s, &o), RISK_OK));
+    risk_policy *p = NULL;
+    cr_assert(eq(int, risk_policy_new(&p, "high", RISK_LEVEL_HIGH, RISK_CONTROL_BLOCK), RISK_OK));
+    cr_assert(eq(int, risk_engine_policy_set(E, "admin", p), RISK_OK));
+    risk_policy_free(p);
+    ingest("alice", "a1", RISK_LEVEL_HIGH, T0 - 5 * MIN);
+    ingest("alice", "a2", RISK_LEVEL_LOW, T0 - 4 * MIN);
+    ingest("bob", "b1", RISK_LEVEL_MEDIUM, T0 - 3 * MIN);
+    cr_assert(eq(int, store_dump(&H.in, &before, &before_len), RISK_OK));
+}
+
+static void teardown(void)
+{
+    risk_engine_free(E);
+    E = NULL;
+    free(before);
+    before = NULL;
+}
+
+/* the store holds what it held after setup */
+static void unchanged(const char *what)
+{
+    H.mode = M_NONE;
+    uint8_t *after = NULL;
+    size_t len = 0;
+    cr_assert(eq(int, store_dump(&H.in, &after, &len), RISK_OK));
+    cr_assert(len == before_len && memcmp(before, after, len) == 0,
+              "%s: the store changed", what);
+    free(after);
+}
+
+static risk_decision sign_in(const char *user, int *rc)
+{
+    risk_verdict *v = NULL;
+    cr_assert(eq(int, risk_verdict_new(&v), RISK_OK));
+    *rc = risk_engine_sign_in(E, user, v);
+    risk_decision d = risk_verdict_decision(v);
+    risk_verdict_free(v);
+    return d;
+}
+
+static int count_fn(const void *rec, void *arg)
+{
+    (void)rec;
+    ++*(int *)arg;
+    return 0;
+}
+static int count_event(const risk_event *e, void *arg) { return count_fn(e, arg); }
+static int count_user(const risk_user *u, void *arg) { return count_fn(u, arg); }
+static int count_history(const risk_history *h, void *arg) { return count_fn(h, arg); }
+
+TestSuite(store_guard, .init = setup, .fini = teardown);
+
+/* A read that says RISK_OK without a record: RISK_ESTORE, no crash. */
+Test(store_guard, ok_without_a_user_is_a_store_error)
+{
+    H.mode = M_NULL_USER;
+    uint32_t closed = 0;
+    cr_expect(eq(int, risk_engine_dismiss(E, "admin", "alice", NULL, &closed), RISK_ESTORE));
+    risk_user *u = NULL;
+    cr_expect(eq(int, risk_engine_user(&u, E, "alice"), RISK_ESTORE));
+    cr_expect(eq(ptr, u, NULL));
+    cr_expect(eq(int, risk_engine_password_changed(E, "alice", "alice", RISK_PASSWORD_SECURE_CHANGE), RISK_ESTORE));
+    unchanged("get_user without a record");
+}
+
+Test(store_guard, ok_without_an_event_is_a_store_error)
+{
+    H.mode = M_NULL_EVENT;
+    cr_expect(eq(int, risk_engine_resolve(E, "admin", "a1", NULL), RISK_ESTORE));
+    risk_event *ev = NULL;
+    cr_expect(eq(int, risk_engine_event(&ev, E, "a1"), RISK_ESTORE));
+    cr_expect(eq(ptr, ev, NULL));
+    unchanged("get_event without a record");
+}
+
+/* R-ST-3: the record of another user is refused, never written back over
+ * that user (before: dismiss(alice) wrote "dismissed, none" into bob's
+ * record while bob's event stayed active, and alice's sign-in was decided
+ * on bob's medium risk: allowed). */
+Test(store_guard, another_users_record_is_corrupt)
+{
+    H.mode = M_OTHER_USER;
+    uint32_t closed = 0;
+    cr_expect(eq(int, risk_engine_dismiss(E, "admin", "alice", NULL, &closed), RISK_ECORRUPT));
+    int rc;
+    cr_expect(eq(int, sign_in("alice", &rc), RISK_DECISION_BLOCK));
+    cr_expect(eq(int, rc, RISK_ECORRUPT), "%s", risk_error_last());
+    unchanged("get_user answering another user");
+    cr_expect(eq(int, sign_in("bob", &rc), RISK_DECISION_ALLOW));
+    cr_expect(eq(int, rc, RISK_OK));
+}
+
+/* An ingest whose existence check gets another event back must not take
+ * the new detection for a repeat of that one and drop it. */
+Test(store_guard, another_event_is_corrupt)
+{
+    H.mode = M_OTHER_EVENT;
+    risk_event *e = NULL;
+    cr_assert(eq(int, risk_event_new(&e, "a3", "alice", "leakedCredentials", RISK_LEVEL_HIGH,
+                                     T0 - 5 * MIN), RISK_OK));
+    cr_expect(eq(int, risk_engine_ingest(E, "detector", e, 0), RISK_ECORRUPT));
+    risk_event_free(e);
+    unchanged("get_event answering another event");
+}
+
+/* Events of another user visited as alice's: alice's dismiss must not
+ * close bob's event behind bob's record. */
+Test(store_guard, another_users_events_are_corrupt)
+{
+    H.mode = M_FOREIGN_EVENT;
+    uint32_t closed = 0;
+    cr_expect(eq(int, risk_engine_dismiss(E, "admin", "alice", NULL, &closed), RISK_ECORRUPT));
+    cr_expect(eq(u32, closed, 0));
+    unchanged("user_events visiting another user's events");
+}
+
+Test(store_guard, an_event_visited_twice_is_corrupt)
+{
+    H.mode = M_TWICE_EVENT;
+    uint32_t closed = 0;
+    cr_expect(eq(int, risk_engine_dismiss(E, "admin", "alice", NULL, &closed), RISK_ECORRUPT));
+    unchanged("user_events visiting an event twice");
+}
+
+static int stop_at_first(const risk_event *e, void *arg)
+{
+    (void)e;
+    ++*(int *)arg;
+    return 42;
+}
+static int stop_history(const risk_history *h, void *arg)
+{
+    (void)h;
+    ++*(int *)arg;
+    return 43;
+}
+
+/* A store that goes on after a visitor stops and answers RISK_OK: the
+ * visitor's result is still what the call returns, and it is not called
+ * again. */
+Test(store_guard, a_swallowed_visitor_result_is_returned)
+{
+    H.mode = M_SWALLOW;
+    int calls = 0;
+    cr_expect(eq(int, risk_engine_events(E, "alice", 0, stop_at_first, &calls), 42));
+    cr_expect(eq(int, calls, 1));
+    calls = 0;
+    cr_expect(eq(int, risk_engine_history(E, "alice", stop_history, &calls), 43));
+    cr_expect(eq(int, calls, 1));
+    unchanged("a swallowing store");
+}
+
+/* Results that are not RISK_OK or a RISK_E… code become RISK_ESTORE (a host
+ * testing rc < 0 would take 7 for success). */
+Test(store_guard, an_odd_result_is_a_store_error)
+{
+    H.mode = M_ODD_CODE;
+    risk_policy *p = NULL;
+    cr_assert(eq(int, risk_policy_new(&p, "medium", RISK_LEVEL_MEDIUM, RISK_CONTROL_BLOCK), RISK_OK));
+    cr_expect(eq(int, risk_engine_policy_set(E, "admin", p), RISK_ESTORE));
+    cr_expect(eq(str, (char *)risk_error_name(RISK_ESTORE), "RISK_ESTORE"));
+    H.mode = M_POLICIES_ONE; /* "found" without a policy visited */
+    cr_expect(eq(int, risk_engine_policy_set(E, "admin", p), RISK_ESTORE));
+    cr_expect(eq(int, risk_engine_policy_remove(E, "admin", "high"), RISK_ESTORE));
+    risk_policy_free(p);
+    unchanged("odd results");
+}
+
+/* Listings: a user listed twice, or below min_level, is refused rather
+ * than counted twice or shown. */
+Test(store_guard, listings_are_checked)
+{
+    int n = 0;
+    cr_expect(eq(int, risk_engine_users(E, RISK_LEVEL_NONE, count_user, &n), RISK_OK));
+    cr_expect(eq(int, n, 2));
+    H.mode = M_TWICE_USER;
+    n = 0;
+    cr_expect(eq(int, risk_engine_users(E, RISK_LEVEL_NONE, count_user, &n), RISK_ECORRUPT));
+    risk_what_if *w = NULL;
+    cr_expect(eq(int, risk_engine_what_if(&w, E, NULL, 0, T0), RISK_ECORRUPT));
+    cr_expect(eq(ptr, w, NULL));
+    H.mode = M_LOW_USER;
+    cr_expect(eq(int, risk_engine_users(E, RISK_LEVEL_HIGH, count_user, &n), RISK_ECORRUPT));
+    H.mode = M_HIST_ANY_USER;
+    n = 0;
+    cr_expect(eq(int, risk_engine_history(E, "alice", count_history, &n),
+                 RISK_ECORRUPT));
+    H.mode = M_NONE;
+    n = 0;
+    cr_expect(eq(int, risk_engine_events(E, "alice", 0, count_event, &n), RISK_OK));
+    cr_expect(eq(int, n, 2));
+    unchanged("listings");
+}
