@@ -204,10 +204,23 @@ def _check(result: int, func: Any, args: Any) -> int:
     if is_interrupt(pending):
         raise pending  # type: ignore[misc]
     if result < 0:
-        err = error_for_code(result, last_message())
-        if pending is not None and pending is not err:
-            raise err from pending
-        raise err
+        # The last error is left by the last *failure* of this thread: when
+        # its code is not this one, the message is not about this call.
+        msg = last_message() if lib.risk_error_last_code() == result else ""
+        if not msg:
+            raw = lib.risk_strerror(result)
+            msg = raw.decode("utf-8", "replace") if raw else ""
+        err = error_for_code(result, msg)
+        try:
+            if pending is not None and pending is not err:
+                raise err from pending
+            raise err
+        finally:
+            # The traceback holds this frame: without this, the frame's
+            # locals and the exception would form a cycle that keeps the
+            # arguments (an engine, its journal lock) alive until the
+            # cycle collector runs.
+            del err, pending
     return result
 
 
@@ -459,7 +472,10 @@ check_version(lib.risk_version_number())
 
 def unsigned(value: Any, what: str, bits: int = 32) -> int:
     """An int for an unsigned C field: negative or too large values are
-    refused instead of wrapping silently."""
+    refused instead of wrapping silently, and so is a bool (True is an int
+    to Python, but never meant as a count or a weight)."""
+    if isinstance(value, bool):
+        raise InvalidArgument(-1, f"{what}: expected int, got bool")
     if not isinstance(value, int):
         try:
             value = operator.index(value)

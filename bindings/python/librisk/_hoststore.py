@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import itertools
 import sys
+import threading
 import traceback
 import types
 import weakref
@@ -28,7 +29,8 @@ from .errors import InvalidArgument, NotFound, RiskError
 from .stores import EventRecord, HistoryRecord, PolicyRecord, UserRecord
 from .types import Level
 
-ENOTFOUND, ERANGE, ESTORE = -3, -13, -15
+EINVAL, ENOTFOUND, ERANGE, ESTORE = -1, -3, -13, -15
+_INT_MIN, _INT_MAX = -(2 ** 31), 2 ** 31 - 1
 _FREE = {"user": "risk_user_free", "event": "risk_event_free", "policy": "risk_policy_free",
          "history": "risk_history_free"}
 
@@ -41,34 +43,59 @@ NEWER = ("prefetch_users",)
 VOID = ("rollback", "close")
 
 
+def _message(text: str) -> bytes:
+    """A message for risk_error_set(): any text (NULs, lone surrogates
+    included) as at most 511 bytes of UTF-8, cut at a character."""
+    raw = text.encode("utf-8", "backslashreplace").replace(b"\0", b"\\0")
+    return raw[:511].decode("utf-8", "ignore").encode("utf-8")
+
+
+def _failed(exc: BaseException, code: int, text: str, void: bool) -> Optional[int]:
+    if code != ENOTFOUND:
+        _ffi.note_callback_error(exc)
+    lib.risk_error_set(code, _message(f"host store: {text}"))
+    return None if void else code
+
+
 def _guard(adapter: "weakref.ReferenceType[HostStoreAdapter]", name: str,
            void: bool = False) -> Callable[..., Any]:
     """The Python side of one C callback: calls ``adapter._<name>`` and turns
     every outcome into a return code."""
     method = "_" + name
 
-    def wrapper(*args: Any) -> Any:
-        target: Optional[HostStoreAdapter] = adapter()
-        if target is None:
-            # The engine is being collected in a reference cycle: the store
-            # object went with it; nothing is left to call (close()).
-            return None if void else lib.risk_error_set(
-                ESTORE, b"host store: the store object was garbage-collected")
+    def run(args: Any) -> Optional[int]:
         try:
+            target: Optional[HostStoreAdapter] = adapter()
+            if target is None:
+                # The engine is being collected in a reference cycle: the
+                # store object went with it; nothing is left to call (close()).
+                return None if void else lib.risk_error_set(
+                    ESTORE, b"host store: the store object was garbage-collected")
             rc = getattr(target, method)(*args)
-            return None if void else (rc or 0)
+            if void:
+                return None
+            if rc is None:
+                return 0
+            if type(rc) is not int or not _INT_MIN <= rc <= _INT_MAX:
+                return lib.risk_error_set(ESTORE, _message(
+                    f"host store: {name} gave {rc!r}, not a result code"))
+            return rc
         except RiskError as exc:
             # A RiskError of no (or a positive) code, e.g. RiskError("text"),
-            # must not read as RISK_OK: it is a store failure (R-CC-2).
-            code = exc.code if exc.code < 0 else ESTORE
-            text = str(exc) if exc.code < 0 else exc.message or type(exc).__name__
-            if code != ENOTFOUND:
-                _ffi.note_callback_error(exc)
-            lib.risk_error_set(code, enc(f"host store: {text}"[:511]))
-            return None if void else code
+            # must not read as RISK_OK: it is a store failure (R-CC-2); nor
+            # may an invalid argument inside the store (a record of the wrong
+            # type) read as the caller's (R-IV-1).
+            if exc.code < 0 and exc.code != EINVAL:
+                return _failed(exc, exc.code, str(exc), void)
+            return _failed(exc, ESTORE, str(exc) if exc.code < 0 else
+                           exc.message or type(exc).__name__, void)
         except BaseException as exc:  # noqa: BLE001 — nothing may unwind into C
-            _ffi.note_callback_error(exc)
-            lib.risk_error_set(ESTORE, enc(f"host store: {type(exc).__name__}: {exc}"[:511]))
+            return _failed(exc, ESTORE, f"{type(exc).__name__}: {exc}", void)
+
+    def wrapper(*args: Any) -> Optional[int]:
+        try:
+            return run(args)
+        except BaseException:  # noqa: BLE001 — the handlers failed (an interrupt in them)
             return None if void else ESTORE
     wrapper.__name__ = name
     return wrapper
@@ -89,6 +116,23 @@ def _visit_all(kind: str, blobs: Iterable[bytes], fn: int, arg: int) -> int:
     return 0
 
 
+#: How many adapters (engines) use each store object, by id(): a store
+#: object shared by several engines (R-ST-6) is closed by the last of them,
+#: never under the others' feet.
+_sharers: Dict[int, int] = {}
+_sharers_lock = threading.Lock()
+
+
+def _share(key: int, delta: int) -> int:
+    with _sharers_lock:
+        n = _sharers.get(key, 0) + delta
+        if n > 0:
+            _sharers[key] = n
+        else:
+            _sharers.pop(key, None)
+        return n
+
+
 class HostStoreAdapter:
     """Builds the C callback table for a Python store object."""
 
@@ -97,6 +141,10 @@ class HostStoreAdapter:
         if missing:
             raise InvalidArgument(-1, "store: missing callbacks " + ", ".join(missing))
         self.obj = obj
+        # The adapter holds obj, so its id stays its own while counted; the
+        # count is given back once, by _close() or when the adapter goes.
+        _share(id(obj), 1)
+        self._unshare = weakref.finalize(self, _share, id(obj), -1)
         self.txns: Dict[int, Any] = {}
         self._ids = itertools.count(1)
         #: The thunks; they hold only a weak reference to this adapter.
@@ -192,7 +240,8 @@ class HostStoreAdapter:
 
     # -- optional
     def _close(self, ctx: int) -> None:
-        self.obj.close()
+        if self._unshare() == 0:  # the last engine on this store object
+            self.obj.close()
 
     def _view_user(self, ctx: int, rid: bytes, fn: int, arg: int) -> int:
         blob = self.obj.view_user(dec(rid))

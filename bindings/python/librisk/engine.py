@@ -139,13 +139,14 @@ def _engine_call(method: F) -> F:
                     raise pending  # type: ignore[misc]
             return result
         finally:
-            stack.pop()
-            if outermost:
-                _ffi.clear_pending()
+            # the count first: close() waits for it
             with self._cond:
                 self._in_flight -= 1
                 if self._closing and not self._in_flight:
                     self._cond.notify_all()
+            stack.pop()
+            if outermost:
+                _ffi.clear_pending()
     return call  # type: ignore[return-value]
 
 
@@ -734,8 +735,12 @@ class Engine:
     def _collect(self, fn: Any, *args: Any) -> Iterator[Any]:
         box = _Box()
         fn(*args, c_void_p(id(box)))
-        if box.error is not None:
-            raise box.error
+        err, box.error = box.error, None
+        if err is not None:
+            try:
+                raise err
+            finally:
+                del err  # no cycle through this frame (_ffi._check)
         return iter(box)
 
     @_engine_call
@@ -843,6 +848,8 @@ class Engine:
     def verify_receipt(self, receipt: str, key: Optional[bytes] = None) -> bool:
         """Whether a sign-in receipt is authentic under ``key`` (default: this
         engine's ``receipt_key``) and unaltered in every field (R-RC-1)."""
+        if key is not None and not isinstance(key, (bytes, bytearray, memoryview)):
+            raise InvalidArgument(-1, f"key: expected bytes, got {type(key).__name__}")
         key = self._receipt_key if key is None else bytes(key)
         if not key:
             raise InvalidArgument(-1, "key: no receipt key given or configured")

@@ -67,7 +67,8 @@ class HostStore(Protocol):
     """The store protocol. ``txn`` is whatever ``begin`` returned.
 
     Optional methods (leave them out and the matching queries raise
-    ``Unsupported``, R-ST-4): ``close()``, ``view_user(id) -> bytes | None``
+    ``Unsupported``, R-ST-4): ``close()`` (called once, when the last engine
+    using this object closes), ``view_user(id) -> bytes | None``
     (committed state, no transaction), ``list_users(min_level) ->
     Iterable[bytes]`` (committed users whose stored level ≥ min_level),
     ``read_history(user_id | None, since_seq) -> Iterable[bytes]`` (committed
@@ -217,10 +218,19 @@ class SQLiteStore:
     # -- transactions
     def begin(self, user_id: Optional[str]) -> _Txn:
         conn = self._conn("writer")
+        if conn.in_transaction:
+            if getattr(self._local, "txn", None) is not None:
+                raise StoreError(-15, "sqlite: begin inside this thread's open transaction "
+                                 "(a store callback called the engine?)")
+            # A begin interrupted after BEGIN (the engine, seeing begin fail,
+            # rolls nothing back): undo it rather than fail from now on.
+            conn.execute("ROLLBACK")
         conn.execute("BEGIN IMMEDIATE")
-        return _Txn(conn)
+        txn = self._local.txn = _Txn(conn)
+        return txn
 
     def commit(self, txn: _Txn) -> None:
+        self._local.txn = None
         try:
             txn.conn.execute("COMMIT")
         except BaseException:
@@ -230,6 +240,7 @@ class SQLiteStore:
             raise
 
     def rollback(self, txn: _Txn) -> None:
+        self._local.txn = None
         if txn.conn.in_transaction:
             txn.conn.execute("ROLLBACK")
 

@@ -26,7 +26,9 @@ __all__ = [
 
 def to_ms(when: datetime, what: str = "time") -> int:
     """Aware datetime → ms since the epoch. Naive datetimes are refused: a
-    risk timeline in an unknown time zone is a bug waiting to happen."""
+    risk timeline in an unknown time zone is a bug waiting to happen. The
+    library keeps milliseconds: microseconds are cut (``.999999`` →
+    ``.999``), never rounded up into the next millisecond."""
     if not isinstance(when, datetime):
         raise InvalidArgument(-1, f"{what}: expected an aware datetime, got {type(when).__name__}")
     if when.tzinfo is None or when.utcoffset() is None:
@@ -70,11 +72,17 @@ def _by_level(values: Iterable[int], what: str) -> Iterable[Tuple[int, str]]:
 def _ms_span(period: Optional[timedelta]) -> int:
     if period is None:
         return 0
+    if isinstance(period, bool) or not isinstance(period, (int, float, timedelta)):
+        raise InvalidArgument(-1, "aging: expected a timedelta (or days), got "
+                                  f"{type(period).__name__}")
     if isinstance(period, (int, float)):
         period = timedelta(days=period)
     ms = period // timedelta(milliseconds=1)
     if ms < 0:
         raise InvalidArgument(-1, "aging: negative period")
+    if ms == 0 and period:
+        # 0 is "never ages": a period under a millisecond must not become it
+        raise InvalidArgument(-1, f"aging: {period} is under the library's 1 ms resolution")
     return ms
 
 
@@ -600,10 +608,12 @@ class Anchor:
     hash: bytes
 
     def _to_c(self) -> object:
-        from ._ffi import Anchor as CAnchor
+        from ._ffi import Anchor as CAnchor, unsigned
         c = CAnchor()
-        c.version, c.subjects, c.seq = 1, self.subjects, self.seq
-        if len(self.hash) != 32:
+        c.version = 1
+        c.subjects = unsigned(self.subjects, "anchor.subjects")
+        c.seq = unsigned(self.seq, "anchor.seq", 64)
+        if not isinstance(self.hash, (bytes, bytearray, memoryview)) or len(self.hash) != 32:
             raise InvalidArgument(-1, "anchor: hash must be 32 bytes")
         c.hash[:] = list(self.hash)
         return c
