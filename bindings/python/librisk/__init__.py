@@ -15,7 +15,8 @@ from .errors import (AlreadyExists, BufferTooSmall, Busy, Conflict, Corrupt, Inv
                      MfaNotRegistered, NotFound, OutOfMemory, ReadOnly, RiskError, StoreError,
                      StoreIOError, TransitionError, Unsupported, UserDeleted, VerificationError)
 from .stores import HostStore, SQLiteStore
-from .types import (Anchor, CloseReason, Control, Decision, DismissResult, Event, EventState,
+from .types import (Anchor, CloseReason, Control, Decision, DismissResult, Durability, Event,
+                    EventState,
                     Explanation, ExplanationItem, HistoryAction, HistoryItem, Level, Policy,
                     PolicyMode, Reason, ReportOnly, RiskDetail, RiskState, Scoring, Timing, User,
                     Verdict, WhatIf)
@@ -27,7 +28,7 @@ __all__ = [
     "Level", "EventState", "CloseReason", "Timing", "RiskState", "RiskDetail", "PolicyMode",
     "Control", "Decision", "Reason", "HistoryAction",
     "User", "Event", "Policy", "Verdict", "ReportOnly", "HistoryItem", "Explanation",
-    "ExplanationItem", "DismissResult", "Scoring", "Anchor", "WhatIf",
+    "ExplanationItem", "DismissResult", "Scoring", "Anchor", "WhatIf", "Durability",
     "RiskError", "InvalidArgument", "OutOfMemory", "NotFound", "AlreadyExists",
     "TransitionError", "MfaNotRegistered", "UserDeleted", "Busy", "Corrupt", "StoreIOError",
     "Unsupported", "Conflict", "BufferTooSmall", "ReadOnly", "StoreError", "VerificationError",

@@ -32,9 +32,9 @@ from ._ffi import (CLOCK_FN, FEEDBACK_FN, TIME_NONE, USER_CHANGE_FN, VISIT_FN, E
                    JournalOptions, JournalStats, Store, enc, lib, unsigned)
 from ._hoststore import HostStoreAdapter, report_unraisable
 from .errors import InvalidArgument, RiskError, error_for_code
-from .types import (Anchor, DismissResult, Event, Explanation, HistoryItem, Level, Policy,
-                    PasswordChange, Scoring, Timing, User, Verdict, WhatIf, c_value, from_ms,
-                    id_tuple, to_ms)
+from .types import (Anchor, DismissResult, Durability, Event, Explanation, HistoryItem, Level,
+                    Policy, PasswordChange, Scoring, Timing, User, Verdict, WhatIf, c_value,
+                    from_ms, id_tuple, to_ms)
 
 __all__ = ["Engine"]
 
@@ -42,7 +42,7 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 LevelLike = Union[Level, str, int]
 
-_DURABILITY = {"full": 0, "normal": 1, "off": 2}
+_DURABILITY = {Durability.FULL: 0, Durability.NORMAL: 1, Durability.OFF: 2}
 _EVENTS_ACTIVE = 1
 _INGEST_UPDATE = 1
 _EINVAL = -1
@@ -335,13 +335,17 @@ class Engine:
         return cls(None, **options)
 
     @classmethod
-    def open(cls, path: str, durability: str = "full", *, read_only: bool = False,
+    def open(cls, path: "os.PathLike[str] | str",
+             durability: "Durability | str" = Durability.FULL, *, read_only: bool = False,
              sync_interval_ms: int = 0, **options: Any) -> "Engine":
-        """An engine over a journal file (R-CC-3); ``durability`` is "full",
-        "normal" or "off". Raises ``Busy`` if another writer has it open."""
-        if durability not in _DURABILITY:
-            raise InvalidArgument(-1, f"durability: one of {', '.join(_DURABILITY)}")
-        jo = JournalOptions(1, _DURABILITY[durability], int(bool(read_only)),
+        """An engine over a journal file (R-CC-3); ``durability`` is a
+        :class:`Durability` or its spelling ("full", "normal", "off").
+        Raises ``Busy`` if another writer has it open."""
+        try:
+            mode = Durability(durability.lower() if type(durability) is str else durability)
+        except (ValueError, AttributeError):
+            raise InvalidArgument(-1, "durability: one of full, normal, off") from None
+        jo = JournalOptions(1, _DURABILITY[mode], int(bool(read_only)),
                             unsigned(sync_interval_ms, "sync_interval_ms"))
         cstore, stats = Store(), JournalStats()
         lib.risk_journal_open(byref(cstore), enc(os.fspath(path), "path"), byref(jo),
@@ -882,7 +886,7 @@ class Engine:
         lib.risk_engine_sync(self._h)
 
     @_engine_call
-    def backup(self, path: str) -> None:
+    def backup(self, path: "os.PathLike[str] | str") -> None:
         """Write a consistent copy of the store to ``path``, if it can."""
         lib.risk_engine_backup(self._h, enc(os.fspath(path), "path"))
 

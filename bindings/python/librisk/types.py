@@ -18,7 +18,7 @@ __all__ = [
     "Level", "EventState", "CloseReason", "Timing", "RiskState", "RiskDetail", "PolicyMode",
     "Control", "Decision", "Reason", "HistoryAction", "User", "Event", "Policy", "Verdict",
     "ReportOnly", "HistoryItem", "Explanation", "ExplanationItem", "DismissResult", "Scoring",
-    "Anchor", "WhatIf",
+    "Anchor", "WhatIf", "Durability",
 ]
 
 
@@ -204,6 +204,20 @@ class CloseReason(_Named):
     DISMISSED = "dismissed"
     REMEDIATED = "remediated"
     AGED = "aged"
+
+
+class Durability(str, enum.Enum):
+    """When a journal commit returns (``Engine.open``): ``FULL`` once its
+    bytes are on the disk; ``NORMAL`` at once, synced in the background
+    (a crash loses at most the last interval, never consistency); ``OFF``
+    never synced (tests, bulk loads). Its spelling is accepted too:
+    ``Durability.FULL == "full"``."""
+    FULL = "full"
+    NORMAL = "normal"
+    OFF = "off"
+
+    def __str__(self) -> str:
+        return str(self.value)
 
 
 class Timing(_Named):

@@ -11,8 +11,8 @@ import unittest
 from datetime import timedelta
 
 import librisk
-from librisk import (Anchor, Busy, Engine, InvalidArgument, Level, Scoring, SQLiteStore,
-                     StoreError)
+from librisk import (Anchor, Busy, Durability, Engine, InvalidArgument, Level, Scoring,
+                     SQLiteStore, StoreError)
 from support import T0, FullDictStore
 
 
@@ -186,6 +186,18 @@ class TestValuesRefused(unittest.TestCase):
                     Scoring(weights=(True, 3, 9))):  # type: ignore[arg-type]
             with self.assertRaises(InvalidArgument):
                 Engine.memory(clock=T0, scoring=bad).close()
+
+
+class TestDurability(unittest.TestCase):
+    def test_an_enum_or_its_spelling(self) -> None:
+        from pathlib import Path
+        with tempfile.TemporaryDirectory() as d:
+            for i, mode in enumerate((Durability.NORMAL, "off", "FULL", Durability.FULL)):
+                with Engine.open(Path(d) / f"j{i}", mode) as e:
+                    e.ingest("u", "e1", "leakedCredentials", "high", T0)
+            for bad in ("fast", 1, None):
+                with self.assertRaises(InvalidArgument):
+                    Engine.open(Path(d) / "bad", bad)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":
