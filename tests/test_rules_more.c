@@ -602,3 +602,99 @@ Test(rules_more, sc2_expire_in_user_id_order)
         cr_assert(lt(str, a.ids[i - 1], a.ids[i]), "age items: %s before %s", a.ids[i - 1],
                   a.ids[i]);
 }
+
+/* ---- found by mutation testing (2026-12-07): each fails on a mutant
+ * of the decision core that the suites above let through ---- */
+
+/* R-SC-7: only "zero weights for all levels" is invalid. A scoring where
+ * only medium events weigh anything is valid and scores. */
+Test(rules_more_pure, sc7_only_medium_weight_is_valid)
+{
+    risk_scoring sc;
+    cr_assert(eq(int, risk_scoring_init(&sc), RISK_OK));
+    sc.weight_low = 0;
+    sc.weight_medium = 3;
+    sc.weight_high = 0;
+    cr_assert(eq(int, risk_scoring_check(&sc), RISK_OK), "%s", risk_error_last());
+    risk_event *e = NULL;
+    cr_assert(eq(int, risk_event_new(&e, "e1", "u", "x", RISK_LEVEL_MEDIUM, T0), RISK_OK));
+    risk_score_result r;
+    const risk_event *evs[] = { e };
+    cr_assert(eq(int, risk_score(&r, &sc, evs, 1, T0 + MINUTE), RISK_OK), "%s",
+              risk_error_last());
+    cr_assert(eq(u64, r.score, 3));
+    cr_assert(eq(int, (int)r.level, RISK_LEVEL_MEDIUM));
+    risk_event_free(e);
+}
+
+/* R-IN-2: reactivating a false-positive event calls the feedback hook with
+ * the feedback withdrawn, for that event; reactivating a resolved event
+ * (no feedback was given) calls nothing. */
+Test(rules_more, in2_withdraw_only_for_false_positive)
+{
+    fx_user("u", 0, 0);
+    cr_assert(eq(int, fx_event("u", "res", "x", RISK_LEVEL_LOW, 1), RISK_OK));
+    cr_assert(eq(int, fx_event("u", "fp", "x", RISK_LEVEL_LOW, 2), RISK_OK));
+    cr_assert(eq(int, risk_engine_resolve(fx, "admin", "res", NULL), RISK_OK));
+    cr_assert(eq(int, risk_engine_false_positive(fx, "admin", "fp", NULL), RISK_OK));
+    cr_assert(eq(int, fx_fb.calls, 1));
+    cr_assert(eq(int, fx_fb.withdrawn_calls, 0));
+
+    cr_assert(eq(int, risk_engine_reactivate(fx, "admin", "res", NULL), RISK_OK));
+    cr_assert(eq(int, fx_fb.calls, 1), "reactivating a resolved event gave feedback");
+    cr_assert(eq(int, fx_fb.withdrawn_calls, 0));
+
+    cr_assert(eq(int, risk_engine_reactivate(fx, "admin", "fp", NULL), RISK_OK));
+    cr_assert(eq(int, fx_fb.calls, 2));
+    cr_assert(eq(int, fx_fb.withdrawn_calls, 1));
+    cr_assert(eq(str, fx_fb.last, "fp"));
+}
+
+/* R-PO-10: a secure password change clears must_change_password (set by
+ * an admin's temporary password, R-PW-1); the next sign-in is allowed. */
+Test(rules_more, po10_secure_change_clears_must_change_password)
+{
+    fx_policy("p", RISK_LEVEL_HIGH, RISK_CONTROL_REQUIRE_PASSWORD_CHANGE, RISK_MODE_ON);
+    fx_user("u", 0, 0);
+    cr_assert(eq(int, fx_event("u", "e", "x", RISK_LEVEL_HIGH, 1), RISK_OK));
+    fx_now = T0 + 10 * MINUTE;
+    char pw[64];
+    cr_assert(eq(int, risk_engine_temporary_password(fx, "admin", "u", pw, sizeof pw), RISK_OK));
+    risk_reason r;
+    cr_assert(eq(int, fx_signin("u", &r), RISK_DECISION_REQUIRE_PASSWORD_CHANGE));
+    cr_assert(eq(int, r, RISK_REASON_TEMPORARY_PASSWORD));
+    cr_assert(eq(int, risk_engine_password_changed(fx, "u", "u", RISK_PASSWORD_SECURE_CHANGE),
+                 RISK_OK));
+    risk_user *u = fx_get("u");
+    cr_assert(eq(int, risk_user_must_change_password(u), 0));
+    risk_user_free(u);
+    cr_assert(eq(int, fx_signin("u", &r), RISK_DECISION_ALLOW));
+    cr_assert(eq(int, r, RISK_REASON_NONE));
+}
+
+
+/* SPEC §2 mfa_registered_at, R-PO-11: an upsert that registers MFA without
+ * a time stamps the upsert's time; registered during an active risk, MFA
+ * does not count for self-remediation. */
+Test(rules_more, po11_registration_without_time_takes_upsert_time)
+{
+    fx_policy("p", RISK_LEVEL_LOW, RISK_CONTROL_REQUIRE_PASSWORD_CHANGE, RISK_MODE_ON);
+    fx_user("u", -1, 0);
+    cr_assert(eq(int, fx_event("u", "e1", "x", RISK_LEVEL_LOW, 5), RISK_OK));
+    fx_now = T0 + 10 * MINUTE;
+    risk_user *w = NULL;
+    cr_assert(eq(int, risk_user_new(&w, "u"), RISK_OK));
+    cr_assert(eq(int, risk_user_set_mfa_registered(w, 1, RISK_TIME_NONE), RISK_OK),
+              "%s", risk_error_last());
+    cr_assert(eq(int, risk_engine_upsert_user(fx, "admin", w), RISK_OK), "%s",
+              risk_error_last());
+    risk_user_free(w);
+    risk_user *u = fx_get("u");
+    cr_assert(eq(int, risk_user_mfa_registered(u), 1));
+    cr_assert(eq(i64, risk_user_mfa_registered_at(u), T0 + 10 * MINUTE));
+    risk_user_free(u);
+    risk_reason r;
+    cr_assert(eq(int, fx_signin("u", &r), RISK_DECISION_BLOCK));
+    cr_assert(eq(int, r, RISK_REASON_MFA_REGISTERED_DURING_RISK));
+    cr_assert(eq(int, risk_engine_require_reset(fx, "admin", "u"), RISK_ENOMFA));
+}
