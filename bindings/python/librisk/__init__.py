@@ -15,11 +15,10 @@ from .errors import (AlreadyExists, BufferTooSmall, Busy, Conflict, Corrupt, Inv
                      MfaNotRegistered, NotFound, OutOfMemory, ReadOnly, RiskError, StoreError,
                      StoreIOError, TransitionError, Unsupported, UserDeleted, VerificationError)
 from .stores import HostStore, SQLiteStore
-from .types import (Anchor, CloseReason, Control, Decision, DismissResult, Durability, Event,
-                    EventState,
-                    Explanation, ExplanationItem, HistoryAction, HistoryItem, Level, Policy,
-                    PolicyMode, Reason, ReportOnly, RiskDetail, RiskState, Scoring, Timing, User,
-                    Verdict, WhatIf)
+from .types import (Action, Anchor, CloseReason, Control, Decision, DismissResult, Durability,
+                    Event, EventState, Explanation, ExplanationItem, HistoryAction, HistoryItem,
+                    Level, Policy, PolicyMode, Reason, ReportOnly, RiskDetail, RiskState, Scoring,
+                    Timing, User, Verdict, WhatIf, transition)
 
 __version__ = "0.1.0"
 
@@ -29,6 +28,7 @@ __all__ = [
     "Control", "Decision", "Reason", "HistoryAction",
     "User", "Event", "Policy", "Verdict", "ReportOnly", "HistoryItem", "Explanation",
     "ExplanationItem", "DismissResult", "Scoring", "Anchor", "WhatIf", "Durability",
+    "Action", "transition",
     "RiskError", "InvalidArgument", "OutOfMemory", "NotFound", "AlreadyExists",
     "TransitionError", "MfaNotRegistered", "UserDeleted", "Busy", "Corrupt", "StoreIOError",
     "Unsupported", "Conflict", "BufferTooSmall", "ReadOnly", "StoreError", "VerificationError",

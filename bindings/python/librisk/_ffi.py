@@ -249,6 +249,8 @@ PROTOTYPES: List[Tuple[str, list, Any, Any]] = [
     ("risk_error_set", [I, S], I, None),
     ("risk_enum_name", [U32, U32], S, None),
     ("risk_enum_parse", [U32, S, POINTER(U32)], I, None),
+    # the pure core
+    ("risk_transition", [c_int, c_int, c_int, POINTER(c_int), POINTER(c_int)], I, C),
     ("risk_id_check", [S], I, C),
     # users
     ("risk_user_new", [PH, S], I, C),

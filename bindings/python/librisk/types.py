@@ -18,7 +18,7 @@ __all__ = [
     "Level", "EventState", "CloseReason", "Timing", "RiskState", "RiskDetail", "PolicyMode",
     "Control", "Decision", "Reason", "HistoryAction", "User", "Event", "Policy", "Verdict",
     "ReportOnly", "HistoryItem", "Explanation", "ExplanationItem", "DismissResult", "Scoring",
-    "Anchor", "WhatIf", "Durability",
+    "Anchor", "WhatIf", "Durability", "Action", "transition",
 ]
 
 
@@ -206,6 +206,17 @@ class CloseReason(_Named):
     AGED = "aged"
 
 
+class Action(_Named):
+    """What can be done to one event (the state machine's inputs, SPEC §3)."""
+    RESOLVE = "resolve"
+    FALSE_POSITIVE = "false_positive"
+    IGNORE = "ignore"
+    DISMISS = "dismiss"
+    REMEDIATE = "remediate"
+    AGE = "age"
+    REACTIVATE = "reactivate"
+
+
 class Durability(str, enum.Enum):
     """When a journal commit returns (``Engine.open``): ``FULL`` once its
     bytes are on the disk; ``NORMAL`` at once, synced in the background
@@ -308,12 +319,29 @@ class HistoryAction(_Named):
 
 
 for _cls, _kind in ((EventState, _Kind.EVENT_STATE), (CloseReason, _Kind.CLOSE_REASON),
+                    (Action, _Kind.ACTION),
                     (Timing, _Kind.TIMING), (RiskState, _Kind.STATE),
                     (RiskDetail, _Kind.DETAIL), (PolicyMode, _Kind.POLICY_MODE),
                     (Control, _Kind.CONTROL), (Decision, _Kind.DECISION),
                     (Reason, _Kind.REASON), (PasswordChange, _Kind.PASSWORD_CHANGE),
                     (HistoryAction, _Kind.HISTORY_ACTION)):
     _bind(_cls, _kind)
+
+
+def transition(state: Union[EventState, str], reason: Union[CloseReason, str],
+               action: Union[Action, str]) -> Tuple[EventState, CloseReason]:
+    """The event state machine as a pure function (R-EV-6): the state and
+    close reason after ``action``, without an engine or a store. Raises
+    ``TransitionError`` when the machine forbids it (R-EV-4, R-EV-5) and
+    ``InvalidArgument`` for an inconsistent pair, e.g. active with a reason.
+    R-EV-7 (detected before the last remediation) needs the user: the
+    engine checks it."""
+    import ctypes
+    st, rs = ctypes.c_int(), ctypes.c_int()
+    lib.risk_transition(c_value(EventState, state, "state"),
+                        c_value(CloseReason, reason, "reason"),
+                        c_value(Action, action, "action"), ctypes.byref(st), ctypes.byref(rs))
+    return py_value(EventState, st.value), py_value(CloseReason, rs.value)
 
 
 def _s(raw: Optional[bytes]) -> Optional[str]:

@@ -200,5 +200,32 @@ class TestDurability(unittest.TestCase):
                     Engine.open(Path(d) / "bad", bad)  # type: ignore[arg-type]
 
 
+class TestTransition(unittest.TestCase):
+    """R-EV-6: the state machine as a pure function, here from Python."""
+
+    def test_the_table(self) -> None:
+        from librisk import Action, CloseReason, EventState, TransitionError, transition
+        A, C = EventState.ACTIVE, EventState.CLOSED
+        self.assertEqual(transition(A, CloseReason.NONE, Action.RESOLVE),
+                         (C, CloseReason.RESOLVED))
+        self.assertEqual(transition("active", "none", "false_positive"),
+                         (C, CloseReason.FALSE_POSITIVE))
+        # R-EV-3: the three manual closings reopen; R-EV-4: the others never
+        for r in (CloseReason.RESOLVED, CloseReason.FALSE_POSITIVE, CloseReason.IGNORED):
+            self.assertEqual(transition(C, r, Action.REACTIVATE), (A, CloseReason.NONE))
+        for r in (CloseReason.REMEDIATED, CloseReason.DISMISSED, CloseReason.AGED):
+            with self.assertRaises(TransitionError):
+                transition(C, r, Action.REACTIVATE)
+        # R-EV-5: closing a closed event, reopening an active one
+        with self.assertRaises(TransitionError):
+            transition(C, CloseReason.RESOLVED, Action.IGNORE)
+        with self.assertRaises(TransitionError):
+            transition(A, CloseReason.NONE, Action.REACTIVATE)
+        with self.assertRaises(InvalidArgument):
+            transition(A, CloseReason.RESOLVED, Action.IGNORE)
+        with self.assertRaises(InvalidArgument):
+            transition(A, CloseReason.NONE, "close")
+
+
 if __name__ == "__main__":
     unittest.main()
