@@ -4,9 +4,7 @@
  * the feed still shows them in seq order and never skips one that a slower
  * commit adds later. Also: version-1 files (seq order required) are read,
  * and rewritten as version 2 by a writable open; a seq twice is corrupt. */
-#include "journal_fixture.h"
-
-#include "journal.h"
+#include "journal_raw.h"
 
 /* Reserve one seq in txn with an item for user. */
 static void add_item(risk_store *s, void *txn, const char *user, uint64_t *seq)
@@ -222,34 +220,6 @@ Test(journal, version_1_files_read_and_upgraded)
     cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 1, NULL), RISK_ECORRUPT);
     cr_assert(strstr(risk_error_last(), "not above") != NULL, "%s", risk_error_last());
     cr_assert_eq(risk_journal_check(path, NULL), RISK_ECORRUPT);
-}
-
-/* Open the sound journal at p for writing by hand: its stats (the next
- * frame number, the end) and its header (the salt at h + 16). */
-static int open_raw(const char *p, risk_journal_stats *st, uint8_t h[HDR_LEN])
-{
-    cr_assert_eq(risk_journal_check(p, st), RISK_OK);
-    int fd = open(p, O_RDWR);
-    cr_assert(fd >= 0);
-    cr_assert_eq(pread(fd, h, HDR_LEN, 0), HDR_LEN);
-    return fd;
-}
-
-/* Append one frame holding payload to the journal at p (salt and next
- * frame number read from the file), as a writer would. */
-static void append_frame_raw(const char *p, const uint8_t *payload, uint32_t len)
-{
-    risk_journal_stats st;
-    uint8_t h[HDR_LEN];
-    int fd = open_raw(p, &st, h);
-    uint8_t *buf = malloc(FRAME_HDR + len);
-    cr_assert_not_null(buf);
-    memcpy(buf + FRAME_HDR, payload, len);
-    seal_frame(buf, len, st.records_replayed + 1, h + 16);
-    cr_assert_eq(pwrite(fd, buf, FRAME_HDR + len, (off_t)st.file_bytes),
-                 (ssize_t)(FRAME_HDR + len));
-    close(fd);
-    free(buf);
 }
 
 Test(journal, one_seq_twice_is_corrupt)
