@@ -134,14 +134,21 @@ int risk_engine_load_events_as(risk_engine *e, void *txn, const char *user_id,
                 vec.v[j] = vec.v[j - 1];
             vec.v[j] = x;
         }
-    /* a store that visits an event twice (a host's join gone wrong) would
-     * have it counted and closed twice; sorted, the two are neighbours */
-    for (size_t i = 1; i < vec.n; i++)
-        if (vec.v[i]->detected_at == vec.v[i - 1]->detected_at &&
-            strcmp(vec.v[i]->id, vec.v[i - 1]->id) == 0) {
+    /* a host's store that visits an event twice (a join gone wrong, a
+     * stale row beside the new one) would have it counted and closed twice */
+    if (risk_engine_guarded(e) && vec.n > 1) {
+        const char **ids = risk_malloc(vec.n * sizeof *ids);
+        rc = ids ? RISK_OK : risk_err(RISK_ENOMEM, "events: out of memory");
+        for (size_t i = 0; rc == RISK_OK && i < vec.n; i++)
+            ids[i] = vec.v[i]->id;
+        if (rc == RISK_OK)
+            rc = risk_ids_unique(ids, vec.n, "store.user_events: visited an event twice");
+        risk_free(ids);
+        if (rc) {
             risk_events_free(vec.v, vec.n);
-            return risk_err(RISK_ECORRUPT, "store.user_events: visited an event twice");
+            return rc;
         }
+    }
     *out = vec.v;
     *n = vec.n;
     return RISK_OK;
@@ -338,8 +345,8 @@ int risk_engine_new(risk_engine **out, const risk_store *store, const risk_engin
            store->version >= 2 ? sizeof *store : offsetof(risk_store, prefetch_users));
     e->split = risk_store_split_of(store);
     e->pgen = risk_store_policy_gen_of(store);
-    /* only the built-in stores (both have a policy count) go unguarded */
-    if (e->pgen)
+    /* only a table the library made goes unguarded, callback for callback */
+    if (risk_store_is_builtin(&e->host))
         e->st = e->host;
     else
         risk_store_guard(&e->st, &e->host);
@@ -684,6 +691,8 @@ int uop_put_user(struct uop *o)
                                      u->state == o->ca_state && u->detail == o->ca_detail
                                  ? o->aged_change_at /* only aging changed them */
                                  : o->now;
+    if (!o->is_new && o->orig_version == UINT64_MAX) /* no version can follow it */
+        return risk_err(RISK_ECORRUPT, "store: user '%s' has version 2^64-1", u->id);
     u->version = (o->is_new ? 0 : o->orig_version) + 1;
     return o->e->st.put_user(o->e->st.ctx, o->txn, u);
 }
@@ -770,7 +779,7 @@ int run_user_op(risk_engine *e, const char *actor, const char *user_id, uop_fn f
         if (rc == RISK_OK && o.write_user)
             rc = uop_put_user(&o);
         if (rc == RISK_OK)
-            rc = e->split ? e->split->commit_nowait(e->st.ctx, o.txn, &ticket)
+            rc = e->split ? e->split->commit_nowait(e->host.ctx, o.txn, &ticket)
                           : e->st.commit(e->st.ctx, o.txn);
         else
             e->st.rollback(e->st.ctx, o.txn);
@@ -782,7 +791,7 @@ int run_user_op(risk_engine *e, const char *actor, const char *user_id, uop_fn f
      * the disk: its frame follows this one's, so a sync covering it covers
      * this one too, and a failed sync fails both. */
     if (rc == RISK_OK && ticket)
-        rc = e->split->wait_durable(e->st.ctx, ticket);
+        rc = e->split->wait_durable(e->host.ctx, ticket);
     if (rc == RISK_ECONFLICT)
         risk_err(rc, "store: conflict persisted after %u retries",
                  (unsigned)e->opts.max_conflict_retries);

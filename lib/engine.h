@@ -20,7 +20,10 @@ struct risk_engine {
      * is `host`. */
     risk_store st;
     risk_store host; /* the table given to risk_engine_new() */
-    const risk_store_split *split; /* the store's two-half commit, or NULL */
+    /* the store's two-half commit, or NULL; called with host.ctx (the
+     * journal's own, also when a host's optional callbacks put the guard
+     * in front of its table) */
+    const risk_store_split *split;
     /* the store's count of policy changes (risk_store_policy_gen_of), or
      * NULL; and the count the policy cache was loaded at */
     const _Atomic uint64_t *pgen;
@@ -59,6 +62,15 @@ struct risk_engine {
 /* Fill guard with the checking trampolines in front of the host table h
  * (lib/store_guard.c); h must outlive guard. */
 void risk_store_guard(risk_store *guard, const risk_store *h);
+/* Whether the engine calls its store through the guard (a host's store):
+ * then the checks that cost more than a compare run too (duplicates). */
+static inline int risk_engine_guarded(const risk_engine *e)
+{
+    return e->st.ctx == (const void *)&e->host;
+}
+/* RISK_ECORRUPT naming what (e.g. "store.list_users: listed a user twice")
+ * when two of the n ids are equal; RISK_ENOMEM. The ids are not changed. */
+int risk_ids_unique(const char *const *ids, size_t n, const char *what);
 
 /* 64-bit FNV-1a of a string: the lock stripe and reserved ids use it. */
 uint64_t risk_hash_str(const char *s);

@@ -54,6 +54,15 @@ static int load_policies(risk_engine *e, void *txn, risk_policy ***out, size_t *
     }
     if (vec.n > 1)
         qsort(vec.v, vec.n, sizeof *vec.v, policy_cmp);
+    for (size_t i = 1; i < vec.n; i++) /* R-OP-6: one policy per name */
+        if (strcmp(vec.v[i]->name, vec.v[i - 1]->name) == 0) {
+            rc = risk_err(RISK_ECORRUPT, "store.list_policies: policy '%s' twice",
+                          vec.v[i]->name);
+            for (size_t j = 0; j < vec.n; j++)
+                risk_policy_free(vec.v[j]);
+            risk_free(vec.v);
+            return rc;
+        }
     *out = vec.v;
     *n = vec.n;
     return RISK_OK;

@@ -345,6 +345,20 @@ static inline int risk_store_same_calls(const risk_store *a, const risk_store *b
            a->put_policy == b->put_policy && a->remove_policy == b->remove_policy &&
            a->get_meta == b->get_meta && a->put_meta == b->put_meta;
 }
+/* Whether a and b are the same table: every callback, optional ones
+ * included (a host may reuse a built-in store's required callbacks and
+ * ctx and bring optional ones of its own). */
+static inline int risk_store_same_table(const risk_store *a, const risk_store *b)
+{
+    return risk_store_same_calls(a, b) && a->close == b->close && a->view_user == b->view_user &&
+           a->list_users == b->list_users && a->read_history == b->read_history &&
+           a->compact == b->compact && a->backup == b->backup &&
+           a->prefetch_users == b->prefetch_users;
+}
+/* Whether s is, callback for callback, a table this library made (the
+ * memory or the journal store's): the engine calls those unguarded. */
+int risk_store_is_builtin(const risk_store *s);
+int risk_memstore_is_table(const risk_store *s);
 /* The split commit of store s, or NULL when it has none. */
 const risk_store_split *risk_store_split_of(const risk_store *s);
 /* The count of committed policy changes of store s, for the built-in

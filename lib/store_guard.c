@@ -13,12 +13,13 @@
  * - a result is RISK_OK or a RISK_E… code; anything else (a positive
  *   value, an unknown negative one) becomes RISK_ESTORE;
  * - a read that says RISK_OK returns a record, and the one asked for
- *   (same id; an event visited for a user is that user's; a history
- *   item read for a user is that user's; a listed user meets
- *   min_level): RISK_ESTORE for a missing record, RISK_ECORRUPT for a
- *   wrong one, and a wrong record returned through `out` is freed. The
- *   history's seqs and hashes are not checked here: that is the
- *   verifier's work, which names the item (risk_engine_verify_history);
+ *   (same id; view_user visits it once, and does not then say it is
+ *   absent; an event visited for a user is that user's; a history item
+ *   read for a user is that user's): RISK_ESTORE for a missing record,
+ *   RISK_ECORRUPT for a wrong one, and a wrong record returned through
+ *   `out` is freed. The history's seqs and hashes are not checked here:
+ *   the verifier names the item (risk_engine_verify_history), and the
+ *   listings check the order (lib/engine_query.c);
  * - a visitor's non-zero result stops the walk and is what the call
  *   returns, even when the store goes on or answers RISK_OK instead (a
  *   store error other than that result still wins).
@@ -26,6 +27,8 @@
  * The cost is one indirect call per callback; the built-in stores skip it
  * (the sign-in's path through them is a few hundred nanoseconds). */
 #include "engine.h"
+
+#include <stdlib.h>
 
 static const risk_store *host(void *ctx) { return ctx; }
 
@@ -41,6 +44,28 @@ static int code(const char *cb, int rc)
     return rc <= RISK_OK && rc >= RISK_EVERIFY ? rc : odd_code(cb, rc);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int risk_ids_unique(const char *const *ids, size_t n, const char *what)
+{
+    if (n < 2)
+        return RISK_OK;
+    const char **v = risk_malloc(n * sizeof *v);
+    if (!v)
+        return risk_err(RISK_ENOMEM, "%s: out of memory", what);
+    memcpy(v, ids, n * sizeof *v);
+    qsort(v, n, sizeof *v, cmp_str);
+    int rc = RISK_OK;
+    for (size_t i = 1; i < n && rc == RISK_OK; i++)
+        if (strcmp(v[i - 1], v[i]) == 0)
+            rc = risk_err(RISK_ECORRUPT, "%s", what);
+    risk_free(v);
+    return rc;
+}
+
 /* ---- visitors ---- */
 
 typedef struct gwalk {
@@ -54,7 +79,7 @@ typedef struct gwalk {
     } fn;
     void *arg;
     int stop;            /* the first non-zero visit result (the guard's own included) */
-    risk_level min_level;
+    unsigned visits;
 } gwalk;
 
 /* What a walking callback returns, from the store's result and the walk's. */
@@ -83,8 +108,8 @@ static int visit_user(const risk_user *u, void *arg)
         w->stop = wrong(w, "visited NULL for a user");
     else if (w->user_id && strcmp(u->id, w->user_id) != 0)
         w->stop = wrong(w, "visited another user than the one asked for");
-    else if (u->level < (uint32_t)w->min_level)
-        w->stop = wrong(w, "listed a user below min_level");
+    else if (w->user_id && ++w->visits > 1) /* view_user: one record per id */
+        w->stop = wrong(w, "visited the user twice");
     else
         w->stop = w->fn.u(u, w->arg);
     return w->stop;
@@ -147,8 +172,10 @@ static void g_rollback(void *ctx, void *txn)
 static int g_get_user(void *ctx, void *txn, const char *id, risk_user **out)
 {
     int rc = code("get_user", host(ctx)->get_user(host(ctx)->ctx, txn, id, out));
-    if (rc != RISK_OK)
+    if (rc != RISK_OK) {
+        *out = NULL; /* ignored on failure: the store frees what it made */
         return rc;
+    }
     if (!*out)
         return risk_err(RISK_ESTORE, "store.get_user: RISK_OK without a user");
     if (strcmp((*out)->id, id) != 0) {
@@ -167,8 +194,10 @@ static int g_put_user(void *ctx, void *txn, const risk_user *user)
 static int g_get_event(void *ctx, void *txn, const char *id, risk_event **out)
 {
     int rc = code("get_event", host(ctx)->get_event(host(ctx)->ctx, txn, id, out));
-    if (rc != RISK_OK)
+    if (rc != RISK_OK) {
+        *out = NULL; /* ignored on failure: the store frees what it made */
         return rc;
+    }
     if (!*out)
         return risk_err(RISK_ESTORE, "store.get_event: RISK_OK without an event");
     if (strcmp((*out)->id, id) != 0) {
@@ -237,12 +266,15 @@ static void g_close(void *ctx)
 static int g_view_user(void *ctx, const char *id, risk_user_visit_fn fn, void *arg)
 {
     gwalk w = { .cb = "view_user", .user_id = id, .fn.u = fn, .arg = arg };
-    return walk_end(&w, host(ctx)->view_user(host(ctx)->ctx, id, visit_user, &w));
+    int rc = walk_end(&w, host(ctx)->view_user(host(ctx)->ctx, id, visit_user, &w));
+    if (rc == RISK_ENOTFOUND && w.visits) /* "absent" after showing the user */
+        return risk_err(RISK_ECORRUPT, "store.view_user: visited the user, then said it is absent");
+    return rc;
 }
 
 static int g_list_users(void *ctx, risk_level min_level, risk_user_visit_fn fn, void *arg)
 {
-    gwalk w = { .cb = "list_users", .fn.u = fn, .arg = arg, .min_level = min_level };
+    gwalk w = { .cb = "list_users", .fn.u = fn, .arg = arg };
     return walk_end(&w, host(ctx)->list_users(host(ctx)->ctx, min_level, visit_user, &w));
 }
 

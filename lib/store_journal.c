@@ -817,6 +817,12 @@ const risk_store_split *risk_store_split_of(const risk_store *s)
     return s->ctx != NULL && risk_store_same_calls(s, &journal_table) ? &journal_split : NULL;
 }
 
+int risk_store_is_builtin(const risk_store *s)
+{
+    return (s->ctx != NULL && risk_store_same_table(s, &journal_table)) ||
+           risk_memstore_is_table(s);
+}
+
 const _Atomic uint64_t *risk_store_policy_gen_of(const risk_store *s)
 {
     int journal = s->ctx != NULL && risk_store_same_calls(s, &journal_table);

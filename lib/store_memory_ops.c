@@ -667,6 +667,15 @@ int risk_memory_store_new(risk_store *out)
     return RISK_OK;
 }
 
+int risk_memstore_is_table(const risk_store *s)
+{
+    if (!risk_memstore_policy_gen(s)) /* not even the required calls */
+        return 0;
+    risk_store ref;
+    risk_memstore_table(s->ctx, &ref);
+    return risk_store_same_table(s, &ref);
+}
+
 const _Atomic uint64_t *risk_memstore_policy_gen(const risk_store *s)
 {
     risk_store ref = {0};

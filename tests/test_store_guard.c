@@ -35,6 +35,13 @@ enum mode {
     M_TWICE_USER,     /* list_users: every user twice */
     M_LOW_USER,       /* list_users: ignores min_level */
     M_HIST_ANY_USER,  /* read_history: ignores user_id */
+    M_STALE_EVENT,    /* user_events: each event, then an older copy of it */
+    M_USER_TWO_LEVELS, /* list_users: each user, then a copy at level none */
+    M_VIEW_TWICE,     /* view_user: the user, then a copy at level none */
+    M_VIEW_THEN_NONE, /* view_user: the user, then RISK_ENOTFOUND */
+    M_HIST_REPEAT,    /* read_history: everything twice */
+    M_POLICY_TWICE,   /* list_policies: each policy twice */
+    M_VERSION_MAX,    /* get_user: version 2^64-1 */
 };
 
 static struct {
@@ -67,6 +74,8 @@ static int h_get_user(void *c, void *t, const char *id, risk_user **o)
         risk_user_free(*o);
         *o = NULL;
     }
+    if (rc == RISK_OK && H.mode == M_VERSION_MAX)
+        risk_user_set_version(*o, UINT64_MAX);
     return rc;
 }
 static int h_put_user(void *c, void *t, const risk_user *u)
@@ -97,6 +106,7 @@ struct relay {
     risk_event_visit_fn efn;
     risk_user_visit_fn ufn;
     risk_history_visit_fn hfn;
+    risk_policy_visit_fn pfn;
     void *arg;
     int twice, swallow;
 };
@@ -106,7 +116,27 @@ static int relay_event(const risk_event *e, void *a)
     int rc = r->efn(e, r->arg);
     if (rc == 0 && r->twice)
         rc = r->efn(e, r->arg);
+    if (rc == 0 && H.mode == M_STALE_EVENT) { /* the row before an update */
+        risk_event *old = NULL;
+        cr_assert(eq(int, risk_event_new(&old, risk_event_id(e), risk_event_user_id(e),
+                                         risk_event_type(e), risk_event_level(e),
+                                         risk_event_detected_at(e) - 1), RISK_OK));
+        rc = r->efn(old, r->arg);
+        risk_event_free(old);
+    }
     return r->swallow ? 0 : rc;
+}
+/* u again, at level none */
+static int visit_lowered(const risk_user *u, risk_user_visit_fn fn, void *arg)
+{
+    risk_user *c = NULL;
+    cr_assert(eq(int, risk_user_dup(&c, u), RISK_OK));
+    cr_assert(eq(int, risk_user_set_risk(c, RISK_LEVEL_NONE, RISK_STATE_NONE, RISK_DETAIL_NONE,
+                                         RISK_TIME_NONE, 0, RISK_TIME_NONE, RISK_TIME_NONE, 0),
+                 RISK_OK));
+    int rc = fn(c, arg);
+    risk_user_free(c);
+    return rc;
 }
 static int relay_user(const risk_user *u, void *a)
 {
@@ -114,6 +144,8 @@ static int relay_user(const risk_user *u, void *a)
     int rc = r->ufn(u, r->arg);
     if (rc == 0 && r->twice)
         rc = r->ufn(u, r->arg);
+    if (rc == 0 && (H.mode == M_USER_TWO_LEVELS || H.mode == M_VIEW_TWICE))
+        rc = visit_lowered(u, r->ufn, r->arg);
     return rc;
 }
 static int relay_history(const risk_history *h, void *a)
@@ -121,6 +153,12 @@ static int relay_history(const risk_history *h, void *a)
     struct relay *r = a;
     int rc = r->hfn(h, r->arg);
     return r->swallow ? 0 : rc;
+}
+static int relay_policy(const risk_policy *p, void *a)
+{
+    struct relay *r = a;
+    int rc = r->pfn(p, r->arg);
+    return rc ? rc : r->pfn(p, r->arg);
 }
 
 static int h_user_events(void *c, void *t, const char *u, risk_event_visit_fn fn, void *a)
@@ -148,6 +186,10 @@ static int h_list_policies(void *c, void *t, risk_policy_visit_fn fn, void *a)
     (void)c;
     if (H.mode == M_POLICIES_ONE)
         return 1;
+    if (H.mode == M_POLICY_TWICE) {
+        struct relay r = { .pfn = fn, .arg = a };
+        return H.in.list_policies(H.in.ctx, t, relay_policy, &r);
+    }
     return H.in.list_policies(H.in.ctx, t, fn, a);
 }
 static int h_put_policy(void *c, void *t, const risk_policy *p)
@@ -182,7 +224,12 @@ static int h_view_user(void *c, const char *id, risk_user_visit_fn fn, void *a)
     (void)c;
     if (H.mode == M_OTHER_USER && strcmp(id, "alice") == 0)
         id = "bob";
-    return H.in.view_user(H.in.ctx, id, fn, a);
+    if (H.mode == M_VIEW_TWICE) {
+        struct relay r = { .ufn = fn, .arg = a };
+        return H.in.view_user(H.in.ctx, id, relay_user, &r);
+    }
+    int rc = H.in.view_user(H.in.ctx, id, fn, a);
+    return rc == RISK_OK && H.mode == M_VIEW_THEN_NONE ? RISK_ENOTFOUND : rc;
 }
 static int h_list_users(void *c, risk_level min, risk_user_visit_fn fn, void *a)
 {
@@ -196,8 +243,11 @@ static int h_read_history(void *c, const char *u, uint64_t since, risk_history_v
 {
     (void)c;
     struct relay r = { .hfn = fn, .arg = a, .swallow = H.mode == M_SWALLOW };
-    return H.in.read_history(H.in.ctx, H.mode == M_HIST_ANY_USER ? NULL : u, since,
-                             relay_history, &r);
+    int rc = H.in.read_history(H.in.ctx, H.mode == M_HIST_ANY_USER ? NULL : u, since,
+                               relay_history, &r);
+    if (rc == RISK_OK && H.mode == M_HIST_REPEAT)
+        rc = H.in.read_history(H.in.ctx, u, since, relay_history, &r);
+    return rc;
 }
 
 static risk_engine *E;
@@ -281,6 +331,7 @@ static int count_fn(const void *rec, void *arg)
 static int count_event(const risk_event *e, void *arg) { return count_fn(e, arg); }
 static int count_user(const risk_user *u, void *arg) { return count_fn(u, arg); }
 static int count_history(const risk_history *h, void *arg) { return count_fn(h, arg); }
+static int count_policy(const risk_policy *p, void *arg) { return count_fn(p, arg); }
 
 TestSuite(store_guard, .init = setup, .fini = teardown);
 
@@ -413,8 +464,23 @@ Test(store_guard, listings_are_checked)
     risk_what_if *w = NULL;
     cr_expect(eq(int, risk_engine_what_if(&w, E, NULL, 0, T0), RISK_ECORRUPT));
     cr_expect(eq(ptr, w, NULL));
+    H.mode = M_USER_TWO_LEVELS; /* not neighbours when sorted by level */
+    cr_expect(eq(int, risk_engine_users(E, RISK_LEVEL_NONE, count_user, &n), RISK_ECORRUPT));
+    cr_expect(eq(int, risk_engine_what_if(&w, E, NULL, 0, T0), RISK_ECORRUPT));
+    /* docs/store.md: list_users may pass users below min_level; the
+     * engine filters them */
     H.mode = M_LOW_USER;
-    cr_expect(eq(int, risk_engine_users(E, RISK_LEVEL_HIGH, count_user, &n), RISK_ECORRUPT));
+    n = 0;
+    cr_expect(eq(int, risk_engine_users(E, RISK_LEVEL_HIGH, count_user, &n), RISK_OK));
+    cr_expect(eq(int, n, 1));
+    H.mode = M_HIST_REPEAT;
+    n = 0;
+    cr_expect(eq(int, risk_engine_history_feed(E, 0, count_history, &n), RISK_ECORRUPT));
+    n = 0;
+    cr_expect(eq(int, risk_engine_history(E, "alice", count_history, &n), RISK_ECORRUPT));
+    H.mode = M_POLICY_TWICE;
+    n = 0;
+    cr_expect(eq(int, risk_engine_policies(E, count_policy, &n), RISK_ECORRUPT));
     H.mode = M_HIST_ANY_USER;
     n = 0;
     cr_expect(eq(int, risk_engine_history(E, "alice", count_history, &n),
@@ -424,4 +490,81 @@ Test(store_guard, listings_are_checked)
     cr_expect(eq(int, risk_engine_events(E, "alice", 0, count_event, &n), RISK_OK));
     cr_expect(eq(int, n, 2));
     unchanged("listings");
+}
+
+/* A stale copy of an event (other detected_at) visited beside it: not
+ * neighbours when sorted by time, still one event twice. */
+Test(store_guard, a_stale_copy_of_an_event_is_corrupt)
+{
+    H.mode = M_STALE_EVENT;
+    uint32_t closed = 0;
+    cr_expect(eq(int, risk_engine_dismiss(E, "admin", "alice", NULL, &closed), RISK_ECORRUPT));
+    unchanged("user_events visiting a stale copy");
+}
+
+/* R-PO-9: a sign-in decided on what view_user showed last (a doctored
+ * copy), or as an unknown user after the store showed the record, would
+ * have allowed alice; both are corrupt, and the sign-in blocks. */
+Test(store_guard, view_user_shows_one_record_once)
+{
+    int rc;
+    H.mode = M_VIEW_TWICE;
+    cr_expect(eq(int, sign_in("alice", &rc), RISK_DECISION_BLOCK));
+    cr_expect(eq(int, rc, RISK_ECORRUPT), "%s", risk_error_last());
+    H.mode = M_VIEW_THEN_NONE;
+    cr_expect(eq(int, sign_in("alice", &rc), RISK_DECISION_BLOCK));
+    cr_expect(eq(int, rc, RISK_ECORRUPT), "%s", risk_error_last());
+    unchanged("view_user");
+}
+
+/* A stored version with no successor: corrupt, not the caller's EINVAL. */
+Test(store_guard, a_version_without_successor_is_corrupt)
+{
+    H.mode = M_VERSION_MAX;
+    uint32_t closed = 0;
+    cr_expect(eq(int, risk_engine_dismiss(E, "admin", "alice", NULL, &closed), RISK_ECORRUPT));
+    unchanged("version 2^64-1");
+}
+
+/* A host that reuses the memory store's table but brings a view_user of
+ * its own is a host's store: guarded (before, the table's required
+ * callbacks alone made it "built-in" and nothing was checked). */
+static risk_store mem;
+static int lying_view(void *c, const char *id, risk_user_visit_fn fn, void *a)
+{
+    (void)c;
+    return mem.view_user(mem.ctx, strcmp(id, "alice") == 0 ? "bob" : id, fn, a);
+}
+
+Test(store_guard_mixed, builtin_callbacks_with_a_hosts_own_are_guarded)
+{
+    cr_assert(eq(int, risk_memory_store_new(&mem), RISK_OK));
+    risk_store s = mem;
+    s.view_user = lying_view;
+    s.close = NULL;
+    risk_engine_options o;
+    risk_engine_options_init(&o);
+    o.clock = clock_fn;
+    risk_engine *e = NULL;
+    cr_assert(eq(int, risk_engine_new(&e, &s, &o), RISK_OK));
+    risk_policy *p = NULL;
+    cr_assert(eq(int, risk_policy_new(&p, "high", RISK_LEVEL_HIGH, RISK_CONTROL_BLOCK), RISK_OK));
+    cr_assert(eq(int, risk_engine_policy_set(e, "admin", p), RISK_OK));
+    risk_policy_free(p);
+    risk_event *ev = NULL;
+    cr_assert(eq(int, risk_event_new(&ev, "a1", "alice", "leakedCredentials", RISK_LEVEL_HIGH,
+                                     T0 - MIN), RISK_OK));
+    cr_assert(eq(int, risk_engine_ingest(e, "detector", ev, 0), RISK_OK));
+    risk_event_free(ev);
+    cr_assert(eq(int, risk_event_new(&ev, "b1", "bob", "leakedCredentials", RISK_LEVEL_LOW,
+                                     T0 - MIN), RISK_OK));
+    cr_assert(eq(int, risk_engine_ingest(e, "detector", ev, 0), RISK_OK));
+    risk_event_free(ev);
+    risk_verdict *v = NULL;
+    cr_assert(eq(int, risk_verdict_new(&v), RISK_OK));
+    cr_expect(eq(int, risk_engine_sign_in(e, "alice", v), RISK_ECORRUPT));
+    cr_expect(eq(int, risk_verdict_decision(v), RISK_DECISION_BLOCK));
+    risk_verdict_free(v);
+    risk_engine_free(e);
+    mem.close(mem.ctx);
 }
