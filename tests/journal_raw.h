@@ -45,4 +45,18 @@ static inline void append_frame_raw(const char *p, const uint8_t *payload, uint3
     close(fd);
 }
 
+/* An open of p (read-only or not) succeeds, replays records frames, drops
+ * dropped bytes of tail, and holds what want digests. */
+static inline void opens_holding(const char *p, uint32_t ro, uint64_t records, uint64_t dropped,
+                                 digest want)
+{
+    risk_store s;
+    risk_journal_stats st;
+    cr_assert_eq(jopen(&s, p, RISK_DURABILITY_FULL, ro, &st), RISK_OK, "%s", risk_error_last());
+    cr_assert_eq(st.records_replayed, records);
+    cr_assert_eq(st.bytes_dropped, dropped);
+    cr_assert(dg_eq(take_digest(&s), want));
+    jclose(&s);
+}
+
 #endif

@@ -82,12 +82,7 @@ Test(journal, a_frame_of_zero_length_is_not_valid)
     close(fd);
     cr_assert_eq(file_size(path), sizes[3] + FRAME_HDR + FRAME_HDR + n);
     cr_assert_eq(risk_journal_check(path, NULL), RISK_ECORRUPT);
-    risk_store s;
-    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, &st), RISK_OK, "%s", risk_error_last());
-    cr_assert_eq(st.records_replayed, 3);
-    cr_assert_eq(st.bytes_dropped, FRAME_HDR + FRAME_HDR + n);
-    cr_assert(dg_eq(take_digest(&s), dgs[3]));
-    jclose(&s);
+    opens_holding(path, 0, 3, FRAME_HDR + FRAME_HDR + n, dgs[3]);
     cr_assert_eq(file_size(path), sizes[3]);
 }
 
@@ -112,13 +107,7 @@ Test(journal, frame_numbers_must_be_the_next_one)
                      pay, n);
         close(fd);
         cr_assert_eq(risk_journal_check(path, NULL), RISK_ECORRUPT, "txn t%+d", d);
-        risk_store s;
-        cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, &st), RISK_OK, "%s",
-                     risk_error_last());
-        cr_assert_eq(st.records_replayed, 3, "txn t%+d", d);
-        cr_assert_eq(st.bytes_dropped, FRAME_HDR + n);
-        cr_assert(dg_eq(take_digest(&s), dgs[3]));
-        jclose(&s);
+        opens_holding(path, 0, 3, FRAME_HDR + n, dgs[3]);
         cr_assert_eq(file_size(path), sizes[3]);
     }
 }
@@ -204,12 +193,7 @@ Test(journal, a_frame_numbered_beyond_what_fits_is_a_torn_tail)
     uint64_t total = file_size(path);
     cr_assert_eq(risk_journal_check(path, NULL), RISK_ECORRUPT);
     cr_assert(strstr(risk_error_last(), "torn tail") != NULL, "%s", risk_error_last());
-    risk_store s;
-    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, &st), RISK_OK, "%s", risk_error_last());
-    cr_assert_eq(st.records_replayed, 3);
-    cr_assert_eq(st.bytes_dropped, total - sizes[3]);
-    cr_assert(dg_eq(take_digest(&s), dgs[3]));
-    jclose(&s);
+    opens_holding(path, 0, 3, total - sizes[3], dgs[3]);
     cr_assert_eq(file_size(path), sizes[3]);
 }
 

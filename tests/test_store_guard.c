@@ -312,6 +312,18 @@ static void unchanged(const char *what)
     free(after);
 }
 
+/* alice's dismiss under mode m fails with code, closes nothing, and the
+ * store holds what it held */
+static void dismiss_refused(enum mode m, int code, const char *what)
+{
+    H.mode = m;
+    uint32_t closed = 0;
+    cr_expect(eq(int, risk_engine_dismiss(E, "admin", "alice", NULL, &closed), code), "%s: %s",
+              what, risk_error_last());
+    cr_expect(eq(u32, closed, 0), "%s", what);
+    unchanged(what);
+}
+
 static risk_decision sign_in(const char *user, int *rc)
 {
     risk_verdict *v = NULL;
@@ -392,19 +404,12 @@ Test(store_guard, another_event_is_corrupt)
  * close bob's event behind bob's record. */
 Test(store_guard, another_users_events_are_corrupt)
 {
-    H.mode = M_FOREIGN_EVENT;
-    uint32_t closed = 0;
-    cr_expect(eq(int, risk_engine_dismiss(E, "admin", "alice", NULL, &closed), RISK_ECORRUPT));
-    cr_expect(eq(u32, closed, 0));
-    unchanged("user_events visiting another user's events");
+    dismiss_refused(M_FOREIGN_EVENT, RISK_ECORRUPT, "user_events visiting another user's events");
 }
 
 Test(store_guard, an_event_visited_twice_is_corrupt)
 {
-    H.mode = M_TWICE_EVENT;
-    uint32_t closed = 0;
-    cr_expect(eq(int, risk_engine_dismiss(E, "admin", "alice", NULL, &closed), RISK_ECORRUPT));
-    unchanged("user_events visiting an event twice");
+    dismiss_refused(M_TWICE_EVENT, RISK_ECORRUPT, "user_events visiting an event twice");
 }
 
 static int stop_at_first(const risk_event *e, void *arg)
@@ -496,10 +501,7 @@ Test(store_guard, listings_are_checked)
  * neighbours when sorted by time, still one event twice. */
 Test(store_guard, a_stale_copy_of_an_event_is_corrupt)
 {
-    H.mode = M_STALE_EVENT;
-    uint32_t closed = 0;
-    cr_expect(eq(int, risk_engine_dismiss(E, "admin", "alice", NULL, &closed), RISK_ECORRUPT));
-    unchanged("user_events visiting a stale copy");
+    dismiss_refused(M_STALE_EVENT, RISK_ECORRUPT, "user_events visiting a stale copy");
 }
 
 /* R-PO-9: a sign-in decided on what view_user showed last (a doctored
@@ -520,10 +522,7 @@ Test(store_guard, view_user_shows_one_record_once)
 /* A stored version with no successor: corrupt, not the caller's EINVAL. */
 Test(store_guard, a_version_without_successor_is_corrupt)
 {
-    H.mode = M_VERSION_MAX;
-    uint32_t closed = 0;
-    cr_expect(eq(int, risk_engine_dismiss(E, "admin", "alice", NULL, &closed), RISK_ECORRUPT));
-    unchanged("version 2^64-1");
+    dismiss_refused(M_VERSION_MAX, RISK_ECORRUPT, "version 2^64-1");
 }
 
 /* A host that reuses the memory store's table but brings a view_user of
