@@ -281,7 +281,7 @@ static int reseal_verify(const char *r, const char *from, const char *to)
     strcpy(mac + 68, "\n");
     return risk_receipt_verify(buf, gk, sizeof gk);
 }
-Test(engine_plumbing, rc1_receipt_with_a_cut_key_is_malformed)
+Test(engine_plumbing, rc1_malformed_receipts_are_refused)
 {
     risk_store st;
     cr_assert(eq(int, risk_memory_store_new(&st), RISK_OK));
@@ -303,6 +303,18 @@ Test(engine_plumbing, rc1_receipt_with_a_cut_key_is_malformed)
     cr_expect(eq(int, reseal_verify(r, "\nuser_id=", "\nuser="), RISK_EVERIFY));
     cr_expect(eq(int, reseal_verify(r, "\ndecision=", "\n="), RISK_EVERIFY));
     cr_expect(eq(int, reseal_verify(r, "\nlevel=", "\nlev="), RISK_EVERIFY));
+    /* a second mac line, right for every byte before it (the first mac
+     * line included): malformed, not the one that counts (receipt.c's
+     * `&& !mac_line` on the mac key) */
+    char two[4096];
+    snprintf(two, sizeof two, "%smac=", r);
+    size_t before = strlen(two) - 4;
+    uint8_t m[32];
+    risk_hmac_sha256(gk, sizeof gk, two, before, m);
+    for (int i = 0; i < 32; i++)
+        sprintf(two + before + 4 + 2 * i, "%02x", m[i]);
+    strcat(two, "\n");
+    cr_expect(eq(int, risk_receipt_verify(two, gk, sizeof gk), RISK_EVERIFY));
     risk_verdict_free(v);
     risk_engine_free(e);
 }
