@@ -69,8 +69,8 @@ static inline int risk_engine_guarded(const risk_engine *e)
     return e->st.ctx == (const void *)&e->host;
 }
 /* RISK_ECORRUPT naming what (e.g. "store.list_users: listed a user twice")
- * when two of the n ids are equal; RISK_ENOMEM. The ids are not changed. */
-int risk_ids_unique(const char *const *ids, size_t n, const char *what);
+ * when two of the n ids are equal. Sorts ids (the caller's scratch copy). */
+int risk_ids_unique(const char **ids, size_t n, const char *what);
 
 /* 64-bit FNV-1a of a string: the lock stripe and reserved ids use it. */
 uint64_t risk_hash_str(const char *s);

@@ -49,21 +49,14 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-int risk_ids_unique(const char *const *ids, size_t n, const char *what)
+int risk_ids_unique(const char **ids, size_t n, const char *what)
 {
-    if (n < 2)
-        return RISK_OK;
-    const char **v = risk_malloc(n * sizeof *v);
-    if (!v)
-        return risk_err(RISK_ENOMEM, "%s: out of memory", what);
-    memcpy(v, ids, n * sizeof *v);
-    qsort(v, n, sizeof *v, cmp_str);
-    int rc = RISK_OK;
-    for (size_t i = 1; i < n && rc == RISK_OK; i++)
-        if (strcmp(v[i - 1], v[i]) == 0)
-            rc = risk_err(RISK_ECORRUPT, "%s", what);
-    risk_free(v);
-    return rc;
+    if (n > 1)
+        qsort(ids, n, sizeof *ids, cmp_str);
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(ids[i - 1], ids[i]) == 0)
+            return risk_err(RISK_ECORRUPT, "%s", what);
+    return RISK_OK;
 }
 
 /* ---- visitors ---- */
