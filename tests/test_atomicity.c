@@ -6,6 +6,7 @@
  * The same sweep runs with the k-th allocation failing. A conflicting
  * store proves the retry of R-ST-6. */
 #include "alloc_fail.h"
+#include "fwd_store.h"
 #include "store_dump.h"
 
 #include <criterion/criterion.h>
@@ -42,59 +43,28 @@ static int64_t clock_fn(void *ud)
 /* ---- the fault-injecting wrapper ---- */
 
 struct faulty {
-    risk_store inner;
-    long calls;
-    long fail_at; /* 0: never */
+    long calls;   /* forwarded callbacks so far */
+    long fail_at; /* the one to fail (0: never) */
     int code;
-    long conflicts; /* commits to fail with RISK_ECONFLICT */
-    long commits;
     risk_engine *other; /* R-ST-6: a second engine acting mid-operation */
     int other_done;
 };
 
 static struct faulty F;
 
-static int tick(void)
+/* FWD.fail: the F.fail_at-th callback fails with F.code. */
+static int inject(const char *callback)
 {
-    return ++F.calls == F.fail_at;
+    if (++F.calls != F.fail_at)
+        return 0;
+    char msg[64];
+    snprintf(msg, sizeof msg, "injected failure in %s", callback);
+    return risk_error_set(F.code, msg);
 }
-
-#define FWD(name, params, args)                                                          \
-    static int w_##name params                                                           \
-    {                                                                                    \
-        (void)ctx;                                                                       \
-        if (tick())                                                                      \
-            return risk_error_set(F.code, "injected failure in " #name);                 \
-        return F.inner.name args;                                                        \
-    }
-
-FWD(begin, (void *ctx, const char *u, void **txn), (F.inner.ctx, u, txn))
-FWD(get_event, (void *ctx, void *t, const char *id, risk_event **o), (F.inner.ctx, t, id, o))
-FWD(put_event, (void *ctx, void *t, const risk_event *e), (F.inner.ctx, t, e))
-FWD(user_events, (void *ctx, void *t, const char *u, risk_event_visit_fn fn, void *a),
-    (F.inner.ctx, t, u, fn, a))
-FWD(reserve_seq, (void *ctx, void *t, uint64_t *s), (F.inner.ctx, t, s))
-FWD(append_history, (void *ctx, void *t, const risk_history *h), (F.inner.ctx, t, h))
-FWD(list_policies, (void *ctx, void *t, risk_policy_visit_fn fn, void *a), (F.inner.ctx, t, fn, a))
-FWD(put_policy, (void *ctx, void *t, const risk_policy *p), (F.inner.ctx, t, p))
-FWD(remove_policy, (void *ctx, void *t, const char *n), (F.inner.ctx, t, n))
-FWD(get_meta, (void *ctx, void *t, const char *k, uint8_t *b, size_t c, size_t *l),
-    (F.inner.ctx, t, k, b, c, l))
-FWD(put_meta, (void *ctx, void *t, const char *k, const uint8_t *b, size_t l),
-    (F.inner.ctx, t, k, b, l))
-FWD(view_user, (void *ctx, const char *id, risk_user_visit_fn fn, void *a), (F.inner.ctx, id, fn, a))
-FWD(list_users, (void *ctx, risk_level m, risk_user_visit_fn fn, void *a), (F.inner.ctx, m, fn, a))
-FWD(read_history, (void *ctx, const char *u, uint64_t s, risk_history_visit_fn fn, void *a),
-    (F.inner.ctx, u, s, fn, a))
-
-FWD(put_user, (void *ctx, void *t, const risk_user *u), (F.inner.ctx, t, u))
 
 static int w_get_user(void *ctx, void *t, const char *id, risk_user **o)
 {
-    (void)ctx;
-    if (tick())
-        return risk_error_set(F.code, "injected failure in get_user");
-    int rc = F.inner.get_user(F.inner.ctx, t, id, o);
+    int rc = fwd_get_user(ctx, t, id, o);
     if (rc == RISK_OK && F.other && !F.other_done) {
         /* Right after this engine read the user, another engine on the
          * same store changes it (R-ST-6). */
@@ -109,55 +79,10 @@ static int w_get_user(void *ctx, void *t, const char *id, risk_user **o)
     return rc;
 }
 
-static int w_commit(void *ctx, void *t)
-{
-    (void)ctx;
-    if (tick()) {
-        F.inner.rollback(F.inner.ctx, t);
-        return risk_error_set(F.code, "injected failure in commit");
-    }
-    if (F.commits++ < F.conflicts) {
-        F.inner.rollback(F.inner.ctx, t);
-        return risk_error_set(RISK_ECONFLICT, "injected conflict");
-    }
-    return F.inner.commit(F.inner.ctx, t);
-}
-
-static void w_rollback(void *ctx, void *t)
-{
-    (void)ctx;
-    F.inner.rollback(F.inner.ctx, t);
-}
-
-static void w_close(void *ctx)
-{
-    (void)ctx;
-    F.inner.close(F.inner.ctx);
-}
-
 static risk_store wrapped(void)
 {
-    risk_store s = F.inner;
-    s.ctx = &F;
-    s.begin = w_begin;
-    s.commit = w_commit;
-    s.rollback = w_rollback;
+    risk_store s = fwd_table();
     s.get_user = w_get_user;
-    s.put_user = w_put_user;
-    s.get_event = w_get_event;
-    s.put_event = w_put_event;
-    s.user_events = w_user_events;
-    s.reserve_seq = w_reserve_seq;
-    s.append_history = w_append_history;
-    s.list_policies = w_list_policies;
-    s.put_policy = w_put_policy;
-    s.remove_policy = w_remove_policy;
-    s.get_meta = w_get_meta;
-    s.put_meta = w_put_meta;
-    s.close = w_close;
-    s.view_user = w_view_user;
-    s.list_users = w_list_users;
-    s.read_history = w_read_history;
     return s;
 }
 
@@ -196,9 +121,11 @@ static void warm_policy_cache(void)
 static void open_populated(void)
 {
     memset(&F, 0, sizeof F);
+    memset(&FWD, 0, sizeof FWD);
+    FWD.fail = inject;
     F.code = RISK_EIO;
     now_ms = T0;
-    cr_assert(eq(int, inner_open(&F.inner), RISK_OK), "%s", risk_error_last());
+    cr_assert(eq(int, inner_open(&FWD.in), RISK_OK), "%s", risk_error_last());
     risk_store s = wrapped();
     risk_engine_options o;
     risk_engine_options_init(&o);
@@ -467,17 +394,17 @@ Test(ATOMICITY_SUITE, conflicts_are_retried_without_duplicates, .fini = close_en
     open_populated();
     int before = 0, after = 0;
     cr_assert(eq(int, risk_engine_history_feed(E, 0, count_items, &before), RISK_OK));
-    F.commits = 0;
-    F.conflicts = 3;
+    FWD.commits = 0;
+    FWD.conflicts = 3;
     cr_assert(eq(int, risk_engine_dismiss(E, "admin", "alice", NULL, NULL), RISK_OK));
-    cr_assert(eq(long, F.commits, 4));
+    cr_assert(eq(long, FWD.commits, 4));
     cr_assert(eq(int, risk_engine_history_feed(E, 0, count_items, &after), RISK_OK));
     cr_assert(eq(int, after, before + 1));
-    F.commits = 0;
-    F.conflicts = 1000;
+    FWD.commits = 0;
+    FWD.conflicts = 1000;
     cr_assert(eq(int, risk_engine_dismiss(E, "admin", "bob", NULL, NULL), RISK_ECONFLICT));
-    cr_assert(eq(long, F.commits, 9)); /* 1 + 8 retries */
-    F.conflicts = 0;
+    cr_assert(eq(long, FWD.commits, 9)); /* 1 + 8 retries */
+    FWD.conflicts = 0;
     after = 0;
     cr_assert(eq(int, risk_engine_history_feed(E, 0, count_items, &after), RISK_OK));
     cr_assert(eq(int, after, before + 1));
@@ -494,7 +421,7 @@ static void noop_close(void *ctx)
 Test(ATOMICITY_SUITE, two_engines_on_one_store, .fini = close_engine)
 {
     open_populated();
-    risk_store s = F.inner;
+    risk_store s = FWD.in;
     s.close = noop_close;
     cr_assert(eq(int, risk_engine_new(&F.other, &s, NULL), RISK_OK));
     F.other_done = 0;

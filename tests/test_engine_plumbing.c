@@ -9,6 +9,7 @@
  * store_guard.c that the other suites let through. */
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include "engine_fixture.h"
+#include "fwd_store.h"
 #include "internal.h" /* risk_hmac_sha256: to re-seal a malformed receipt */
 
 #include <stdio.h>
@@ -18,70 +19,32 @@ TestSuite(engine_plumbing, .init = fx_open, .fini = fx_close);
 
 /* ---- a host store (not built in: the engine guards it) over the memory
  * store, with one injectable misbehaviour at a time ---- */
-static struct {
-    risk_store in;
-    int meta_code;      /* non-zero: get_meta returns it */
-    int conflicts;      /* commits still to fail with RISK_ECONFLICT */
-    int commits;        /* commit calls seen */
-} HS;
+static int meta_code; /* non-zero: get_meta returns it */
 
-static int hs_begin(void *c, const char *u, void **t) { (void)c; return HS.in.begin(HS.in.ctx, u, t); }
-static int hs_commit(void *c, void *t)
-{
-    (void)c;
-    HS.commits++;
-    if (HS.conflicts > 0) {
-        HS.conflicts--;
-        HS.in.rollback(HS.in.ctx, t);
-        return risk_error_set(RISK_ECONFLICT, "injected conflict");
-    }
-    return HS.in.commit(HS.in.ctx, t);
-}
-static void hs_rollback(void *c, void *t) { (void)c; HS.in.rollback(HS.in.ctx, t); }
-static int hs_get_user(void *c, void *t, const char *id, risk_user **o) { (void)c; return HS.in.get_user(HS.in.ctx, t, id, o); }
-static int hs_put_user(void *c, void *t, const risk_user *u) { (void)c; return HS.in.put_user(HS.in.ctx, t, u); }
-static int hs_get_event(void *c, void *t, const char *id, risk_event **o) { (void)c; return HS.in.get_event(HS.in.ctx, t, id, o); }
-static int hs_put_event(void *c, void *t, const risk_event *e) { (void)c; return HS.in.put_event(HS.in.ctx, t, e); }
-static int hs_user_events(void *c, void *t, const char *u, risk_event_visit_fn fn, void *a) { (void)c; return HS.in.user_events(HS.in.ctx, t, u, fn, a); }
-static int hs_reserve_seq(void *c, void *t, uint64_t *s) { (void)c; return HS.in.reserve_seq(HS.in.ctx, t, s); }
-static int hs_append_history(void *c, void *t, const risk_history *h) { (void)c; return HS.in.append_history(HS.in.ctx, t, h); }
-static int hs_list_policies(void *c, void *t, risk_policy_visit_fn fn, void *a) { (void)c; return HS.in.list_policies(HS.in.ctx, t, fn, a); }
-static int hs_put_policy(void *c, void *t, const risk_policy *p) { (void)c; return HS.in.put_policy(HS.in.ctx, t, p); }
-static int hs_remove_policy(void *c, void *t, const char *n) { (void)c; return HS.in.remove_policy(HS.in.ctx, t, n); }
 static int hs_get_meta(void *c, void *t, const char *k, uint8_t *b, size_t cap, size_t *l)
 {
     (void)c;
-    if (HS.meta_code)
-        return HS.meta_code;
-    return HS.in.get_meta(HS.in.ctx, t, k, b, cap, l);
+    if (meta_code)
+        return meta_code;
+    return FWD.in.get_meta(FWD.in.ctx, t, k, b, cap, l);
 }
-static int hs_put_meta(void *c, void *t, const char *k, const uint8_t *b, size_t l) { (void)c; return HS.in.put_meta(HS.in.ctx, t, k, b, l); }
-static void hs_close(void *c) { (void)c; HS.in.close(HS.in.ctx); }
-static int hs_view_user(void *c, const char *id, risk_user_visit_fn fn, void *a) { (void)c; return HS.in.view_user(HS.in.ctx, id, fn, a); }
 /* a lenient host: an out-of-range min_level lists the high users */
 static int hs_list_users(void *c, risk_level m, risk_user_visit_fn fn, void *a)
 {
     (void)c;
-    return HS.in.list_users(HS.in.ctx, (unsigned)m > RISK_LEVEL_HIGH ? RISK_LEVEL_HIGH : m, fn, a);
+    return FWD.in.list_users(FWD.in.ctx, (unsigned)m > RISK_LEVEL_HIGH ? RISK_LEVEL_HIGH : m, fn, a);
 }
-static int hs_read_history(void *c, const char *u, uint64_t s, risk_history_visit_fn fn, void *a) { (void)c; return HS.in.read_history(HS.in.ctx, u, s, fn, a); }
 
 /* The fixture's engine over the host store (retries: 0 for the default). */
 static void hs_open(uint32_t retries)
 {
     fx_close();
-    memset(&HS, 0, sizeof HS);
-    cr_assert(eq(int, risk_memory_store_new(&HS.in), RISK_OK));
-    risk_store s = {
-        .version = RISK_STORE_VERSION, .ctx = &HS, .begin = hs_begin, .commit = hs_commit,
-        .rollback = hs_rollback, .get_user = hs_get_user, .put_user = hs_put_user,
-        .get_event = hs_get_event, .put_event = hs_put_event, .user_events = hs_user_events,
-        .reserve_seq = hs_reserve_seq, .append_history = hs_append_history,
-        .list_policies = hs_list_policies, .put_policy = hs_put_policy,
-        .remove_policy = hs_remove_policy, .get_meta = hs_get_meta, .put_meta = hs_put_meta,
-        .close = hs_close, .view_user = hs_view_user, .list_users = hs_list_users,
-        .read_history = hs_read_history,
-    };
+    memset(&FWD, 0, sizeof FWD);
+    meta_code = 0;
+    cr_assert(eq(int, risk_memory_store_new(&FWD.in), RISK_OK));
+    risk_store s = fwd_table();
+    s.get_meta = hs_get_meta;
+    s.list_users = hs_list_users;
     risk_engine_options o;
     risk_engine_options_init(&o);
     o.clock = fx_clock;
@@ -150,13 +113,13 @@ Test(engine_plumbing, clock_is_clamped_into_the_valid_range)
 Test(engine_plumbing, unknown_negative_store_code_is_a_store_error)
 {
     hs_open(0);
-    HS.meta_code = -999;
+    meta_code = -999;
     risk_policy *p = NULL;
     cr_assert(eq(int, risk_policy_new(&p, "p", RISK_LEVEL_HIGH, RISK_CONTROL_BLOCK), RISK_OK));
     cr_expect(eq(int, risk_engine_policy_set(fx, "admin", p), RISK_ESTORE));
-    HS.meta_code = RISK_EVERIFY - 1;
+    meta_code = RISK_EVERIFY - 1;
     cr_expect(eq(int, risk_engine_policy_set(fx, "admin", p), RISK_ESTORE));
-    HS.meta_code = 0;
+    meta_code = 0;
     cr_expect(eq(int, risk_engine_policy_set(fx, "admin", p), RISK_OK));
     risk_policy_free(p);
 }
@@ -192,16 +155,16 @@ Test(engine_plumbing, events_unknown_flags_are_einval)
 Test(engine_plumbing, default_conflict_retries_are_eight)
 {
     hs_open(0);
-    HS.conflicts = 8;
+    FWD.conflicts = 8;
     cr_expect(eq(int, fx_event("u", "e1", "x", RISK_LEVEL_LOW, 0), RISK_OK), "%s",
               risk_error_last());
-    cr_expect(eq(int, HS.commits, 9));
+    cr_expect(eq(int, FWD.commits, 9));
     cr_expect(eq(int, fx_level("u"), RISK_LEVEL_LOW));
-    HS.commits = 0;
-    HS.conflicts = 9;
+    FWD.commits = 0;
+    FWD.conflicts = 9;
     cr_expect(eq(int, fx_event("u", "e2", "x", RISK_LEVEL_HIGH, 1), RISK_ECONFLICT));
-    cr_expect(eq(int, HS.commits, 9));
-    HS.conflicts = 0;
+    cr_expect(eq(int, FWD.commits, 9));
+    FWD.conflicts = 0;
     cr_expect(eq(int, fx_level("u"), RISK_LEVEL_LOW)); /* e2 not stored */
 }
 
@@ -213,14 +176,14 @@ Test(engine_plumbing, policy_change_conflict_retries_are_bounded)
     hs_open(2);
     risk_policy *p = NULL;
     cr_assert(eq(int, risk_policy_new(&p, "p", RISK_LEVEL_HIGH, RISK_CONTROL_BLOCK), RISK_OK));
-    HS.conflicts = 2;
+    FWD.conflicts = 2;
     cr_expect(eq(int, risk_engine_policy_set(fx, "admin", p), RISK_OK), "%s", risk_error_last());
-    cr_expect(eq(int, HS.commits, 3));
-    HS.commits = 0;
-    HS.conflicts = 3;
+    cr_expect(eq(int, FWD.commits, 3));
+    FWD.commits = 0;
+    FWD.conflicts = 3;
     cr_expect(eq(int, risk_engine_policy_remove(fx, "admin", "p"), RISK_ECONFLICT));
-    cr_expect(eq(int, HS.commits, 3));
-    HS.conflicts = 0;
+    cr_expect(eq(int, FWD.commits, 3));
+    FWD.conflicts = 0;
     risk_policy_free(p);
 }
 
@@ -401,9 +364,9 @@ Test(engine_plumbing, iv2_short_policy_chain_head_is_corrupt)
     hs_open(0);
     void *t = NULL;
     static const uint8_t five[5] = { 1, 2, 3, 4, 5 };
-    cr_assert(eq(int, HS.in.begin(HS.in.ctx, NULL, &t), RISK_OK));
-    cr_assert(eq(int, HS.in.put_meta(HS.in.ctx, t, "chain:policies", five, sizeof five), RISK_OK));
-    cr_assert(eq(int, HS.in.commit(HS.in.ctx, t), RISK_OK));
+    cr_assert(eq(int, FWD.in.begin(FWD.in.ctx, NULL, &t), RISK_OK));
+    cr_assert(eq(int, FWD.in.put_meta(FWD.in.ctx, t, "chain:policies", five, sizeof five), RISK_OK));
+    cr_assert(eq(int, FWD.in.commit(FWD.in.ctx, t), RISK_OK));
     risk_policy *p = NULL;
     cr_assert(eq(int, risk_policy_new(&p, "p", RISK_LEVEL_HIGH, RISK_CONTROL_BLOCK), RISK_OK));
     cr_expect(eq(int, risk_engine_policy_set(fx, "admin", p), RISK_ECORRUPT));

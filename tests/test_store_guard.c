@@ -7,6 +7,7 @@
  * it was, byte for byte. Before the guard, these wrappers crashed the
  * engine (RISK_OK without a record), made a dismiss of one user clear
  * another's risk, or had success reported on partial data. */
+#include "fwd_store.h"
 #include "store_dump.h"
 
 #include <criterion/criterion.h>
@@ -44,61 +45,33 @@ enum mode {
     M_VERSION_MAX,    /* get_user: version 2^64-1 */
 };
 
-static struct {
-    risk_store in;
-    enum mode mode;
-} H;
+static enum mode MODE;
 
-static int h_begin(void *c, const char *u, void **t)
-{
-    (void)c;
-    return H.in.begin(H.in.ctx, u, t);
-}
-static int h_commit(void *c, void *t)
-{
-    (void)c;
-    return H.in.commit(H.in.ctx, t);
-}
-static void h_rollback(void *c, void *t)
-{
-    (void)c;
-    H.in.rollback(H.in.ctx, t);
-}
 static int h_get_user(void *c, void *t, const char *id, risk_user **o)
 {
     (void)c;
-    if (H.mode == M_OTHER_USER && strcmp(id, "alice") == 0)
+    if (MODE == M_OTHER_USER && strcmp(id, "alice") == 0)
         id = "bob";
-    int rc = H.in.get_user(H.in.ctx, t, id, o);
-    if (rc == RISK_OK && H.mode == M_NULL_USER) {
+    int rc = FWD.in.get_user(FWD.in.ctx, t, id, o);
+    if (rc == RISK_OK && MODE == M_NULL_USER) {
         risk_user_free(*o);
         *o = NULL;
     }
-    if (rc == RISK_OK && H.mode == M_VERSION_MAX)
+    if (rc == RISK_OK && MODE == M_VERSION_MAX)
         risk_user_set_version(*o, UINT64_MAX);
     return rc;
-}
-static int h_put_user(void *c, void *t, const risk_user *u)
-{
-    (void)c;
-    return H.in.put_user(H.in.ctx, t, u);
 }
 static int h_get_event(void *c, void *t, const char *id, risk_event **o)
 {
     (void)c;
-    if (H.mode == M_OTHER_EVENT)
+    if (MODE == M_OTHER_EVENT)
         id = "a1";
-    int rc = H.in.get_event(H.in.ctx, t, id, o);
-    if (rc == RISK_OK && H.mode == M_NULL_EVENT) {
+    int rc = FWD.in.get_event(FWD.in.ctx, t, id, o);
+    if (rc == RISK_OK && MODE == M_NULL_EVENT) {
         risk_event_free(*o);
         *o = NULL;
     }
     return rc;
-}
-static int h_put_event(void *c, void *t, const risk_event *e)
-{
-    (void)c;
-    return H.in.put_event(H.in.ctx, t, e);
 }
 
 /* a visitor between the inner store and the engine's */
@@ -116,7 +89,7 @@ static int relay_event(const risk_event *e, void *a)
     int rc = r->efn(e, r->arg);
     if (rc == 0 && r->twice)
         rc = r->efn(e, r->arg);
-    if (rc == 0 && H.mode == M_STALE_EVENT) { /* the row before an update */
+    if (rc == 0 && MODE == M_STALE_EVENT) { /* the row before an update */
         risk_event *old = NULL;
         cr_assert(eq(int, risk_event_new(&old, risk_event_id(e), risk_event_user_id(e),
                                          risk_event_type(e), risk_event_level(e),
@@ -144,7 +117,7 @@ static int relay_user(const risk_user *u, void *a)
     int rc = r->ufn(u, r->arg);
     if (rc == 0 && r->twice)
         rc = r->ufn(u, r->arg);
-    if (rc == 0 && (H.mode == M_USER_TWO_LEVELS || H.mode == M_VIEW_TWICE))
+    if (rc == 0 && (MODE == M_USER_TWO_LEVELS || MODE == M_VIEW_TWICE))
         rc = visit_lowered(u, r->ufn, r->arg);
     return rc;
 }
@@ -164,89 +137,59 @@ static int relay_policy(const risk_policy *p, void *a)
 static int h_user_events(void *c, void *t, const char *u, risk_event_visit_fn fn, void *a)
 {
     (void)c;
-    struct relay r = { .efn = fn, .arg = a, .twice = H.mode == M_TWICE_EVENT,
-                       .swallow = H.mode == M_SWALLOW };
-    int rc = H.in.user_events(H.in.ctx, t, u, relay_event, &r);
-    if (rc == RISK_OK && H.mode == M_FOREIGN_EVENT && strcmp(u, "alice") == 0)
-        rc = H.in.user_events(H.in.ctx, t, "bob", relay_event, &r);
+    struct relay r = { .efn = fn, .arg = a, .twice = MODE == M_TWICE_EVENT,
+                       .swallow = MODE == M_SWALLOW };
+    int rc = FWD.in.user_events(FWD.in.ctx, t, u, relay_event, &r);
+    if (rc == RISK_OK && MODE == M_FOREIGN_EVENT && strcmp(u, "alice") == 0)
+        rc = FWD.in.user_events(FWD.in.ctx, t, "bob", relay_event, &r);
     return rc;
-}
-static int h_reserve_seq(void *c, void *t, uint64_t *s)
-{
-    (void)c;
-    return H.in.reserve_seq(H.in.ctx, t, s);
-}
-static int h_append_history(void *c, void *t, const risk_history *h)
-{
-    (void)c;
-    return H.in.append_history(H.in.ctx, t, h);
 }
 static int h_list_policies(void *c, void *t, risk_policy_visit_fn fn, void *a)
 {
     (void)c;
-    if (H.mode == M_POLICIES_ONE)
+    if (MODE == M_POLICIES_ONE)
         return 1;
-    if (H.mode == M_POLICY_TWICE) {
+    if (MODE == M_POLICY_TWICE) {
         struct relay r = { .pfn = fn, .arg = a };
-        return H.in.list_policies(H.in.ctx, t, relay_policy, &r);
+        return FWD.in.list_policies(FWD.in.ctx, t, relay_policy, &r);
     }
-    return H.in.list_policies(H.in.ctx, t, fn, a);
-}
-static int h_put_policy(void *c, void *t, const risk_policy *p)
-{
-    (void)c;
-    return H.in.put_policy(H.in.ctx, t, p);
-}
-static int h_remove_policy(void *c, void *t, const char *n)
-{
-    (void)c;
-    return H.in.remove_policy(H.in.ctx, t, n);
+    return FWD.in.list_policies(FWD.in.ctx, t, fn, a);
 }
 static int h_get_meta(void *c, void *t, const char *k, uint8_t *b, size_t cap, size_t *l)
 {
     (void)c;
-    if (H.mode == M_ODD_CODE)
+    if (MODE == M_ODD_CODE)
         return 7;
-    return H.in.get_meta(H.in.ctx, t, k, b, cap, l);
-}
-static int h_put_meta(void *c, void *t, const char *k, const uint8_t *b, size_t l)
-{
-    (void)c;
-    return H.in.put_meta(H.in.ctx, t, k, b, l);
-}
-static void h_close(void *c)
-{
-    (void)c;
-    H.in.close(H.in.ctx);
+    return FWD.in.get_meta(FWD.in.ctx, t, k, b, cap, l);
 }
 static int h_view_user(void *c, const char *id, risk_user_visit_fn fn, void *a)
 {
     (void)c;
-    if (H.mode == M_OTHER_USER && strcmp(id, "alice") == 0)
+    if (MODE == M_OTHER_USER && strcmp(id, "alice") == 0)
         id = "bob";
-    if (H.mode == M_VIEW_TWICE) {
+    if (MODE == M_VIEW_TWICE) {
         struct relay r = { .ufn = fn, .arg = a };
-        return H.in.view_user(H.in.ctx, id, relay_user, &r);
+        return FWD.in.view_user(FWD.in.ctx, id, relay_user, &r);
     }
-    int rc = H.in.view_user(H.in.ctx, id, fn, a);
-    return rc == RISK_OK && H.mode == M_VIEW_THEN_NONE ? RISK_ENOTFOUND : rc;
+    int rc = FWD.in.view_user(FWD.in.ctx, id, fn, a);
+    return rc == RISK_OK && MODE == M_VIEW_THEN_NONE ? RISK_ENOTFOUND : rc;
 }
 static int h_list_users(void *c, risk_level min, risk_user_visit_fn fn, void *a)
 {
     (void)c;
-    struct relay r = { .ufn = fn, .arg = a, .twice = H.mode == M_TWICE_USER };
-    return H.in.list_users(H.in.ctx, H.mode == M_LOW_USER ? RISK_LEVEL_NONE : min, relay_user,
+    struct relay r = { .ufn = fn, .arg = a, .twice = MODE == M_TWICE_USER };
+    return FWD.in.list_users(FWD.in.ctx, MODE == M_LOW_USER ? RISK_LEVEL_NONE : min, relay_user,
                            &r);
 }
 static int h_read_history(void *c, const char *u, uint64_t since, risk_history_visit_fn fn,
                           void *a)
 {
     (void)c;
-    struct relay r = { .hfn = fn, .arg = a, .swallow = H.mode == M_SWALLOW };
-    int rc = H.in.read_history(H.in.ctx, H.mode == M_HIST_ANY_USER ? NULL : u, since,
+    struct relay r = { .hfn = fn, .arg = a, .swallow = MODE == M_SWALLOW };
+    int rc = FWD.in.read_history(FWD.in.ctx, MODE == M_HIST_ANY_USER ? NULL : u, since,
                                relay_history, &r);
-    if (rc == RISK_OK && H.mode == M_HIST_REPEAT)
-        rc = H.in.read_history(H.in.ctx, u, since, relay_history, &r);
+    if (rc == RISK_OK && MODE == M_HIST_REPEAT)
+        rc = FWD.in.read_history(FWD.in.ctx, u, since, relay_history, &r);
     return rc;
 }
 
@@ -266,18 +209,18 @@ static void ingest(const char *user, const char *id, risk_level lvl, int64_t at)
  * that blocks high risk. */
 static void setup(void)
 {
-    memset(&H, 0, sizeof H);
-    cr_assert(eq(int, risk_memory_store_new(&H.in), RISK_OK));
-    risk_store s = {
-        .version = RISK_STORE_VERSION, .ctx = &H, .begin = h_begin, .commit = h_commit,
-        .rollback = h_rollback, .get_user = h_get_user, .put_user = h_put_user,
-        .get_event = h_get_event, .put_event = h_put_event, .user_events = h_user_events,
-        .reserve_seq = h_reserve_seq, .append_history = h_append_history,
-        .list_policies = h_list_policies, .put_policy = h_put_policy,
-        .remove_policy = h_remove_policy, .get_meta = h_get_meta, .put_meta = h_put_meta,
-        .close = h_close, .view_user = h_view_user, .list_users = h_list_users,
-        .read_history = h_read_history,
-    };
+    memset(&FWD, 0, sizeof FWD);
+    MODE = M_NONE;
+    cr_assert(eq(int, risk_memory_store_new(&FWD.in), RISK_OK));
+    risk_store s = fwd_table();
+    s.get_user = h_get_user;
+    s.get_event = h_get_event;
+    s.user_events = h_user_events;
+    s.list_policies = h_list_policies;
+    s.get_meta = h_get_meta;
+    s.view_user = h_view_user;
+    s.list_users = h_list_users;
+    s.read_history = h_read_history;
     risk_engine_options o;
     risk_engine_options_init(&o);
     o.clock = clock_fn;
@@ -289,7 +232,7 @@ static void setup(void)
     ingest("alice", "a1", RISK_LEVEL_HIGH, T0 - 5 * MIN);
     ingest("alice", "a2", RISK_LEVEL_LOW, T0 - 4 * MIN);
     ingest("bob", "b1", RISK_LEVEL_MEDIUM, T0 - 3 * MIN);
-    cr_assert(eq(int, store_dump(&H.in, &before, &before_len), RISK_OK));
+    cr_assert(eq(int, store_dump(&FWD.in, &before, &before_len), RISK_OK));
 }
 
 static void teardown(void)
@@ -303,10 +246,10 @@ static void teardown(void)
 /* the store holds what it held after setup */
 static void unchanged(const char *what)
 {
-    H.mode = M_NONE;
+    MODE = M_NONE;
     uint8_t *after = NULL;
     size_t len = 0;
-    cr_assert(eq(int, store_dump(&H.in, &after, &len), RISK_OK));
+    cr_assert(eq(int, store_dump(&FWD.in, &after, &len), RISK_OK));
     cr_assert(len == before_len && memcmp(before, after, len) == 0,
               "%s: the store changed", what);
     free(after);
@@ -316,7 +259,7 @@ static void unchanged(const char *what)
  * store holds what it held */
 static void dismiss_refused(enum mode m, int code, const char *what)
 {
-    H.mode = m;
+    MODE = m;
     uint32_t closed = 0;
     cr_expect(eq(int, risk_engine_dismiss(E, "admin", "alice", NULL, &closed), code), "%s: %s",
               what, risk_error_last());
@@ -350,7 +293,7 @@ TestSuite(store_guard, .init = setup, .fini = teardown);
 /* A read that says RISK_OK without a record: RISK_ESTORE, no crash. */
 Test(store_guard, ok_without_a_user_is_a_store_error)
 {
-    H.mode = M_NULL_USER;
+    MODE = M_NULL_USER;
     uint32_t closed = 0;
     cr_expect(eq(int, risk_engine_dismiss(E, "admin", "alice", NULL, &closed), RISK_ESTORE));
     risk_user *u = NULL;
@@ -362,7 +305,7 @@ Test(store_guard, ok_without_a_user_is_a_store_error)
 
 Test(store_guard, ok_without_an_event_is_a_store_error)
 {
-    H.mode = M_NULL_EVENT;
+    MODE = M_NULL_EVENT;
     cr_expect(eq(int, risk_engine_resolve(E, "admin", "a1", NULL), RISK_ESTORE));
     risk_event *ev = NULL;
     cr_expect(eq(int, risk_engine_event(&ev, E, "a1"), RISK_ESTORE));
@@ -376,7 +319,7 @@ Test(store_guard, ok_without_an_event_is_a_store_error)
  * on bob's medium risk: allowed). */
 Test(store_guard, another_users_record_is_corrupt)
 {
-    H.mode = M_OTHER_USER;
+    MODE = M_OTHER_USER;
     uint32_t closed = 0;
     cr_expect(eq(int, risk_engine_dismiss(E, "admin", "alice", NULL, &closed), RISK_ECORRUPT));
     int rc;
@@ -391,7 +334,7 @@ Test(store_guard, another_users_record_is_corrupt)
  * the new detection for a repeat of that one and drop it. */
 Test(store_guard, another_event_is_corrupt)
 {
-    H.mode = M_OTHER_EVENT;
+    MODE = M_OTHER_EVENT;
     risk_event *e = NULL;
     cr_assert(eq(int, risk_event_new(&e, "a3", "alice", "leakedCredentials", RISK_LEVEL_HIGH,
                                      T0 - 5 * MIN), RISK_OK));
@@ -430,7 +373,7 @@ static int stop_history(const risk_history *h, void *arg)
  * again. */
 Test(store_guard, a_swallowed_visitor_result_is_returned)
 {
-    H.mode = M_SWALLOW;
+    MODE = M_SWALLOW;
     int calls = 0;
     cr_expect(eq(int, risk_engine_events(E, "alice", 0, stop_at_first, &calls), 42));
     cr_expect(eq(int, calls, 1));
@@ -444,12 +387,12 @@ Test(store_guard, a_swallowed_visitor_result_is_returned)
  * testing rc < 0 would take 7 for success). */
 Test(store_guard, an_odd_result_is_a_store_error)
 {
-    H.mode = M_ODD_CODE;
+    MODE = M_ODD_CODE;
     risk_policy *p = NULL;
     cr_assert(eq(int, risk_policy_new(&p, "medium", RISK_LEVEL_MEDIUM, RISK_CONTROL_BLOCK), RISK_OK));
     cr_expect(eq(int, risk_engine_policy_set(E, "admin", p), RISK_ESTORE));
     cr_expect(eq(str, (char *)risk_error_name(RISK_ESTORE), "RISK_ESTORE"));
-    H.mode = M_POLICIES_ONE; /* "found" without a policy visited */
+    MODE = M_POLICIES_ONE; /* "found" without a policy visited */
     cr_expect(eq(int, risk_engine_policy_set(E, "admin", p), RISK_ESTORE));
     cr_expect(eq(int, risk_engine_policy_remove(E, "admin", "high"), RISK_ESTORE));
     risk_policy_free(p);
@@ -463,34 +406,34 @@ Test(store_guard, listings_are_checked)
     int n = 0;
     cr_expect(eq(int, risk_engine_users(E, RISK_LEVEL_NONE, count_user, &n), RISK_OK));
     cr_expect(eq(int, n, 2));
-    H.mode = M_TWICE_USER;
+    MODE = M_TWICE_USER;
     n = 0;
     cr_expect(eq(int, risk_engine_users(E, RISK_LEVEL_NONE, count_user, &n), RISK_ECORRUPT));
     risk_what_if *w = NULL;
     cr_expect(eq(int, risk_engine_what_if(&w, E, NULL, 0, T0), RISK_ECORRUPT));
     cr_expect(eq(ptr, w, NULL));
-    H.mode = M_USER_TWO_LEVELS; /* not neighbours when sorted by level */
+    MODE = M_USER_TWO_LEVELS; /* not neighbours when sorted by level */
     cr_expect(eq(int, risk_engine_users(E, RISK_LEVEL_NONE, count_user, &n), RISK_ECORRUPT));
     cr_expect(eq(int, risk_engine_what_if(&w, E, NULL, 0, T0), RISK_ECORRUPT));
     /* docs/store.md: list_users may pass users below min_level; the
      * engine filters them */
-    H.mode = M_LOW_USER;
+    MODE = M_LOW_USER;
     n = 0;
     cr_expect(eq(int, risk_engine_users(E, RISK_LEVEL_HIGH, count_user, &n), RISK_OK));
     cr_expect(eq(int, n, 1));
-    H.mode = M_HIST_REPEAT;
+    MODE = M_HIST_REPEAT;
     n = 0;
     cr_expect(eq(int, risk_engine_history_feed(E, 0, count_history, &n), RISK_ECORRUPT));
     n = 0;
     cr_expect(eq(int, risk_engine_history(E, "alice", count_history, &n), RISK_ECORRUPT));
-    H.mode = M_POLICY_TWICE;
+    MODE = M_POLICY_TWICE;
     n = 0;
     cr_expect(eq(int, risk_engine_policies(E, count_policy, &n), RISK_ECORRUPT));
-    H.mode = M_HIST_ANY_USER;
+    MODE = M_HIST_ANY_USER;
     n = 0;
     cr_expect(eq(int, risk_engine_history(E, "alice", count_history, &n),
                  RISK_ECORRUPT));
-    H.mode = M_NONE;
+    MODE = M_NONE;
     n = 0;
     cr_expect(eq(int, risk_engine_events(E, "alice", 0, count_event, &n), RISK_OK));
     cr_expect(eq(int, n, 2));
@@ -510,10 +453,10 @@ Test(store_guard, a_stale_copy_of_an_event_is_corrupt)
 Test(store_guard, view_user_shows_one_record_once)
 {
     int rc;
-    H.mode = M_VIEW_TWICE;
+    MODE = M_VIEW_TWICE;
     cr_expect(eq(int, sign_in("alice", &rc), RISK_DECISION_BLOCK));
     cr_expect(eq(int, rc, RISK_ECORRUPT), "%s", risk_error_last());
-    H.mode = M_VIEW_THEN_NONE;
+    MODE = M_VIEW_THEN_NONE;
     cr_expect(eq(int, sign_in("alice", &rc), RISK_DECISION_BLOCK));
     cr_expect(eq(int, rc, RISK_ECORRUPT), "%s", risk_error_last());
     unchanged("view_user");
