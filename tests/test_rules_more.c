@@ -698,3 +698,79 @@ Test(rules_more, po11_registration_without_time_takes_upsert_time)
     cr_assert(eq(int, r, RISK_REASON_MFA_REGISTERED_DURING_RISK));
     cr_assert(eq(int, risk_engine_require_reset(fx, "admin", "u"), RISK_ENOMFA));
 }
+
+/* The audit item of every kind of operation (SPEC §2 "History item"):
+ * the user's level and state before and after, and the number of events
+ * the action changed (mutants history_level_before, history_state_before,
+ * history_changed: the items recorded the level after, the state after,
+ * or 0 changed, and no test saw it). Each step's "after" is also the
+ * user as stored, its "before" the user as stored before the step. */
+struct item_seen {
+    risk_history_action action;
+    char event_id[32];
+    risk_level level_before, level_after;
+    risk_state state_before, state_after;
+    uint32_t changed;
+};
+static int item_seen_cb(const risk_history *h, void *ud)
+{
+    struct item_seen *s = ud;
+    s->action = risk_history_action_get(h);
+    const char *ev = risk_history_event_id(h);
+    snprintf(s->event_id, sizeof s->event_id, "%s", ev ? ev : "");
+    s->level_before = risk_history_level_before(h);
+    s->level_after = risk_history_level_after(h);
+    s->state_before = risk_history_state_before(h);
+    s->state_after = risk_history_state_after(h);
+    s->changed = risk_history_changed(h);
+    return 0;
+}
+/* Run one step on user "u" and check the item it wrote. */
+#define STEP(call, act, ev, lb, la, sa, n)                                                  \
+    do {                                                                                    \
+        risk_state sb_ = fx_state("u");                                                     \
+        int items_ = fx_history_count("u");                                                 \
+        cr_assert(eq(int, (call), RISK_OK), "%s: %s", #call, risk_error_last());            \
+        cr_assert(eq(int, fx_history_count("u"), items_ + 1), "%s", #call);                 \
+        struct item_seen s_;                                                                \
+        cr_assert(eq(int, risk_engine_history(fx, "u", item_seen_cb, &s_), RISK_OK));      \
+        cr_expect(eq(int, s_.action, (act)), "%s", #call);                                  \
+        cr_expect(eq(str, s_.event_id, (ev)), "%s", #call);                                 \
+        cr_expect(eq(int, s_.level_before, (lb)), "%s: level before", #call);              \
+        cr_expect(eq(int, s_.level_after, (la)), "%s: level after", #call);                \
+        cr_expect(eq(int, s_.level_after, fx_level("u")), "%s", #call);                     \
+        cr_expect(eq(int, s_.state_before, sb_), "%s: state before", #call);               \
+        cr_expect(eq(int, s_.state_after, (sa)), "%s: state after", #call);                \
+        cr_expect(eq(int, s_.state_after, fx_state("u")), "%s", #call);                     \
+        cr_expect(eq(u32, s_.changed, (n)), "%s: events changed", #call);                  \
+    } while (0)
+
+Test(rules_more, history_items_record_before_after_and_changed)
+{
+    char pw[32];
+    fx_user("u", 0, 0); /* MFA registered before any risk */
+    STEP(fx_event("u", "e1", "leakedCredentials", RISK_LEVEL_HIGH, 1), RISK_HISTORY_INGEST, "e1",
+         RISK_LEVEL_NONE, RISK_LEVEL_HIGH, RISK_STATE_AT_RISK, 1);
+    STEP(fx_event("u", "e2", "anonymizedIPAddress", RISK_LEVEL_LOW, 2), RISK_HISTORY_INGEST, "e2",
+         RISK_LEVEL_HIGH, RISK_LEVEL_HIGH, RISK_STATE_AT_RISK, 1);
+    STEP(risk_engine_resolve(fx, "admin", "e1", NULL), RISK_HISTORY_RESOLVE, "e1",
+         RISK_LEVEL_HIGH, RISK_LEVEL_LOW, RISK_STATE_AT_RISK, 1);
+    STEP(risk_engine_reactivate(fx, "admin", "e1", NULL), RISK_HISTORY_REACTIVATE, "e1",
+         RISK_LEVEL_LOW, RISK_LEVEL_HIGH, RISK_STATE_AT_RISK, 1);
+    STEP(risk_engine_dismiss(fx, "admin", "u", NULL, NULL), RISK_HISTORY_DISMISS_ALL, "",
+         RISK_LEVEL_HIGH, RISK_LEVEL_NONE, RISK_STATE_DISMISSED, 2);
+    STEP(risk_engine_dismiss(fx, "admin", "u", NULL, NULL), RISK_HISTORY_DISMISS_ALL, "",
+         RISK_LEVEL_NONE, RISK_LEVEL_NONE, RISK_STATE_DISMISSED, 0); /* R-DI-3 */
+    STEP(fx_event("u", "e3", "atypicalTravel", RISK_LEVEL_MEDIUM, 3), RISK_HISTORY_INGEST, "e3",
+         RISK_LEVEL_NONE, RISK_LEVEL_MEDIUM, RISK_STATE_AT_RISK, 1);
+    STEP(fx_event("u", "e4", "maliciousIPAddress", RISK_LEVEL_LOW, 4), RISK_HISTORY_INGEST, "e4",
+         RISK_LEVEL_MEDIUM, RISK_LEVEL_MEDIUM, RISK_STATE_AT_RISK, 1);
+    STEP(risk_engine_temporary_password(fx, "admin", "u", pw, sizeof pw),
+         RISK_HISTORY_TEMPORARY_PASSWORD, "", RISK_LEVEL_MEDIUM, RISK_LEVEL_NONE,
+         RISK_STATE_REMEDIATED, 2);
+    STEP(risk_engine_confirm_compromised(fx, "admin", "u"), RISK_HISTORY_CONFIRM_COMPROMISED, "",
+         RISK_LEVEL_NONE, RISK_LEVEL_HIGH, RISK_STATE_CONFIRMED_COMPROMISED, 1);
+    STEP(risk_engine_password_changed(fx, "u", "u", RISK_PASSWORD_SECURE_CHANGE),
+         RISK_HISTORY_SECURE_PASSWORD_CHANGE, "", RISK_LEVEL_HIGH, RISK_LEVEL_NONE,
+         RISK_STATE_REMEDIATED, 1);
+}
