@@ -292,6 +292,14 @@ int open_engine(ctl *c, int mode)
             umask(077); /* the journal holds identity data: mode 0600 */
         }
         rc = risk_journal_open(&st, path, &jo, NULL);
+        if (rc == RISK_EBUSY && mode == OPEN_SIGNIN) {
+            /* Another process writes the journal (a streaming import):
+             * decide on its state as of now, read-only; a due aging
+             * catch-up is computed, not written (R-SC-2). */
+            jo.read_only = 1;
+            c->read_only = 1;
+            rc = risk_journal_open(&st, path, &jo, NULL);
+        }
         if (rc == RISK_ENOTFOUND && mode == OPEN_READ) {
             c->fresh_memory = 1;
             rc = risk_memory_store_new(&st);
@@ -299,6 +307,9 @@ int open_engine(ctl *c, int mode)
     }
 engine:
     if (rc != RISK_OK) return fail(c, rc);
+    if (c->fresh_memory) /* a mistyped path must not look like an empty store */
+        fprintf(stderr, "riskctl: note: no journal at '%s' yet: the store is empty\n",
+                store_path(c));
     risk_engine_options eo;
     risk_engine_options_init(&eo);
     if (c->have_now) {
@@ -308,9 +319,9 @@ engine:
     /* The receipt key (R-RC-1): made on first use by a writing command;
      * only signin --receipt fails without it. The engine copies it. */
     uint8_t key[32];
-    if (mode != OPEN_READ || c->need_key) {
+    if (!c->read_only || c->need_key) {
         char why[512];
-        int kr = receipt_key(c, mode != OPEN_READ, key, why, sizeof why);
+        int kr = receipt_key(c, !c->read_only, key, why, sizeof why);
         if (kr == 0) {
             eo.receipt_key = key;
             eo.receipt_key_len = sizeof key;
@@ -429,7 +440,7 @@ int main(int argc, char **argv)
     ctl c;
     memset(&c, 0, sizeof c);
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
-    int nrest = 0, only_pos = 0, want_help = 0;
+    int nrest = 0, only_pos = 0, want_help = 0, lead_dd = 0;
     const char *now_arg = NULL;
     if (!rest) return EXIT_REFUSED;
 
@@ -443,7 +454,10 @@ int main(int argc, char **argv)
         }
         if (strcmp(a, "--") == 0) {
             only_pos = 1;
-            rest[nrest++] = a;
+            if (nrest == 0) /* before the command: it goes after its words */
+                lead_dd = 1;
+            else
+                rest[nrest++] = a;
             continue;
         }
         if (cmd_opt_has_value(a)) {
@@ -492,6 +506,10 @@ int main(int argc, char **argv)
     }
     c.color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
     int rc;
+    if (c.store_path && !*c.store_path) {
+        rc = usage_error(&c, "--store: empty path");
+        goto out;
+    }
     if (now_arg) {
         if (parse_time(now_arg, &c.now) != 0) {
             rc = usage_error(&c, "--now: malformed TIME '%s' (milliseconds since the epoch or "
@@ -526,13 +544,20 @@ int main(int argc, char **argv)
         }
     }
     if (!cmd) {
-        if (nrest > 1 && (strcmp(rest[0], "user") == 0 || strcmp(rest[0], "event") == 0 ||
-                          strcmp(rest[0], "policy") == 0 ||
-                          strcmp(rest[0], "receipt") == 0))
+        int group = strcmp(rest[0], "user") == 0 || strcmp(rest[0], "event") == 0 ||
+                    strcmp(rest[0], "policy") == 0 || strcmp(rest[0], "receipt") == 0;
+        if (group && nrest > 1)
             rc = usage_error(&c, "unknown command '%s %s'", rest[0], rest[1]);
+        else if (group)
+            rc = usage_error(&c, "'%s' needs a subcommand", rest[0]);
         else
             rc = usage_error(&c, "unknown command '%s'", rest[0]);
         goto out;
+    }
+    if (lead_dd) { /* `riskctl -- CMD ARGS`: the command sees `--` first */
+        memmove(rest + used + 1, rest + used, (size_t)(nrest - used) * sizeof *rest);
+        rest[used] = "--";
+        nrest++;
     }
     c.command = cmd->sub ? cmd->sub : cmd->name;
     c.command_name = cmd->name;
@@ -540,6 +565,15 @@ int main(int argc, char **argv)
 out:
     risk_engine_free(c.eng);
     free(rest);
-    fflush(stdout);
+    /* Output that did not reach its file is a failure (a full disk, a
+     * closed pipe): the command's effect stands, but the caller must not
+     * believe it saw the result (a temporary password is shown once). */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "riskctl: error: writing the output failed: %s%s\n", strerror(errno),
+                c.secret_out ? " (the temporary password was set but not shown: generate "
+                               "another)"
+                             : "");
+        if (rc == EXIT_DONE) rc = EXIT_REFUSED;
+    }
     return rc;
 }

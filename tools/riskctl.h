@@ -78,6 +78,7 @@ typedef struct ctl {
     int read_only;    /* the store was opened read-only */
     int fresh_memory; /* a read-only command found no journal: empty store */
     int need_key;     /* the command needs the receipt key (signin --receipt) */
+    int secret_out;   /* the output holds a secret shown once (a temporary password) */
     int error_seq;    /* error objects carry "seq" (check: null unless an item is named) */
     const char *command;      /* the word naming the command ("set" of "user set") */
     const char *command_name; /* the first word */
@@ -132,6 +133,11 @@ void table_init(table *t, size_t ncols, const char *const *headers);
 void table_add(table *t, const char *const *row, const char *const *colors);
 void table_print(ctl *c, table *t, FILE *f);
 void table_free(table *t);
+/* Append item to a table cell of cap bytes (*len used), after sep unless
+ * it is the first; an item that does not fit ends the cell with
+ * "… (+N more)", N = left (this item and the ones after it). Returns 0
+ * once the cell is full (stop adding). cap ≥ 64. */
+int cell_add(char *cell, size_t cap, size_t *len, const char *sep, const char *item, size_t left);
 void table_users(ctl *c, risk_user **users, size_t n);
 void table_events(ctl *c, risk_event **events, size_t n);
 void table_policies(ctl *c, risk_policy **ps, size_t n);

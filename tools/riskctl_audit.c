@@ -506,17 +506,18 @@ int cmd_policy_what_if(ctl *c, int argc, char **argv)
                     continue;
                 }
                 char num[32], users[4096];
-                size_t u = 0;
+                size_t u = 0, i = offset;
                 users[0] = '\0';
                 snprintf(num, sizeof num, "%zu", cnt);
-                for (size_t i = offset; i < cnt && i - offset < limit; i++) {
-                    const char *id = risk_what_if_user(w, (risk_decision)d, (risk_reason)r, i);
-                    int k = snprintf(users + u, sizeof users - u, "%s%s", u ? ", " : "", id);
-                    if (k < 0 || (size_t)k >= sizeof users - u) break;
-                    u += (size_t)k;
+                for (; i < cnt && i - offset < limit; i++)
+                    if (!cell_add(users, sizeof users, &u, ", ",
+                                  risk_what_if_user(w, (risk_decision)d, (risk_reason)r, i),
+                                  cnt - i))
+                        break;
+                if (i == cnt || i - offset == limit) { /* all shown, or the page ends */
+                    if (i < cnt)
+                        snprintf(users + u, sizeof users - u, "%s…", u ? ", " : "");
                 }
-                if (offset + limit < cnt && u + 8 < sizeof users)
-                    snprintf(users + u, sizeof users - u, "%s…", u ? ", " : "");
                 const char *row[] = {dn, rn, num, users};
                 table_add(&t, row, NULL);
             }
@@ -686,6 +687,15 @@ static char *receipt_from_json(const char *s)
     }
 }
 
+/* Line ends CRLF to LF, in place (a lone CR stays, and is refused). */
+static void crlf_to_lf(char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r; r++)
+        if (!(r[0] == '\r' && r[1] == '\n')) *w++ = *r;
+    *w = '\0';
+}
+
 /* Where the receipt starts in text: the first line that is exactly
  * "librisk-receipt VERSION" (LF or CRLF). So the whole human output of
  * `signin --receipt` verifies as it is, even when its verdict line starts
@@ -747,6 +757,7 @@ int cmd_receipt_verify(ctl *c, int argc, char **argv)
         free(buf);
         return fail_msg(c, rc, "%s", why);
     }
+    crlf_to_lf(text); /* a receipt saved on Windows, or mailed: the same lines */
     rc = risk_receipt_verify(text, key, sizeof key);
     memset(key, 0, sizeof key);
     if (rc != RISK_OK) {

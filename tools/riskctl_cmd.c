@@ -432,6 +432,7 @@ int cmd_reset_password(ctl *c, int argc, char **argv)
     char pw[256];
     rc = risk_engine_temporary_password(c->eng, c->actor, argv[0], pw, sizeof pw);
     if (rc != RISK_OK) return fail(c, rc);
+    c->secret_out = 1;
     risk_user *u = NULL;
     rc = risk_engine_user(&u, c->eng, argv[0]);
     if (c->json) {
@@ -616,7 +617,7 @@ int cmd_signin(ctl *c, int argc, char **argv)
     if ((rc = get_opts(c, argc, argv, o, &np)) || (rc = want_pos(c, np, 1, 1))) return rc;
     /* --receipt (R-RC-1): the key beside the journal is made if missing. */
     c->need_key = o[0].set;
-    if ((rc = check_id(c, argv[0])) || (rc = open_engine(c, OPEN_WRITE))) return rc;
+    if ((rc = check_id(c, argv[0])) || (rc = open_engine(c, OPEN_SIGNIN))) return rc;
     risk_verdict *v = NULL;
     rc = risk_verdict_new(&v);
     if (rc == RISK_OK && o[0].set) rc = risk_verdict_want_receipt(v, 1);

@@ -5,7 +5,9 @@
 #include "riskctl.h"
 
 /* How a command opens the store. */
-enum { OPEN_READ = 0, OPEN_WRITE = 1, OPEN_BULK = 2 };
+/* OPEN_SIGNIN: for writing, or read-only when another process holds the
+ * journal for writing (a sign-in decides without writing, R-SC-2). */
+enum { OPEN_READ = 0, OPEN_WRITE = 1, OPEN_BULK = 2, OPEN_SIGNIN = 3 };
 
 /* A command option: name ("--note"), whether it takes a value; set and
  * val are filled by get_opts(). Arrays end with a NULL name. */

@@ -468,6 +468,22 @@ void table_events(ctl *c, risk_event **events, size_t n)
     table_free(&t);
 }
 
+int cell_add(char *cell, size_t cap, size_t *len, const char *sep, const char *item, size_t left)
+{
+    const char *s = *len ? sep : "";
+    size_t ls = strlen(s), li = strlen(item);
+    /* Room for this item and, after it, a tail of at most 32 bytes. */
+    if (*len + ls + li + 32 >= cap) {
+        snprintf(cell + *len, cap - *len, "%s… (+%zu more)", s, left);
+        *len += strlen(cell + *len);
+        return 0;
+    }
+    memcpy(cell + *len, s, ls);
+    memcpy(cell + *len + ls, item, li + 1);
+    *len += ls + li;
+    return 1;
+}
+
 void table_policies(ctl *c, risk_policy **ps, size_t n)
 {
     static const char *const hd[] = {"POLICY", "MODE", "THRESHOLD", "CONTROL", "INCLUDE",
@@ -477,20 +493,19 @@ void table_policies(ctl *c, risk_policy **ps, size_t n)
     for (size_t i = 0; i < n; i++) {
         const risk_policy *p = ps[i];
         char inc[512] = "all", exc[512] = "-";
-        size_t k;
+        size_t k, n_inc = risk_policy_include_count(p), n_exc = risk_policy_exclude_count(p);
+        size_t li = 0, le = 0;
         if (!risk_policy_includes_all(p)) {
             inc[0] = 0;
-            for (k = 0; k < risk_policy_include_count(p); k++) {
-                if (k) strncat(inc, ",", sizeof inc - strlen(inc) - 1);
-                strncat(inc, risk_policy_include_at(p, k), sizeof inc - strlen(inc) - 1);
-            }
+            for (k = 0; k < n_inc; k++)
+                if (!cell_add(inc, sizeof inc, &li, ",", risk_policy_include_at(p, k), n_inc - k))
+                    break;
         }
-        if (risk_policy_exclude_count(p)) {
+        if (n_exc) {
             exc[0] = 0;
-            for (k = 0; k < risk_policy_exclude_count(p); k++) {
-                if (k) strncat(exc, ",", sizeof exc - strlen(exc) - 1);
-                strncat(exc, risk_policy_exclude_at(p, k), sizeof exc - strlen(exc) - 1);
-            }
+            for (k = 0; k < n_exc; k++)
+                if (!cell_add(exc, sizeof exc, &le, ",", risk_policy_exclude_at(p, k), n_exc - k))
+                    break;
         }
         risk_level l = risk_policy_threshold(p);
         const char *row[] = {risk_policy_name(p),

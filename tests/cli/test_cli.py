@@ -125,6 +125,48 @@ class TestGlobal(Base):
         self.assertTrue(os.path.exists(other))
         self.assertIsNone(self.digest())
 
+    def test_argument_edges(self):
+        # `--` before the command ends the options, the command still runs;
+        # a command group alone names what is missing; an empty --store is
+        # a usage error (it used to fall back to an empty store for reads).
+        self.event('a', 'e1', 'high', T0_MS)
+        p = self.run_ctl('--json', '--', 'users', '--min-level', 'none')
+        self.assertEqual(p.returncode, 2)  # after `--`, --min-level is an argument
+        p = self.run_ctl('--json', '--', 'users')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual([u['id'] for u in json.loads(p.stdout)], ['a'])
+        out = self.refused('RISK_EINVAL', 'user', code=2)
+        self.assertIn("'user' needs a subcommand", out['message'])
+        self.refused('RISK_EINVAL', '--store', '', 'users', code=2)
+        self.refused('RISK_EINVAL', '--store=', 'user', 'set', 'b', code=2)
+
+    def test_missing_journal_is_said_on_stderr(self):
+        # A read of a mistyped path sees an empty store, and says so.
+        other = os.path.join(self.tmp, 'typo', 'risk.journal')
+        p = self.run_ctl('--store', other, 'users')
+        self.assertEqual(p.returncode, 0)
+        self.assertIn(b'no journal at', p.stderr)
+        self.assertFalse(os.path.exists(other))
+        self.js('user', 'set', 'a')
+        self.assertNotIn(b'no journal', self.run_ctl('users').stderr)
+
+    def test_lost_output_is_a_failure(self):
+        # Output that cannot be written (a full disk) exits 1; a temporary
+        # password that was set but never shown says so (R-PW-1: shown once).
+        if not os.path.exists('/dev/full'):
+            self.skipTest('no /dev/full')
+        self.js('user', 'set', 'a')
+        with open('/dev/full', 'w') as full:
+            p = subprocess.run([RISKCTL, 'reset-password', 'a', '--temporary'], stdout=full,
+                               stderr=subprocess.PIPE, env=self.env, timeout=60)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn(b'temporary password was set but not shown', p.stderr)
+        self.assertTrue(self.js('user', 'show', 'a')['must_change_password'])
+        with open('/dev/full', 'w') as full:
+            p = subprocess.run([RISKCTL, 'users', '--json'], stdout=full,
+                               stderr=subprocess.PIPE, env=self.env, timeout=60)
+        self.assertEqual(p.returncode, 1, p.stderr)
+
     def test_now_accepts_ms_and_iso_with_millis(self):
         self.js('--now', str(T0_MS + 5), 'user', 'set', 'a', '--mfa')
         self.assertEqual(self.js('user', 'show', 'a')['mfa_registered_at'], T0_MS + 5)
@@ -500,6 +542,18 @@ class TestPasswords(Base):
 
 
 class TestPolicies(Base):
+    def test_long_lists_are_marked_cut_in_the_table(self):
+        # The human table cuts a long include/exclude list with "… (+N more)"
+        # (it cut it silently, and the last excluded user vanished); JSON
+        # keeps every id.
+        inc = ['user-number-%03d@contoso.example' % i for i in range(100)]
+        self.js('policy', 'set', 'p', '--threshold', 'high', '--control', 'block',
+                '--include', ','.join(inc), '--exclude', ','.join(inc[:50] + ['zz-mallory']))
+        self.assertEqual(len(self.js('policy', 'list')[0]['include']), 100)
+        table = self.ok('policy', 'list')
+        self.assertRegex(table, r'… \(\+\d+ more\)')
+        self.assertEqual(table.count('more)'), 2)
+
     def test_policy_set_list_remove(self):
         # R-OP-6: policies added, replaced, removed; each in the history.
         p = self.js('policy', 'set', 'p1', '--threshold', 'medium', '--control', 'block',
@@ -1013,6 +1067,28 @@ class TestConcurrency(Base):
         self.refused('RISK_ENOTFOUND', 'user', 'show', 'intruder')
 
 
+    def test_signin_beside_writer(self):
+        # R-SC-2, R-CC-3: while an import holds the journal for writing, a
+        # sign-in still decides (read-only, as of its open), with a receipt;
+        # other writers get RISK_EBUSY.
+        self.event('a', 'e1', 'high', T0_MS)
+        self.js('policy', 'set', 'p', '--threshold', 'high', '--control', 'block')
+        writer = self.start_importer()
+        try:
+            writer.stdin.write(b'user_id,id,type,level\n')
+            writer.stdin.flush()
+            self.wait_open(writer.pid, self.store)
+            v = self.js('signin', 'a')
+            self.assertEqual((v['decision'], v['reason']), ('block', 'risk_level'))
+            rec = self.js('signin', 'a', '--receipt')['receipt']
+            self.refused('RISK_EBUSY', 'user', 'set', 'intruder')
+            self.end_importer(writer, b'b,e2,leakedCredentials,low\n', 1)
+        finally:
+            self.stop_importer(writer)
+        self.assertTrue(self.js('receipt', 'verify', '-', stdin=rec.encode())['ok'])
+        self.assertEqual(self.js('signin', 'a')['decision'], 'block')
+
+
 class TestDemo(Base):
     def test_demo_walks_the_four_ways(self):
         # The seed's four ways, with real verdicts from the library.
@@ -1334,6 +1410,10 @@ class TestReceipts(Base):
         self.assertIn('valid', self.ok('receipt', 'verify', '-', stdin=rec.encode()))
         human = self.ok('signin', 'a', '--receipt')      # the human output verifies as is
         self.ok('receipt', 'verify', '-', stdin=human.encode())
+        crlf = rec.replace('\n', '\r\n')      # saved on Windows: the same receipt
+        self.assertTrue(self.js('receipt', 'verify', '-', stdin=crlf.encode())['ok'])
+        self.refused('RISK_EVERIFY', 'receipt', 'verify', '-',
+                     stdin=crlf.replace('decision=block', 'decision=allow').encode())
         jpath = os.path.join(self.tmp, 'r.json')
         with open(jpath, 'w') as f:
             json.dump(v, f)
