@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct snap {
@@ -200,14 +201,31 @@ int write_copy(jstore *js, const char *dst, int compact)
      * another store has open for writing (its journal) is not ours to cut
      * or remove. Locked before the rename, so that no other writer can
      * slip in between. */
-    s.fd = open(tmp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    /* Never through a symbolic link (the copy, and the rename, would
+     * land in a file someone else chose); a leftover is reused only if it
+     * is a plain file of this user with no other name, and is made 0600
+     * (a leftover's mode would become the journal's). */
+    s.fd = open(tmp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (s.fd < 0) {
-        rc = risk_err(RISK_EIO, "path: cannot create %s: %s", tmp, strerror(errno));
+        rc = errno == ELOOP
+                 ? risk_err(RISK_EIO, "path: %s is a symbolic link; remove it", tmp)
+                 : risk_err(RISK_EIO, "path: cannot create %s: %s", tmp, strerror(errno));
         goto out;
     }
     if ((rc = lock_file(s.fd, tmp)) != RISK_OK)
         goto out;
+    struct stat ts;
+    if (fstat(s.fd, &ts) != 0 || !S_ISREG(ts.st_mode) || ts.st_nlink != 1 ||
+        ts.st_uid != geteuid()) {
+        rc = risk_err(RISK_EIO, "path: %s exists and is not a plain file of this user with "
+                                "one name; remove it", tmp);
+        goto out;
+    }
     own_tmp = 1;
+    if (fchmod(s.fd, 0600) != 0) {
+        rc = risk_err(RISK_EIO, "path: cannot set the mode of %s: %s", tmp, strerror(errno));
+        goto out;
+    }
     if (ftruncate(s.fd, 0) != 0) {
         rc = risk_err(RISK_EIO, "path: cannot truncate %s: %s", tmp, strerror(errno));
         goto out;

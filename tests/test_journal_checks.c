@@ -408,6 +408,68 @@ Test(journal, compaction_over_a_longer_stale_tmp)
     jclose(&s);
 }
 
+/* Security review: the scratch file of a compaction or backup is never a
+ * file someone else chose. Before, a symbolic link planted at path.tmp
+ * had the copy written into the file it named, and the rename left the
+ * destination a link to it; a leftover of mode 0666 gave the compacted
+ * journal that mode. Now a link, or a file with another name, is refused
+ * and left alone, and a plain leftover becomes 0600. */
+Test(journal, scratch_file_is_never_a_link_or_shared)
+{
+    build(4, NULL, NULL);
+    char tmp[sizeof path + 4], victim[sizeof dir + 16], bk[sizeof dir + 16], bktmp[sizeof dir + 20];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(victim, sizeof victim, "%s/victim", dir);
+    snprintf(bk, sizeof bk, "%s/bk", dir);
+    snprintf(bktmp, sizeof bktmp, "%s/bk.tmp", dir);
+    int fd = open(victim, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert(fd >= 0);
+    cr_assert_eq(write(fd, "precious\n", 9), 9);
+    close(fd);
+    risk_store s;
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_OK);
+    digest before = take_digest(&s);
+
+    /* a link at the backup's scratch name */
+    cr_assert_eq(symlink(victim, bktmp), 0);
+    cr_assert_eq(s.backup(s.ctx, bk), RISK_EIO);
+    cr_assert(strstr(risk_error_last(), "symbolic link") != NULL, "%s", risk_error_last());
+    struct stat st;
+    cr_assert_eq(lstat(bk, &st), -1, "the failed backup left its destination");
+    cr_assert_eq(lstat(bktmp, &st), 0);
+    int is_link = S_ISLNK(st.st_mode);
+    cr_assert(is_link, "the planted link was replaced");
+    cr_assert_eq(file_size(victim), 9);
+    unlink(bktmp);
+
+    /* a link, then a second name of another file, at the journal's */
+    cr_assert_eq(symlink(victim, tmp), 0);
+    cr_assert_eq(s.compact(s.ctx), RISK_EIO);
+    cr_assert_eq(file_size(victim), 9);
+    unlink(tmp);
+    cr_assert_eq(link(victim, tmp), 0);
+    cr_assert_eq(s.compact(s.ctx), RISK_EIO);
+    cr_assert(strstr(risk_error_last(), "one name") != NULL, "%s", risk_error_last());
+    cr_assert_eq(file_size(victim), 9);
+    unlink(tmp);
+
+    /* a plain leftover of mode 0666: used, and the journal stays 0600 */
+    mode_t old = umask(0);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    umask(old);
+    cr_assert(fd >= 0);
+    close(fd);
+    cr_assert_eq(s.compact(s.ctx), RISK_OK, "%s", risk_error_last());
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600);
+    cr_assert(dg_eq(take_digest(&s), before));
+    cr_assert_eq(s.backup(s.ctx, bk), RISK_OK, "%s", risk_error_last());
+    jclose(&s);
+    cr_assert_eq(risk_journal_check(path, NULL), RISK_OK, "%s", risk_error_last());
+    cr_assert_eq(risk_journal_check(bk, NULL), RISK_OK, "%s", risk_error_last());
+    unlink(victim), unlink(bk);
+}
+
 /* ---- the audit chain (docs/encoding.md, "The body", "An anchor") ---- */
 
 static int count_items(const risk_history *h, void *arg)
