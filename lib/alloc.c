@@ -4,6 +4,14 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+
+static void *(*const volatile wipe_memset)(void *, int, size_t) = memset;
+
+void risk_wipe(void *p, size_t n)
+{
+    wipe_memset(p, 0, n);
+}
 
 static void *default_malloc(size_t size, void *ud)
 {

@@ -291,7 +291,7 @@ static void engine_destroy(risk_engine *e, int close_store)
         risk_free(e->type_aging);
     }
     if (e->receipt_key) {
-        memset(e->receipt_key, 0, e->receipt_key_len);
+        risk_wipe(e->receipt_key, e->receipt_key_len);
         risk_free(e->receipt_key);
     }
     for (unsigned i = 0; i < RISK_LOCK_STRIPES; i++)

@@ -428,12 +428,12 @@ int risk_engine_temporary_password(risk_engine *engine, const char *actor, const
     if (cap < len + 1)
         return risk_err(RISK_ERANGE, "cap: %zu, the password needs %zu bytes", cap, len + 1);
     char pw[129];
-    if ((rc = generate_password(pw, len)))
-        return rc;
-    rc = run_user_op(engine, actor, user_id, op_temp_password, NULL);
-    if (rc == RISK_OK)
-        memcpy(buf, pw, len + 1);
-    memset(pw, 0, sizeof pw);
+    if ((rc = generate_password(pw, len)) == RISK_OK) {
+        rc = run_user_op(engine, actor, user_id, op_temp_password, NULL);
+        if (rc == RISK_OK)
+            memcpy(buf, pw, len + 1);
+    }
+    risk_wipe(pw, sizeof pw);
     return rc;
 }
 

@@ -14,6 +14,10 @@ void *risk_malloc(size_t size);
 void *risk_calloc(size_t n, size_t size);   /* overflow-checked, zeroed */
 void *risk_realloc(void *ptr, size_t size); /* ptr may be NULL */
 void risk_free(void *ptr);                  /* NULL ok */
+/* Overwrite a secret with zeros (keys, passwords, their hash states): a
+ * memset before the memory dies is a dead store the compiler may drop;
+ * this one is made through a volatile pointer, so it stays. */
+void risk_wipe(void *p, size_t n);
 char *risk_strdup(const char *s);           /* NULL in → NULL out (not an error) */
 char *risk_strndup(const char *s, size_t n);
 

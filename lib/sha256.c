@@ -215,6 +215,9 @@ void risk_hmac_sha256(const uint8_t *key, size_t keylen, const void *data, size_
     risk_sha256_update(&c, pad, 64);
     risk_sha256_update(&c, inner, 32);
     risk_sha256_final(&c, out);
-    memset(k, 0, sizeof k);
-    memset(pad, 0, sizeof pad);
+    /* the key, its pads, and the states that hashed them (as good as the key) */
+    risk_wipe(k, sizeof k);
+    risk_wipe(pad, sizeof pad);
+    risk_wipe(inner, sizeof inner);
+    risk_wipe(&c, sizeof c);
 }
