@@ -147,7 +147,10 @@ struct standing {
 static void stand(const risk_scoring *s, const risk_event *e, int64_t now, struct standing *st)
 {
     st->aging_ms = aging_lookup(s, e, &st->type_override);
+    /* a time no valid clock reaches (saturated, or ≥ 2^53) is "never" */
     st->ages_at = st->aging_ms > 0 ? sat_add(e->detected_at, st->aging_ms) : RISK_TIME_NONE;
+    if (st->ages_at >= RISK_TIME_MAX)
+        st->ages_at = RISK_TIME_NONE;
     int active = e->state == RISK_EVENT_ACTIVE;
     /* aged out: by now, or already closed so (R-SC-6: whether or not the
      * catch-up has written it yet, the explanation says the same) */
@@ -204,10 +207,8 @@ static void score_core(risk_score_result *out, const risk_scoring *s,
             floor_level = e->level;
         if (since == RISK_TIME_NONE || e->detected_at < since)
             since = e->detected_at;
-        /* A time no valid `now` can reach (saturated or ≥ 2^53) never
-         * changes the level: leave it out of next_change_at. */
-        if (st.ages_at != RISK_TIME_NONE && st.ages_at < RISK_TIME_MAX &&
-            (next == RISK_TIME_NONE || st.ages_at < next))
+        /* (a time no valid `now` can reach is RISK_TIME_NONE: stand) */
+        if (st.ages_at != RISK_TIME_NONE && (next == RISK_TIME_NONE || st.ages_at < next))
             next = st.ages_at;
     }
 

@@ -313,8 +313,18 @@ Test(score, aging_overflow_saturates)
     risk_explanation *ex = NULL;
     cr_assert(eq(int, risk_explain(&ex, &s, (const risk_event *const *)&e, 1, RISK_TIME_MAX - 1),
                  RISK_OK));
-    cr_assert(eq(i64, risk_explanation_ages_at(ex, 0), INT64_MAX));
+    /* the header: "ms, or RISK_TIME_NONE if it never ages" (it said
+     * INT64_MAX, outside every valid time) */
+    cr_assert(eq(i64, risk_explanation_ages_at(ex, 0), RISK_TIME_NONE));
     cr_assert(eq(int, risk_explanation_aged(ex, 0), 0));
+    risk_explanation_free(ex);
+    /* the last valid time ages; 2^53 itself is never */
+    s.aging_low_ms = 10;
+    risk_event *two[2] = { ev(RISK_LEVEL_LOW, RISK_TIME_MAX - 11),
+                           ev(RISK_LEVEL_LOW, RISK_TIME_MAX - 10) };
+    cr_assert(eq(int, risk_explain(&ex, &s, (const risk_event *const *)two, 2, 0), RISK_OK));
+    cr_assert(eq(i64, risk_explanation_ages_at(ex, 0), RISK_TIME_MAX - 1));
+    cr_assert(eq(i64, risk_explanation_ages_at(ex, 1), RISK_TIME_NONE));
     risk_explanation_free(ex);
 }
 
