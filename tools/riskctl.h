@@ -116,6 +116,10 @@ void json_policy(jw *w, const risk_policy *p);
 void json_history(jw *w, const risk_history *h);
 void json_verdict(jw *w, const risk_verdict *v);
 void json_explanation(jw *w, const char *user_id, const risk_explanation *ex);
+/* s as a person may see it on a terminal: control, C1 and bidirectional
+ * or zero-width format characters written \\uXXXX (s itself when there
+ * are none; else a copy valid for the next 7 calls). NULL stays NULL. */
+const char *shown(const char *s);
 void human_user(ctl *c, const risk_user *u);
 void human_event(ctl *c, const risk_event *e);
 void human_verdict(ctl *c, const risk_verdict *v);

@@ -480,7 +480,7 @@ int cmd_policy_what_if(ctl *c, int argc, char **argv)
         } else {
             printf("what-if at %s: %zu user%s, policies:", fmt_time(at, tb), total,
                    total == 1 ? "" : "s");
-            for (size_t i = 0; i < n; i++) printf(" %s", risk_policy_name(set[i]));
+            for (size_t i = 0; i < n; i++) printf(" %s", shown(risk_policy_name(set[i])));
             printf("%s\n", n ? "" : " none");
             static const char *const hdr[] = {"DECISION", "REASON", "COUNT", "USERS"};
             table_init(&t, 4, hdr);
@@ -790,8 +790,9 @@ int cmd_receipt_verify(ctl *c, int argc, char **argv)
         jw_end(&w);
     } else {
         char tb[32];
-        printf("valid receipt: %s at %s: %s (reason %s, level %s, policy %s)\n", vals[0],
-               fmt_time(at, tb), vals[2], vals[3], vals[4], vals[5][0] ? vals[5] : "none");
+        printf("valid receipt: %s at %s: %s (reason %s, level %s, policy %s)\n",
+               shown(vals[0]), fmt_time(at, tb), vals[2], vals[3], vals[4],
+               vals[5][0] ? shown(vals[5]) : "none");
     }
     free(buf);
     return EXIT_DONE;

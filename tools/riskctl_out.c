@@ -195,7 +195,7 @@ void human_user(ctl *c, const risk_user *u)
 {
     char t1[32], t2[32], t3[32], t4[32], t5[32];
     risk_level l = risk_user_risk_level(u);
-    printf("user            %s\n", risk_user_id(u));
+    printf("user            %s\n", shown(risk_user_id(u)));
     printf("risk level      %s%s%s (score %" PRIu64 ", %" PRIu32 " active event%s)\n",
            color_level(c, l), ename(RISK_ENUM_LEVEL, l), color_reset(c), risk_user_score(u),
            risk_user_active_events(u), risk_user_active_events(u) == 1 ? "" : "s");
@@ -214,14 +214,97 @@ void human_user(ctl *c, const risk_user *u)
     printf("remediated at   %s\n", fmt_time(risk_user_remediated_at(u), t3));
 }
 
+/* ---- text from the store, shown to a person ---- */
+
+/* Bytes of a code point that must not reach a terminal as it is, at s
+ * (0: none): C0 controls and DEL (a note's line break could fake a line),
+ * C1 controls (U+0080-U+009F: U+009B starts an escape sequence on many
+ * terminals), and the bidirectional and zero-width format characters
+ * (U+061C, U+200B-U+200F, U+2028-U+202E, U+2060-U+2069, U+FEFF), which make
+ * text read otherwise than it is stored. Detections carry such text from
+ * outside (ids, ip, location, source, notes); the library keeps it as
+ * given, and --json escapes it. */
+static size_t unsafe_len(const unsigned char *s, uint32_t *cp)
+{
+    if (s[0] < 0x20 || s[0] == 0x7F) {
+        *cp = s[0];
+        return 1;
+    }
+    if (s[0] == 0xC2 && s[1] >= 0x80 && s[1] <= 0x9F) {
+        *cp = s[1];
+        return 2;
+    }
+    if (s[0] == 0xD8 && s[1] == 0x9C) {
+        *cp = 0x061C;
+        return 2;
+    }
+    if (s[0] == 0xE2 && s[1] == 0x80 && s[2] >= 0x8B && s[2] <= 0xAE) {
+        uint32_t c = 0x2000 + (s[2] & 0x3F);
+        if (c <= 0x200F || c >= 0x2028) { /* and U+2028-9, line breaks */
+            *cp = c;
+            return 3;
+        }
+    }
+    if (s[0] == 0xE2 && s[1] == 0x81 && s[2] >= 0xA0 && s[2] <= 0xA9) {
+        *cp = 0x2040 + (s[2] & 0x3F);
+        return 3;
+    }
+    if (s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF) {
+        *cp = 0xFEFF;
+        return 3;
+    }
+    return 0;
+}
+
+/* s with every such code point written \uXXXX; NULL: out of memory. */
+static char *escape_dup(const char *s)
+{
+    size_t n = 0, k;
+    uint32_t cp;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p += k ? k : 1)
+        n += (k = unsafe_len(p, &cp)) ? 6 : 1;
+    char *d = malloc(n + 1), *w = d;
+    if (!d) return NULL;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p += k ? k : 1) {
+        if ((k = unsafe_len(p, &cp))) {
+            snprintf(w, 7, "\\u%04x", (unsigned)cp);
+            w += 6;
+        } else {
+            *w++ = (char)*p;
+        }
+    }
+    *w = '\0';
+    return d;
+}
+
+const char *shown(const char *s)
+{
+    /* a ring, so that one printf can show several fields */
+    static char *ring[8];
+    static unsigned next;
+    uint32_t cp;
+    if (!s) return s;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p && !unsafe_len(p, &cp)) p++;
+    if (!*p) return s; /* nothing to escape: the common case */
+    char *d = escape_dup(s);
+    if (!d) {
+        fputs("riskctl: out of memory\n", stderr);
+        exit(EXIT_REFUSED);
+    }
+    free(ring[next % 8]);
+    ring[next++ % 8] = d;
+    return d;
+}
+
 void human_event(ctl *c, const risk_event *e)
 {
     char t1[32], t2[32];
     risk_level l = risk_event_level(e);
     const char *s;
-    printf("event           %s\n", risk_event_id(e));
-    printf("user            %s\n", risk_event_user_id(e));
-    printf("type            %s\n", risk_event_type(e));
+    printf("event           %s\n", shown(risk_event_id(e)));
+    printf("user            %s\n", shown(risk_event_user_id(e)));
+    printf("type            %s\n", shown(risk_event_type(e)));
     printf("level           %s%s%s\n", color_level(c, l), ename(RISK_ENUM_LEVEL, l),
            color_reset(c));
     printf("detected at     %s (%s)\n", fmt_time(risk_event_detected_at(e), t1),
@@ -230,12 +313,12 @@ void human_event(ctl *c, const risk_event *e)
     if (risk_event_state_get(e) == RISK_EVENT_CLOSED)
         printf(" (%s at %s by %s)", ename(RISK_ENUM_CLOSE_REASON, risk_event_close_reason(e)),
                fmt_time(risk_event_closed_at(e), t2),
-               risk_event_closed_by(e) ? risk_event_closed_by(e) : "-");
+               risk_event_closed_by(e) ? shown(risk_event_closed_by(e)) : "-");
     printf("\n");
-    if ((s = risk_event_ip(e))) printf("ip              %s\n", s);
-    if ((s = risk_event_location(e))) printf("location        %s\n", s);
-    if ((s = risk_event_source(e))) printf("source          %s\n", s);
-    if ((s = risk_event_note(e))) printf("note            %s\n", s);
+    if ((s = risk_event_ip(e))) printf("ip              %s\n", shown(s));
+    if ((s = risk_event_location(e))) printf("location        %s\n", shown(s));
+    if ((s = risk_event_source(e))) printf("source          %s\n", shown(s));
+    if ((s = risk_event_note(e))) printf("note            %s\n", shown(s));
 }
 
 void human_verdict(ctl *c, const risk_verdict *v)
@@ -247,13 +330,14 @@ void human_verdict(ctl *c, const risk_verdict *v)
         dc = d == RISK_DECISION_BLOCK ? "\033[1;31m"
              : d == RISK_DECISION_ALLOW ? "\033[32m"
                                         : "\033[33m";
-    printf("%s: %s%s%s (reason %s, policy %s, level %s%s%s)\n", risk_verdict_user_id(v), dc,
+    printf("%s: %s%s%s (reason %s, policy %s, level %s%s%s)\n", shown(risk_verdict_user_id(v)), dc,
            ename(RISK_ENUM_DECISION, d), color_reset(c),
            ename(RISK_ENUM_REASON, risk_verdict_reason(v)),
-           risk_verdict_policy(v) ? risk_verdict_policy(v) : "none", color_level(c, l),
+           risk_verdict_policy(v) ? shown(risk_verdict_policy(v)) : "none", color_level(c, l),
            ename(RISK_ENUM_LEVEL, l), color_reset(c));
     for (size_t i = 0; i < risk_verdict_report_only_count(v); i++)
-        printf("  report-only %s would decide %s (%s)\n", risk_verdict_report_only_policy(v, i),
+        printf("  report-only %s would decide %s (%s)\n",
+               shown(risk_verdict_report_only_policy(v, i)),
                ename(RISK_ENUM_DECISION, risk_verdict_report_only_decision(v, i)),
                ename(RISK_ENUM_REASON, risk_verdict_report_only_reason(v, i)));
     if (risk_verdict_receipt(v)) printf("receipt:\n%s", risk_verdict_receipt(v));
@@ -264,7 +348,7 @@ void human_explanation(ctl *c, const char *user_id, const risk_explanation *ex)
     char t[32];
     const risk_score_result *r = risk_explanation_result(ex);
     printf("%s at %s: level %s%s%s, score %" PRIu64 " from %" PRIu32 " counted event%s\n",
-           user_id, fmt_time(risk_explanation_now(ex), t), color_level(c, r->level),
+           shown(user_id), fmt_time(risk_explanation_now(ex), t), color_level(c, r->level),
            ename(RISK_ENUM_LEVEL, r->level), color_reset(c), r->score, r->counted,
            r->counted == 1 ? "" : "s");
     if (r->next_change_at != RISK_TIME_NONE)
@@ -295,19 +379,15 @@ void human_explanation(ctl *c, const char *user_id, const risk_explanation *ex)
 
 /* ---- tables ---- */
 
+/* A table cell is one line, shown safely: what shown() escapes is
+ * escaped (a note's line break would also break the alignment). */
 static char *xstrdup(const char *s)
 {
-    size_t n = strlen(s ? s : "") + 1;
-    char *d = malloc(n);
+    char *d = escape_dup(s ? s : "");
     if (!d) {
         fputs("riskctl: out of memory\n", stderr);
         exit(EXIT_REFUSED);
     }
-    memcpy(d, s ? s : "", n);
-    /* A table cell is one line: control characters (a note's line break)
-     * would break the alignment. */
-    for (char *q = d; *q; q++)
-        if ((unsigned char)*q < 0x20 || *q == 0x7F) *q = ' ';
     return d;
 }
 

@@ -371,6 +371,29 @@ class TestEvents(Base):
         self.assertIn('EVENT', self.ok('events', 'a'))
 
 
+    def test_human_output_escapes_what_a_terminal_would_act_on(self):
+        # Security review: detection fields may hold C1 controls (U+009B
+        # starts an escape sequence), bidi overrides and zero-width
+        # characters, and notes line breaks; the human output writes them
+        # \uXXXX (it printed them raw: a note could fake lines), --json
+        # keeps them as stored.
+        ip = '10.0.0.1\u009b2J'
+        self.event('mallory', 'e1', 'high', T0_MS, 'unfamiliarFeatures', '--ip', ip,
+                   '--location', 'Paris\u202eLAER\u200b')
+        self.js('ignore', 'e1', '--note', 'fine\nclosed_by       ciso')
+        out = self.ok('event', 'show', 'e1')
+        for raw in ('\u009b', '\u202e', '\u200b'):
+            self.assertNotIn(raw, out)
+        self.assertIn('10.0.0.1\\u009b2J', out)
+        self.assertIn('Paris\\u202eLAER\\u200b', out)
+        self.assertIn('fine\\u000aclosed_by', out)
+        self.assertNotIn('\nclosed_by       ciso', out)
+        table = self.ok('events', 'mallory')
+        self.assertNotIn('\u009b', table)
+        e = self.js('event', 'show', 'e1')
+        self.assertEqual((e['ip'], e['note']), (ip, 'fine\nclosed_by       ciso'))
+
+
 class TestClosing(Base):
     def test_manual_closing_and_reactivation(self):
         # R-EV-2, R-EV-3, R-IN-1: each close records reason, actor, time, note.
