@@ -1464,7 +1464,9 @@ RISK_API int risk_engine_history_anchor(risk_engine *engine, risk_anchor *out);
  *
  * Recomputes each item's chain hash from the previous item of the same
  * subject; compares each user's (and the policy set's) stored head with
- * the last item of its chain; with an anchor, recomputes the anchor over
+ * the last item of its chain, and a user record at its chain's end with
+ * the level and state that item left (a record whose risk was edited in
+ * the store; its other fields are in no item); with an anchor, recomputes the anchor over
  * the items up to its sequence number and compares. The users' heads are
  * compared only on a store with a `list_users` callback (the built-in
  * stores have one); without it, items removed from the end of a user's
@@ -1472,8 +1474,8 @@ RISK_API int risk_engine_history_anchor(risk_engine *engine, risk_anchor *out);
  *
  * It may run beside writers: a stored head that the history it read has
  * not reached yet (a commit since) is not a mismatch until the history,
- * read on, has shown it; a head that nothing more reaches after a few
- * milliseconds without new items is one.
+ * read on, has shown it; a head that nothing more reaches after about a
+ * quarter of a second without new items is one.
  * @param[in] engine the engine. @param[in] anchor an anchor, or NULL.
  * @param[out] bad_seq optional: the sequence number of the first item that
  *             does not match, or 0 when the damage is not one item (a

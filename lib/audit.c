@@ -32,6 +32,10 @@ struct head {
      * met once the walk's chain passes through it (then verified). */
     uint8_t want[32];
     int wanted, verified;
+    /* the last item walked: its seq, and the user's level and state after
+     * it, which a record at the chain's end must hold */
+    uint64_t last_seq;
+    uint32_t level_after, state_after;
 };
 
 struct heads {
@@ -129,6 +133,9 @@ static int walk_item(const risk_history *item, void *arg)
         }
     }
     memcpy(h->head, item->chain, 32);
+    h->last_seq = item->seq;
+    h->level_after = item->level_after;
+    h->state_after = item->state_after;
     if (h->wanted && memcmp(h->want, item->chain, 32) == 0)
         h->verified = 1;
     if (w->anchor_seq && item->seq <= w->anchor_seq) {
@@ -202,6 +209,7 @@ struct head_check {
     size_t pending;      /* subjects whose head the walk has not passed */
     const char *first;   /* one of them, for the message (NULL: the policy set) */
     int rc;
+    uint64_t bad_seq;    /* the item a record contradicts */
 };
 
 static const uint8_t zero32[32];
@@ -229,9 +237,28 @@ static int note_head(struct head_check *hc, const char *subject, const uint8_t s
     return RISK_OK;
 }
 
+/* A record at its chain's end was written with the chain's last item, in
+ * one commit: it holds the level and state that item says it left. A
+ * record whose risk was edited in the file (its frame's checksum made to
+ * match; the checksum has no key) contradicts the chain the edit could
+ * not reseal. (The record's other fields are in no item.) */
 static int check_user_head(const risk_user *u, void *arg)
 {
-    return note_head(arg, u->id, u->chain_head);
+    struct head_check *hc = arg;
+    int rc = RISK_OK;
+    struct head *h = heads_find(hc->heads, u->id, 0, &rc);
+    if (h && memcmp(h->head, u->chain_head, 32) == 0 &&
+        (u->level != h->level_after || u->state != h->state_after)) {
+        hc->bad_seq = h->last_seq;
+        return risk_err(RISK_EVERIFY, "history: the record of user '%s' holds level %s, state %s, "
+                        "but its last history item (%" PRIu64 ") left level %s, state %s "
+                        "(the record was changed outside the engine)",
+                        u->id, risk_enum_name(RISK_ENUM_LEVEL, u->level),
+                        risk_enum_name(RISK_ENUM_STATE, u->state), h->last_seq,
+                        risk_enum_name(RISK_ENUM_LEVEL, h->level_after),
+                        risk_enum_name(RISK_ENUM_STATE, h->state_after));
+    }
+    return note_head(hc, u->id, u->chain_head);
 }
 
 /* One look at every stored head (the policy set's, then each user's). */
@@ -265,10 +292,14 @@ static int check_heads(risk_engine *engine, struct head_check *hc)
 
 /* How long verification follows writers: rounds of reading the history on
  * and comparing again, and of those, rounds in which nothing new came
- * (each after a pause of VERIFY_PAUSE_NS) before a head not reached is a
- * mismatch. */
+ * before a head not reached is a mismatch. The pause after an idle round
+ * doubles from VERIFY_PAUSE_NS (2 + 4 + … + 128 ms: 254 ms in all): a
+ * writer between its record and its history item may be off the CPU for
+ * a while on a loaded machine (with three pauses of 2 ms, 1 in 16
+ * verifications beside three writers failed so under a parallel test
+ * run); a real mismatch is reported that much later. */
 #define VERIFY_ROUNDS 64
-#define VERIFY_IDLE 3
+#define VERIFY_IDLE 7
 #define VERIFY_PAUSE_NS 2000000L
 
 int risk_engine_verify_history(risk_engine *engine, const risk_anchor *anchor, uint64_t *bad_seq)
@@ -291,7 +322,7 @@ int risk_engine_verify_history(risk_engine *engine, const risk_anchor *anchor, u
      * (a writer committed since: reading on from the walk's end passes
      * through it) or past the chain's end (items removed: nothing more
      * comes). */
-    struct head_check hc = { &w.heads, 0, NULL, RISK_OK };
+    struct head_check hc = { &w.heads, 0, NULL, RISK_OK, 0 };
     for (unsigned round = 0, idle = 0; rc == RISK_OK; round++) {
         if ((rc = check_heads(engine, &hc)) != RISK_OK || hc.pending == 0)
             break;
@@ -308,7 +339,8 @@ int risk_engine_verify_history(risk_engine *engine, const risk_anchor *anchor, u
         rc = engine->st.read_history(engine->st.ctx, NULL, seen + 1, walk_item, &w);
         if (rc == RISK_OK && w.last_seq == seen) { /* nothing new: wait a moment */
             idle++;
-            struct timespec ts = { 0, VERIFY_PAUSE_NS };
+            long ns = VERIFY_PAUSE_NS << (idle - 1); /* ≤ 128 ms */
+            struct timespec ts = { ns / 1000000000L, ns % 1000000000L };
             nanosleep(&ts, NULL);
         }
     }
@@ -322,6 +354,8 @@ int risk_engine_verify_history(risk_engine *engine, const risk_anchor *anchor, u
             rc = risk_err(RISK_EVERIFY, "history: the items up to %" PRIu64 " do not match the "
                           "anchor (items removed or replaced)", anchor->seq);
     }
+    if (hc.bad_seq && !w.bad_seq)
+        w.bad_seq = hc.bad_seq;
     if (bad_seq)
         *bad_seq = w.bad_seq;
     heads_free(&w.heads);

@@ -43,6 +43,7 @@ enum mode {
     M_HIST_REPEAT,    /* read_history: everything twice */
     M_POLICY_TWICE,   /* list_policies: each policy twice */
     M_VERSION_MAX,    /* get_user: version 2^64-1 */
+    M_USER_LOWERED,   /* list_users: each user at level none instead */
 };
 
 static enum mode MODE;
@@ -114,6 +115,8 @@ static int visit_lowered(const risk_user *u, risk_user_visit_fn fn, void *arg)
 static int relay_user(const risk_user *u, void *a)
 {
     struct relay *r = a;
+    if (MODE == M_USER_LOWERED)
+        return visit_lowered(u, r->ufn, r->arg);
     int rc = r->ufn(u, r->arg);
     if (rc == 0 && r->twice)
         rc = r->ufn(u, r->arg);
@@ -476,6 +479,31 @@ static int lying_view(void *c, const char *id, risk_user_visit_fn fn, void *a)
 {
     (void)c;
     return mem.view_user(mem.ctx, strcmp(id, "alice") == 0 ? "bob" : id, fn, a);
+}
+
+/* R-AU-2 (security review): a user record whose risk was changed outside
+ * the engine (here: the store hands it out at level none, as a journal
+ * frame edited and its checksum made to match would) contradicts the last
+ * item of its chain, which the edit could not reseal. Verification read
+ * only the record's chain head, and passed. */
+static int last_seq_cb(const risk_history *h, void *arg)
+{
+    *(uint64_t *)arg = risk_history_seq(h);
+    return 0;
+}
+Test(store_guard, a_record_changed_outside_the_engine_fails_verification)
+{
+    uint64_t bad = 0, alice_last = 0, bob_last = 0;
+    cr_assert(eq(int, risk_engine_verify_history(E, NULL, &bad), RISK_OK));
+    cr_assert(eq(int, risk_engine_history(E, "alice", last_seq_cb, &alice_last), RISK_OK));
+    cr_assert(eq(int, risk_engine_history(E, "bob", last_seq_cb, &bob_last), RISK_OK));
+    MODE = M_USER_LOWERED;
+    cr_assert(eq(int, risk_engine_verify_history(E, NULL, &bad), RISK_EVERIFY));
+    cr_assert(strstr(risk_error_last(), "changed outside the engine") != NULL, "%s",
+              risk_error_last());
+    cr_assert(bad == alice_last || bad == bob_last, "bad_seq %" PRIu64, bad);
+    MODE = M_NONE;
+    cr_assert(eq(int, risk_engine_verify_history(E, NULL, &bad), RISK_OK));
 }
 
 Test(store_guard_mixed, builtin_callbacks_with_a_hosts_own_are_guarded)
