@@ -721,7 +721,10 @@ static int j_commit_nowait(void *ctx, void *txn, uint64_t *ticket)
     uint64_t my = 0;
     int rc = check_writable(js);
     if (rc == RISK_OK && payload > FRAME_MAX)
-        rc = risk_err(RISK_EINVAL, "txn: larger than a journal frame");
+        rc = risk_err(RISK_EINVAL, "txn: %zu bytes, more than a journal frame holds (%u); "
+                      "an operation closing this many events at once cannot be written "
+                      "(docs/decisions.md, \"One transaction, one journal frame\")",
+                      payload, FRAME_MAX);
     if (rc == RISK_OK)
         rc = risk_memstore_prepare(js->ms, t->mtxn);
     if (rc == RISK_OK && t->n_ph > 0)
