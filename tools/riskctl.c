@@ -510,6 +510,12 @@ int main(int argc, char **argv)
         rc = usage_error(&c, "--store: empty path");
         goto out;
     }
+    if (c.actor && strcmp(c.actor, "system") == 0) {
+        /* R-OP-0: `system` names the engine's own actions in the history */
+        rc = usage_error(&c, "--actor: 'system' is the engine's own name in the history "
+                             "(R-OP-0); give yours");
+        goto out;
+    }
     if (now_arg) {
         if (parse_time(now_arg, &c.now) != 0) {
             rc = usage_error(&c, "--now: malformed TIME '%s' (milliseconds since the epoch or "

@@ -454,6 +454,12 @@ int cmd_reset_password(ctl *c, int argc, char **argv)
     return EXIT_DONE;
 }
 
+static int last_action(const risk_history *h, void *arg)
+{
+    *(risk_history_action *)arg = risk_history_action_get(h);
+    return 0;
+}
+
 int cmd_password_changed(ctl *c, int argc, char **argv)
 {
     opt o[] = {{"--secure", 0, 0, 0}, {"--reset", 0, 0, 0}, {"--insecure", 0, 0, 0},
@@ -468,6 +474,18 @@ int cmd_password_changed(ctl *c, int argc, char **argv)
     if ((rc = check_id(c, argv[0])) || (rc = open_engine(c, OPEN_WRITE))) return rc;
     rc = risk_engine_password_changed(c->eng, c->actor, argv[0], kind);
     if (rc != RISK_OK) return fail(c, rc);
+    risk_history_action last = RISK_HISTORY_INGEST;
+    if (kind != RISK_PASSWORD_INSECURE &&
+        risk_engine_history(c->eng, argv[0], last_action, &last) == RISK_OK &&
+        last == RISK_HISTORY_INSECURE_PASSWORD_CHANGE) {
+        /* R-PO-11: the library recorded it as a change without MFA proof */
+        risk_user *u = NULL;
+        int mfa = risk_engine_user(&u, c->eng, argv[0]) == RISK_OK && risk_user_mfa_registered(u);
+        risk_user_free(u);
+        fprintf(stderr, "riskctl: note: %s %s (R-PO-11): recorded as a change without MFA "
+                        "proof; no event closed\n", shown(argv[0]),
+                mfa ? "registered MFA after the risk began" : "is not registered for MFA");
+    }
     return print_user_now(c, argv[0]);
 }
 

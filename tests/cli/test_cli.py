@@ -140,6 +140,31 @@ class TestGlobal(Base):
         self.refused('RISK_EINVAL', '--store', '', 'users', code=2)
         self.refused('RISK_EINVAL', '--store=', 'user', 'set', 'b', code=2)
 
+    def test_actor_system_is_the_engines(self):
+        # R-OP-0: `system` records the engine's own actions (aging); an
+        # administrator cannot sign the history with it.
+        self.event('u', 'e1', 'high', T0_MS)
+        out = self.refused('RISK_EINVAL', '--actor', 'system', 'dismiss', 'u', code=2)
+        self.assertIn("'system'", out['message'])
+        self.assertEqual(self.js('user', 'show', 'u')['risk_state'], 'at_risk')
+
+    def test_secure_change_that_does_not_count_says_so(self):
+        # R-PO-11, R-PO-10: a "secure" change by a user whose MFA came after
+        # the risk closes nothing; riskctl says why on stderr (it was silent).
+        self.js('user', 'set', 'v', '--now', T0)
+        self.event('v', 'e1', 'high', T0_MS + HOUR)
+        self.js('user', 'set', 'v', '--mfa', '--now', str(T0_MS + 2 * HOUR))
+        p = self.run_ctl('password-changed', 'v', '--secure')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(b'registered MFA after the risk began', p.stderr)
+        self.assertEqual(self.js('user', 'show', 'v')['risk_level'], 'high')
+        self.js('user', 'set', 'm', '--mfa', '--now', T0)
+        self.event('m', 'e2', 'high', T0_MS + HOUR)
+        p = self.run_ctl('password-changed', 'm', '--secure')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNotIn(b'note', p.stderr)
+        self.assertEqual(self.js('user', 'show', 'm')['risk_level'], 'none')
+
     def test_missing_journal_is_said_on_stderr(self):
         # A read of a mistyped path sees an empty store, and says so.
         other = os.path.join(self.tmp, 'typo', 'risk.journal')
