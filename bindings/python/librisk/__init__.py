@@ -18,7 +18,7 @@ from .stores import HostStore, SQLiteStore
 from .types import (Action, Anchor, CloseReason, Control, Decision, DismissResult, Durability,
                     Event, EventState, Explanation, ExplanationItem, HistoryAction, HistoryItem,
                     Level, Policy, PolicyMode, Reason, ReportOnly, RiskDetail, RiskState, Scoring,
-                    Timing, User, Verdict, WhatIf, transition)
+                    Timing, User, Verdict, WhatIf, explain, transition)
 
 __version__ = "0.1.0"
 
@@ -28,7 +28,7 @@ __all__ = [
     "Control", "Decision", "Reason", "HistoryAction",
     "User", "Event", "Policy", "Verdict", "ReportOnly", "HistoryItem", "Explanation",
     "ExplanationItem", "DismissResult", "Scoring", "Anchor", "WhatIf", "Durability",
-    "Action", "transition",
+    "Action", "transition", "explain",
     "RiskError", "InvalidArgument", "OutOfMemory", "NotFound", "AlreadyExists",
     "TransitionError", "MfaNotRegistered", "UserDeleted", "Busy", "Corrupt", "StoreIOError",
     "Unsupported", "Conflict", "BufferTooSmall", "ReadOnly", "StoreError", "VerificationError",

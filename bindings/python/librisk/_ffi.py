@@ -295,6 +295,8 @@ PROTOTYPES: List[Tuple[str, list, Any, Any]] = [
     ("risk_event_set_ip", [H, S], I, C),
     ("risk_event_set_location", [H, S], I, C),
     ("risk_event_set_source", [H, S], I, C),
+    ("risk_event_set_note", [H, S], I, C),
+    ("risk_event_set_closing", [H, I, I, I64, S], I, C),
     # policies
     ("risk_policy_new", [PH, S, I, I], I, C),
     ("risk_policy_free", [H], None, None),
@@ -337,6 +339,7 @@ PROTOTYPES: List[Tuple[str, list, Any, Any]] = [
     # scoring, explanations, verdicts
     ("risk_scoring_init", [POINTER(Scoring)], I, C),
     ("risk_scoring_check", [POINTER(Scoring)], I, C),
+    ("risk_explain", [PH, POINTER(Scoring), POINTER(c_void_p), SZ, I64], I, C),
     ("risk_explanation_free", [H], None, None),
     ("risk_explanation_result", [H], POINTER(ScoreResult), None),
     ("risk_explanation_now", [H], I64, None),

@@ -344,6 +344,62 @@ def transition(state: Union[EventState, str], reason: Union[CloseReason, str],
     return py_value(EventState, st.value), py_value(CloseReason, rs.value)
 
 
+def explain(events: Iterable["Event"], at: datetime,
+            scoring: Optional["Scoring"] = None) -> "Explanation":
+    """Score ``events`` at ``at`` as the engine scores a user's events, and
+    say why (R-SC-1…8, R-SC-6), as a pure function: no engine, no store,
+    nothing changes. The events need not be stored; closed ones are shown
+    and not counted. ``scoring`` defaults to the engine's defaults."""
+    import ctypes
+    handles = []
+    try:
+        for e in events:
+            if not isinstance(e, Event):
+                raise InvalidArgument(-1, "events: expected Event objects, got "
+                                          f"{type(e).__name__}")
+            handles.append(_event_handle(e))
+        s, _keep = scoring._to_c() if scoring is not None else (None, None)
+        arr = (ctypes.c_void_p * max(1, len(handles)))(*handles)
+        out = ctypes.c_void_p()
+        lib.risk_explain(ctypes.byref(out), ctypes.byref(s) if s is not None else None,  # type: ignore[arg-type]
+                         arr, len(handles), to_ms(at, "at"))
+        try:
+            return Explanation._from_handle(out.value)  # type: ignore[arg-type]
+        finally:
+            lib.risk_explanation_free(out)
+    finally:
+        for h in handles:
+            lib.risk_event_free(h)
+
+
+def _event_handle(e: "Event") -> int:
+    """A C event with every field of ``e`` (the caller frees it)."""
+    import ctypes
+    from ._ffi import enc
+    out = ctypes.c_void_p()
+    lib.risk_event_new(ctypes.byref(out), enc(e.id, "event.id"), enc(e.user_id, "event.user_id"),
+                       enc(e.type, "event.type"), int(Level.parse(e.level, "event.level")),
+                       to_ms(e.detected_at, "event.detected_at"))
+    try:
+        lib.risk_event_set_timing(out, c_value(Timing, e.timing, "event.timing"))
+        for setter, value, what in ((lib.risk_event_set_ip, e.ip, "ip"),
+                                    (lib.risk_event_set_location, e.location, "location"),
+                                    (lib.risk_event_set_source, e.source, "source"),
+                                    (lib.risk_event_set_note, e.note, "note")):
+            if value is not None:
+                setter(out, enc(value, "event." + what))
+        state = c_value(EventState, e.state, "event.state")
+        if state != c_value(EventState, EventState.ACTIVE) or e.closed_at is not None:
+            lib.risk_event_set_closing(
+                out, state, c_value(CloseReason, e.close_reason, "event.close_reason"),
+                TIME_NONE if e.closed_at is None else to_ms(e.closed_at, "event.closed_at"),
+                enc(e.closed_by, "event.closed_by"))
+    except BaseException:
+        lib.risk_event_free(out)
+        raise
+    return out.value  # type: ignore[return-value]
+
+
 def _s(raw: Optional[bytes]) -> Optional[str]:
     return raw.decode("utf-8") if raw is not None else None
 

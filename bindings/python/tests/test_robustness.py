@@ -227,5 +227,42 @@ class TestTransition(unittest.TestCase):
             transition(A, CloseReason.NONE, "close")
 
 
+class TestExplain(unittest.TestCase):
+    """R-SC-6 from Python as a pure function: librisk.explain scores events
+    that need no engine, exactly as the engine scores a stored user's."""
+
+    def test_equals_the_engines_explanation(self) -> None:
+        from librisk import explain
+        scoring = Scoring(aging_low=timedelta(days=30), type_aging={"atypicalTravel": timedelta(days=1)})
+        now = T0 + timedelta(days=40)
+        with Engine.memory(actor="admin", clock=now, scoring=scoring) as e:
+            e.ingest("u", "h1", "leakedCredentials", "high", T0)
+            e.ingest("u", "l1", "anonymizedIPAddress", "low", T0)           # aged by now
+            e.ingest("u", "l2", "anonymizedIPAddress", "low", T0 + timedelta(days=39))
+            e.ingest("u", "m1", "atypicalTravel", "medium", T0 + timedelta(days=39, hours=1))
+            e.ingest("u", "m2", "maliciousIPAddress", "medium", T0 + timedelta(days=2))
+            e.resolve("m2")
+            stored = e.explain("u")
+            events = e.events("u")
+        pure = explain(events, now, scoring)
+        self.assertEqual(pure, stored)
+        # h1, l2 and m1 count (m1's type ages in a day: 23 h old); l1 aged
+        # after 30 days; m2 is resolved
+        self.assertEqual((pure.level, pure.counted), (Level.HIGH, 3))
+        counted = {i.event_id for i in pure.items if i.counted}
+        self.assertEqual(counted, {"h1", "l2", "m1"})
+        self.assertTrue(next(i for i in pure.items if i.event_id == "m1").type_override)
+
+    def test_defaults_empty_and_refusals(self) -> None:
+        from librisk import Event, explain
+        ev = Event("e1", "u", "leakedCredentials", Level.MEDIUM, T0)
+        self.assertEqual(explain([ev], T0).level, Level.MEDIUM)
+        self.assertEqual(explain([], T0).score, 0)
+        with self.assertRaises(InvalidArgument):
+            explain(["e1"], T0)  # type: ignore[list-item]
+        with self.assertRaises(InvalidArgument):  # closed without a reason
+            explain([Event("e1", "u", "t", Level.LOW, T0, state="closed")], T0)  # type: ignore[arg-type]
+
+
 if __name__ == "__main__":
     unittest.main()
