@@ -274,15 +274,18 @@ int open_engine(ctl *c, int mode)
         const char *path = store_path(c);
         risk_journal_options jo = RISK_JOURNAL_OPTIONS_INIT;
         jo.durability = mode == OPEN_BULK ? RISK_DURABILITY_NORMAL : RISK_DURABILITY_FULL;
+        struct stat sb;
+        if ((mode == OPEN_READ || mode == OPEN_EXISTING ||
+             (mode == OPEN_SIGNIN && !c->need_key)) && /* a receipt needs the key made */
+            stat(path, &sb) != 0 && errno == ENOENT) {
+            /* No journal yet: a read sees an empty store, and a command on
+             * records that must exist fails there, creating nothing. */
+            c->fresh_memory = 1;
+            rc = risk_memory_store_new(&st);
+            goto engine;
+        }
         if (mode == OPEN_READ) {
-            struct stat sb;
             jo.read_only = 1;
-            if (stat(path, &sb) != 0 && errno == ENOENT) {
-                /* No journal yet: a read sees an empty store. */
-                c->fresh_memory = 1;
-                rc = risk_memory_store_new(&st);
-                goto engine;
-            }
         } else {
             char dir[4096];
             snprintf(dir, sizeof dir, "%s", path);

@@ -289,7 +289,7 @@ int cmd_close(ctl *c, int argc, char **argv)
     size_t k = 0;
     while (k < 3 && strcmp(verbs[k].verb, c->command_name) != 0) k++;
     if ((rc = get_opts(c, argc, argv, o, &np)) || (rc = want_pos(c, np, 1, 1))) return rc;
-    if ((rc = check_id(c, argv[0])) || (rc = open_engine(c, OPEN_WRITE))) return rc;
+    if ((rc = check_id(c, argv[0])) || (rc = open_engine(c, OPEN_EXISTING))) return rc;
     /* ignore without a note is the library's refusal (R-EV-2), so the
      * message and RISK_EINVAL come from the rule's owner. */
     rc = verbs[k].fn(c->eng, c->actor, argv[0], o[0].set ? o[0].val : NULL);
@@ -328,7 +328,7 @@ int cmd_dismiss(ctl *c, int argc, char **argv)
     }
     /* Only invalid ids: nothing to do in the store, so it is not opened
      * (and not created). */
-    if (nv > 0 && (rc = open_engine(c, OPEN_WRITE))) goto out;
+    if (nv > 0 && (rc = open_engine(c, OPEN_EXISTING))) goto out;
     if (nv > 0) {
         int *r2 = calloc(nv, sizeof *r2);
         uint32_t *c2 = calloc(nv, sizeof *c2);
@@ -409,7 +409,7 @@ int cmd_confirm(ctl *c, int argc, char **argv)
     int np, rc;
     int safe = strcmp(c->command_name, "confirm-safe") == 0;
     if ((rc = get_opts(c, argc, argv, NULL, &np)) || (rc = want_pos(c, np, 1, 1))) return rc;
-    if ((rc = check_id(c, argv[0])) || (rc = open_engine(c, OPEN_WRITE))) return rc;
+    if ((rc = check_id(c, argv[0])) || (rc = open_engine(c, OPEN_EXISTING))) return rc;
     rc = safe ? risk_engine_confirm_safe(c->eng, c->actor, argv[0])
               : risk_engine_confirm_compromised(c->eng, c->actor, argv[0]);
     if (rc != RISK_OK) return fail(c, rc);
@@ -422,7 +422,7 @@ int cmd_reset_password(ctl *c, int argc, char **argv)
     int np, rc;
     if ((rc = get_opts(c, argc, argv, o, &np)) || (rc = want_pos(c, np, 1, 1))) return rc;
     if (o[0].set == o[1].set) return usage_error(c, "reset-password USER --temporary|--require");
-    if ((rc = check_id(c, argv[0])) || (rc = open_engine(c, OPEN_WRITE))) return rc;
+    if ((rc = check_id(c, argv[0])) || (rc = open_engine(c, OPEN_EXISTING))) return rc;
     if (o[1].set) {
         rc = risk_engine_require_reset(c->eng, c->actor, argv[0]);
         if (rc != RISK_OK) return fail(c, rc);
@@ -471,7 +471,7 @@ int cmd_password_changed(ctl *c, int argc, char **argv)
     risk_password_change kind = o[2].set  ? RISK_PASSWORD_INSECURE
                                 : o[1].set ? RISK_PASSWORD_SECURE_RESET
                                            : RISK_PASSWORD_SECURE_CHANGE;
-    if ((rc = check_id(c, argv[0])) || (rc = open_engine(c, OPEN_WRITE))) return rc;
+    if ((rc = check_id(c, argv[0])) || (rc = open_engine(c, OPEN_EXISTING))) return rc;
     rc = risk_engine_password_changed(c->eng, c->actor, argv[0], kind);
     if (rc != RISK_OK) return fail(c, rc);
     risk_history_action last = RISK_HISTORY_INGEST;
@@ -597,7 +597,7 @@ int cmd_policy_remove(ctl *c, int argc, char **argv)
 {
     int np, rc;
     if ((rc = get_opts(c, argc, argv, NULL, &np)) || (rc = want_pos(c, np, 1, 1))) return rc;
-    if ((rc = check_id(c, argv[0])) || (rc = open_engine(c, OPEN_WRITE))) return rc;
+    if ((rc = check_id(c, argv[0])) || (rc = open_engine(c, OPEN_EXISTING))) return rc;
     vec v = {0};
     risk_policy *old = NULL;
     rc = risk_engine_policies(c->eng, visit_policy, &v);
@@ -701,7 +701,7 @@ int cmd_expire(ctl *c, int argc, char **argv)
     int np, rc;
     uint64_t users = 0, events = 0;
     if ((rc = get_opts(c, argc, argv, NULL, &np)) || (rc = want_pos(c, np, 0, 0))) return rc;
-    if ((rc = open_engine(c, OPEN_WRITE))) return rc;
+    if ((rc = open_engine(c, OPEN_EXISTING))) return rc;
     rc = risk_engine_expire(c->eng, &users, &events);
     if (rc != RISK_OK) return fail(c, rc);
     if (c->json) {

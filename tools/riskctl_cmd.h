@@ -6,8 +6,11 @@
 
 /* How a command opens the store. */
 /* OPEN_SIGNIN: for writing, or read-only when another process holds the
- * journal for writing (a sign-in decides without writing, R-SC-2). */
-enum { OPEN_READ = 0, OPEN_WRITE = 1, OPEN_BULK = 2, OPEN_SIGNIN = 3 };
+ * journal for writing (a sign-in decides without writing, R-SC-2).
+ * OPEN_EXISTING: for writing, by a command that acts on records that must
+ * exist (resolve, dismiss, …): without a journal it runs on an empty store
+ * and fails there, creating no file. OPEN_SIGNIN does the same. */
+enum { OPEN_READ = 0, OPEN_WRITE = 1, OPEN_BULK = 2, OPEN_SIGNIN = 3, OPEN_EXISTING = 4 };
 
 /* A command option: name ("--note"), whether it takes a value; set and
  * val are filled by get_opts(). Arrays end with a NULL name. */

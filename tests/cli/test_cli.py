@@ -175,6 +175,24 @@ class TestGlobal(Base):
         self.js('user', 'set', 'a')
         self.assertNotIn(b'no journal', self.run_ctl('users').stderr)
 
+    def test_commands_on_missing_records_create_no_journal(self):
+        # A command that acts on records that must exist, run on a path
+        # with no journal (a typo), fails with RISK_ENOTFOUND and creates no
+        # directory, journal or key; so does a sign-in (unknown: allow).
+        other = os.path.join(self.tmp, 'typo', 'risk.journal')
+        for args in (['resolve', 'e1'], ['confirm-safe', 'u'],
+                     ['reset-password', 'u', '--temporary'], ['policy', 'remove', 'p'],
+                     ['password-changed', 'u', '--insecure']):
+            self.refused('RISK_ENOTFOUND', '--store', other, *args)
+        p = self.run_ctl('--store', other, 'dismiss', 'u')  # bulk: per-user results
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b'RISK_ENOTFOUND', p.stderr)
+        self.assertEqual(self.js('--store', other, 'signin', 'u')['decision'], 'allow')
+        self.assertEqual(self.js('--store', other, 'expire')['events'], 0)
+        self.assertFalse(os.path.exists(os.path.dirname(other)))
+        self.js('--store', other, 'user', 'set', 'u')  # a command that creates does
+        self.assertTrue(os.path.exists(other))
+
     def test_lost_output_is_a_failure(self):
         # Output that cannot be written (a full disk) exits 1; a temporary
         # password that was set but never shown says so (R-PW-1: shown once).
