@@ -407,9 +407,12 @@ int scan(rd *r, int strict, frame_fn fn, void *arg, scan_res *res)
                         " is not supported (this library reads versions 1 to %d)",
                         get32(h + 8), FORMAT_VERSION);
     res->version = get32(h + 8);
-    if (get32(h + 12) != 0 || get32(h + 24) != 0)
+    if (get32(h + 12) != 0)
         return risk_err(RISK_ECORRUPT, "journal: unknown header flags 0x%" PRIx32
-                        " or reserved field at byte offset 12", get32(h + 12));
+                        " at byte offset 12", get32(h + 12));
+    if (get32(h + 24) != 0)
+        return risk_err(RISK_ECORRUPT, "journal: reserved header field 0x%" PRIx32
+                        " is not 0 at byte offset 24", get32(h + 24));
     memcpy(res->salt, h + 16, 8);
     uint64_t off = HDR_LEN, txn = 1;
     while (off < r->size) {

@@ -128,7 +128,7 @@ Test(journal, header_fields_are_checked_one_by_one)
     } cases[] = {
         {8, 0, "format version 0"},
         {12, 1, "flags"},
-        {24, 1, "reserved"},
+        {24, 1, "reserved header field 0x1 is not 0 at byte offset 24"},
         {4, 0x004C4E4A /* "JNL\0" -> last byte changed below */, "not a journal"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
