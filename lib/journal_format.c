@@ -352,9 +352,20 @@ const uint8_t *rd_get(rd *r, uint64_t off, size_t len)
     return r->buf;
 }
 
-/* 1: a valid frame at off whose number is in [lo, hi]; 0: not one; <0: error. */
+/* The search after a damaged frame checksums each later offset's claimed
+ * payload: a file of crafted frame headers, each claiming most of what
+ * follows, would cost (offsets) x (length), hours for a few MiB (found by
+ * fuzzing). It may checksum this many bytes, plus SEARCH_PER_BYTE per
+ * byte it searches; a real torn tail or damage needs a handful of
+ * candidates. Past that, the damage is reported as in the middle
+ * (RISK_ECORRUPT): nothing is dropped that might not be a torn tail. */
+#define SEARCH_BUDGET ((uint64_t)64 << 20)
+#define SEARCH_PER_BYTE 4u
+
+/* 1: a valid frame at off whose number is in [lo, hi]; 0: not one; 2: its
+ * checksum would pass *budget (not computed; NULL: no limit); <0: error. */
 static int frame_at(rd *r, const uint8_t salt[8], uint64_t off, uint64_t lo, uint64_t hi,
-                    uint32_t *len_out)
+                    uint32_t *len_out, uint64_t *budget)
 {
     if (r->size - off < FRAME_HDR + 1)
         return 0;
@@ -365,6 +376,11 @@ static int frame_at(rd *r, const uint8_t salt[8], uint64_t off, uint64_t lo, uin
     uint64_t txn = get64(h + 4);
     if (len == 0 || len > FRAME_MAX || len > r->size - off - FRAME_HDR || txn < lo || txn > hi)
         return 0;
+    if (budget) {
+        if (*budget < len)
+            return 2;
+        *budget -= len;
+    }
     uint32_t c = risk_crc32c(risk_crc32c(0, salt, 8), h, 12);
     const uint8_t *p = rd_get(r, off + FRAME_HDR, len);
     if (p == NULL)
@@ -417,7 +433,7 @@ int scan(rd *r, int strict, frame_fn fn, void *arg, scan_res *res)
     uint64_t off = HDR_LEN, txn = 1;
     while (off < r->size) {
         uint32_t len = 0;
-        int ok = frame_at(r, res->salt, off, txn, txn, &len);
+        int ok = frame_at(r, res->salt, off, txn, txn, &len, NULL);
         if (ok < 0)
             return ok;
         if (ok) {
@@ -431,10 +447,16 @@ int scan(rd *r, int strict, frame_fn fn, void *arg, scan_res *res)
         /* A later valid frame, numbered from txn up to what the bytes
          * between off and it can hold (the missing frames take at least
          * FRAME_HDR + 1 bytes each). */
+        uint64_t budget = SEARCH_BUDGET + SEARCH_PER_BYTE * (r->size - off);
         for (uint64_t q = off + 1; q < r->size; q++) {
-            ok = frame_at(r, res->salt, q, txn, txn + (q - off) / (FRAME_HDR + 1), &len);
+            ok = frame_at(r, res->salt, q, txn, txn + (q - off) / (FRAME_HDR + 1), &len, &budget);
             if (ok < 0)
                 return ok;
+            if (ok == 2)
+                return risk_err(RISK_ECORRUPT, "journal: damaged frame at byte offset %" PRIu64
+                                " (the search for a valid frame after it gave up at byte "
+                                "offset %" PRIu64 ": too many frame headers that do not "
+                                "check out; crafted or junk data)", off, q);
             if (ok)
                 return risk_err(RISK_ECORRUPT, "journal: damaged frame at byte offset %" PRIu64
                                 " (a valid frame follows at byte offset %" PRIu64 ")", off, q);

@@ -376,6 +376,34 @@ Test(journal, dropping_a_torn_tail_is_synced)
     cr_assert_eq(file_size(path), sizes[2]);
 }
 
+Test(journal, the_search_after_damage_is_bounded)
+{
+    /* Found by fuzzing: after a damaged frame, every later offset whose
+     * bytes look like a frame header had its claimed payload checksummed,
+     * so a file of crafted headers each claiming half the file cost
+     * (offsets) x (half the file): 3.7 s for 1 MiB, hours for 16 MiB, and
+     * the open then dropped it all as a torn tail. The search now gives up
+     * after a budget and reports damage (RISK_ECORRUPT), dropping nothing
+     * that might not be a torn tail. */
+    build(1, NULL, NULL);
+    risk_journal_stats st;
+    uint8_t h[HDR_LEN];
+    int fd = open_raw(path, &st, h);
+    const uint32_t size = 1u << 20;
+    cr_assert_eq(ftruncate(fd, HDR_LEN), 0);
+    for (uint32_t off = HDR_LEN; off < size; off += FRAME_HDR) {
+        uint8_t u[FRAME_HDR] = {0};
+        put32(u, size / 2);
+        put64(u + 4, 1); /* the frame number expected; the CRC never matches */
+        cr_assert_eq(pwrite(fd, u, sizeof u, off), (ssize_t)sizeof u);
+    }
+    close(fd);
+    refused_everywhere(path, "gave up");
+    risk_store s;
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 0, NULL), RISK_ECORRUPT);
+    cr_assert_eq(file_size(path), size); /* nothing cut */
+}
+
 /* ---- compaction (docs/journal-format.md, "Compaction and backup") ---- */
 
 Test(journal, compaction_over_a_longer_stale_tmp)
