@@ -386,13 +386,13 @@ static int is_blank(char c)
     return c == ' ' || c == '\n' || c == '\r' || c == '\t';
 }
 
-/* A decimal number of digits only (no sign, no blank) at *p, at most max;
- * then *p is past it. */
+/* A decimal number of digits only (no sign, no blank, no leading zero:
+ * as risk_anchor_format writes it) at *p, at most max; then *p is past it. */
 static int parse_dec(const char **p, uint64_t max, uint64_t *out)
 {
     const char *q = *p;
     uint64_t v = 0;
-    if (*q < '0' || *q > '9')
+    if (*q < '0' || *q > '9' || (q[0] == '0' && q[1] >= '0' && q[1] <= '9'))
         return -1;
     for (; *q >= '0' && *q <= '9'; q++) {
         uint64_t d = (uint64_t)(*q - '0');

@@ -330,6 +330,7 @@ Test(audit, anchor_text_is_strict)
         "librisk-anchor 1 5  2 %s",  "librisk-anchor 1 5 4294967296 %s",
         "librisk-anchor 1 99999999999999999999 2 %s", "librisk-anchor 1 5 2 %sx",
         "librisk-anchor 1 5 2 %.63s", "librisk-anchor 1 5 2 A%.63s",
+        "librisk-anchor 1 05 2 %s",  "librisk-anchor 1 5 02 %s", /* fuzzing: read as 5, 2 */
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         snprintf(t, sizeof t, bad[i], h);
