@@ -322,9 +322,10 @@ engine:
     /* The receipt key (R-RC-1): made on first use by a writing command;
      * only signin --receipt fails without it. The engine copies it. */
     uint8_t key[32];
-    if (!c->read_only || c->need_key) {
+    int makes_key = !c->read_only && !c->fresh_memory; /* never beside no journal */
+    if (makes_key || c->need_key) {
         char why[512];
-        int kr = receipt_key(c, !c->read_only, key, why, sizeof why);
+        int kr = receipt_key(c, makes_key, key, why, sizeof why);
         if (kr == 0) {
             eo.receipt_key = key;
             eo.receipt_key_len = sizeof key;

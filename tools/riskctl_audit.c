@@ -514,10 +514,8 @@ int cmd_policy_what_if(ctl *c, int argc, char **argv)
                                   risk_what_if_user(w, (risk_decision)d, (risk_reason)r, i),
                                   cnt - i))
                         break;
-                if (i == cnt || i - offset == limit) { /* all shown, or the page ends */
-                    if (i < cnt)
-                        snprintf(users + u, sizeof users - u, "%s…", u ? ", " : "");
-                }
+                if (i < cnt && i - offset == limit) /* the page ends before the users do */
+                    snprintf(users + u, sizeof users - u, "%s…", u ? ", " : "");
                 const char *row[] = {dn, rn, num, users};
                 table_add(&t, row, NULL);
             }

@@ -190,6 +190,9 @@ class TestGlobal(Base):
         self.assertEqual(self.js('--store', other, 'signin', 'u')['decision'], 'allow')
         self.assertEqual(self.js('--store', other, 'expire')['events'], 0)
         self.assertFalse(os.path.exists(os.path.dirname(other)))
+        os.makedirs(os.path.dirname(other))  # in an existing directory: no key either
+        self.refused('RISK_ENOTFOUND', '--store', other, 'resolve', 'e1')
+        self.assertEqual(os.listdir(os.path.dirname(other)), [])
         self.js('--store', other, 'user', 'set', 'u')  # a command that creates does
         self.assertTrue(os.path.exists(other))
 
