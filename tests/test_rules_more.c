@@ -774,3 +774,43 @@ Test(rules_more, history_items_record_before_after_and_changed)
          RISK_HISTORY_SECURE_PASSWORD_CHANGE, "", RISK_LEVEL_HIGH, RISK_LEVEL_NONE,
          RISK_STATE_REMEDIATED, 1);
 }
+
+/* R-SC-2, R-US-5 with the history of SPEC §2 (mutant #46 of the plumbing audit:
+ * the catch-up inside an operation left the operation's "before" at the
+ * level and state before the aging): an operation on a user whose risk
+ * aged out meanwhile first writes the aging's item (low → none), then its
+ * own, whose "before" is what the aging left, not what was stored. */
+struct two_items {
+    int n;
+    struct item_seen last, prev;
+};
+static int two_items_cb(const risk_history *h, void *ud)
+{
+    struct two_items *t = ud;
+    t->prev = t->last;
+    item_seen_cb(h, &t->last);
+    t->n++;
+    return 0;
+}
+Test(rules_more, an_operation_after_aging_records_the_aged_state_as_before)
+{
+    fx_user("u", 0, 0);
+    cr_assert(eq(int, fx_event("u", "l1", "anonymizedIPAddress", RISK_LEVEL_LOW, 1), RISK_OK));
+    fx_now = T0 + 181 * DAY; /* the low event's 180 days are over */
+    cr_assert(eq(int, risk_engine_dismiss(fx, "admin", "u", NULL, NULL), RISK_OK));
+    struct two_items t = { 0 };
+    cr_assert(eq(int, risk_engine_history(fx, "u", two_items_cb, &t), RISK_OK));
+    cr_assert(eq(int, t.prev.action, RISK_HISTORY_AGE));
+    cr_assert(eq(int, t.prev.level_before, RISK_LEVEL_LOW));
+    cr_assert(eq(int, t.prev.level_after, RISK_LEVEL_NONE));
+    cr_assert(eq(int, t.prev.state_before, RISK_STATE_AT_RISK));
+    cr_assert(eq(int, t.prev.state_after, RISK_STATE_NONE));
+    cr_assert(eq(int, t.last.action, RISK_HISTORY_DISMISS_ALL));
+    cr_assert(eq(int, t.last.level_before, RISK_LEVEL_NONE));
+    cr_assert(eq(int, t.last.state_before, RISK_STATE_NONE));
+    cr_assert(eq(u32, t.last.changed, 0));
+    /* R-US-5: the user was no longer at risk, and nothing closed: the
+     * dismiss leaves the state the aging left */
+    cr_assert(eq(int, t.last.state_after, RISK_STATE_NONE));
+    cr_assert(eq(int, fx_detail("u"), RISK_DETAIL_AGED_OUT));
+}
