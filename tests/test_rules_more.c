@@ -10,20 +10,31 @@
 
 TestSuite(rules_more, .init = fx_open, .fini = fx_close);
 
+/* One history item's fields, and a walk's last two items and count. */
+struct item {
+    risk_history_action action;
+    char event_id[32];
+    risk_level level_before, level_after;
+    risk_state state_before, state_after;
+    uint32_t changed;
+};
 struct last_item {
     int n;
-    risk_history_action action;
-    risk_level level_before, level_after;
-    risk_state state_after;
+    struct item it, prev; /* the last item, and the one before it */
 };
 static int last_item_cb(const risk_history *h, void *ud)
 {
     struct last_item *l = ud;
+    const char *ev = risk_history_event_id(h);
     l->n++;
-    l->action = risk_history_action_get(h);
-    l->level_before = risk_history_level_before(h);
-    l->level_after = risk_history_level_after(h);
-    l->state_after = risk_history_state_after(h);
+    l->prev = l->it;
+    l->it.action = risk_history_action_get(h);
+    snprintf(l->it.event_id, sizeof l->it.event_id, "%s", ev ? ev : "");
+    l->it.level_before = risk_history_level_before(h);
+    l->it.level_after = risk_history_level_after(h);
+    l->it.state_before = risk_history_state_before(h);
+    l->it.state_after = risk_history_state_after(h);
+    l->it.changed = risk_history_changed(h);
     return 0;
 }
 
@@ -68,8 +79,8 @@ Test(rules_more, sc2_arrives_exactly_aged)
     cr_assert(eq(int, fx_event("u", "e", "x", RISK_LEVEL_LOW, 0), RISK_OK));
     struct last_item l = { 0 };
     cr_assert(eq(int, risk_engine_history(fx, "u", last_item_cb, &l), RISK_OK));
-    cr_assert(eq(int, l.action, RISK_HISTORY_INGEST));
-    cr_assert(eq(int, l.level_after, RISK_LEVEL_NONE));
+    cr_assert(eq(int, l.it.action, RISK_HISTORY_INGEST));
+    cr_assert(eq(int, l.it.level_after, RISK_LEVEL_NONE));
     cr_assert(eq(int, fx_ch.after, RISK_LEVEL_NONE));
 }
 
@@ -111,11 +122,6 @@ Test(rules_more, pw1_temporary_password_clears_reset_required)
 
 /* R-SC-5 / R-US-3 (mutant compromised_no_dedupe): confirming a user
  * compromised again adds no second admin event; the item records 0 changed. */
-static int count_changed_cb(const risk_history *h, void *ud)
-{
-    *(uint32_t *)ud = risk_history_changed(h);
-    return 0;
-}
 Test(rules_more, sc5_confirm_compromised_twice_one_event)
 {
     fx_user("u", -1, 0);
@@ -125,9 +131,10 @@ Test(rules_more, sc5_confirm_compromised_twice_one_event)
     cr_assert(eq(u32, risk_user_active_events(u), 1));
     cr_assert(eq(u64, risk_user_score(u), 9));
     risk_user_free(u);
-    uint32_t changed = 99;
-    cr_assert(eq(int, risk_engine_history(fx, "u", count_changed_cb, &changed), RISK_OK));
-    cr_assert(eq(u32, changed, 0));
+    struct last_item l = { 0 };
+    cr_assert(eq(int, risk_engine_history(fx, "u", last_item_cb, &l), RISK_OK));
+    cr_assert(eq(int, l.it.action, RISK_HISTORY_CONFIRM_COMPROMISED));
+    cr_assert(eq(u32, l.it.changed, 0));
 }
 
 /* R-SC-2 (mutant aged_closed_at_now; docs/decisions.md "closed_at of an aged
@@ -516,7 +523,7 @@ Test(rules_more, iv1_receipt_without_key_writes_nothing)
     risk_verdict_free(v);
     cr_assert(eq(int, risk_engine_history(fx, "u", last_item_cb, &after), RISK_OK));
     cr_assert(eq(int, after.n, before.n)); /* no aging item was committed */
-    cr_assert(eq(int, after.action, RISK_HISTORY_INGEST));
+    cr_assert(eq(int, after.it.action, RISK_HISTORY_INGEST));
 }
 
 static int count_event(const risk_event *ev, void *ud)
@@ -705,44 +712,25 @@ Test(rules_more, po11_registration_without_time_takes_upsert_time)
  * history_changed: the items recorded the level after, the state after,
  * or 0 changed, and no test saw it). Each step's "after" is also the
  * user as stored, its "before" the user as stored before the step. */
-struct item_seen {
-    risk_history_action action;
-    char event_id[32];
-    risk_level level_before, level_after;
-    risk_state state_before, state_after;
-    uint32_t changed;
-};
-static int item_seen_cb(const risk_history *h, void *ud)
-{
-    struct item_seen *s = ud;
-    s->action = risk_history_action_get(h);
-    const char *ev = risk_history_event_id(h);
-    snprintf(s->event_id, sizeof s->event_id, "%s", ev ? ev : "");
-    s->level_before = risk_history_level_before(h);
-    s->level_after = risk_history_level_after(h);
-    s->state_before = risk_history_state_before(h);
-    s->state_after = risk_history_state_after(h);
-    s->changed = risk_history_changed(h);
-    return 0;
-}
 /* Run one step on user "u" and check the item it wrote. */
-#define STEP(call, act, ev, lb, la, sa, n)                                                  \
+#define STEP(call, act, ev, lb, la, sa, k)                                                  \
     do {                                                                                    \
         risk_state sb_ = fx_state("u");                                                     \
-        int items_ = fx_history_count("u");                                                 \
+        struct last_item b_ = { 0 }, a_ = { 0 };                                            \
+        cr_assert(eq(int, risk_engine_history(fx, "u", last_item_cb, &b_), RISK_OK));      \
         cr_assert(eq(int, (call), RISK_OK), "%s: %s", #call, risk_error_last());            \
-        cr_assert(eq(int, fx_history_count("u"), items_ + 1), "%s", #call);                 \
-        struct item_seen s_;                                                                \
-        cr_assert(eq(int, risk_engine_history(fx, "u", item_seen_cb, &s_), RISK_OK));      \
-        cr_expect(eq(int, s_.action, (act)), "%s", #call);                                  \
-        cr_expect(eq(str, s_.event_id, (ev)), "%s", #call);                                 \
-        cr_expect(eq(int, s_.level_before, (lb)), "%s: level before", #call);              \
-        cr_expect(eq(int, s_.level_after, (la)), "%s: level after", #call);                \
-        cr_expect(eq(int, s_.level_after, fx_level("u")), "%s", #call);                     \
-        cr_expect(eq(int, s_.state_before, sb_), "%s: state before", #call);               \
-        cr_expect(eq(int, s_.state_after, (sa)), "%s: state after", #call);                \
-        cr_expect(eq(int, s_.state_after, fx_state("u")), "%s", #call);                     \
-        cr_expect(eq(u32, s_.changed, (n)), "%s: events changed", #call);                  \
+        cr_assert(eq(int, risk_engine_history(fx, "u", last_item_cb, &a_), RISK_OK));      \
+        cr_assert(eq(int, a_.n, b_.n + 1), "%s", #call);                                    \
+        const struct item *s_ = &a_.it;                                                     \
+        cr_expect(eq(int, s_->action, (act)), "%s", #call);                                 \
+        cr_expect(eq(str, (char *)s_->event_id, (ev)), "%s", #call);                        \
+        cr_expect(eq(int, s_->level_before, (lb)), "%s: level before", #call);             \
+        cr_expect(eq(int, s_->level_after, (la)), "%s: level after", #call);               \
+        cr_expect(eq(int, s_->level_after, fx_level("u")), "%s", #call);                    \
+        cr_expect(eq(int, s_->state_before, sb_), "%s: state before", #call);              \
+        cr_expect(eq(int, s_->state_after, (sa)), "%s: state after", #call);               \
+        cr_expect(eq(int, s_->state_after, fx_state("u")), "%s", #call);                    \
+        cr_expect(eq(u32, s_->changed, (k)), "%s: events changed", #call);                 \
     } while (0)
 
 Test(rules_more, history_items_record_before_after_and_changed)
@@ -780,37 +768,25 @@ Test(rules_more, history_items_record_before_after_and_changed)
  * level and state before the aging): an operation on a user whose risk
  * aged out meanwhile first writes the aging's item (low → none), then its
  * own, whose "before" is what the aging left, not what was stored. */
-struct two_items {
-    int n;
-    struct item_seen last, prev;
-};
-static int two_items_cb(const risk_history *h, void *ud)
-{
-    struct two_items *t = ud;
-    t->prev = t->last;
-    item_seen_cb(h, &t->last);
-    t->n++;
-    return 0;
-}
 Test(rules_more, an_operation_after_aging_records_the_aged_state_as_before)
 {
     fx_user("u", 0, 0);
     cr_assert(eq(int, fx_event("u", "l1", "anonymizedIPAddress", RISK_LEVEL_LOW, 1), RISK_OK));
     fx_now = T0 + 181 * DAY; /* the low event's 180 days are over */
     cr_assert(eq(int, risk_engine_dismiss(fx, "admin", "u", NULL, NULL), RISK_OK));
-    struct two_items t = { 0 };
-    cr_assert(eq(int, risk_engine_history(fx, "u", two_items_cb, &t), RISK_OK));
+    struct last_item t = { 0 };
+    cr_assert(eq(int, risk_engine_history(fx, "u", last_item_cb, &t), RISK_OK));
     cr_assert(eq(int, t.prev.action, RISK_HISTORY_AGE));
     cr_assert(eq(int, t.prev.level_before, RISK_LEVEL_LOW));
     cr_assert(eq(int, t.prev.level_after, RISK_LEVEL_NONE));
     cr_assert(eq(int, t.prev.state_before, RISK_STATE_AT_RISK));
     cr_assert(eq(int, t.prev.state_after, RISK_STATE_NONE));
-    cr_assert(eq(int, t.last.action, RISK_HISTORY_DISMISS_ALL));
-    cr_assert(eq(int, t.last.level_before, RISK_LEVEL_NONE));
-    cr_assert(eq(int, t.last.state_before, RISK_STATE_NONE));
-    cr_assert(eq(u32, t.last.changed, 0));
+    cr_assert(eq(int, t.it.action, RISK_HISTORY_DISMISS_ALL));
+    cr_assert(eq(int, t.it.level_before, RISK_LEVEL_NONE));
+    cr_assert(eq(int, t.it.state_before, RISK_STATE_NONE));
+    cr_assert(eq(u32, t.it.changed, 0));
     /* R-US-5: the user was no longer at risk, and nothing closed: the
      * dismiss leaves the state the aging left */
-    cr_assert(eq(int, t.last.state_after, RISK_STATE_NONE));
+    cr_assert(eq(int, t.it.state_after, RISK_STATE_NONE));
     cr_assert(eq(int, fx_detail("u"), RISK_DETAIL_AGED_OUT));
 }
