@@ -214,10 +214,12 @@ struct head_check {
 
 static const uint8_t zero32[32];
 
-static int note_head(struct head_check *hc, const char *subject, const uint8_t stored[32])
+/* h: the walk's head of subject, as heads_find(…, 0, …) gives it (NULL:
+ * no item walked yet). */
+static int note_head(struct head_check *hc, struct head *h, const char *subject,
+                     const uint8_t stored[32])
 {
     int rc = RISK_OK;
-    struct head *h = heads_find(hc->heads, subject, 0, &rc);
     if (h && h->verified)
         return RISK_OK;
     if (memcmp(h ? h->head : zero32, stored, 32) == 0)
@@ -258,7 +260,7 @@ static int check_user_head(const risk_user *u, void *arg)
                         risk_enum_name(RISK_ENUM_LEVEL, h->level_after),
                         risk_enum_name(RISK_ENUM_STATE, h->state_after));
     }
-    return note_head(hc, u->id, u->chain_head);
+    return note_head(hc, h, u->id, u->chain_head);
 }
 
 /* One look at every stored head (the policy set's, then each user's). */
@@ -284,7 +286,7 @@ static int check_heads(risk_engine *engine, struct head_check *hc)
         return risk_err(RISK_EVERIFY, "history: the policy set's chain head is %zu bytes, not 32",
                         len);
     if (rc == RISK_OK)
-        rc = note_head(hc, "", head);
+        rc = note_head(hc, heads_find(hc->heads, "", 0, &rc), "", head);
     if (rc == RISK_OK && engine->st.list_users)
         rc = engine->st.list_users(engine->st.ctx, RISK_LEVEL_NONE, check_user_head, hc);
     return rc;
