@@ -55,7 +55,10 @@ static void fx_change_fn(const risk_user *before, const risk_user *after, void *
 }
 
 /* The fixture's engine (clock, hooks) over st, which it takes. */
-static void fx_open_on(const risk_store *st, const risk_scoring *sc, int refuse)
+/* The fixture's engine over st (retries: max_conflict_retries, 0 for the
+ * default). */
+static void fx_open_on(const risk_store *st, const risk_scoring *sc, int refuse,
+                       uint32_t retries)
 {
     fx_now = T0;
     memset(&fx_fb, 0, sizeof fx_fb);
@@ -67,6 +70,7 @@ static void fx_open_on(const risk_store *st, const risk_scoring *sc, int refuse)
     o.user_changed = fx_change_fn;
     o.scoring = sc;
     o.refuse_unknown_users = (uint32_t)refuse;
+    o.max_conflict_retries = retries;
     cr_assert(eq(int, risk_engine_new(&fx, st, &o), RISK_OK), "%s", risk_error_last());
 }
 
@@ -74,7 +78,7 @@ static void fx_open_with(const risk_scoring *sc, int refuse)
 {
     risk_store st;
     cr_assert(eq(int, risk_memory_store_new(&st), RISK_OK));
-    fx_open_on(&st, sc, refuse);
+    fx_open_on(&st, sc, refuse, 0);
 }
 
 static void fx_open(void)

@@ -45,13 +45,7 @@ static void hs_open(uint32_t retries)
     risk_store s = fwd_table();
     s.get_meta = hs_get_meta;
     s.list_users = hs_list_users;
-    risk_engine_options o;
-    risk_engine_options_init(&o);
-    o.clock = fx_clock;
-    o.feedback = fx_feedback_fn;
-    o.user_changed = fx_change_fn;
-    o.max_conflict_retries = retries;
-    cr_assert(eq(int, risk_engine_new(&fx, &s, &o), RISK_OK), "%s", risk_error_last());
+    fx_open_on(&s, NULL, 0, retries);
 }
 
 /* An engine over the memory store whose clock answers `t`. */

@@ -174,7 +174,7 @@ Test(rules_failing_store, in2_no_hook_on_failed_op, .fini = fx_close)
     cr_assert(eq(int, risk_memory_store_new(&inner), RISK_OK));
     risk_store st = inner;
     st.append_history = failing_append;
-    fx_open_on(&st, NULL, 0);
+    fx_open_on(&st, NULL, 0, 0);
     fx_user("u", 0, 0);
     cr_assert(eq(int, fx_event("u", "e1", "x", RISK_LEVEL_LOW, 1), RISK_OK));
     int calls = fx_ch.calls;
