@@ -17,8 +17,8 @@ from .errors import (AlreadyExists, BufferTooSmall, Busy, Conflict, Corrupt, Inv
 from .stores import HostStore, SQLiteStore
 from .types import (Action, Anchor, CloseReason, Control, Decision, DismissResult, Durability,
                     Event, EventState, Explanation, ExplanationItem, HistoryAction, HistoryItem,
-                    Level, Policy, PolicyMode, Reason, ReportOnly, RiskDetail, RiskState, Scoring,
-                    Timing, User, Verdict, WhatIf, explain, transition)
+                    IngestResult, Level, Policy, PolicyMode, Reason, ReportOnly, RiskDetail,
+                    RiskState, Scoring, Timing, User, Verdict, WhatIf, explain, transition)
 
 __version__ = "0.1.0"
 
@@ -27,7 +27,7 @@ __all__ = [
     "Level", "EventState", "CloseReason", "Timing", "RiskState", "RiskDetail", "PolicyMode",
     "Control", "Decision", "Reason", "HistoryAction",
     "User", "Event", "Policy", "Verdict", "ReportOnly", "HistoryItem", "Explanation",
-    "ExplanationItem", "DismissResult", "Scoring", "Anchor", "WhatIf", "Durability",
+    "ExplanationItem", "DismissResult", "IngestResult", "Scoring", "Anchor", "WhatIf", "Durability",
     "Action", "transition", "explain",
     "RiskError", "InvalidArgument", "OutOfMemory", "NotFound", "AlreadyExists",
     "TransitionError", "MfaNotRegistered", "UserDeleted", "Busy", "Corrupt", "StoreIOError",

@@ -373,6 +373,7 @@ PROTOTYPES: List[Tuple[str, list, Any, Any]] = [
     ("risk_engine_now", [H], I64, None),
     ("risk_engine_upsert_user", [H, S, H], I, C),
     ("risk_engine_ingest", [H, S, H, U32], I, C),
+    ("risk_engine_ingest_bulk", [H, S, POINTER(c_void_p), SZ, U32, POINTER(I)], I, _check_bulk),
     ("risk_engine_sign_in", [H, S, H], I, C),
     ("risk_engine_sign_in_bulk", [H, POINTER(c_char_p), SZ, POINTER(c_void_p), POINTER(I)], I,
      _check_bulk),

@@ -32,9 +32,9 @@ from ._ffi import (CLOCK_FN, FEEDBACK_FN, TIME_NONE, USER_CHANGE_FN, VISIT_FN, E
                    JournalOptions, JournalStats, Store, enc, lib, unsigned)
 from ._hoststore import HostStoreAdapter, report_unraisable
 from .errors import InvalidArgument, RiskError, error_for_code
-from .types import (Anchor, DismissResult, Durability, Event, Explanation, HistoryItem, Level,
-                    Policy, PasswordChange, Scoring, Timing, User, Verdict, WhatIf, c_value,
-                    from_ms, id_tuple, to_ms)
+from .types import (Anchor, DismissResult, Durability, Event, Explanation, HistoryItem,
+                    IngestResult, Level, Policy, PasswordChange, Scoring, Timing, User, Verdict,
+                    WhatIf, _event_handle, c_value, from_ms, id_tuple, to_ms)
 
 __all__ = ["Engine"]
 
@@ -203,6 +203,15 @@ def _item_error(code: int, user_id: str) -> RiskError:
         except InvalidArgument as exc:
             detail = exc.message.removeprefix("id: ")
     return error_for_code(code, f"user_id {user_id!r}: {detail}")
+
+
+def _event_error(code: int, event: Event) -> RiskError:
+    """The error of one detection of risk_engine_ingest_bulk(), which
+    reports only codes: for an invalid one, the reason found again."""
+    detail = (lib.risk_strerror(code) or b"").decode()
+    if code == _EINVAL and event.id.startswith("librisk:"):
+        detail = "event.id: ids beginning 'librisk:' are reserved"
+    return error_for_code(code, f"event {event.id!r}: {detail}")
 
 
 def _check_clock(clock: Any) -> None:
@@ -500,6 +509,54 @@ class Engine:
                                    _INGEST_UPDATE if update else 0)
         finally:
             lib.risk_event_free(out)
+
+    @_engine_call
+    def ingest_many(self, events: Iterable[Event], *, update: bool = False,
+                    actor: Optional[str] = None) -> List[IngestResult]:
+        """Ingest many detections, each atomic on its own, as :meth:`ingest`
+        ingests one (``risk_engine_ingest_bulk``). Only the detection fields
+        of each :class:`Event` are used (id, user_id, type, level,
+        detected_at, timing, ip, location, source); each arrives active.
+        Returns an :class:`IngestResult` per event, in order: a failed item
+        (an invalid field is ``InvalidArgument``) carries its error and
+        changed nothing. A value of the wrong Python type raises
+        ``TypeError`` (or ``ValueError``) before any event is ingested."""
+        evs = list(events)
+        for e in evs:
+            if not isinstance(e, Event):
+                raise TypeError(f"events: expected Event objects, got {type(e).__name__}")
+        flags = _INGEST_UPDATE if update else 0
+        handles = (c_void_p * max(1, len(evs)))()
+        invalid: dict = {}
+        try:
+            for i, e in enumerate(evs):
+                try:
+                    handles[i] = _event_handle(e)
+                except InvalidArgument as exc:  # its item fails alone (NULL: refused)
+                    invalid[i] = error_for_code(exc.code, f"event {e.id!r}: {exc.message}")
+            codes = (c_int * max(1, len(evs)))()
+            if self._targets.adapter is not None:
+                # A host store: one call each (as the bulk call does inside),
+                # so that a failure keeps its message and the store's exception.
+                lib.risk_engine_ingest_bulk(self._h, self._a(actor), handles, 0, flags, codes)
+                results: List[IngestResult] = []
+                for i, e in enumerate(evs):
+                    if i in invalid:
+                        results.append(IngestResult(e.id, invalid[i]))
+                        continue
+                    try:
+                        lib.risk_engine_ingest(self._h, self._a(actor), handles[i], flags)
+                        results.append(IngestResult(e.id))
+                    except RiskError as exc:
+                        results.append(IngestResult(e.id, exc))
+                return results
+            lib.risk_engine_ingest_bulk(self._h, self._a(actor), handles, len(evs), flags, codes)
+            return [IngestResult(e.id, invalid[i] if i in invalid else
+                                 None if codes[i] == 0 else _event_error(codes[i], e))
+                    for i, e in enumerate(evs)]
+        finally:
+            for h in handles:
+                lib.risk_event_free(h)
 
     def _follow_policies(self) -> None:
         """Before a sign-in: if the host store reports a policy generation

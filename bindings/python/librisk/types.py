@@ -662,6 +662,17 @@ class DismissResult:
 
 
 @dataclass(frozen=True)
+class IngestResult:
+    """The outcome of ingesting one detection of a batch (R-OP-1…3)."""
+    event_id: str
+    error: Optional[RiskError] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
 class Scoring:
     """Scoring parameters (R-SC-3, R-SC-7, R-SC-8). Aging periods are
     ``timedelta`` (or a number of days); ``None`` means never."""

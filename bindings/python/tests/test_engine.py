@@ -152,6 +152,59 @@ class TestSeed(unittest.TestCase):
         self.assertEqual(vs[0], self.e.sign_in("alice"))
         self.assertEqual((vs[1].decision, vs[1].reason), (Decision.BLOCK, Reason.STORE_ERROR))
 
+    def test_ingest_many(self):
+        # R-OP-1, R-OP-2, R-OP-7, R-DI-4's "each atomic on its own" for
+        # detections: every item as one ingest each, its result in order.
+        from librisk import Event, IngestResult
+        at = T0 + timedelta(hours=2)
+        evs = [Event("carol-1", "carol", "leakedCredentials", Level.HIGH, at, ip="192.0.2.7"),
+               Event("alice-1", "alice", "leakedCredentials", "high", T0),  # the same: OK
+               Event("alice-1", "alice", "anonymizedIPAddress", "low", T0),  # R-OP-2
+               Event("librisk:x", "alice", "t", Level.LOW, at),              # reserved
+               Event("bad", "x" * 300, "t", Level.LOW, at),                  # SPEC §7
+               Event("bob-3", "bob", "anonymizedIPAddress", Level.MEDIUM, at)]
+        before = len(list(self.e.history()))
+        res = self.e.ingest_many(iter(evs))
+        self.assertEqual([r.event_id for r in res], [e.id for e in evs])
+        self.assertEqual([r.ok for r in res], [True, True, False, False, False, True])
+        self.assertIsInstance(res[2].error, librisk.AlreadyExists)
+        self.assertIsInstance(res[3].error, librisk.InvalidArgument)
+        self.assertIn("reserved", res[3].error.message)
+        self.assertIsInstance(res[4].error, librisk.InvalidArgument)
+        self.assertIn("'bad'", res[4].error.message)
+        self.assertEqual(res[0], IngestResult("carol-1"))
+        self.assertEqual(self.e.event("carol-1").ip, "192.0.2.7")
+        self.assertEqual(self.e.user("carol").risk_level, Level.HIGH)   # R-OP-3
+        self.assertEqual(self.e.user("bob").active_events, 3)
+        self.assertEqual(len(list(self.e.history())) - before, 2)       # nothing for the rest
+        # R-OP-7: update=True updates an active event that changed
+        res = self.e.ingest_many([Event("bob-3", "bob", "anonymizedIPAddress", Level.HIGH, at)],
+                                 update=True, actor="siem")
+        self.assertTrue(res[0].ok)
+        self.assertEqual(self.e.event("bob-3").level, Level.HIGH)
+        self.assertEqual(list(self.e.history("bob"))[-1].actor, "siem")
+        self.assertEqual(self.e.ingest_many([]), [])
+        with self.assertRaises(TypeError):
+            self.e.ingest_many([("bob-4", "bob")])
+        with self.assertRaises(librisk.InvalidArgument):
+            self.e.ingest_many(evs[:1], actor="")
+
+    def test_ingest_many_host_store(self):
+        # The same through a host store (one call each inside), SQLite's.
+        import tempfile
+        from librisk import Event
+        with tempfile.TemporaryDirectory() as d:
+            store = librisk.SQLiteStore(f"{d}/r.sqlite")
+            with Engine(store, clock=T0 + DAY, actor="admin") as e:
+                evs = [Event("d1", "dave", "leakedCredentials", Level.HIGH, T0),
+                       Event("librisk:y", "dave", "t", Level.LOW, T0),
+                       Event("d1", "dave", "other", Level.LOW, T0)]
+                res = e.ingest_many(evs)
+                self.assertEqual([r.ok for r in res], [True, False, False])
+                self.assertIsInstance(res[1].error, librisk.InvalidArgument)
+                self.assertIsInstance(res[2].error, librisk.AlreadyExists)
+                self.assertEqual(e.user("dave").risk_level, Level.HIGH)
+
     def test_insecure_change_closes_nothing(self):
         # R-PO-10: without MFA proof nothing closes.
         self.e.password_changed("bob", secure=False, actor="bob")

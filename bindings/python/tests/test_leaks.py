@@ -28,6 +28,10 @@ class TestLeaks(unittest.TestCase):
         calls = [lambda: e.sign_in("u"), lambda: e.user("u"), lambda: e.event("a"),
                  lambda: list(e.events("u")), lambda: list(e.policies()),
                  lambda: e.explain("u"), lambda: e.sign_in("unknown")]
+        # ingest_many of an event already there, and of a refused one: no writes
+        again = [librisk.Event("a", "u", "leakedCredentials", librisk.Level.HIGH, T0),
+                 librisk.Event("librisk:r", "u", "t", librisk.Level.LOW, T0)]
+        calls.append(lambda: e.ingest_many(again))
 
         def missing():
             try:
