@@ -933,7 +933,7 @@ typedef struct risk_engine_options {
     uint32_t version;               /**< #RISK_ENGINE_OPTIONS_VERSION. */
     uint32_t refuse_unknown_users;  /**< 1: ingest for an unknown user is #RISK_ENOTFOUND (R-OP-2). */
     uint32_t temp_password_length;  /**< 12–128; 0 means 16 (R-PW-1). */
-    uint32_t max_conflict_retries;  /**< Retries on #RISK_ECONFLICT; 0 means 8. */
+    uint32_t max_conflict_retries;  /**< Retries on #RISK_ECONFLICT, at most 1000; 0 means 8. */
     const risk_scoring *scoring;    /**< Scoring parameters, copied; NULL for the defaults. */
     risk_clock_fn clock;            /**< NULL: the real UTC clock. */
     void *clock_userdata;           /**< For clock. */
@@ -966,8 +966,9 @@ RISK_API int risk_engine_options_init(risk_engine_options *opts);
  * @param[out] out the engine, owned by the caller.
  * @param[in] store the callback table, copied (see librisk/store.h).
  * @param[in] opts options, or NULL for the defaults.
- * @retval RISK_OK created. @retval RISK_EINVAL invalid argument, version
- *         or scoring parameters. @retval RISK_ENOMEM out of memory.
+ * @retval RISK_OK created. @retval RISK_EINVAL invalid argument, version,
+ *         option out of range or scoring parameters.
+ * @retval RISK_ENOMEM out of memory.
  * @note Thread-safe. @since 0.1
  */
 RISK_API int risk_engine_new(risk_engine **out, const risk_store *store,
@@ -1620,6 +1621,10 @@ RISK_API int risk_receipt_verify(const char *receipt, const uint8_t *key, size_t
 
 /* ------------------------------------------------------------------ */
 /** @defgroup stores Shipped stores
+ *
+ * Both fill a #risk_store callback table, which `<librisk/store.h>`
+ * defines: an application that opens one of these stores includes that
+ * header too (its other declarations are for store implementers).
  *  @{ */
 
 /**

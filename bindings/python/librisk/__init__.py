@@ -1,9 +1,13 @@
 """librisk: identity-risk state of user accounts, over the C library.
 
+    >>> from datetime import datetime, timezone
     >>> import librisk
+    >>> now = datetime.now(timezone.utc)
     >>> with librisk.Engine.memory(actor="admin") as engine:
     ...     engine.ingest("alice", "ev1", "leakedCredentials", "high", now)
+    ...     _ = engine.set_policy("high-risk", "high", "block")
     ...     engine.sign_in("alice").decision
+    <Decision.BLOCK: 'block'>
 
 See README.md beside this package for a tour.
 """

@@ -275,7 +275,7 @@ class Engine:
             ``datetime`` used as "now" (tests, replays).
         refuse_unknown_users: ingest for an unknown user raises ``NotFound``.
         temp_password_length: 12–128 (default 16).
-        max_conflict_retries: retries on ``Conflict`` (default 8).
+        max_conflict_retries: retries on ``Conflict``, at most 1000 (default 8).
         scoring: a :class:`Scoring`.
         feedback: ``callable(event, withdrawn)`` after a false positive is
             marked (withdrawn False) or reactivated (True), R-IN-2.
@@ -519,12 +519,13 @@ class Engine:
         detected_at, timing, ip, location, source); each arrives active.
         Returns an :class:`IngestResult` per event, in order: a failed item
         (an invalid field is ``InvalidArgument``) carries its error and
-        changed nothing. A value of the wrong Python type raises
-        ``TypeError`` (or ``ValueError``) before any event is ingested."""
+        changed nothing. An item that is not an :class:`Event` raises
+        ``InvalidArgument`` before any event is ingested."""
         evs = list(events)
         for e in evs:
             if not isinstance(e, Event):
-                raise TypeError(f"events: expected Event objects, got {type(e).__name__}")
+                raise InvalidArgument(-1, "events: expected Event objects, got "
+                                          f"{type(e).__name__}")
         flags = _INGEST_UPDATE if update else 0
         handles = (c_void_p * max(1, len(evs)))()
         invalid: dict = {}

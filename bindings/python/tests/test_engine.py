@@ -17,6 +17,12 @@ def engine(**kw):
 
 
 class TestSurface(unittest.TestCase):
+    def test_package_docstring_example_runs(self):
+        # help(librisk) shows it: it must run as written and show what it prints
+        import doctest
+        res = doctest.testmod(librisk, optionflags=doctest.ELLIPSIS)
+        self.assertEqual((res.failed, res.attempted > 0), (0, True))
+
     def test_version(self):
         # The package reports the loaded library's release.
         self.assertRegex(librisk.version(), r"^\d+\.\d+\.\d+")
@@ -184,8 +190,12 @@ class TestSeed(unittest.TestCase):
         self.assertEqual(self.e.event("bob-3").level, Level.HIGH)
         self.assertEqual(list(self.e.history("bob"))[-1].actor, "siem")
         self.assertEqual(self.e.ingest_many([]), [])
-        with self.assertRaises(TypeError):
-            self.e.ingest_many([("bob-4", "bob")])
+        with self.assertRaises(librisk.InvalidArgument):
+            self.e.ingest_many([Event("bob-4", "bob", "t", Level.LOW, at), ("bob-5", "bob")])
+        self.assertEqual(self.e.user("bob").active_events, 3)  # nothing tried
+        res = self.e.ingest_many([Event("bob-6", "bob", "t", "bogus", at),
+                                  Event(7, "bob", "t", Level.LOW, at)])  # type: ignore
+        self.assertEqual([type(r.error) for r in res], [librisk.InvalidArgument] * 2)
         with self.assertRaises(librisk.InvalidArgument):
             self.e.ingest_many(evs[:1], actor="")
 
