@@ -24,7 +24,7 @@ import time
 import weakref
 from ctypes import byref, c_char_p, c_int, c_uint32, c_uint64, c_void_p
 from datetime import datetime
-from typing import (Any, Callable, Iterable, Iterator, List, Optional, Tuple, TypeVar,
+from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, TypeVar,
                     Union, overload)
 
 from . import _ffi
@@ -528,7 +528,7 @@ class Engine:
                                           f"{type(e).__name__}")
         flags = _INGEST_UPDATE if update else 0
         handles = (c_void_p * max(1, len(evs)))()
-        invalid: dict = {}
+        invalid: Dict[int, RiskError] = {}
         try:
             for i, e in enumerate(evs):
                 try:
