@@ -66,6 +66,11 @@ RISK_API const char *risk_version_string(void);
 /* ------------------------------------------------------------------ */
 /** @defgroup errors Errors
  *  Error codes are pinned forever: a released value never changes meaning.
+ *
+ *  A function that hands out a new object through an `out` parameter
+ *  (`risk_user_new()`, `risk_engine_user()`, `risk_explain()`, …) sets
+ *  `*out` to NULL before anything else, so after a failure `*out` is NULL
+ *  and a cleanup path may pass it to the matching `…_free()`.
  *  @{ */
 
 /** @brief Result codes of every fallible function. */

@@ -65,6 +65,7 @@ int risk_history_dup(risk_history **out, const risk_history *item)
 {
     if (out == NULL)
         return risk_err(RISK_EINVAL, "out: NULL");
+    *out = NULL;
     if (item == NULL)
         return risk_err(RISK_EINVAL, "item: NULL");
     risk_history *h = risk_malloc(sizeof *h);

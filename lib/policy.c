@@ -44,6 +44,7 @@ int risk_verdict_new(risk_verdict **out)
 {
     if (!out)
         return risk_err(RISK_EINVAL, "out: NULL");
+    *out = NULL;
     risk_verdict *v = risk_calloc(1, sizeof *v);
     if (!v)
         return risk_err(RISK_ENOMEM, "verdict: out of memory");

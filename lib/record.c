@@ -44,6 +44,14 @@ static int check_range(const char *what, uint32_t v, uint32_t max)
             return risk_err(RISK_EINVAL, "%s: NULL", what);  \
     } while (0)
 
+/* A constructor's out: required, and NULL until it succeeds, so that a
+ * caller's cleanup after a failure frees nothing it does not own. */
+#define CHECK_OUT(out)             \
+    do {                           \
+        CHECK_NOT_NULL(out, "out"); \
+        *(out) = NULL;             \
+    } while (0)
+
 /* ================================================================ users */
 
 /* A user and its id in one allocation (the id is its only string and has
@@ -61,7 +69,7 @@ static risk_user *user_alloc(const char *id)
 
 int risk_user_new(risk_user **out, const char *id)
 {
-    CHECK_NOT_NULL(out, "out");
+    CHECK_OUT(out);
     CHECK(risk_check_id("id", id));
     risk_user *u = user_alloc(id);
     if (u == NULL)
@@ -80,7 +88,7 @@ int risk_user_new(risk_user **out, const char *id)
 
 int risk_user_dup(risk_user **out, const risk_user *user)
 {
-    CHECK_NOT_NULL(out, "out");
+    CHECK_OUT(out);
     CHECK_NOT_NULL(user, "user");
     risk_user *u = user_alloc(user->id);
     if (u == NULL)
@@ -238,7 +246,7 @@ void risk_event_free(risk_event *e)
 int risk_event_new(risk_event **out, const char *id, const char *user_id, const char *type,
                    risk_level level, int64_t detected_at)
 {
-    CHECK_NOT_NULL(out, "out");
+    CHECK_OUT(out);
     CHECK(risk_check_id("id", id));
     CHECK(risk_check_id("user_id", user_id));
     CHECK(risk_check_type("type", type));
@@ -306,7 +314,7 @@ void risk_event_pack_strings(risk_event *dst, const risk_event *src, const size_
  * fragmented bins, a cache miss each). */
 int risk_event_dup(risk_event **out, const risk_event *event)
 {
-    CHECK_NOT_NULL(out, "out");
+    CHECK_OUT(out);
     CHECK_NOT_NULL(event, "event");
     size_t len[8], n = risk_event_strings_size(event, len);
     risk_event *e = risk_malloc(sizeof *e + n);
@@ -466,7 +474,7 @@ void risk_policy_free(risk_policy *p)
 int risk_policy_new(risk_policy **out, const char *name, risk_level threshold,
                     risk_control control)
 {
-    CHECK_NOT_NULL(out, "out");
+    CHECK_OUT(out);
     CHECK(risk_check_id("name", name));
     CHECK(risk_check_event_level("threshold", (uint32_t)threshold));
     CHECK(check_range("control", (uint32_t)control, RISK_CONTROL_BLOCK));
@@ -507,7 +515,7 @@ static char **dup_list(char *const *src, size_t n, int *ok)
 
 int risk_policy_dup(risk_policy **out, const risk_policy *policy)
 {
-    CHECK_NOT_NULL(out, "out");
+    CHECK_OUT(out);
     CHECK_NOT_NULL(policy, "policy");
     risk_policy *p = risk_calloc(1, sizeof *p);
     if (p == NULL)

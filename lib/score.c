@@ -268,6 +268,7 @@ int risk_explain(risk_explanation **out, const risk_scoring *scoring,
 {
     if (!out)
         return risk_err(RISK_EINVAL, "out: NULL");
+    *out = NULL;
     if (check_inputs(scoring, events, n, now) != RISK_OK)
         return RISK_EINVAL;
     const risk_scoring *s = scoring ? scoring : &risk_scoring_default;
