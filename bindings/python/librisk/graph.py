@@ -1,25 +1,50 @@
 """Import a Microsoft Graph ``riskDetection`` export (SPEC §5 interop).
 
-Input: a JSON object with a ``value`` array (what Graph returns), a bare
-array, or JSON lines. Mapping: ``id`` → event id; ``userId`` (or, with
-``user_key="userPrincipalName"``, that) → user id; ``riskEventType`` → type;
-``riskLevel`` → level; ``detectedDateTime`` → detected_at;
-``detectionTimingType`` → timing; ``ipAddress``, ``source``; ``location`` as
-"city, state, countryOrRegion".
+Input: one or more Graph list responses (pages: objects with a ``value``
+array, one after the other or one per line, or an array of them), a bare
+array of detections, or JSON lines; ``python3 -m librisk import-graph``
+takes several files, or a directory (its ``*.json``/``*.jsonl`` in name
+order). Input that is not JSON (a truncated download), a Graph error
+response, or a ``value`` that is not an array is refused before anything
+is imported; a page carrying ``@odata.nextLink`` is noted (pages missing).
 
-A detection whose ``riskState`` is closed is ingested and then closed the
-matching way by actor ``graph-import``: ``confirmedSafe`` → false positive
-(that event only); ``remediated`` → a secure password change (a reset when
-``riskDetail`` says so) or, where librisk does not count the user's MFA for
-it (R-PO-11), a temporary password followed by a change, so the events
-still close as remediated; ``dismissed`` → dismiss all. Graph's closings are
-user-wide, so per user the closed detections are replayed first and the
-still-active ones last; a remediation or dismissal also closes events of the
-user that were already active in the store, as it did in Graph.
+Mapping: ``id`` → event id; ``userId`` (or, with
+``user_key="userPrincipalName"``, that: not stable across renames nor
+case-normalised, so one person may become several users; a note says so)
+→ user id; ``riskEventType`` → type; ``riskLevel`` → level;
+``detectedDateTime`` → detected_at; ``detectionTimingType`` ``offline`` →
+offline, any other value → realtime; ``ipAddress``, ``source``;
+``location`` as "city, state, countryOrRegion". Imported users are not
+MFA-registered (detections do not say). The same detection twice: the
+copy with the latest ``lastUpdatedDateTime`` counts (the later one on a
+tie).
+
+States: ``atRisk``, ``none`` and ``confirmedCompromised`` are active; a
+user with a ``confirmedCompromised`` detection is then confirmed
+compromised (R-US-3). A closed detection is ingested and closed by actor
+``graph-import``, the closings of a user replayed in the order of their
+``lastUpdatedDateTime``: ``confirmedSafe`` → false positive (that event);
+a per-detection closing (``riskDetail`` ``userPassedMFADrivenByRiskBasedPolicy``,
+``adminConfirmedSigninSafe``, ``aiConfirmedSigninSafe``,
+``adminDismissedRiskForSignIn``, ``m365DAdminDismissedDetection``) →
+resolved (that event; librisk has no per-event dismiss); ``dismissed`` →
+dismiss all; ``remediated`` → a temporary password for
+``adminGeneratedTemporaryPassword``, else a secure password change (a
+reset when ``riskDetail`` says so) or, where librisk does not count the
+user's MFA for it (R-PO-11), a temporary password followed by a change,
+so the events still close as remediated. A user-wide closing is replayed
+only when it closes no event that the input reports still active; else
+the detections Graph closed are resolved one by one. Active detections
+are ingested after the closings. The history records these replayed
+operations at the time of the import.
 
 Levels ``none``, ``hidden`` and unknown values (and unknown states) are
-reported and skipped, never guessed. Events already in the store are left
-alone, so a re-import changes nothing.
+reported and skipped, never guessed. A detection already in the store is
+left alone unless it is active there and the input reports it closed: it
+is then closed as above, so a re-import brings later Graph states in and
+an identical re-import changes nothing. The summary's ``ok`` is false
+(and the command exits 1) when a detection was skipped or a closing
+failed.
 """
 from __future__ import annotations
 
@@ -29,11 +54,11 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple, Union
 
 from .engine import Engine
 from .errors import NotFound, RiskError
-from .types import Level, Timing
+from .types import Level, RiskState, Timing
 
 __all__ = ["ImportSummary", "import_graph", "read_detections"]
 
@@ -53,6 +78,12 @@ class ImportSummary:
     unchanged: int = 0
     skipped: List[Tuple[str, str]] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
+    failed: List[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Nothing was skipped and no closing failed."""
+        return not self.skipped and not self.failed
 
     def __str__(self) -> str:
         lines = [f"added {self.added}, unchanged {self.unchanged}, skipped {len(self.skipped)}"]
@@ -60,7 +91,7 @@ class ImportSummary:
             lines.append(f"closed as {reason}: {n}")
         for ref, why in self.skipped:
             lines.append(f"skipped {ref}: {why}")
-        lines += self.notes
+        lines += self.notes + self.failed
         return "\n".join(lines)
 
 
@@ -77,6 +108,7 @@ class _Detection:
     source: Optional[str]
     state: str
     detail: str
+    updated: str = ""
 
 
 def parse_time(text: str) -> datetime:
@@ -90,31 +122,72 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(f"{base}.{frac}{tz}").astimezone(timezone.utc)
 
 
-def read_detections(source: Union[str, "os.PathLike[str]", io.TextIOBase, Iterable[Mapping]]
-                    ) -> List[Any]:
-    """The detections of an export: a ``value`` array, an array, or JSON lines.
-    A line that is not JSON yields a string (reported as skipped)."""
-    if isinstance(source, (str, os.PathLike)):
-        with open(source, encoding="utf-8-sig") as f:
-            text = f.read()
-    elif hasattr(source, "read"):
-        text = source.read()  # type: ignore[union-attr]
-    else:
-        return list(source)
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError:
+def read_detections(source: Union[str, "os.PathLike[str]", io.TextIOBase, Iterable[Mapping]],
+                    notes: Optional[List[str]] = None) -> List[Any]:
+    """The detections of an export: one or more Graph list responses (pages,
+    concatenated or one per line), arrays, or JSON lines of detections. A
+    directory means its ``*.json``/``*.jsonl`` files in name order. Input that
+    is not JSON at all, or a JSON object that is neither a page nor a
+    detection (a Graph error response), raises ``ValueError``: nothing is
+    imported. A page with ``@odata.nextLink`` adds a note (pages missing)."""
+    if isinstance(source, (str, os.PathLike)) and os.path.isdir(source):
         out: List[Any] = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    out.append(f"line {n}: not JSON ({exc.msg})")
+        for name in sorted(os.listdir(source)):
+            if name.endswith((".json", ".jsonl")):
+                out += read_detections(os.path.join(source, name), notes)
         return out
-    if isinstance(doc, dict) and isinstance(doc.get("value"), list):
-        return doc["value"]
-    return doc if isinstance(doc, list) else [doc]
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as f:
+            data = f.read()
+        for bom, enc in ((b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+            if data.startswith(bom):
+                text = data.decode(enc)
+                break
+        else:
+            text = data.decode("utf-8-sig")
+        where = os.fspath(source)
+    elif hasattr(source, "read"):
+        text, where = source.read(), "input"  # type: ignore[union-attr]
+    elif isinstance(source, Mapping):
+        text, where = json.dumps(source), "input"
+    else:  # detections (or pages) already decoded
+        listed: List[Any] = []
+        for x in source:
+            page = isinstance(x, dict) and isinstance(x.get("value"), list)
+            listed += x["value"] if page else [x]
+        return listed
+    dec, pos, docs = json.JSONDecoder(), 0, []
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n":
+            pos += 1
+        if pos >= len(text):
+            break
+        try:
+            doc, pos = dec.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{where}: not JSON at line {exc.lineno} column {exc.colno} "
+                             f"({exc.msg}); truncated or damaged export, nothing "
+                             "imported") from None
+        docs.append(doc)
+    out = []
+    for doc in docs:
+        if isinstance(doc, dict) and "value" in doc:
+            if not isinstance(doc["value"], list):
+                raise ValueError(f"{where}: 'value' is not an array")
+            out += doc["value"]
+            if doc.get("@odata.nextLink") and notes is not None:
+                notes.append(f"{where}: this page has @odata.nextLink: the export is "
+                             "incomplete unless the next pages are imported too")
+        elif isinstance(doc, dict) and "error" in doc and "id" not in doc:
+            raise ValueError(f"{where}: a Microsoft Graph error response, not detections: "
+                             f"{doc['error']!r:.200}")
+        elif isinstance(doc, list):  # an array of detections, or of pages
+            for x in doc:
+                page = isinstance(x, dict) and isinstance(x.get("value"), list)
+                out += x["value"] if page else [x]
+        else:
+            out.append(doc)
+    return out
 
 
 def _location(loc: Any) -> Optional[str]:
@@ -126,10 +199,13 @@ def _location(loc: Any) -> Optional[str]:
 
 def _map(d: Any, user_key: str) -> _Detection:
     if not isinstance(d, dict):
-        raise ValueError(d if isinstance(d, str) else "not a JSON object")
+        raise ValueError(f"not a JSON object: {d!r:.60}")
     for key in ("id", user_key, "riskEventType", "riskLevel", "detectedDateTime"):
         if not isinstance(d.get(key), str) or not d[key]:
             raise ValueError(f"missing {key}")
+    for key in ("riskState", "riskDetail", "detectionTimingType", "ipAddress", "source"):
+        if d.get(key) is not None and not isinstance(d[key], str):
+            raise ValueError(f"{key} is not a string")
     level = _LEVELS.get(d["riskLevel"])
     if level is None:
         raise ValueError(f"riskLevel {d['riskLevel']!r} is not low, medium or high")
@@ -141,7 +217,15 @@ def _map(d: Any, user_key: str) -> _Detection:
         detected_at=parse_time(d["detectedDateTime"]),
         timing=Timing.OFFLINE if d.get("detectionTimingType") == "offline" else Timing.REALTIME,
         ip=d.get("ipAddress") or None, location=_location(d.get("location")),
-        source=d.get("source") or None, state=state, detail=d.get("riskDetail") or "none")
+        source=d.get("source") or None, state=state, detail=d.get("riskDetail") or "none",
+        updated=_updated(d))
+
+
+def _updated(raw: Mapping) -> str:
+    try:
+        return parse_time(raw.get("lastUpdatedDateTime") or "").isoformat()
+    except (ValueError, AttributeError):
+        return ""
 
 
 def import_graph(engine: Engine, source: Any, *, user_key: str = "userId",
@@ -150,19 +234,33 @@ def import_graph(engine: Engine, source: Any, *, user_key: str = "userId",
     if user_key not in ("userId", "userPrincipalName"):
         raise ValueError("user_key: userId or userPrincipalName")
     summary = ImportSummary()
+    raws = read_detections(source, summary.notes)
+    latest: Dict[str, Tuple[str, int]] = {}
+    for n, raw in enumerate(raws):  # the same detection twice: keep the last updated
+        if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+            key = (_updated(raw), n)
+            if raw["id"] not in latest or key >= latest[raw["id"]]:
+                latest[raw["id"]] = key
     by_user: Dict[str, List[_Detection]] = {}
-    seen = set()
-    for n, raw in enumerate(read_detections(source), 1):
-        ref = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else f"#{n}"
+    # every detection the input reports active, stored already or not: a
+    # closing replayed user-wide must not close one of them
+    input_active: Dict[str, Set[str]] = {}
+    upns: Dict[str, Set[str]] = {}
+    for n, raw in enumerate(raws):
+        has_id = isinstance(raw, dict) and isinstance(raw.get("id"), str)
+        ref = raw["id"] if has_id else f"#{n + 1}"
+        if isinstance(raw, dict) and ref in latest and latest[ref][1] != n:
+            summary.notes.append(f"{ref}: an older copy (lastUpdatedDateTime) superseded")
+            continue
         try:
             det = _map(raw, user_key)
         except ValueError as exc:
             summary.skipped.append((ref, str(exc)))
             continue
-        if det.id in seen:
-            summary.skipped.append((ref, "duplicate id in the input"))
-            continue
-        seen.add(det.id)
+        if det.state in _ACTIVE_STATES:
+            input_active.setdefault(det.user_id, set()).add(det.id)
+        if isinstance(raw.get("userId"), str) and isinstance(raw.get("userPrincipalName"), str):
+            upns.setdefault(raw["userId"], set()).add(raw["userPrincipalName"])
         try:
             old = engine.event(det.id)
         except NotFound:
@@ -173,17 +271,46 @@ def import_graph(engine: Engine, source: Any, *, user_key: str = "userId",
             continue
         if old.user_id != det.user_id:
             summary.skipped.append((ref, f"event id already used for user {old.user_id!r}"))
+        elif old.active and det.state in _CLOSED_STATES:
+            by_user.setdefault(det.user_id, []).append(det)  # closed in Graph since: close it
         else:
             summary.unchanged += 1
+    if user_key == "userPrincipalName":
+        for uid, names in upns.items():
+            if len(names) > 1:
+                summary.notes.append(f"userId {uid}: several userPrincipalNames {sorted(names)} "
+                                     "became different librisk users (use --user-key userId)")
     for user_id, dets in by_user.items():
         dets.sort(key=lambda d: (d.detected_at, d.id))
-        for state in _CLOSED_STATES + ("active",):
-            group = [d for d in dets if (d.state == state if state != "active"
-                                         else d.state in _ACTIVE_STATES)]
-            ingested = [d for d in group if _ingest(engine, d, actor, summary)]
-            if ingested and state != "active":
-                _close(engine, user_id, state, ingested, actor, summary)
+        active = [d for d in dets if d.state in _ACTIVE_STATES]
+        still_active = input_active.get(user_id, set())
+        closed = [d for d in dets if d.state in _CLOSED_STATES]
+        # replay Graph's closings in the order they happened
+        groups: Dict[Tuple[str, str], List[_Detection]] = {}
+        for d in closed:
+            groups.setdefault((d.state, d.detail), []).append(d)
+        for (state, detail), group in sorted(groups.items(),
+                                             key=lambda kv: max(d.updated for d in kv[1])):
+            ingested = [d for d in group
+                        if _present(engine, d) or _ingest(engine, d, actor, summary)]
+            if ingested:
+                _close(engine, user_id, state, detail, ingested, still_active, actor, summary)
+        for d in active:
+            _ingest(engine, d, actor, summary)
+        if any(d.state == "confirmedCompromised" for d in active):
+            try:
+                if engine.user(user_id).risk_state is not RiskState.CONFIRMED_COMPROMISED:
+                    engine.confirm_compromised(user_id, actor=actor)
+            except RiskError as exc:
+                summary.failed.append(f"user {user_id!r}: confirm compromised failed: {exc}")
     return summary
+
+
+def _present(engine: Engine, d: _Detection) -> bool:
+    try:
+        return engine.event(d.id).active
+    except NotFound:
+        return False
 
 
 def _ingest(engine: Engine, d: _Detection, actor: str, summary: ImportSummary) -> bool:
@@ -202,27 +329,42 @@ def _count(summary: ImportSummary, reason: str, n: int) -> None:
         summary.closed[reason] = summary.closed.get(reason, 0) + n
 
 
-def _close(engine: Engine, user_id: str, state: str, dets: List[_Detection], actor: str,
-           summary: ImportSummary) -> None:
-    note = f"Microsoft Graph riskState {state}"
+_PER_DETECTION = {"userPassedMFADrivenByRiskBasedPolicy", "adminConfirmedSigninSafe",
+                  "aiConfirmedSigninSafe", "adminDismissedRiskForSignIn",
+                  "m365DAdminDismissedDetection"}
+
+
+def _close(engine: Engine, user_id: str, state: str, detail: str, dets: List[_Detection],
+           still_active: Set[str], actor: str, summary: ImportSummary) -> None:
+    note = f"Microsoft Graph riskState {state} ({detail})"
     try:
+        others = {e.id for e in engine.events(user_id, active_only=True)} - {d.id for d in dets}
         if state == "confirmedSafe":
             for d in dets:
                 engine.mark_false_positive(d.id, note=note, actor=actor)
             _count(summary, "false_positive", len(dets))
+        elif detail in _PER_DETECTION or others & still_active:
+            # Graph closed these detections only (or others of the user are still
+            # at risk in Graph): a user-wide closing here would close them too.
+            for d in dets:
+                engine.resolve(d.id, note=note, actor=actor)
+            _count(summary, "resolved", len(dets))
         elif state == "dismissed":
-            engine.dismiss(user_id, note=note, actor=actor)
-            _count(summary, "dismissed", len(dets))
+            r = engine.dismiss(user_id, note=note, actor=actor)
+            _count(summary, "dismissed", r.closed)
+        elif detail == "adminGeneratedTemporaryPassword":
+            engine.generate_temporary_password(user_id, actor=actor)
+            engine.password_changed(user_id, secure=False, actor=actor)
+            _count(summary, "remediated", len(dets) + len(others))
         else:
-            reset = any(d.detail == "userPerformedSecuredPasswordReset" for d in dets)
-            engine.password_changed(user_id, secure=True, reset=reset, actor=actor)
+            engine.password_changed(user_id, secure=True,
+                                    reset=detail == "userPerformedSecuredPasswordReset",
+                                    actor=actor)
             if any(engine.event(d.id).active for d in dets):
-                # R-PO-11: librisk does not count this user's MFA; Graph says the
-                # password was replaced, so remediate as an admin would.
                 engine.generate_temporary_password(user_id, actor=actor)
                 engine.password_changed(user_id, secure=False, actor=actor)
                 summary.notes.append(f"user {user_id!r}: remediated through a temporary "
                                      "password (MFA not counted for self-remediation, R-PO-11)")
-            _count(summary, "remediated", len(dets))
+            _count(summary, "remediated", len(dets) + len(others))
     except RiskError as exc:
-        summary.notes.append(f"user {user_id!r}: closing as {state} failed: {exc}")
+        summary.failed.append(f"user {user_id!r}: closing as {state} failed: {exc}")
