@@ -156,7 +156,7 @@ def read_detections(source: Union[str, "os.PathLike[str]", io.TextIOBase, Iterab
             page = isinstance(x, dict) and isinstance(x.get("value"), list)
             listed += x["value"] if page else [x]
         return listed
-    dec, pos, docs = json.JSONDecoder(), 0, []
+    dec, pos, docs = json.JSONDecoder(), int(text.startswith("\ufeff")), []
     while True:
         while pos < len(text) and text[pos] in " \t\r\n":
             pos += 1
@@ -291,10 +291,12 @@ def import_graph(engine: Engine, source: Any, *, user_key: str = "userId",
             groups.setdefault((d.state, d.detail), []).append(d)
         for (state, detail), group in sorted(groups.items(),
                                              key=lambda kv: max(d.updated for d in kv[1])):
-            ingested = [d for d in group
-                        if _present(engine, d) or _ingest(engine, d, actor, summary)]
-            if ingested:
-                _close(engine, user_id, state, detail, ingested, still_active, actor, summary)
+            # stored already (maybe closed by an earlier closing of this
+            # replay: then nothing is left to do for it), or ingested now
+            there = [d for d in group if _stored(engine, d) or _ingest(engine, d, actor, summary)]
+            still_open = [d for d in there if engine.event(d.id).active]
+            if still_open:
+                _close(engine, user_id, state, detail, still_open, still_active, actor, summary)
         for d in active:
             _ingest(engine, d, actor, summary)
         if any(d.state == "confirmedCompromised" for d in active):
@@ -306,9 +308,10 @@ def import_graph(engine: Engine, source: Any, *, user_key: str = "userId",
     return summary
 
 
-def _present(engine: Engine, d: _Detection) -> bool:
+def _stored(engine: Engine, d: _Detection) -> bool:
     try:
-        return engine.event(d.id).active
+        engine.event(d.id)
+        return True
     except NotFound:
         return False
 

@@ -209,6 +209,17 @@ class TestGraphStates(unittest.TestCase):
         self.assertTrue(self.e.event("D").active)
         self.assertIn("superseded", str(s))
 
+    def test_an_event_an_earlier_closing_of_the_replay_closed_is_left(self):
+        import_graph(self.e, [det("X")])
+        s = import_graph(self.e, [
+            det("X", "remediated", "userPerformedSecuredPasswordChange",
+                updated="2026-11-20T00:00:00Z"),
+            det("Y", "dismissed", "adminDismissedAllRiskForUser", "low", day=2,
+                updated="2026-11-10T00:00:00Z")])
+        # the dismissal came first in Graph and closed X too; nothing fails
+        self.assertEqual((s.added, s.ok, s.closed), (1, True, {"dismissed": 2}))
+        self.assertEqual(self.e.event("X").close_reason, CloseReason.DISMISSED)
+
     def test_confirmed_compromised_confirms_the_user(self):
         # R-US-3: an admin's compromised verdict is high and confirmed_compromised.
         import_graph(self.e, [page(det("A", "confirmedCompromised",
