@@ -13,7 +13,7 @@ import sys
 from typing import List, Optional
 
 from . import Engine, RiskError, SQLiteStore
-from .graph import ACTOR, import_graph, read_detections
+from .graph import ACTOR, import_graph, read_files
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -33,7 +33,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         notes: List[str] = []
         # all of the input is read and checked before a store is opened
-        raws = [r for f in args.file for r in read_detections(f, notes)]
+        raws = read_files(args.file, notes)
         if args.journal:
             # synced in the background and once at the end, as riskctl's
             # event import does: an fdatasync per detection took minutes

@@ -60,7 +60,7 @@ from .engine import Engine
 from .errors import NotFound, RiskError
 from .types import Level, RiskState, Timing
 
-__all__ = ["ImportSummary", "import_graph", "read_detections"]
+__all__ = ["ImportSummary", "import_graph", "read_detections", "read_files"]
 
 ACTOR = "graph-import"
 _LEVELS = {"low": Level.LOW, "medium": Level.MEDIUM, "high": Level.HIGH}
@@ -122,6 +122,21 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(f"{base}.{frac}{tz}").astimezone(timezone.utc)
 
 
+def read_files(paths: Iterable[Union[str, "os.PathLike[str]"]],
+               notes: Optional[List[str]] = None) -> List[Any]:
+    """The detections of several files (pages of one export, in order), as
+    :func:`read_detections` reads each; only the last file's open end
+    (``@odata.nextLink``) is noted."""
+    out: List[Any] = []
+    last: List[str] = []
+    for path in paths:
+        last = []
+        out += read_detections(path, last)
+    if notes is not None:
+        notes += last
+    return out
+
+
 def read_detections(source: Union[str, "os.PathLike[str]", io.TextIOBase, Iterable[Mapping]],
                     notes: Optional[List[str]] = None) -> List[Any]:
     """The detections of an export: one or more Graph list responses (pages,
@@ -131,11 +146,8 @@ def read_detections(source: Union[str, "os.PathLike[str]", io.TextIOBase, Iterab
     detection (a Graph error response), raises ``ValueError``: nothing is
     imported. A page with ``@odata.nextLink`` adds a note (pages missing)."""
     if isinstance(source, (str, os.PathLike)) and os.path.isdir(source):
-        out: List[Any] = []
-        for name in sorted(os.listdir(source)):
-            if name.endswith((".json", ".jsonl")):
-                out += read_detections(os.path.join(source, name), notes)
-        return out
+        names = sorted(n for n in os.listdir(source) if n.endswith((".json", ".jsonl")))
+        return read_files([os.path.join(source, n) for n in names], notes)
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as f:
             data = f.read()
@@ -169,15 +181,14 @@ def read_detections(source: Union[str, "os.PathLike[str]", io.TextIOBase, Iterab
                              f"({exc.msg}); truncated or damaged export, nothing "
                              "imported") from None
         docs.append(doc)
-    out = []
+    out: List[Any] = []
+    open_end = False  # the last page read has a next one
     for doc in docs:
         if isinstance(doc, dict) and "value" in doc:
             if not isinstance(doc["value"], list):
                 raise ValueError(f"{where}: 'value' is not an array")
             out += doc["value"]
-            if doc.get("@odata.nextLink") and notes is not None:
-                notes.append(f"{where}: this page has @odata.nextLink: the export is "
-                             "incomplete unless the next pages are imported too")
+            open_end = bool(doc.get("@odata.nextLink"))
         elif isinstance(doc, dict) and "error" in doc and "id" not in doc:
             raise ValueError(f"{where}: a Microsoft Graph error response, not detections: "
                              f"{doc['error']!r:.200}")
@@ -187,6 +198,9 @@ def read_detections(source: Union[str, "os.PathLike[str]", io.TextIOBase, Iterab
                 out += x["value"] if page else [x]
         else:
             out.append(doc)
+    if open_end and notes is not None:
+        notes.append(f"{where}: its last page has @odata.nextLink: the export is "
+                     "incomplete unless the next pages are imported too")
     return out
 
 

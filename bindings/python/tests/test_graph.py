@@ -252,7 +252,10 @@ class TestGraphStates(unittest.TestCase):
             for name, doc in (("1.json", p1), ("2.json", p2)):
                 with open(os.path.join(d, name), "w", encoding="utf-16") as f:  # PowerShell's
                     json.dump(doc, f)
-            self.assertEqual(len(import_graph(self.e, d).skipped), 0)
+            s = import_graph(self.e, d)
+            self.assertEqual((len(s.skipped), s.notes), (0, []))  # complete: no note
+            os.remove(os.path.join(d, "2.json"))
+            self.assertIn("@odata.nextLink", str(import_graph(self.e, d)))
         self.assertTrue(self.e.event("P3").active)
 
     def test_what_is_not_an_export_is_refused(self):
