@@ -398,6 +398,28 @@ static int tamper_list_users(void *c, risk_level m, risk_user_visit_fn fn, void 
     return FWD.in.list_users(FWD.in.ctx, m, tamper_cb, &tv);
 }
 
+/* The fixture's engine over a fresh forwarding memory store (FWD). */
+static risk_store fwd_fresh(void)
+{
+    fx_close();
+    memset(&FWD, 0, sizeof FWD);
+    cr_assert(eq(int, risk_memory_store_new(&FWD.in), RISK_OK));
+    return fwd_table();
+}
+
+/* ... whose list_users can tamper (tamper_on) or inject (inject_in_list);
+ * read_history: NULL for the forwarding one. */
+static void tamper_open(int (*read_history)(void *, const char *, uint64_t, risk_history_visit_fn,
+                                            void *))
+{
+    risk_store s = fwd_fresh();
+    s.list_users = tamper_list_users;
+    if (read_history)
+        s.read_history = read_history;
+    tamper_on = injected = inject_left = 0;
+    fx_open_on(&s, NULL, 0, 0);
+}
+
 static int inject_read_history(void *c, const char *u, uint64_t since, risk_history_visit_fn fn,
                                void *a)
 {
@@ -417,14 +439,7 @@ static int inject_read_history(void *c, const char *u, uint64_t since, risk_hist
  * does not vouch for a head the chain never passed through. */
 Test(mutants2, verify_does_not_accept_a_foreign_head_when_the_chain_grows)
 {
-    fx_close();
-    memset(&FWD, 0, sizeof FWD);
-    cr_assert(eq(int, risk_memory_store_new(&FWD.in), RISK_OK));
-    risk_store s = fwd_table();
-    s.list_users = tamper_list_users;
-    s.read_history = inject_read_history;
-    tamper_on = injected = inject_left = 0;
-    fx_open_on(&s, NULL, 0, 0);
+    tamper_open(inject_read_history);
     fx_user("u", 0, 0);
     fx_user("v", 0, 0);
     cr_assert(eq(int, fx_event("u", "e1", "leakedCredentials", RISK_LEVEL_LOW, 0), RISK_OK));
@@ -447,13 +462,7 @@ Test(mutants2, verify_does_not_accept_a_foreign_head_when_the_chain_grows)
  * changed outside the engine is a mismatch, reported at that item. */
 Test(mutants2, verify_finds_a_record_with_only_its_level_or_state_changed)
 {
-    fx_close();
-    memset(&FWD, 0, sizeof FWD);
-    cr_assert(eq(int, risk_memory_store_new(&FWD.in), RISK_OK));
-    risk_store s = fwd_table();
-    s.list_users = tamper_list_users;
-    tamper_on = injected = inject_left = 0;
-    fx_open_on(&s, NULL, 0, 0);
+    tamper_open(NULL);
     fx_user("u", 0, 0);
     cr_assert(eq(int, fx_event("u", "e1", "leakedCredentials", RISK_LEVEL_LOW, 0), RISK_OK));
     struct hist_last l = { 0 };
@@ -483,10 +492,7 @@ static int fail_list_policies(const char *cb)
  * returns the error too; nothing is cached from the failed read. */
 Test(mutants2, signin_when_listing_policies_fails_is_blocked)
 {
-    fx_close();
-    memset(&FWD, 0, sizeof FWD);
-    cr_assert(eq(int, risk_memory_store_new(&FWD.in), RISK_OK));
-    risk_store s = fwd_table();
+    risk_store s = fwd_fresh();
     fx_open_on(&s, NULL, 0, 0);
     fx_user("u", 0, 0);
     cr_assert(eq(int, risk_verdict_new(&fx_verdict), RISK_OK));
@@ -509,13 +515,7 @@ Test(mutants2, signin_when_listing_policies_fails_is_blocked)
  * succeeds. */
 Test(mutants2, verify_reads_on_to_a_head_committed_meanwhile)
 {
-    fx_close();
-    memset(&FWD, 0, sizeof FWD);
-    cr_assert(eq(int, risk_memory_store_new(&FWD.in), RISK_OK));
-    risk_store s = fwd_table();
-    s.list_users = tamper_list_users;
-    tamper_on = injected = inject_left = 0;
-    fx_open_on(&s, NULL, 0, 0);
+    tamper_open(NULL);
     fx_user("u", 0, 0);
     cr_assert(eq(int, fx_event("u", "e1", "leakedCredentials", RISK_LEVEL_LOW, 0), RISK_OK));
     inject_in_list = 1;
