@@ -340,9 +340,12 @@ int risk_engine_new(risk_engine **out, const risk_store *store, const risk_engin
         pthread_mutex_init(&e->stripes[i], NULL);
     pthread_mutex_init(&e->policy_write, NULL);
     pthread_rwlock_init(&e->policy_lock, NULL);
-    /* A version 1 table ends at backup: what follows is not the host's. */
+    /* An older table ends at its version's last member (version 1 at
+     * backup, 2 at prefetch_users): what follows is not the host's. */
     memcpy(&e->host, store,
-           store->version >= 2 ? sizeof *store : offsetof(risk_store, prefetch_users));
+           store->version >= 3   ? sizeof *store
+           : store->version == 2 ? offsetof(risk_store, prefetch_events)
+                                 : offsetof(risk_store, prefetch_users));
     e->split = risk_store_split_of(store);
     e->pgen = risk_store_policy_gen_of(store);
     /* only a table the library made goes unguarded, callback for callback */

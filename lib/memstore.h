@@ -705,6 +705,8 @@ evnode *ev_take(home *hm, size_t size, int *popped);
 void ev_give(home *hm, evnode *n); /* back to a free list */
 /* The events shard's read lock: */
 evnode *etab_get(const etab *t, uint64_t h, const char *id);
+/* Start fetching the group where a lookup of hash h begins (a hint). */
+void etab_prefetch(const etab *t, uint64_t h);
 /* Room for extra more inserts beyond count + reserved, reserved (apply
  * then cannot fail); ENOMEM: unchanged. (Write lock.) */
 int etab_reserve(etab *t, size_t extra);

@@ -294,6 +294,11 @@ static void g_prefetch_users(void *ctx, const char *const *ids, size_t n)
     host(ctx)->prefetch_users(host(ctx)->ctx, ids, n);
 }
 
+static void g_prefetch_events(void *ctx, const char *const *ids, size_t n)
+{
+    host(ctx)->prefetch_events(host(ctx)->ctx, ids, n);
+}
+
 void risk_store_guard(risk_store *guard, const risk_store *h)
 {
     *guard = (risk_store){
@@ -322,5 +327,6 @@ void risk_store_guard(risk_store *guard, const risk_store *h)
         .compact = h->compact ? g_compact : NULL,
         .backup = h->backup ? g_backup : NULL,
         .prefetch_users = h->prefetch_users ? g_prefetch_users : NULL,
+        .prefetch_events = h->prefetch_events ? g_prefetch_events : NULL,
     };
 }

@@ -877,6 +877,12 @@ static void j_prefetch_users(void *ctx, const char *const *ids, size_t n)
     if (js->mt.prefetch_users != NULL) /* a hint: a poisoned journal's view_user refuses */
         js->mt.prefetch_users(js->mt.ctx, ids, n);
 }
+static void j_prefetch_events(void *ctx, const char *const *ids, size_t n)
+{
+    jstore *js = ctx;
+    if (js->mt.prefetch_events != NULL)
+        js->mt.prefetch_events(js->mt.ctx, ids, n);
+}
 static int j_list_users(void *ctx, risk_level min_level, risk_user_visit_fn fn, void *arg)
 {
     jstore *js = ctx;
@@ -1009,7 +1015,7 @@ static const risk_store journal_table = {
     RISK_STORE_VERSION, NULL, j_begin, j_commit, j_rollback, j_get_user, j_put_user,
     j_get_event, j_put_event, j_user_events, j_reserve_seq, j_append_history, j_list_policies,
     j_put_policy, j_remove_policy, j_get_meta, j_put_meta, j_close, j_view_user, j_list_users,
-    j_read_history, j_compact, j_backup, j_prefetch_users,
+    j_read_history, j_compact, j_backup, j_prefetch_users, j_prefetch_events,
 };
 
 /* Create an empty journal in fd (new or torn before its header ended). */

@@ -88,6 +88,12 @@ static evnode **etab_slot(const etab *t, uint64_t h, const char *id)
     }
 }
 
+void etab_prefetch(const etab *t, uint64_t h)
+{
+    if (t->count != 0)
+        __builtin_prefetch(&t->g[eg_home(t, h)]);
+}
+
 evnode *etab_get(const etab *t, uint64_t h, const char *id)
 {
     evnode **sl = etab_slot(t, h, id);

@@ -345,10 +345,11 @@ static int cb_view_user(void *ctx, const char *id, risk_user_visit_fn fn, void *
  * the caches twice, on the map slot and then on the subject it points to,
  * and one sign-in can only wait for each in turn. Here the slots of up to
  * PREFETCH_MAX users are requested at once, then (their lines arrived or
- * on the way) the subjects of the slots whose hash matches: the lines of
- * their first 96 bytes (two, or three for a subject not 32-aligned), which
- * hold the id, has_user and the fields a decision reads. The
- * view_user calls that follow find them in cache. Nothing is changed;
+ * on the way) the subjects of the slots whose hash matches, whole (three
+ * or four lines): the first 96 bytes hold the id, has_user and the fields
+ * a decision reads, the rest what an ingest's get_user reads next (the
+ * user's event array, history tail and level list). The view_user and
+ * get_user calls that follow find them in cache. Nothing is changed;
  * the shard locks keep each read of a map inside a table that is not
  * being replaced. */
 #define PREFETCH_MAX 32
@@ -376,9 +377,9 @@ static void cb_prefetch_users(void *ctx, const char *const *ids, size_t n)
                  j = (j + 1) & (mp->cap - 1)) {
                 if (mp->s[j].hash == hs[i]) {
                     const char *sub = mp->s[j].val;
-                    __builtin_prefetch(sub);
-                    __builtin_prefetch(sub + 64);
-                    __builtin_prefetch(sub + 95);
+                    for (size_t off = 0; off < sizeof(subject); off += 64)
+                        __builtin_prefetch(sub + off);
+                    __builtin_prefetch(sub + sizeof(subject) - 1);
                     break;
                 }
             }
@@ -386,6 +387,24 @@ static void cb_prefetch_users(void *ctx, const char *const *ids, size_t n)
         }
         ids += m;
         n -= m;
+    }
+}
+
+/* The bulk ingest's hint (risk_store.prefetch_events): the home group of
+ * each id in its events shard, where get_event finds the id or finds it
+ * absent (most ingested ids are new). Under the shard's read lock, so
+ * that the table read is not one being replaced. */
+static void cb_prefetch_events(void *ctx, const char *const *ids, size_t n)
+{
+    risk_memstore *ms = ctx;
+    if (ms == NULL || ids == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = hash_str(ids[i]);
+        eshard *es = esh_of(ms, h);
+        ms_rdlock(&es->lock);
+        etab_prefetch(&es->t, h);
+        ms_rdunlock(&es->lock);
     }
 }
 
@@ -650,6 +669,7 @@ void risk_memstore_table(risk_memstore *ms, risk_store *out)
     out->close = cb_close;
     out->view_user = cb_view_user;
     out->prefetch_users = cb_prefetch_users;
+    out->prefetch_events = cb_prefetch_events;
     out->list_users = cb_list_users;
     out->read_history = ms->keep_history ? ms_read_history : NULL;
     /* compact, backup: nothing to compact, nothing durable to copy */

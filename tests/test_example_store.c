@@ -519,7 +519,8 @@ static risk_store proxy_of(struct proxy *p, const risk_store *in)
     risk_store s = { RISK_STORE_VERSION, p, px_begin, px_commit, px_rollback, px_get_user,
                      px_put_user, px_get_event, px_put_event, px_user_events, px_reserve_seq,
                      px_append_history, px_list_policies, px_put_policy, px_remove_policy,
-                     px_get_meta, px_put_meta, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+                     px_get_meta, px_put_meta, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                     NULL };
     return s;
 }
 

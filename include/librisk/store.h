@@ -37,11 +37,13 @@ extern "C" {
 /**
  * @brief The version of #risk_store this header describes.
  *
- * 1: the table up to `backup`. 2: adds `prefetch_users`. The engine reads
- * a table of version 1 only up to `backup`, so a store built against the
- * first header keeps working unchanged.
+ * 1: the table up to `backup`. 2: adds `prefetch_users`. 3: adds
+ * `prefetch_events`. The engine reads a table of an older version only up
+ * to its last member (version 1 up to `backup`, version 2 up to
+ * `prefetch_users`), so a store built against an earlier header keeps
+ * working unchanged.
  */
-#define RISK_STORE_VERSION 2
+#define RISK_STORE_VERSION 3
 
 /**
  * @brief The storage callback table (R-ST-1). Grows only at the end.
@@ -50,7 +52,7 @@ extern "C" {
  * put_event, user_events, reserve_seq, append_history, list_policies, put_policy,
  * remove_policy, get_meta, put_meta. Optional (NULL allowed, R-ST-4):
  * close, view_user, list_users, read_history, compact, backup,
- * prefetch_users (version ≥ 2).
+ * prefetch_users (version ≥ 2), prefetch_events (version ≥ 3).
  */
 struct risk_store {
     uint32_t version; /**< #RISK_STORE_VERSION. */
@@ -140,8 +142,9 @@ struct risk_store {
     int (*backup)(void *ctx, const char *path);
 
     /**
-     * @brief Optional (version ≥ 2): a hint that view_user() of each of
-     * these ids follows soon (risk_engine_sign_in_bulk()).
+     * @brief Optional (version ≥ 2): a hint that a read of each of these
+     * users follows soon: view_user() in risk_engine_sign_in_bulk(),
+     * get_user() in a transaction in risk_engine_ingest_bulk().
      *
      * A store whose lookups miss the processor's caches starts fetching
      * what those calls will read, so that the lookups of many users
@@ -152,6 +155,20 @@ struct risk_store {
      * @param[in] ctx the store. @param[in] ids the user ids. @param[in] n their number (≥ 1).
      */
     void (*prefetch_users)(void *ctx, const char *const *ids, size_t n);
+
+    /**
+     * @brief Optional (version ≥ 3): a hint that get_event() of each of
+     * these event ids follows soon (risk_engine_ingest_bulk(), where most
+     * ids are new: the lookup that finds an id absent misses the caches
+     * as much as one that finds it).
+     *
+     * The same contract as prefetch_users(): it must not change what any
+     * call returns, may do nothing, and is called without a transaction,
+     * from any thread, concurrently with every other callback; the ids are
+     * valid event ids (non-NULL, checked).
+     * @param[in] ctx the store. @param[in] ids the event ids. @param[in] n their number (≥ 1).
+     */
+    void (*prefetch_events)(void *ctx, const char *const *ids, size_t n);
 };
 
 /**

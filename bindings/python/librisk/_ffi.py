@@ -131,12 +131,13 @@ S_READ_HISTORY = CFUNCTYPE(c_int, c_void_p, c_char_p, c_uint64, c_void_p, c_void
 S_COMPACT = CFUNCTYPE(c_int, c_void_p)
 S_BACKUP = CFUNCTYPE(c_int, c_void_p, c_char_p)
 S_PREFETCH_USERS = CFUNCTYPE(None, c_void_p, POINTER(c_char_p), c_size_t)
+S_PREFETCH_EVENTS = S_PREFETCH_USERS
 
 #: The version of ``struct risk_store`` that :class:`Store` lays out (RISK_STORE_VERSION).
-STORE_STRUCT_VERSION = 2
+STORE_STRUCT_VERSION = 3
 #: The version the Python host-store adapter declares: it fills the table
 #: only up to ``backup`` (version 1), so it works with every 0.x library; the
-#: engine then never reads ``prefetch_users`` (store.h).
+#: engine then never reads ``prefetch_users`` or ``prefetch_events`` (store.h).
 STORE_VERSION = 1
 STORE_CALLBACKS = [
     ("begin", S_BEGIN), ("commit", S_COMMIT), ("rollback", S_ROLLBACK),
@@ -148,6 +149,8 @@ STORE_CALLBACKS = [
     ("read_history", S_READ_HISTORY), ("compact", S_COMPACT), ("backup", S_BACKUP),
     # version 2
     ("prefetch_users", S_PREFETCH_USERS),
+    # version 3
+    ("prefetch_events", S_PREFETCH_EVENTS),
 ]
 
 

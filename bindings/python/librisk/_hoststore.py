@@ -39,7 +39,7 @@ REQUIRED = ("begin", "commit", "rollback", "get_user", "put_user", "get_event", 
             "remove_policy", "get_meta", "put_meta")
 OPTIONAL = ("close", "view_user", "list_users", "read_history", "compact", "backup")
 #: Callbacks of store.h versions after STORE_VERSION: left NULL.
-NEWER = ("prefetch_users",)
+NEWER = ("prefetch_users", "prefetch_events")
 VOID = ("rollback", "close")
 
 
