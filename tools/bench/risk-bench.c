@@ -104,9 +104,10 @@ struct worker {
     struct world *w;
     int idx;
     uint64_t rng;
-    bench_samples lat;
-    uint64_t cpu_ns, quota, done;
-    uint64_t decisions[3], closed;
+    bench_samples *lat;       /* the samples of this round's phase */
+    bench_samples lats[2];    /* per phase of the run (see run_phase) */
+    uint64_t cpu_ns[2], done_by[2], quota, done;
+    uint64_t decisions[3], closed, closed_by[2];
     size_t pool_cap;
     risk_event **ev;   /* ingest pool */
     risk_user **us;    /* upsert pool */
@@ -117,7 +118,9 @@ struct worker {
     uint32_t *perm, perm_n; /* dismiss order */
     risk_verdict *v;
     risk_verdict *vs[BATCH]; /* signin_bulk */
-    const struct phase *ph;
+    const struct phase *ph;   /* this round's phase */
+    const struct phase *phs[2];
+    int nph;
     pthread_barrier_t *bar;
     const int *stop;
     uint64_t deadline; /* bench_ns() after which runs stop early (budget) */
@@ -211,7 +214,7 @@ static size_t run_upsert(struct worker *k, size_t n)
     for (j = 0; j < n && !past_deadline(k, j); j++) {
         uint64_t a = bench_ns();
         CHECK(risk_engine_upsert_user(k->w->eng, ACTOR, k->us[j]));
-        bench_samples_add(&k->lat, bench_ns() - a);
+        bench_samples_add(k->lat, bench_ns() - a);
     }
     return j;
 }
@@ -276,9 +279,31 @@ static size_t run_ingest(struct worker *k, size_t n)
         uint64_t b = bench_ns();
         if (rc)
             die("ingest: %s (%s)", risk_error_name(rc), risk_error_last());
-        bench_samples_add(&k->lat, b - a);
+        bench_samples_add(k->lat, b - a);
     }
     return i;
+}
+
+/* The same ingests, BATCH per risk_engine_ingest_bulk() call: the store
+ * is hinted the users and event ids ahead of their lookups. Each call is
+ * timed, and contributes its mean per event. */
+static size_t run_ingest_bulk(struct worker *k, size_t n)
+{
+    int res[BATCH];
+    size_t at;
+    for (at = 0; at < n && !past_deadline(k, at); at += BATCH) {
+        size_t m = n - at < BATCH ? n - at : BATCH;
+        uint64_t a = bench_ns();
+        int bad = risk_engine_ingest_bulk(k->w->eng, ACTOR,
+                                          (const risk_event *const *)k->ev + at, m, 0, res);
+        uint64_t b = bench_ns();
+        for (size_t i = 0; bad && i < m; i++)
+            if (res[i])
+                die("ingest bulk: %s", risk_error_name(res[i]));
+        for (size_t i = 0; i < m; i++)
+            bench_samples_add(k->lat, (b - a) / m);
+    }
+    return at < n ? at : n;
 }
 
 static size_t prep_signin(struct worker *k, size_t max)
@@ -308,7 +333,7 @@ static size_t run_signin(struct worker *k, size_t n)
             die("sign-in: %s", risk_error_last());
         for (size_t i = 0; i < m; i++)
             k->decisions[d[i] <= 2 ? d[i] : 2]++;
-        bench_samples_add(&k->lat, (b - a) / m);
+        bench_samples_add(k->lat, (b - a) / m);
     }
     return at < n ? at : n;
 }
@@ -330,7 +355,7 @@ static size_t run_signin_bulk(struct worker *k, size_t n)
             risk_decision d = risk_verdict_decision(k->vs[i]);
             k->decisions[d <= 2 ? d : 2]++;
         }
-        bench_samples_add(&k->lat, (b - a) / m);
+        bench_samples_add(k->lat, (b - a) / m);
     }
     return at < n ? at : n;
 }
@@ -369,17 +394,44 @@ static size_t run_dismiss(struct worker *k, size_t n)
         uint64_t b = bench_ns();
         if (rc)
             die("dismiss %s: %s (%s)", k->ids[i], risk_error_name(rc), risk_error_last());
-        bench_samples_add(&k->lat, b - a);
+        bench_samples_add(k->lat, b - a);
         k->closed += closed;
     }
     return i;
 }
 
+/* The same dismissals, BATCH per risk_engine_dismiss_bulk() call (the
+ * store is hinted the users ahead); each call contributes its mean. */
+static size_t run_dismiss_bulk(struct worker *k, size_t n)
+{
+    int res[BATCH];
+    uint32_t closed[BATCH];
+    size_t at;
+    for (at = 0; at < n && !past_deadline(k, at); at += BATCH) {
+        size_t m = n - at < BATCH ? n - at : BATCH;
+        uint64_t a = bench_ns();
+        int bad = risk_engine_dismiss_bulk(k->w->eng, ACTOR, k->ids + at, m, NULL, res, closed);
+        uint64_t b = bench_ns();
+        for (size_t i = 0; bad && i < m; i++)
+            if (res[i])
+                die("dismiss bulk %s: %s", k->ids[at + i], risk_error_name(res[i]));
+        for (size_t i = 0; i < m; i++) {
+            bench_samples_add(k->lat, (b - a) / m);
+            k->closed += closed[i];
+        }
+    }
+    return at < n ? at : n;
+}
+
 static const struct phase PH_UPSERT = { "setup_users", prep_upsert, run_upsert, discard_upsert };
 static const struct phase PH_INGEST = { "ingest", prep_ingest, run_ingest, discard_ingest };
+static const struct phase PH_INGEST_BULK = { "ingest_bulk", prep_ingest, run_ingest_bulk,
+                                             discard_ingest };
 static const struct phase PH_SIGNIN = { "signin", prep_signin, run_signin, NULL };
 static const struct phase PH_SIGNIN_BULK = { "signin_bulk", prep_signin, run_signin_bulk, NULL };
 static const struct phase PH_DISMISS = { "dismiss", prep_dismiss, run_dismiss, NULL };
+static const struct phase PH_DISMISS_BULK = { "dismiss_bulk", prep_dismiss, run_dismiss_bulk,
+                                              NULL };
 
 struct round_ctl {
     pthread_barrier_t bar;
@@ -390,7 +442,10 @@ struct round_ctl {
 static void *worker_main(void *arg)
 {
     struct worker *k = arg;
-    for (;;) {
+    for (unsigned round = 0;; round++) {
+        int p = (int)(round % (unsigned)k->nph);
+        k->ph = k->phs[p];
+        k->lat = &k->lats[p];
         size_t n = k->ph->prepare(k, k->pool_cap);
         pthread_barrier_wait(k->bar); /* A: all prepared */
         pthread_barrier_wait(k->bar); /* B: main decided */
@@ -401,12 +456,15 @@ static void *worker_main(void *arg)
         }
         uint64_t c = bench_thread_cpu_ns();
         k->run_t0 = bench_ns();
+        uint64_t closed0 = k->closed;
         size_t ran = k->ph->run(k, n);
         k->run_t1 = bench_ns();
-        k->cpu_ns += bench_thread_cpu_ns() - c;
+        k->cpu_ns[p] += bench_thread_cpu_ns() - c;
         if (k->ph->discard) /* the pool's handles: freed, not timed */
             k->ph->discard(k, n);
         k->done += ran;
+        k->done_by[p] += ran;
+        k->closed_by[p] += k->closed - closed0;
         if (ran < n) {
             k->quota = k->done; /* stopped by the budget */
             k->stopped = 1;
@@ -426,10 +484,61 @@ static uint64_t name_hash(const char *s)
     return h;
 }
 
-/* Run a phase on the world's threads and print its figures. */
-static uint64_t run_phase(struct world *w, const struct phase *ph, uint64_t total)
+/* Print the figures of phase p of a run (run_phase). */
+static uint64_t phase_figures(const struct world *w, const struct phase *ph, int p,
+                              struct worker *ks, uint64_t timed, uint64_t wall, int truncated)
 {
     int t = w->nthreads;
+    bench_samples all = { 0 };
+    uint64_t ops = 0, cpu = 0, dec[3] = { 0 }, closed = 0;
+    for (int i = 0; i < t; i++) {
+        struct worker *k = &ks[i];
+        ops += k->done_by[p];
+        cpu += k->cpu_ns[p];
+        for (int d = 0; d < 3; d++)
+            dec[d] += k->decisions[d];
+        closed += k->closed_by[p];
+        if (bench_samples_merge(&all, &k->lats[p]))
+            die("out of memory");
+    }
+    bench_samples_sort(&all);
+    const char *pf = w->prefix, *op = ph->name;
+    bench_figf((double)ops, "ops", "%s.%s.ops", pf, op);
+    bench_figf(timed ? (double)ops * 1e9 / (double)timed : 0, "ops/s", "%s.%s.throughput", pf,
+               op);
+    bench_figf(bench_samples_q(&all, 0.50), "ns", "%s.%s.p50", pf, op);
+    bench_figf(bench_samples_q(&all, 0.99), "ns", "%s.%s.p99", pf, op);
+    bench_figf(bench_samples_q(&all, 0.999), "ns", "%s.%s.p99.9", pf, op);
+    bench_figf(ops ? (double)cpu / (double)ops : 0, "ns", "%s.%s.cpu_per_op", pf, op);
+    bench_figf((double)timed / 1e9, "s", "%s.%s.timed", pf, op);
+    bench_figf((double)wall / 1e9, "s", "%s.%s.wall", pf, op);
+    if (truncated)
+        bench_figf(O.budget, "s", "%s.%s.stopped_by_budget", pf, op);
+    if (ph == &PH_SIGNIN || ph == &PH_SIGNIN_BULK) {
+        bench_figf((double)dec[0], "ops", "%s.%s.allow", pf, op);
+        bench_figf((double)dec[1], "ops", "%s.%s.require_password_change", pf, op);
+        bench_figf((double)dec[2], "ops", "%s.%s.block", pf, op);
+    }
+    if (ph == &PH_DISMISS || ph == &PH_DISMISS_BULK)
+        bench_figf((double)closed, "events", "%s.%s.events_closed", pf, op);
+    if ((ph == &PH_INGEST || ph == &PH_INGEST_BULK) && w->kind == ST_JFULL &&
+        O.fsync_rate > 0 && timed)
+        bench_figf((double)ops * 1e9 / (double)timed / O.fsync_rate, "x",
+                   "%s.%s.per_fdatasync", pf, op);
+    bench_samples_free(&all);
+    return ops;
+}
+
+/* Run `total` operations on the world's threads and print the figures.
+ * With two phases, the rounds alternate between them (round 0 the
+ * first): both run on the same inputs' kind, over the same growth of the
+ * store and the same stretch of a shared machine, so their figures stand
+ * side by side; each gets about half of `total`. wall is the whole
+ * run's. Returns the operations done. */
+static uint64_t run_phase2(struct world *w, const struct phase *ph0, const struct phase *ph1,
+                           uint64_t total)
+{
+    int t = w->nthreads, nph = ph1 ? 2 : 1;
     struct round_ctl rc = { .stop = 0 };
     rc.ks = calloc((size_t)t, sizeof *rc.ks);
     pthread_t *th = calloc((size_t)t, sizeof *th);
@@ -441,8 +550,10 @@ static uint64_t run_phase(struct world *w, const struct phase *ph, uint64_t tota
         struct worker *k = &rc.ks[i];
         k->w = w;
         k->idx = i;
-        k->rng = O.seed * 1000003u + (uint64_t)i * 7919u + name_hash(ph->name);
-        k->ph = ph;
+        k->rng = O.seed * 1000003u + (uint64_t)i * 7919u + name_hash(ph0->name);
+        k->phs[0] = ph0;
+        k->phs[1] = ph1;
+        k->nph = nph;
         k->bar = &rc.bar;
         k->stop = &rc.stop;
         k->quota = share(total, i, t);
@@ -451,22 +562,25 @@ static uint64_t run_phase(struct world *w, const struct phase *ph, uint64_t tota
         k->us = calloc(cap, sizeof *k->us);
         k->ids = calloc(cap, sizeof *k->ids);
         k->idcopy = calloc(cap, sizeof *k->idcopy);
-        if (!k->ev || !k->us || !k->ids || !k->idcopy ||
-            bench_samples_init(&k->lat, k->quota + 1))
-            die("out of memory for pools and samples");
-        if (ph == &PH_SIGNIN)
+        if (!k->ev || !k->us || !k->ids || !k->idcopy)
+            die("out of memory for pools");
+        /* a phase's share of the quota, and the last round it may run whole */
+        for (int p = 0; p < nph; p++)
+            if (bench_samples_init(&k->lats[p], k->quota / (size_t)nph + cap + 1))
+                die("out of memory for samples");
+        if (ph0 == &PH_SIGNIN)
             CHECK(risk_verdict_new(&k->v));
-        for (int j = 0; ph == &PH_SIGNIN_BULK && j < BATCH; j++)
+        for (int j = 0; ph0 == &PH_SIGNIN_BULK && j < BATCH; j++)
             CHECK(risk_verdict_new(&k->vs[j]));
     }
-    uint64_t start = bench_ns(), timed = 0;
+    uint64_t start = bench_ns(), timed[2] = { 0, 0 };
     for (int i = 0; i < t; i++) {
         rc.ks[i].deadline = O.budget > 0 ? start + (uint64_t)(O.budget * 1e9) : UINT64_MAX;
         if (pthread_create(&th[i], NULL, worker_main, &rc.ks[i]))
             die("pthread_create failed");
     }
     int truncated = 0;
-    for (;;) {
+    for (unsigned round = 0;; round++) {
         pthread_barrier_wait(&rc.bar); /* A */
         int done = 1, late = bench_ns() > rc.ks[0].deadline;
         for (int i = 0; i < t; i++) {
@@ -485,24 +599,19 @@ static uint64_t run_phase(struct world *w, const struct phase *ph, uint64_t tota
             t0 = rc.ks[i].run_t0 < t0 ? rc.ks[i].run_t0 : t0;
             t1 = rc.ks[i].run_t1 > t1 ? rc.ks[i].run_t1 : t1;
         }
-        timed += t1 - t0;
+        timed[round % (unsigned)nph] += t1 - t0;
     }
     uint64_t wall = bench_ns() - start;
     for (int i = 0; i < t; i++)
         pthread_join(th[i], NULL);
 
-    bench_samples all = { 0 };
-    uint64_t ops = 0, cpu = 0, dec[3] = { 0 }, closed = 0;
+    uint64_t ops = 0;
+    for (int p = 0; p < nph; p++)
+        ops += phase_figures(w, p ? ph1 : ph0, p, rc.ks, timed[p], wall, truncated);
     for (int i = 0; i < t; i++) {
         struct worker *k = &rc.ks[i];
-        ops += k->done;
-        cpu += k->cpu_ns;
-        for (int d = 0; d < 3; d++)
-            dec[d] += k->decisions[d];
-        closed += k->closed;
-        if (bench_samples_merge(&all, &k->lat))
-            die("out of memory");
-        bench_samples_free(&k->lat);
+        for (int p = 0; p < nph; p++)
+            bench_samples_free(&k->lats[p]);
         free(k->ev);
         free(k->us);
         free(k->ids);
@@ -512,34 +621,15 @@ static uint64_t run_phase(struct world *w, const struct phase *ph, uint64_t tota
         for (int j = 0; j < BATCH; j++)
             risk_verdict_free(k->vs[j]);
     }
-    bench_samples_sort(&all);
-    const char *p = w->prefix, *op = ph->name;
-    bench_figf((double)ops, "ops", "%s.%s.ops", p, op);
-    bench_figf(timed ? (double)ops * 1e9 / (double)timed : 0, "ops/s", "%s.%s.throughput", p,
-               op);
-    bench_figf(bench_samples_q(&all, 0.50), "ns", "%s.%s.p50", p, op);
-    bench_figf(bench_samples_q(&all, 0.99), "ns", "%s.%s.p99", p, op);
-    bench_figf(bench_samples_q(&all, 0.999), "ns", "%s.%s.p99.9", p, op);
-    bench_figf(ops ? (double)cpu / (double)ops : 0, "ns", "%s.%s.cpu_per_op", p, op);
-    bench_figf((double)timed / 1e9, "s", "%s.%s.timed", p, op);
-    bench_figf((double)wall / 1e9, "s", "%s.%s.wall", p, op);
-    if (truncated)
-        bench_figf(O.budget, "s", "%s.%s.stopped_by_budget", p, op);
-    if (ph == &PH_SIGNIN || ph == &PH_SIGNIN_BULK) {
-        bench_figf((double)dec[0], "ops", "%s.%s.allow", p, op);
-        bench_figf((double)dec[1], "ops", "%s.%s.require_password_change", p, op);
-        bench_figf((double)dec[2], "ops", "%s.%s.block", p, op);
-    }
-    if (ph == &PH_DISMISS)
-        bench_figf((double)closed, "events", "%s.dismiss.events_closed", p);
-    if (ph == &PH_INGEST && w->kind == ST_JFULL && O.fsync_rate > 0 && timed)
-        bench_figf((double)ops * 1e9 / (double)timed / O.fsync_rate, "x",
-                   "%s.ingest.per_fdatasync", p);
-    bench_samples_free(&all);
     pthread_barrier_destroy(&rc.bar);
     free(rc.ks);
     free(th);
     return ops;
+}
+
+static uint64_t run_phase(struct world *w, const struct phase *ph, uint64_t total)
+{
+    return run_phase2(w, ph, NULL, total);
 }
 
 /* ------------------------------------------------------------------ */
@@ -612,7 +702,7 @@ static void run_config(int kind, int nthreads)
         open_engine(&w, store_durability[kind], NULL);
     }
     double before = kind != ST_MEMORY ? file_bytes(w.path) : 0;
-    uint64_t ev = run_phase(&w, &PH_INGEST, O.events);
+    uint64_t ev = run_phase2(&w, &PH_INGEST, &PH_INGEST_BULK, O.events);
     if (kind != ST_MEMORY) {
         /* what off and normal still hold in the write buffer counts too */
         CHECK(risk_engine_sync(w.eng));
@@ -626,7 +716,7 @@ static void run_config(int kind, int nthreads)
     }
     run_phase(&w, &PH_SIGNIN, O.signins);
     run_phase(&w, &PH_SIGNIN_BULK, O.signins);
-    run_phase(&w, &PH_DISMISS, O.dismisses);
+    run_phase2(&w, &PH_DISMISS, &PH_DISMISS_BULK, O.dismisses);
     if (kind != ST_MEMORY) {
         CHECK(risk_engine_sync(w.eng));
         bench_figf(file_bytes(w.path), "bytes", "%s.journal.bytes_end", w.prefix);
