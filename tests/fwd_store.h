@@ -3,7 +3,8 @@
  * misbehave and keep the rest honest.
  *
  * One per test program (the state is a static): fill FWD.in, build the
- * table with fwd_table(), replace the callbacks the test needs, and reach
+ * table with fwd_table() (fwd_memory() does both over a new memory
+ * store), replace the callbacks the test needs, and reach
  * the inner store through FWD.in from the replacements. The table is not
  * a built-in one, so the engine guards it (lib/store_guard.c), as it
  * guards any host's store.
@@ -22,6 +23,7 @@
 #include <librisk/store.h>
 
 #include <stddef.h>
+#include <string.h>
 
 static struct {
     risk_store in;
@@ -97,6 +99,11 @@ static void fwd_prefetch_users(void *ctx, const char *const *ids, size_t n)
     (void)ctx;
     FWD.in.prefetch_users(FWD.in.ctx, ids, n);
 }
+static void fwd_prefetch_events(void *ctx, const char *const *ids, size_t n)
+{
+    (void)ctx;
+    FWD.in.prefetch_events(FWD.in.ctx, ids, n);
+}
 
 /* The forwarding table over FWD.in: the same optional callbacks as the
  * inner store has, each passed on with the inner store's ctx. */
@@ -117,8 +124,19 @@ static risk_store fwd_table(void)
         .compact = in->compact ? fwd_compact : NULL,
         .backup = in->backup ? fwd_backup : NULL,
         .prefetch_users = in->version >= 2 && in->prefetch_users ? fwd_prefetch_users : NULL,
+        .prefetch_events = in->version >= 3 && in->prefetch_events ? fwd_prefetch_events : NULL,
     };
     return s;
+}
+
+/* FWD cleared, over a new memory store; *out its forwarding table. */
+static inline int fwd_memory(risk_store *out)
+{
+    memset(&FWD, 0, sizeof FWD);
+    int rc = risk_memory_store_new(&FWD.in);
+    if (rc == RISK_OK)
+        *out = fwd_table();
+    return rc;
 }
 
 #endif

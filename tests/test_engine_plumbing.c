@@ -39,10 +39,9 @@ static int hs_list_users(void *c, risk_level m, risk_user_visit_fn fn, void *a)
 static void hs_open(uint32_t retries)
 {
     fx_close();
-    memset(&FWD, 0, sizeof FWD);
     meta_code = 0;
-    cr_assert(eq(int, risk_memory_store_new(&FWD.in), RISK_OK));
-    risk_store s = fwd_table();
+    risk_store s;
+    cr_assert(eq(int, fwd_memory(&s), RISK_OK));
     s.get_meta = hs_get_meta;
     s.list_users = hs_list_users;
     fx_open_on(&s, NULL, 0, retries);

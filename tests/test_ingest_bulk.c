@@ -171,21 +171,23 @@ static void (*inner_users)(void *, const char *const *, size_t);
 static void (*inner_events)(void *, const char *const *, size_t);
 static size_t n_users, n_events, user_calls, event_calls;
 
-static void count_users(void *ctx, const char *const *ids, size_t n)
+static void count(const char *const *ids, size_t n, size_t *calls, size_t *total)
 {
-    user_calls++;
+    ++*calls;
     for (size_t i = 0; i < n; i++)
         cr_assert(eq(int, risk_id_check(ids[i]), RISK_OK));
-    n_users += n;
+    *total += n;
+}
+
+static void count_users(void *ctx, const char *const *ids, size_t n)
+{
+    count(ids, n, &user_calls, &n_users);
     inner_users(ctx, ids, n);
 }
 
 static void count_events(void *ctx, const char *const *ids, size_t n)
 {
-    event_calls++;
-    for (size_t i = 0; i < n; i++)
-        cr_assert(eq(int, risk_id_check(ids[i]), RISK_OK));
-    n_events += n;
+    count(ids, n, &event_calls, &n_events);
     inner_events(ctx, ids, n);
 }
 

@@ -52,10 +52,9 @@ static int stuck_view_user(void *c, const char *id, risk_user_visit_fn fn, void 
 static void stuck_open(void)
 {
     fx_close();
-    memset(&FWD, 0, sizeof FWD);
     stuck_id = NULL;
-    cr_assert(eq(int, risk_memory_store_new(&FWD.in), RISK_OK));
-    risk_store s = fwd_table();
+    risk_store s;
+    cr_assert(eq(int, fwd_memory(&s), RISK_OK));
     s.view_user = stuck_view_user;
     fx_open_on(&s, NULL, 0, 0);
 }
@@ -123,9 +122,8 @@ static int conflict_get_user(const char *cb)
 static void receipt_open(uint32_t retries)
 {
     fx_close();
-    memset(&FWD, 0, sizeof FWD);
-    cr_assert(eq(int, risk_memory_store_new(&FWD.in), RISK_OK));
-    risk_store s = fwd_table();
+    risk_store s;
+    cr_assert(eq(int, fwd_memory(&s), RISK_OK));
     fx_now = T0;
     risk_engine_options o;
     risk_engine_options_init(&o);

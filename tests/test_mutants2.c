@@ -402,9 +402,9 @@ static int tamper_list_users(void *c, risk_level m, risk_user_visit_fn fn, void 
 static risk_store fwd_fresh(void)
 {
     fx_close();
-    memset(&FWD, 0, sizeof FWD);
-    cr_assert(eq(int, risk_memory_store_new(&FWD.in), RISK_OK));
-    return fwd_table();
+    risk_store s;
+    cr_assert(eq(int, fwd_memory(&s), RISK_OK));
+    return s;
 }
 
 /* ... whose list_users can tamper (tamper_on) or inject (inject_in_list);

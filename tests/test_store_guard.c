@@ -212,10 +212,9 @@ static void ingest(const char *user, const char *id, risk_level lvl, int64_t at)
  * that blocks high risk. */
 static void setup(void)
 {
-    memset(&FWD, 0, sizeof FWD);
     MODE = M_NONE;
-    cr_assert(eq(int, risk_memory_store_new(&FWD.in), RISK_OK));
-    risk_store s = fwd_table();
+    risk_store s;
+    cr_assert(eq(int, fwd_memory(&s), RISK_OK));
     s.get_user = h_get_user;
     s.get_event = h_get_event;
     s.user_events = h_user_events;
