@@ -1044,6 +1044,14 @@ RISK_API int risk_engine_ingest(risk_engine *engine, const char *actor, const ri
  *       (risk_store.prefetch_users and prefetch_events, where it has them),
  *       so that the built-in stores fetch them from memory at once: the
  *       same ingests cost less than one call each (docs/performance.md).
+ * @note On a journal in #RISK_DURABILITY_FULL the items of a call share
+ *       their syncs: each item commits on its own, and the call waits for
+ *       the disk once per 16 items instead of once per item. An item's
+ *       result is #RISK_OK only once its commit is durable; a failed write
+ *       or sync fails every item that waited for it (#RISK_EIO), as it
+ *       fails a single commit. With a `feedback` or `user_changed` hook
+ *       (which run once a commit is durable) each item waits for its own
+ *       sync.
  * @note Thread-safe. @since 0.1
  */
 RISK_API int risk_engine_ingest_bulk(risk_engine *engine, const char *actor,
@@ -1162,7 +1170,8 @@ RISK_API int risk_engine_dismiss(risk_engine *engine, const char *actor, const c
  *       commit as a conflict on every attempt (engines or processes sharing
  *       the store); that item changed nothing.
  * @note Before each 16 users the store is told them
- *       (risk_store.prefetch_users, where it has it), as
+ *       (risk_store.prefetch_users, where it has it), and on a journal in
+ *       #RISK_DURABILITY_FULL the items share their syncs, as
  *       risk_engine_ingest_bulk() does.
  * @note Thread-safe. @since 0.1
  */

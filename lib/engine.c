@@ -757,9 +757,18 @@ int uop_keep_feedback(struct uop *o, const risk_event *ev)
     return rc;
 }
 
-int run_user_op(risk_engine *e, const char *actor, const char *user_id, uop_fn fn,
-                       void *arg)
+int run_user_op(risk_engine *e, const char *actor, const char *user_id, uop_fn fn, void *arg)
 {
+    return run_user_op_at(e, actor, user_id, fn, arg, NULL);
+}
+
+int run_user_op_at(risk_engine *e, const char *actor, const char *user_id, uop_fn fn, void *arg,
+                   uint64_t *defer)
+{
+    if (defer != NULL) /* hooks run once the commit is durable: those wait here */
+        *defer = 0;
+    if (e->opts.feedback || e->opts.user_changed)
+        defer = NULL;
     struct uop o;
     memset(&o, 0, sizeof o);
     o.e = e;
@@ -793,7 +802,9 @@ int run_user_op(risk_engine *e, const char *actor, const char *user_id, uop_fn f
     /* The next operation on this user may commit while this one waits for
      * the disk: its frame follows this one's, so a sync covering it covers
      * this one too, and a failed sync fails both. */
-    if (rc == RISK_OK && ticket)
+    if (rc == RISK_OK && ticket && defer != NULL)
+        *defer = ticket;
+    else if (rc == RISK_OK && ticket)
         rc = e->split->wait_durable(e->host.ctx, ticket);
     if (rc == RISK_ECONFLICT)
         risk_err(rc, "store: conflict persisted after %u retries",

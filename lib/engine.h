@@ -219,6 +219,14 @@ void uop_settle(struct uop *o, uint32_t closed, risk_state s, risk_detail d);
 int uop_keep_feedback(struct uop *o, const risk_event *ev);
 void uop_hooks(struct uop *o);
 int run_user_op(risk_engine *e, const char *actor, const char *user_id, uop_fn fn, void *arg);
+/* run_user_op, but when defer is not NULL and the engine may defer (a
+ * store that commits and waits for the disk in two steps, no post-commit
+ * hooks), a commit that still has to become durable returns RISK_OK at
+ * once with its ticket in *defer (else *defer is 0): the caller then waits
+ * with e->split->wait_durable before it reports the result (the bulk
+ * calls, whose items share their syncs). */
+int run_user_op_at(risk_engine *e, const char *actor, const char *user_id, uop_fn fn, void *arg,
+                   uint64_t *defer);
 int check_actor_user(const char *actor, const char *user_id);
 void arrive_at_risk(risk_user *u);
 

@@ -226,8 +226,8 @@ static int check_detection(const risk_event *ev)
     return risk_check_id("event.user_id", ev->user_id);
 }
 
-int risk_engine_ingest(risk_engine *engine, const char *actor, const risk_event *event,
-                       uint32_t flags)
+static int ingest_at(risk_engine *engine, const char *actor, const risk_event *event,
+                     uint32_t flags, uint64_t *defer)
 {
     CHECK_ENGINE(engine);
     int rc = risk_check_id("actor", actor);
@@ -238,7 +238,13 @@ int risk_engine_ingest(risk_engine *engine, const char *actor, const risk_event 
     if (flags & ~RISK_INGEST_UPDATE)
         return risk_err(RISK_EINVAL, "flags: unknown bits 0x%x", (unsigned)flags);
     struct ingest_arg a = { event, flags };
-    return run_user_op(engine, actor, event->user_id, op_ingest, &a);
+    return run_user_op_at(engine, actor, event->user_id, op_ingest, &a, defer);
+}
+
+int risk_engine_ingest(risk_engine *engine, const char *actor, const risk_event *event,
+                       uint32_t flags)
+{
+    return ingest_at(engine, actor, event, flags, NULL);
 }
 
 /* The bulk ingest and dismissal hint the store the users (and the event
@@ -259,6 +265,25 @@ static void hint_users(risk_engine *engine, const char *const *user_ids, size_t 
             ids[k++] = user_ids[i];
     if (k)
         engine->st.prefetch_users(engine->st.ctx, ids, k);
+}
+
+/* The end of a bulk call's chunk: its commits still waiting for the disk
+ * (tickets, 0: none) share one wait, for the last of them (a sync covers
+ * every frame before its target). A failed wait fails each of them, as it
+ * fails a commit that waited alone. Returns the chunk's failures. */
+static int settle_chunk(risk_engine *engine, int *results, const uint64_t *tickets, size_t m)
+{
+    uint64_t last = 0;
+    for (size_t i = 0; i < m; i++)
+        last = tickets[i] > last ? tickets[i] : last;
+    int rc = last ? engine->split->wait_durable(engine->host.ctx, last) : RISK_OK;
+    int failed = 0;
+    for (size_t i = 0; i < m; i++) {
+        if (rc != RISK_OK && tickets[i] != 0)
+            results[i] = rc;
+        failed += results[i] != RISK_OK;
+    }
+    return failed;
 }
 
 static void hint_ingest(risk_engine *engine, const risk_event *const *events, size_t m)
@@ -297,10 +322,11 @@ int risk_engine_ingest_bulk(risk_engine *engine, const char *actor,
         size_t m = n - at < BULK_CHUNK ? n - at : BULK_CHUNK;
         if (engine->st.prefetch_users || engine->st.prefetch_events)
             hint_ingest(engine, events + at, m);
-        for (size_t i = at; i < at + m; i++) {
-            results[i] = risk_engine_ingest(engine, actor, events[i], flags);
-            failed += results[i] != RISK_OK && failed < INT_MAX; /* saturates */
-        }
+        uint64_t tickets[BULK_CHUNK] = { 0 }; /* 0 also for an item refused before its op */
+        for (size_t i = 0; i < m; i++)
+            results[at + i] = ingest_at(engine, actor, events[at + i], flags, &tickets[i]);
+        int f = settle_chunk(engine, results + at, tickets, m);
+        failed = failed > INT_MAX - f ? INT_MAX : failed + f; /* saturates */
     }
     return failed;
 }
@@ -532,8 +558,8 @@ static int op_dismiss(struct uop *o)
     return uop_write(o);
 }
 
-int risk_engine_dismiss(risk_engine *engine, const char *actor, const char *user_id,
-                        const char *note, uint32_t *closed)
+static int dismiss_at(risk_engine *engine, const char *actor, const char *user_id,
+                      const char *note, uint32_t *closed, uint64_t *defer)
 {
     CHECK_ENGINE(engine);
     int rc = check_actor_user(actor, user_id);
@@ -542,10 +568,16 @@ int risk_engine_dismiss(risk_engine *engine, const char *actor, const char *user
     if (rc)
         return rc;
     struct dismiss_arg a = { note, 0 };
-    rc = run_user_op(engine, actor, user_id, op_dismiss, &a);
+    rc = run_user_op_at(engine, actor, user_id, op_dismiss, &a, defer);
     if (closed)
         *closed = rc == RISK_OK ? a.closed : 0;
     return rc;
+}
+
+int risk_engine_dismiss(risk_engine *engine, const char *actor, const char *user_id,
+                        const char *note, uint32_t *closed)
+{
+    return dismiss_at(engine, actor, user_id, note, closed, NULL);
 }
 
 int risk_engine_dismiss_bulk(risk_engine *engine, const char *actor, const char *const *user_ids,
@@ -564,13 +596,14 @@ int risk_engine_dismiss_bulk(risk_engine *engine, const char *actor, const char 
         size_t m = n - at < BULK_CHUNK ? n - at : BULK_CHUNK;
         if (engine->st.prefetch_users)
             hint_users(engine, user_ids + at, m);
-        for (size_t i = at; i < at + m; i++) {
-            uint32_t c = 0;
-            results[i] = risk_engine_dismiss(engine, actor, user_ids[i], note, &c);
-            if (closed)
-                closed[i] = c;
-            failed += results[i] != RISK_OK && failed < INT_MAX; /* saturates */
-        }
+        uint64_t tickets[BULK_CHUNK] = { 0 };
+        uint32_t c[BULK_CHUNK];
+        for (size_t i = 0; i < m; i++)
+            results[at + i] = dismiss_at(engine, actor, user_ids[at + i], note, &c[i], &tickets[i]);
+        int f = settle_chunk(engine, results + at, tickets, m);
+        for (size_t i = 0; closed && i < m; i++)
+            closed[at + i] = results[at + i] == RISK_OK ? c[i] : 0;
+        failed = failed > INT_MAX - f ? INT_MAX : failed + f; /* saturates */
     }
     return failed;
 }

@@ -286,3 +286,94 @@ Test(ingest_bulk, memory_store_hints_change_nothing)
     cr_assert(eq(int, fx_level("u1"), RISK_LEVEL_HIGH));
     cr_assert(eq(int, fx_evstate("ev-1"), RISK_EVENT_ACTIVE));
 }
+
+/* R-CC-3 (group commit) in a bulk call: in `full` durability the items of
+ * one call share their syncs, 16 items a wait, and each item's result is
+ * RISK_OK only once its commit is on the disk. With post-commit hooks
+ * (feedback, user_changed) each item waits for its own sync, as one call
+ * does. */
+static int syncs;
+static void count_sync(int fd)
+{
+    (void)fd;
+    syncs++;
+}
+
+static void full_journal(const char *path, int with_hooks)
+{
+    risk_store st;
+    risk_journal_options jo = RISK_JOURNAL_OPTIONS_INIT; /* full */
+    cr_assert(eq(int, jo.durability, RISK_DURABILITY_FULL));
+    cr_assert(eq(int, risk_journal_open(&st, path, &jo, NULL), RISK_OK), "%s", risk_error_last());
+    risk_engine_free(fx);
+    fx = NULL;
+    if (with_hooks) {
+        fx_open_on(&st, NULL, 0, 0); /* the fixture sets feedback and user_changed */
+    } else {
+        risk_engine_options o;
+        risk_engine_options_init(&o);
+        o.clock = fx_clock;
+        cr_assert(eq(int, risk_engine_new(&fx, &st, &o), RISK_OK), "%s", risk_error_last());
+    }
+}
+
+static int ingest_32(int first, int *res)
+{
+    risk_event *ev[32];
+    for (int i = 0; i < 32; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "d-%d", first + i);
+        cr_assert(eq(int, risk_event_new(&ev[i], id, "u1", "x", RISK_LEVEL_HIGH, T0), RISK_OK));
+    }
+    int failed = risk_engine_ingest_bulk(fx, "detector", (const risk_event *const *)ev, 32, 0, res);
+    for (int i = 0; i < 32; i++)
+        risk_event_free(ev[i]);
+    return failed;
+}
+
+Test(ingest_bulk, full_durability_shares_syncs)
+{
+    char dir[] = "/tmp/librisk-ingest-bulk-XXXXXX", path[64];
+    cr_assert(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/j", dir);
+    int res[32];
+    for (int hooks = 0; hooks < 2; hooks++) {
+        full_journal(path, hooks);
+        syncs = 0;
+        risk_journal_test_before_sync(count_sync);
+        cr_assert(eq(int, ingest_32(hooks * 100, res), 0), "%s", risk_error_last());
+        risk_journal_test_before_sync(NULL);
+        if (hooks)
+            cr_assert(eq(int, syncs, 32)); /* one per item, as one call each */
+        else
+            cr_assert(le(int, syncs, 2), "%d syncs for two chunks of 16", syncs);
+        risk_engine_free(fx);
+        fx = NULL;
+    }
+    /* every item is on the disk */
+    full_journal(path, 0);
+    for (int i = 0; i < 32; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "d-%d", i);
+        cr_assert(eq(int, fx_evstate(id), RISK_EVENT_ACTIVE));
+        snprintf(id, sizeof id, "d-%d", 100 + i);
+        cr_assert(eq(int, fx_evstate(id), RISK_EVENT_ACTIVE));
+    }
+    /* a failed sync fails every item that waited for it, and none of them
+     * is in the journal when it is opened again */
+    risk_journal_test_fail_sync(1);
+    cr_assert(eq(int, ingest_32(200, res), 32));
+    risk_journal_test_fail_sync(0);
+    for (int i = 0; i < 32; i++)
+        cr_assert(eq(int, res[i], RISK_EIO), "item %d: %d", i, res[i]);
+    risk_engine_free(fx);
+    fx = NULL;
+    full_journal(path, 0);
+    risk_event *gone = NULL;
+    cr_assert(eq(int, risk_engine_event(&gone, fx, "d-200"), RISK_ENOTFOUND));
+    cr_assert(eq(int, fx_evstate("d-31"), RISK_EVENT_ACTIVE));
+    risk_engine_free(fx);
+    fx = NULL;
+    cr_assert(eq(int, unlink(path), 0));
+    cr_assert(eq(int, rmdir(dir), 0));
+}
