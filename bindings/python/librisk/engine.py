@@ -520,7 +520,12 @@ class Engine:
         Returns an :class:`IngestResult` per event, in order: a failed item
         (an invalid field is ``InvalidArgument``) carries its error and
         changed nothing. An item that is not an :class:`Event` raises
-        ``InvalidArgument`` before any event is ingested."""
+        ``InvalidArgument`` before any event is ingested. On the built-in
+        stores the call fetches users and event ids ahead of their lookups,
+        and on a journal with full durability its items share their syncs
+        (one wait per 16 items), so many events cost much less than one
+        :meth:`ingest` each; an item is reported ingested only once it is
+        on the disk."""
         evs = list(events)
         for e in evs:
             if not isinstance(e, Event):
@@ -698,7 +703,9 @@ class Engine:
     def dismiss(self, user_ids: Union[str, Iterable[str]], *, note: Optional[str] = None,
                 actor: Optional[str] = None) -> Union[DismissResult, List[DismissResult]]:
         """Dismiss all risk of one user (raises on failure) or of many users,
-        each atomic on its own, with a result per user (R-DI-1…4)."""
+        each atomic on its own, with a result per user (R-DI-1…4). On the
+        built-in stores many users go through ``risk_engine_dismiss_bulk``,
+        which fetches and syncs ahead as :meth:`ingest_many` does."""
         if isinstance(user_ids, str):
             closed = c_uint32()
             lib.risk_engine_dismiss(self._h, self._a(actor), enc(user_ids, "user_id"),
