@@ -1048,8 +1048,11 @@ RISK_API int risk_engine_ingest(risk_engine *engine, const char *actor, const ri
  *       their syncs: each item commits on its own, and the call waits for
  *       the disk once per 16 items instead of once per item. An item's
  *       result is #RISK_OK only once its commit is durable; a failed write
- *       or sync fails every item that waited for it (#RISK_EIO), as it
- *       fails a single commit. With a `feedback` or `user_changed` hook
+ *       or sync fails (#RISK_EIO) every item whose commit it left off the
+ *       disk, as it fails a single commit, and every later item of those
+ *       16 that succeeded without a commit of its own (it may rest on a
+ *       lost one), as the failed journal would have refused it. With a
+ *       `feedback` or `user_changed` hook
  *       (which run once a commit is durable) each item waits for its own
  *       sync.
  * @note Thread-safe. @since 0.1

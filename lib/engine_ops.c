@@ -269,18 +269,28 @@ static void hint_users(risk_engine *engine, const char *const *user_ids, size_t 
 
 /* The end of a bulk call's chunk: its commits still waiting for the disk
  * (tickets, 0: none) share one wait, for the last of them (a sync covers
- * every frame before its target). A failed wait fails each of them, as it
- * fails a commit that waited alone. Returns the chunk's failures. */
+ * every frame before its target). When that wait fails, each commit is
+ * asked on its own (an earlier sync may have covered it: the journal
+ * keeps what its last good sync covered; else it failed, as a commit that
+ * waited alone fails), and from the first lost commit on, an item that
+ * succeeded without committing (an idempotent re-ingest, a dismissal with
+ * nothing to close) may rest on what was lost: it fails too, as it would
+ * have against the failed journal one call at a time. Returns the
+ * chunk's failures. */
 static int settle_chunk(risk_engine *engine, int *results, const uint64_t *tickets, size_t m)
 {
     uint64_t last = 0;
     for (size_t i = 0; i < m; i++)
         last = tickets[i] > last ? tickets[i] : last;
     int rc = last ? engine->split->wait_durable(engine->host.ctx, last) : RISK_OK;
-    int failed = 0;
+    int failed = 0, lost = 0;
     for (size_t i = 0; i < m; i++) {
-        if (rc != RISK_OK && tickets[i] != 0)
+        if (rc != RISK_OK && tickets[i] != 0) {
+            results[i] = engine->split->wait_durable(engine->host.ctx, tickets[i]);
+            lost |= results[i] != RISK_OK;
+        } else if (lost && results[i] == RISK_OK) {
             results[i] = rc;
+        }
         failed += results[i] != RISK_OK;
     }
     return failed;

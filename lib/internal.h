@@ -357,7 +357,7 @@ static inline int risk_store_same_table(const risk_store *a, const risk_store *b
     return risk_store_same_calls(a, b) && a->close == b->close && a->view_user == b->view_user &&
            a->list_users == b->list_users && a->read_history == b->read_history &&
            a->compact == b->compact && a->backup == b->backup &&
-           a->prefetch_users == b->prefetch_users;
+           a->prefetch_users == b->prefetch_users && a->prefetch_events == b->prefetch_events;
 }
 /* Whether s is, callback for callback, a table this library made (the
  * memory or the journal store's): the engine calls those unguarded. */

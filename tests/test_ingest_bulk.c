@@ -377,3 +377,88 @@ Test(ingest_bulk, full_durability_shares_syncs)
     cr_assert(eq(int, unlink(path), 0));
     cr_assert(eq(int, rmdir(dir), 0));
 }
+
+/* R-CC-3, found by review: a failed shared wait fails only what it lost.
+ * Items an earlier sync made durable (risk_engine_sync, a backup, another
+ * thread's round) are in the journal after the failure and stay RISK_OK;
+ * the clock of item 8's operation makes items 0..7 durable, then the
+ * chunk's own sync fails. */
+static int clock_calls, sync_at = -1;
+static int64_t syncing_clock(void *ud)
+{
+    (void)ud;
+    if (clock_calls++ == sync_at) {
+        cr_assert(eq(int, risk_engine_sync(fx), RISK_OK), "%s", risk_error_last());
+        risk_journal_test_fail_sync(1);
+    }
+    return T0;
+}
+
+static void full_journal_clock(const char *path)
+{
+    risk_store st;
+    cr_assert(eq(int, risk_journal_open(&st, path, NULL, NULL), RISK_OK), "%s", risk_error_last());
+    risk_engine_options o;
+    risk_engine_options_init(&o);
+    o.clock = syncing_clock;
+    cr_assert(eq(int, risk_engine_new(&fx, &st, &o), RISK_OK), "%s", risk_error_last());
+}
+
+static int in_journal(const char *id)
+{
+    risk_event *g = NULL;
+    int there = risk_engine_event(&g, fx, id) == RISK_OK;
+    risk_event_free(g);
+    return there;
+}
+
+Test(ingest_bulk, failed_wait_fails_only_what_it_lost)
+{
+    char dir[] = "/tmp/librisk-ingest-bulk-XXXXXX", path[64];
+    cr_assert(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/j", dir);
+    risk_engine_free(fx);
+    full_journal_clock(path);
+    risk_event *ev[16];
+    for (int i = 0; i < 16; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "d-%d", i);
+        cr_assert(eq(int, risk_event_new(&ev[i], id, "u1", "x", RISK_LEVEL_HIGH, T0), RISK_OK));
+    }
+    int res[16];
+    clock_calls = 0;
+    sync_at = 8; /* item 8's operation: items 0..7 committed */
+    int failed = risk_engine_ingest_bulk(fx, "detector", (const risk_event *const *)ev, 16, 0, res);
+    sync_at = -1;
+    risk_journal_test_fail_sync(0);
+    cr_assert(eq(int, failed, 8));
+    for (int i = 0; i < 16; i++)
+        risk_event_free(ev[i]);
+    risk_engine_free(fx);
+    full_journal_clock(path);
+    for (int i = 0; i < 16; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "d-%d", i);
+        cr_assert(eq(int, res[i], i < 8 ? RISK_OK : RISK_EIO), "item %d", i);
+        cr_assert(eq(int, in_journal(id), i < 8), "item %d", i);
+    }
+    /* The same detection twice in one chunk: the second commits nothing
+     * (R-OP-1) and rests on the first, which the failed sync loses; one
+     * call each, the failed journal would refuse it: both fail. */
+    risk_event *a = NULL;
+    cr_assert(eq(int, risk_event_new(&a, "dup", "u1", "x", RISK_LEVEL_HIGH, T0), RISK_OK));
+    const risk_event *two[2] = { a, a };
+    risk_journal_test_fail_sync(1);
+    cr_assert(eq(int, risk_engine_ingest_bulk(fx, "detector", two, 2, 0, res), 2));
+    risk_journal_test_fail_sync(0);
+    cr_assert(eq(int, res[0], RISK_EIO));
+    cr_assert(eq(int, res[1], RISK_EIO));
+    risk_event_free(a);
+    risk_engine_free(fx);
+    full_journal_clock(path);
+    cr_assert(eq(int, in_journal("dup"), 0));
+    risk_engine_free(fx);
+    fx = NULL;
+    cr_assert(eq(int, unlink(path), 0));
+    cr_assert(eq(int, rmdir(dir), 0));
+}

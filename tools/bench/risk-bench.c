@@ -558,6 +558,11 @@ static uint64_t run_phase2(struct world *w, const struct phase *ph0, const struc
         k->stop = &rc.stop;
         k->quota = share(total, i, t);
         k->pool_cap = cap;
+        if (nph == 2) { /* at least one round each: a round at most half the quota */
+            size_t half = (size_t)(k->quota / 2 + BATCH - 1) / BATCH * BATCH;
+            if (half >= BATCH && half < cap)
+                k->pool_cap = half;
+        }
         k->ev = calloc(cap, sizeof *k->ev);
         k->us = calloc(cap, sizeof *k->us);
         k->ids = calloc(cap, sizeof *k->ids);
