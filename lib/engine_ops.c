@@ -299,20 +299,20 @@ static int settle_chunk(risk_engine *engine, int *results, const uint64_t *ticke
 static void hint_ingest(risk_engine *engine, const risk_event *const *events, size_t m)
 {
     const char *users[BULK_CHUNK], *ids[BULK_CHUNK];
-    size_t nu = 0, ni = 0, len;
+    size_t k = 0, len;
     for (size_t i = 0; i < m; i++) {
         const risk_event *ev = events[i];
         if (ev == NULL || ev->id == NULL || ev->user_id == NULL ||
             risk_check_id_len("event.id", ev->id, &len) != RISK_OK ||
             risk_check_id_len("event.user_id", ev->user_id, &len) != RISK_OK)
             continue;
-        users[nu++] = ev->user_id;
-        ids[ni++] = ev->id;
+        users[k] = ev->user_id;
+        ids[k++] = ev->id;
     }
-    if (nu && engine->st.prefetch_users)
-        engine->st.prefetch_users(engine->st.ctx, users, nu);
-    if (ni && engine->st.prefetch_events)
-        engine->st.prefetch_events(engine->st.ctx, ids, ni);
+    if (k && engine->st.prefetch_users)
+        engine->st.prefetch_users(engine->st.ctx, users, k);
+    if (k && engine->st.prefetch_events)
+        engine->st.prefetch_events(engine->st.ctx, ids, k);
 }
 
 int risk_engine_ingest_bulk(risk_engine *engine, const char *actor,
