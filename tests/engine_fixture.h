@@ -88,6 +88,18 @@ static void fx_open(void)
 
 static risk_verdict *fx_verdict;
 
+/* A sign-in of user into fx_verdict fails with code and leaves the
+ * verdict block / store_error (R-PO-9: fail closed). */
+static inline void fx_expect_fail_closed(const char *user, int code)
+{
+    int rc = risk_engine_sign_in(fx, user, fx_verdict);
+    cr_assert(eq(int, rc, code), "%s", risk_error_last());
+    risk_decision d = risk_verdict_decision(fx_verdict);
+    risk_reason r = risk_verdict_reason(fx_verdict);
+    cr_assert(eq(int, (int)d, RISK_DECISION_BLOCK));
+    cr_assert(eq(int, (int)r, RISK_REASON_STORE_ERROR));
+}
+
 static void fx_close(void)
 {
     risk_engine_free(fx);
