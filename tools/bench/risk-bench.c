@@ -118,6 +118,8 @@ struct worker {
     uint32_t *perm, perm_n; /* dismiss order */
     risk_verdict *v;
     risk_verdict *vs[BATCH]; /* signin_bulk */
+    uint32_t bclosed[BATCH];  /* dismiss_bulk */
+    int bres[BATCH];          /* a bulk call's results */
     const struct phase *ph;   /* this round's phase */
     const struct phase *phs[2];
     int nph;
@@ -208,16 +210,28 @@ static void discard_upsert(struct worker *k, size_t n)
         risk_user_free(k->us[j]);
 }
 
-static size_t run_upsert(struct worker *k, size_t n)
+/* Items one call each, each call timed: op(k, i) runs item i. */
+static size_t run_each(struct worker *k, size_t n, int (*op)(struct worker *, size_t),
+                       const char *what)
 {
-    size_t j;
-    for (j = 0; j < n && !past_deadline(k, j); j++) {
+    size_t i;
+    for (i = 0; i < n && !past_deadline(k, i); i++) {
         uint64_t a = bench_ns();
-        CHECK(risk_engine_upsert_user(k->w->eng, ACTOR, k->us[j]));
-        bench_samples_add(k->lat, bench_ns() - a);
+        int rc = op(k, i);
+        uint64_t b = bench_ns();
+        if (rc)
+            die("%s: %s (%s)", what, risk_error_name(rc), risk_error_last());
+        bench_samples_add(k->lat, b - a);
     }
-    return j;
+    return i;
 }
+
+static int upsert_one(struct worker *k, size_t i)
+{
+    return risk_engine_upsert_user(k->w->eng, ACTOR, k->us[i]);
+}
+
+static size_t run_upsert(struct worker *k, size_t n) { return run_each(k, n, upsert_one, "upsert"); }
 
 static const char *const types[] = { "leakedCredentials", "anonymizedIPAddress",
                                      "unfamiliarFeatures", "atypicalTravel",
@@ -270,40 +284,53 @@ static void discard_ingest(struct worker *k, size_t n)
         risk_event_free(k->ev[i]);
 }
 
-static size_t run_ingest(struct worker *k, size_t n)
+static int ingest_one(struct worker *k, size_t i)
 {
-    size_t i;
-    for (i = 0; i < n && !past_deadline(k, i); i++) {
-        uint64_t a = bench_ns();
-        int rc = risk_engine_ingest(k->w->eng, ACTOR, k->ev[i], 0);
-        uint64_t b = bench_ns();
-        if (rc)
-            die("ingest: %s (%s)", risk_error_name(rc), risk_error_last());
-        bench_samples_add(k->lat, b - a);
-    }
-    return i;
+    return risk_engine_ingest(k->w->eng, ACTOR, k->ev[i], 0);
 }
 
-/* The same ingests, BATCH per risk_engine_ingest_bulk() call: the store
- * is hinted the users and event ids ahead of their lookups. Each call is
- * timed, and contributes its mean per event. */
-static size_t run_ingest_bulk(struct worker *k, size_t n)
+static size_t run_ingest(struct worker *k, size_t n) { return run_each(k, n, ingest_one, "ingest"); }
+
+/* Items BATCH per bulk call, each call timed: call(k, at, m) runs items
+ * at..at+m-1 (results in k->bres) and returns its count of failures;
+ * then done(k, at, m, bad) checks and tallies, untimed. A call adds its
+ * mean per item as one sample per item, or once (per_call). */
+static size_t run_bulk(struct worker *k, size_t n, int (*call)(struct worker *, size_t, size_t),
+                       void (*done)(struct worker *, size_t, size_t, int), int per_call)
 {
-    int res[BATCH];
     size_t at;
     for (at = 0; at < n && !past_deadline(k, at); at += BATCH) {
         size_t m = n - at < BATCH ? n - at : BATCH;
         uint64_t a = bench_ns();
-        int bad = risk_engine_ingest_bulk(k->w->eng, ACTOR,
-                                          (const risk_event *const *)k->ev + at, m, 0, res);
+        int bad = call(k, at, m);
         uint64_t b = bench_ns();
-        for (size_t i = 0; bad && i < m; i++)
-            if (res[i])
-                die("ingest bulk: %s", risk_error_name(res[i]));
-        for (size_t i = 0; i < m; i++)
+        done(k, at, m, bad);
+        for (size_t i = 0; i < (per_call ? 1 : m); i++)
             bench_samples_add(k->lat, (b - a) / m);
     }
     return at < n ? at : n;
+}
+
+/* The same ingests, BATCH per risk_engine_ingest_bulk() call: the store
+ * is hinted the users and event ids ahead of their lookups. Each call
+ * contributes its mean per event. */
+static int ingest_chunk(struct worker *k, size_t at, size_t m)
+{
+    return risk_engine_ingest_bulk(k->w->eng, ACTOR, (const risk_event *const *)k->ev + at, m, 0,
+                                   k->bres);
+}
+
+static void ingest_chunk_done(struct worker *k, size_t at, size_t m, int bad)
+{
+    (void)at;
+    for (size_t i = 0; bad && i < m; i++)
+        if (k->bres[i])
+            die("ingest bulk: %s", risk_error_name(k->bres[i]));
+}
+
+static size_t run_ingest_bulk(struct worker *k, size_t n)
+{
+    return run_bulk(k, n, ingest_chunk, ingest_chunk_done, 0);
 }
 
 static size_t prep_signin(struct worker *k, size_t max)
@@ -339,25 +366,27 @@ static size_t run_signin(struct worker *k, size_t n)
 }
 
 /* The same sign-ins, BATCH per risk_engine_sign_in_bulk() call: the
- * store is hinted the users ahead of their lookups. */
+ * store is hinted the users ahead of their lookups. One sample a call,
+ * as run_signin takes one a batch. */
+static int signin_chunk(struct worker *k, size_t at, size_t m)
+{
+    return risk_engine_sign_in_bulk(k->w->eng, k->ids + at, m, k->vs, k->bres);
+}
+
+static void signin_chunk_done(struct worker *k, size_t at, size_t m, int bad)
+{
+    (void)at;
+    if (bad)
+        die("sign-in bulk: %d failed (%s)", bad, risk_error_last());
+    for (size_t i = 0; i < m; i++) {
+        risk_decision d = risk_verdict_decision(k->vs[i]);
+        k->decisions[d <= 2 ? d : 2]++;
+    }
+}
+
 static size_t run_signin_bulk(struct worker *k, size_t n)
 {
-    int res[BATCH];
-    size_t at;
-    for (at = 0; at < n && !past_deadline(k, at); at += BATCH) {
-        size_t m = n - at < BATCH ? n - at : BATCH;
-        uint64_t a = bench_ns();
-        int bad = risk_engine_sign_in_bulk(k->w->eng, k->ids + at, m, k->vs, res);
-        uint64_t b = bench_ns();
-        if (bad)
-            die("sign-in bulk: %d failed (%s)", bad, risk_error_last());
-        for (size_t i = 0; i < m; i++) {
-            risk_decision d = risk_verdict_decision(k->vs[i]);
-            k->decisions[d <= 2 ? d : 2]++;
-        }
-        bench_samples_add(k->lat, (b - a) / m);
-    }
-    return at < n ? at : n;
+    return run_bulk(k, n, signin_chunk, signin_chunk_done, 1);
 }
 
 static size_t prep_dismiss(struct worker *k, size_t max)
@@ -384,43 +413,35 @@ static size_t prep_dismiss(struct worker *k, size_t max)
     return n;
 }
 
-static size_t run_dismiss(struct worker *k, size_t n)
+static int dismiss_one(struct worker *k, size_t i)
 {
-    size_t i;
-    for (i = 0; i < n && !past_deadline(k, i); i++) {
-        uint32_t closed = 0;
-        uint64_t a = bench_ns();
-        int rc = risk_engine_dismiss(k->w->eng, ACTOR, k->ids[i], NULL, &closed);
-        uint64_t b = bench_ns();
-        if (rc)
-            die("dismiss %s: %s (%s)", k->ids[i], risk_error_name(rc), risk_error_last());
-        bench_samples_add(k->lat, b - a);
-        k->closed += closed;
-    }
-    return i;
+    uint32_t closed = 0;
+    int rc = risk_engine_dismiss(k->w->eng, ACTOR, k->ids[i], NULL, &closed);
+    k->closed += closed;
+    return rc;
 }
+
+static size_t run_dismiss(struct worker *k, size_t n) { return run_each(k, n, dismiss_one, "dismiss"); }
 
 /* The same dismissals, BATCH per risk_engine_dismiss_bulk() call (the
  * store is hinted the users ahead); each call contributes its mean. */
+static int dismiss_chunk(struct worker *k, size_t at, size_t m)
+{
+    return risk_engine_dismiss_bulk(k->w->eng, ACTOR, k->ids + at, m, NULL, k->bres, k->bclosed);
+}
+
+static void dismiss_chunk_done(struct worker *k, size_t at, size_t m, int bad)
+{
+    for (size_t i = 0; i < m; i++) {
+        if (bad && k->bres[i])
+            die("dismiss bulk %s: %s", k->ids[at + i], risk_error_name(k->bres[i]));
+        k->closed += k->bclosed[i];
+    }
+}
+
 static size_t run_dismiss_bulk(struct worker *k, size_t n)
 {
-    int res[BATCH];
-    uint32_t closed[BATCH];
-    size_t at;
-    for (at = 0; at < n && !past_deadline(k, at); at += BATCH) {
-        size_t m = n - at < BATCH ? n - at : BATCH;
-        uint64_t a = bench_ns();
-        int bad = risk_engine_dismiss_bulk(k->w->eng, ACTOR, k->ids + at, m, NULL, res, closed);
-        uint64_t b = bench_ns();
-        for (size_t i = 0; bad && i < m; i++)
-            if (res[i])
-                die("dismiss bulk %s: %s", k->ids[at + i], risk_error_name(res[i]));
-        for (size_t i = 0; i < m; i++) {
-            bench_samples_add(k->lat, (b - a) / m);
-            k->closed += closed[i];
-        }
-    }
-    return at < n ? at : n;
+    return run_bulk(k, n, dismiss_chunk, dismiss_chunk_done, 0);
 }
 
 static const struct phase PH_UPSERT = { "setup_users", prep_upsert, run_upsert, discard_upsert };
