@@ -780,3 +780,45 @@ Test(store_memory, prepared_then_rolled_back_leaves_no_trace)
     free(before.b);
     free(after.b);
 }
+
+/* A user's event array: capacities of the sequence 7, 9, 11, 13, 15, then
+ * half as much again (odd: the pointers fill their malloc block), and
+ * back to the smallest that holds the events after a two-phase commit
+ * (the journal's) reserved a slot for each event it rewrote. Ten events
+ * take 11 slots, not the 16 doubling gave: 3 MB over the benchmark's
+ * 100,000 users (docs/performance.md, session 13). */
+static const subject *subject_of(const char *id)
+{
+    risk_memstore *ms = st.ctx;
+    uint64_t h = hash_str(id);
+    return subject_find(&ush_of(ms, h)->users, h, id);
+}
+
+Test(store_memory, event_array_capacity_follows_its_events)
+{
+    static const uint32_t cap_after[] = {7, 7, 7, 7, 7, 7, 7, 9, 9, 11, 11, 13, 13, 15, 15, 23};
+    char id[16];
+    for (int i = 0; i < 16; i++) {
+        void *t = begin("u");
+        snprintf(id, sizeof id, "e%d", i);
+        cr_assert(eq(int, put_event(t, id, "u", RISK_LEVEL_LOW), RISK_OK));
+        cr_assert(eq(int, st.commit(st.ctx, t), RISK_OK));
+        const subject *s = subject_of("u");
+        cr_assert(eq(u32, s->n_ev, (uint32_t)i + 1));
+        cr_assert(eq(u32, s->cap_ev, cap_after[i]), "after %d events", i + 1);
+    }
+    /* rewrite all 16 in one two-phase commit: 16 more slots promised
+     * (23 → 35), then given back (35 → 23, the smallest that holds 16) */
+    void *t = begin("u");
+    for (int i = 0; i < 16; i++) {
+        snprintf(id, sizeof id, "e%d", i);
+        cr_assert(eq(int, put_event(t, id, "u", RISK_LEVEL_MEDIUM), RISK_OK));
+    }
+    cr_assert(eq(int, risk_memstore_prepare(st.ctx, t), RISK_OK));
+    cr_assert(eq(u32, subject_of("u")->cap_ev, 35));
+    risk_memstore_apply(st.ctx, t);
+    const subject *s = subject_of("u");
+    cr_assert(eq(u32, s->n_ev, 16));
+    cr_assert(eq(u32, s->cap_ev, 23));
+    cr_assert(eq(u32, s->ev_res, 0));
+}
