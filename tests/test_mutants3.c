@@ -42,6 +42,27 @@ static const char *meta_now(const char *key, char *buf, size_t n)
     return buf;
 }
 
+/* A txn that has read "chain" (the read returning want_rc). */
+static void *read_chain(int want_rc)
+{
+    void *r = begin(NULL);
+    uint8_t buf[8];
+    size_t len = 0;
+    cr_assert(eq(int, get_meta(r, "chain", buf, sizeof buf, &len), want_rc));
+    return r;
+}
+
+/* r, which read "chain", writes it and commits: RISK_ECONFLICT, and the
+ * committed value stays want. */
+static void reader_conflicts(void *r, const char *want)
+{
+    cr_assert(eq(int, put_meta_str(r, "chain", "r"), RISK_OK));
+    int rc = st.commit(st.ctx, r);
+    cr_assert(eq(int, rc, RISK_ECONFLICT));
+    char now[8];
+    cr_assert(eq(str, (char *)meta_now("chain", now, sizeof now), (char *)want));
+}
+
 /* An id "<prefix><n>" in the user shard of ref. */
 static void id_in_ushard(char *buf, size_t n, const char *prefix, const char *ref)
 {
@@ -86,10 +107,7 @@ Test(mutants3, meta_read_conflicts_with_one_prepared_meta_writer)
     void *w = begin(NULL);
     cr_assert(eq(int, put_meta_str(w, "chain", "w"), RISK_OK));
     cr_assert(eq(int, risk_memstore_prepare(st.ctx, w), RISK_OK));
-    void *r = begin(NULL);
-    uint8_t buf[8];
-    size_t len = 0;
-    cr_assert(eq(int, get_meta(r, "chain", buf, sizeof buf, &len), RISK_OK));
+    void *r = read_chain(RISK_OK);
     cr_assert(eq(int, put_meta_str(r, "chain", "r"), RISK_OK));
     int rc = st.commit(st.ctx, r);
     cr_assert(eq(int, rc, RISK_ECONFLICT));
@@ -105,16 +123,9 @@ Test(mutants3, meta_changed_since_read_conflicts)
 {
     commit_meta("chain", "v1");
     commit_meta("chain", "v2"); /* a committed value replaced: ver 2 */
-    void *r = begin(NULL);
-    uint8_t buf[8];
-    size_t len = 0;
-    cr_assert(eq(int, get_meta(r, "chain", buf, sizeof buf, &len), RISK_OK));
+    void *r = read_chain(RISK_OK);
     commit_meta("chain", "v3");
-    cr_assert(eq(int, put_meta_str(r, "chain", "r"), RISK_OK));
-    int rc = st.commit(st.ctx, r);
-    cr_assert(eq(int, rc, RISK_ECONFLICT));
-    char now[8];
-    cr_assert(eq(str, (char *)meta_now("chain", now, sizeof now), "v3"));
+    reader_conflicts(r, "v3");
 }
 
 /* R-ST-6: a meta key read as absent and created by another txn before
@@ -122,16 +133,9 @@ Test(mutants3, meta_changed_since_read_conflicts)
  * otherwise seal on "no head"). */
 Test(mutants3, meta_read_absent_then_created_conflicts)
 {
-    void *r = begin(NULL);
-    uint8_t buf[8];
-    size_t len = 0;
-    cr_assert(eq(int, get_meta(r, "chain", buf, sizeof buf, &len), RISK_ENOTFOUND));
+    void *r = read_chain(RISK_ENOTFOUND);
     commit_meta("chain", "other");
-    cr_assert(eq(int, put_meta_str(r, "chain", "r"), RISK_OK));
-    int rc = st.commit(st.ctx, r);
-    cr_assert(eq(int, rc, RISK_ECONFLICT));
-    char now[8];
-    cr_assert(eq(str, (char *)meta_now("chain", now, sizeof now), "other"));
+    reader_conflicts(r, "other");
 }
 
 /* R-IV-1: a meta key of RISK_ID_MAX bytes is accepted (put and get), one
