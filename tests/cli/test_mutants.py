@@ -147,6 +147,18 @@ class TestImportCsv(Base):
         self.assertIn('unterminated', bad['message'])
         self.refused('RISK_ENOTFOUND', 'event', 'show', 'e2')
 
+    def test_cr_that_ends_the_input_ends_the_line(self):
+        # docs/riskctl.md: a bare CR outside quotes breaks its line, but a CR
+        # that ends the input is the line end of a CRLF file that lost its
+        # last LF. Kills riskctl_csv.c csv_next `if (nx == EOF) break;`
+        # dropped (the last line reported broken).
+        out = self.js('event', 'import', self.write(
+            'cr.csv', 'user_id,id,type,level\r\nu,e1,leakedCredentials,low\r'))
+        self.assertEqual((out['ok'], out['failed']), (1, 0))
+        out = self.js('event', 'import', self.write(
+            'cr2.csv', 'user_id,id,type,level\r\nu,e2,leakedCredentials,low\rx'), code=1)
+        self.assertEqual((out['ok'], out['failed']), (0, 1))
+        self.assertIn('bare CR', out['results'][0]['message'])
 
     def test_header_field_named_twice_refuses_the_file(self):
         # A header naming a field twice is refused before anything is
