@@ -10,6 +10,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_cli  # noqa: E402
 from test_cli import Base, RISKCTL, T0, T0_MS  # noqa: E402
 
 
@@ -126,11 +127,7 @@ class TestArguments(Base):
 
 
 class TestImportCsv(Base):
-    def write(self, name, text):
-        path = os.path.join(self.tmp, name)
-        with open(path, 'w', newline='') as f:
-            f.write(text)
-        return path
+    write = test_cli.TestImport.write  # a CSV file in the test's directory
 
     def test_unterminated_quote_at_end_of_input_is_a_broken_line(self):
         # RFC 4180: a quoted field must be closed. At the end of the input
