@@ -246,9 +246,10 @@ int evnode_dup(const risk_memstore *ms, risk_event **out, const evnode *n)
 /* The capacities of a user's event array: 7, 9, 11, 13, 15, then half as
  * much again each time, always odd. An array of an odd number of
  * pointers fills its malloc block (8 bytes of header, blocks of 16), and
- * the small steps fit the ~10 events a user typically has: 94 bytes a
- * user where doubling from 4 took 127 (3 MB over the benchmark's 100,000
- * users), for two reallocations more over a user's first 15 events. */
+ * the small steps fit the ~10 events a user typically has: ~94 bytes a
+ * user where doubling from 4 took ~127 (the benchmark's 100,000 users:
+ * peak RSS 4-5 MiB lower), for two reallocations more over a user's first
+ * 15 events. */
 #define EV_CAP_FIRST 7u
 static uint64_t ev_cap_next(uint64_t cap)
 {
@@ -295,8 +296,9 @@ void ev_unreserve(subject *s, uint32_t n)
      * its apply an event may change owner), and a closing of ten events
      * would then keep a ten-event user's array at twice its size for good
      * although the new versions take their old slots: 12 MiB over the
-     * benchmark's 100,000 dismissals. The owner's shard is write-locked (prepare, apply and
-     * rollback hold it). A failed shrink keeps the larger array. */
+     * benchmark's 100,000 dismissals. The owner's shard is write-locked
+     * (prepare, apply and rollback hold it). A failed shrink keeps the
+     * larger array. */
     if (s->ev_res == 0 && s->cap_ev > EV_CAP_FIRST && s->n_ev <= s->cap_ev / 2) {
         uint32_t cap = (uint32_t)ev_cap_for(s->n_ev); /* below cap_ev */
         evnode **v = risk_realloc(s->evs, cap * sizeof *v);
