@@ -400,7 +400,6 @@ static int64_t syncing_clock(void *ud)
     return T0;
 }
 
-
 Test(ingest_bulk, failed_wait_fails_only_what_it_lost)
 {
     char dir[] = "/tmp/librisk-ingest-bulk-XXXXXX", path[64];

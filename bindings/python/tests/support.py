@@ -3,12 +3,28 @@ pure-Python store (the reference host store of the tests)."""
 from __future__ import annotations
 
 import copy
+import os
+import tempfile
 import threading
+import unittest
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, Iterable, Optional
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
+
+
+class TempDirCase(unittest.TestCase):
+    """A test with its own temporary directory (removed afterwards) and
+    self.path, a file named file_name in it."""
+    file_name = "risk.sqlite"
+
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.path = os.path.join(self.dir.name, self.file_name)
+
+    def tearDown(self):
+        self.dir.cleanup()
 
 
 class DictStore:

@@ -159,15 +159,20 @@ def page(*dets, next_link=False):
     return p
 
 
-class TestGraphStates(unittest.TestCase):
-    """Graph states and closings as a security administrator migrating from
-    Entra ID expects them (review of 2026-12-07)."""
+class GraphEngineCase(unittest.TestCase):
+    """A test with a memory engine whose clock is 2026-12-01 (after the
+    sample detections), closed afterwards."""
 
     def setUp(self):
         self.e = Engine.memory(clock=datetime(2026, 12, 1, tzinfo=timezone.utc))
 
     def tearDown(self):
         self.e.close()
+
+
+class TestGraphStates(GraphEngineCase):
+    """Graph states and closings as a security administrator migrating from
+    Entra ID expects them (review of 2026-12-07)."""
 
     def test_a_later_import_keeps_risk_the_export_still_reports(self):
         # R-US-1: an event Graph still reports atRisk stays active; a user-wide

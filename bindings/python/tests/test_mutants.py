@@ -4,9 +4,7 @@ names the mutant it kills ("kills: ...") and the SPEC rule it holds to."""
 from __future__ import annotations
 
 import gc
-import os
 import sqlite3
-import tempfile
 import unittest
 from datetime import datetime, timedelta, timezone
 
@@ -16,8 +14,8 @@ from librisk import (Anchor, CloseReason, Control, Decision, Engine, HistoryActi
 from librisk.graph import import_graph, parse_time
 from librisk.stores import SQLiteStore
 from librisk.types import ReportOnly
-from support import DAY, T0, DictStore
-from test_graph import U, det, page
+from support import DAY, T0, DictStore, TempDirCase
+from test_graph import GraphEngineCase, U, det, page
 from test_leaks import rss_bytes
 
 
@@ -197,13 +195,7 @@ class TestEngineMore(unittest.TestCase):
         self.assertLess(rss_bytes() - rss0, 16 * 1024 * 1024)
 
 
-class TestSQLiteStoreMore(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.TemporaryDirectory()
-        self.path = os.path.join(self.dir.name, "s.db")
-
-    def tearDown(self):
-        self.dir.cleanup()
+class TestSQLiteStoreMore(TempDirCase):
 
     def store(self, **kw):
         kw.setdefault("synchronous", "OFF")
@@ -371,14 +363,8 @@ class TestParseAndAdapter(unittest.TestCase):
             self.assertTrue(st.closed)
 
 
-class TestGraphMapping(unittest.TestCase):
+class TestGraphMapping(GraphEngineCase):
     """graph.py (SPEC §5 interop): mappings the sample export leaves open."""
-
-    def setUp(self):
-        self.e = Engine.memory(clock=datetime(2026, 12, 1, tzinfo=timezone.utc))
-
-    def tearDown(self):
-        self.e.close()
 
     def test_levels_map_one_to_one(self):
         # riskLevel → level (kills: "medium" mapped to HIGH).

@@ -3,8 +3,6 @@ processes hammering the same users of one file."""
 from __future__ import annotations
 
 import multiprocessing
-import os
-import tempfile
 import time
 import unittest
 from datetime import timedelta
@@ -12,7 +10,7 @@ from datetime import timedelta
 import librisk
 from librisk import Engine, Level, RiskState, SQLiteStore
 from librisk.stores import UserRecord
-from support import DAY, T0
+from support import DAY, T0, TempDirCase
 
 USERS = 4
 OPS = 150
@@ -56,13 +54,7 @@ def _state(e: Engine):
     return users, events
 
 
-class TestSQLiteStore(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.TemporaryDirectory()
-        self.path = os.path.join(self.dir.name, "risk.sqlite")
-
-    def tearDown(self):
-        self.dir.cleanup()
+class TestSQLiteStore(TempDirCase):
 
     def test_roundtrip_and_reopen(self):
         # R-ST-2, R-ST-3: everything persists through the canonical bytes.
