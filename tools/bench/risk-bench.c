@@ -525,19 +525,15 @@ static uint64_t phase_figures(const struct world *w, const struct phase *ph, int
     bench_samples_sort(&all);
     const char *pf = w->prefix, *op = ph->name;
     bench_figf((double)ops, "ops", "%s.%s.ops", pf, op);
-    if (ops == 0) { /* the budget ran out before this phase had a round: no
-                     * figures rather than a rate of 0 it never ran at */
-        if (truncated)
-            bench_figf(O.budget, "s", "%s.%s.stopped_by_budget", pf, op);
-        bench_samples_free(&all);
-        return 0;
+    if (ops > 0) { /* else the budget ran out before this phase had a round:
+                    * no rates rather than a rate of 0 it never ran at */
+        bench_figf(timed ? (double)ops * 1e9 / (double)timed : 0, "ops/s", "%s.%s.throughput",
+                   pf, op);
+        bench_figf(bench_samples_q(&all, 0.50), "ns", "%s.%s.p50", pf, op);
+        bench_figf(bench_samples_q(&all, 0.99), "ns", "%s.%s.p99", pf, op);
+        bench_figf(bench_samples_q(&all, 0.999), "ns", "%s.%s.p99.9", pf, op);
+        bench_figf((double)cpu / (double)ops, "ns", "%s.%s.cpu_per_op", pf, op);
     }
-    bench_figf(timed ? (double)ops * 1e9 / (double)timed : 0, "ops/s", "%s.%s.throughput", pf,
-               op);
-    bench_figf(bench_samples_q(&all, 0.50), "ns", "%s.%s.p50", pf, op);
-    bench_figf(bench_samples_q(&all, 0.99), "ns", "%s.%s.p99", pf, op);
-    bench_figf(bench_samples_q(&all, 0.999), "ns", "%s.%s.p99.9", pf, op);
-    bench_figf(ops ? (double)cpu / (double)ops : 0, "ns", "%s.%s.cpu_per_op", pf, op);
     bench_figf((double)timed / 1e9, "s", "%s.%s.timed", pf, op);
     bench_figf((double)wall / 1e9, "s", "%s.%s.wall", pf, op);
     if (truncated)
