@@ -55,6 +55,20 @@ static inline void rm_dir(const char *d_path)
     rmdir(d_path);
 }
 
+/* The journal's fdatasyncs counted while jfx_count_sync is installed
+ * (risk_journal_test_before_sync; the teardown removes it). */
+static inline atomic_int *jfx_syncs(void)
+{
+    static atomic_int n;
+    return &n;
+}
+
+static inline void jfx_count_sync(int fd)
+{
+    (void)fd;
+    atomic_fetch_add(jfx_syncs(), 1);
+}
+
 static inline void teardown(void)
 {
     risk_journal_test_fail_write(0, 0);

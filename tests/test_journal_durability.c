@@ -1102,13 +1102,6 @@ Test(journal, created_through_a_dangling_link)
  * any durability mode (one fdatasync of the journal); a failing sync is
  * RISK_EIO and poisons the journal, whose reopen holds what the last
  * good sync covered (R-CC-3). Other stores have no such step. */
-static atomic_int syncs_seen;
-static void count_sync(int fd)
-{
-    (void)fd;
-    atomic_fetch_add(&syncs_seen, 1);
-}
-
 Test(journal, engine_sync_in_every_mode)
 {
     uint32_t modes[3] = {RISK_DURABILITY_OFF, RISK_DURABILITY_NORMAL, RISK_DURABILITY_FULL};
@@ -1122,11 +1115,11 @@ Test(journal, engine_sync_in_every_mode)
         cr_assert_eq(risk_journal_open(&s, path, &o, NULL), RISK_OK);
         cr_assert_eq(risk_engine_new(&e, &s, NULL), RISK_OK);
         cr_assert_eq(ingest(e, "ev-1"), RISK_OK);
-        atomic_store(&syncs_seen, 0);
-        risk_journal_test_before_sync(count_sync);
+        atomic_store(jfx_syncs(), 0);
+        risk_journal_test_before_sync(jfx_count_sync);
         cr_assert_eq(risk_engine_sync(e), RISK_OK, "%s", risk_error_last());
         risk_journal_test_before_sync(NULL);
-        cr_assert_eq(atomic_load(&syncs_seen), modes[m] == RISK_DURABILITY_FULL ? 0 : 1,
+        cr_assert_eq(atomic_load(jfx_syncs()), modes[m] == RISK_DURABILITY_FULL ? 0 : 1,
                      "mode %u", modes[m]);
         cr_assert_eq(ingest(e, "ev-2"), RISK_OK);
         if (modes[m] != RISK_DURABILITY_FULL) {

@@ -75,13 +75,6 @@ Test(journal, m4_read_only_open_of_an_empty_file_writes_nothing)
     cr_assert_eq(file_size(path), 0);
 }
 
-static atomic_int m4_syncs;
-static void m4_count_sync(int fd)
-{
-    (void)fd;
-    atomic_fetch_add(&m4_syncs, 1);
-}
-
 /* Durability normal: what was committed since the last background sync is
  * synced when the journal is closed (R-CC-3; docs: "normal syncs in the
  * background and on close"). The interval here is an hour, so only the
@@ -95,11 +88,11 @@ Test(journal, m4_normal_mode_syncs_on_close)
     cr_assert_eq(risk_journal_open(&s, path, &o, NULL), RISK_OK);
     cr_assert_eq(do_op(&s, 1), RISK_OK);
     cr_assert_eq(do_op(&s, 2), RISK_OK);
-    atomic_store(&m4_syncs, 0);
-    risk_journal_test_before_sync(m4_count_sync);
+    atomic_store(jfx_syncs(), 0);
+    risk_journal_test_before_sync(jfx_count_sync);
     jclose(&s);
     risk_journal_test_before_sync(NULL);
-    cr_assert_eq(atomic_load(&m4_syncs), 1);
+    cr_assert_eq(atomic_load(jfx_syncs()), 1);
 }
 
 /* Durability off never syncs (R-CC-3; include/librisk.h risk_durability):
@@ -117,8 +110,8 @@ Test(journal, m4_off_mode_never_syncs)
     risk_journal_options o = RISK_JOURNAL_OPTIONS_INIT;
     o.durability = RISK_DURABILITY_OFF;
     o.sync_interval_ms = 1;
-    atomic_store(&m4_syncs, 0);
-    risk_journal_test_before_sync(m4_count_sync);
+    atomic_store(jfx_syncs(), 0);
+    risk_journal_test_before_sync(jfx_count_sync);
     cr_assert_eq(risk_journal_open(&s, path, &o, NULL), RISK_OK);
     for (int k = 1; k <= 5; k++) {
         cr_assert_eq(do_op(&s, k), RISK_OK);
@@ -127,7 +120,7 @@ Test(journal, m4_off_mode_never_syncs)
     usleep(100000);
     jclose(&s);
     risk_journal_test_before_sync(NULL);
-    cr_assert_eq(atomic_load(&m4_syncs), 0);
+    cr_assert_eq(atomic_load(jfx_syncs()), 0);
     /* the frames were still written: a reopen holds them */
     risk_journal_stats st;
     cr_assert_eq(jopen(&s, path, RISK_DURABILITY_OFF, 1, &st), RISK_OK);
