@@ -100,13 +100,16 @@ struct phase {
 
 #define POOL_TOTAL 16384 /* inputs prepared per round over all threads */
 
+struct round_ctl;
+
 struct worker {
     struct world *w;
     int idx;
     uint64_t rng;
     bench_samples *lat;       /* the samples of this round's phase */
     bench_samples lats[2];    /* per phase of the run (see run_phase) */
-    uint64_t cpu_ns[2], done_by[2], quota, done;
+    uint64_t cpu_ns[2], done_by[2], quota_by[2];
+    uint64_t done; /* over both phases: numbers this thread's next input */
     uint64_t decisions[3], closed, closed_by[2];
     size_t pool_cap;
     risk_event **ev;   /* ingest pool */
@@ -121,13 +124,11 @@ struct worker {
     uint32_t bclosed[BATCH];  /* dismiss_bulk */
     int bres[BATCH];          /* a bulk call's results */
     const struct phase *ph;   /* this round's phase */
+    int p;                    /* its index in phs */
     const struct phase *phs[2];
-    int nph;
-    pthread_barrier_t *bar;
-    const int *stop;
-    uint64_t deadline; /* bench_ns() after which runs stop early (budget) */
+    struct round_ctl *rc;
+    uint64_t deadline; /* bench_ns() after which this round stops early (budget) */
     uint64_t run_t0, run_t1; /* bench_ns() around this round's run */
-    int stopped;       /* the budget cut this thread's work short */
 };
 
 /* Checked every BATCH ops: a phase on a slow store stops at its budget. */
@@ -156,7 +157,7 @@ static uint64_t share(uint64_t total, int idx, int n)
 
 static size_t left(const struct worker *k, size_t max)
 {
-    uint64_t l = k->quota - k->done;
+    uint64_t l = k->quota_by[k->p] - k->done_by[k->p];
     return l < max ? (size_t)l : max;
 }
 
@@ -454,29 +455,33 @@ static const struct phase PH_DISMISS = { "dismiss", prep_dismiss, run_dismiss, N
 static const struct phase PH_DISMISS_BULK = { "dismiss_bulk", prep_dismiss, run_dismiss_bulk,
                                               NULL };
 
+/* The main thread decides each round (which phase, or stop) before the
+ * workers prepare it: barrier A. B: all prepared, the round starts.
+ * C: the round is over. */
 struct round_ctl {
     pthread_barrier_t bar;
     int stop;
+    int phase;       /* this round's phase */
+    uint64_t left;   /* ns of that phase's budget not yet spent */
     struct worker *ks;
 };
 
 static void *worker_main(void *arg)
 {
     struct worker *k = arg;
-    for (unsigned round = 0;; round++) {
-        int p = (int)(round % (unsigned)k->nph);
+    struct round_ctl *rc = k->rc;
+    for (;;) {
+        pthread_barrier_wait(&rc->bar); /* A: main decided */
+        if (rc->stop)
+            break;
+        int p = k->p = rc->phase;
         k->ph = k->phs[p];
         k->lat = &k->lats[p];
         size_t n = k->ph->prepare(k, k->pool_cap);
-        pthread_barrier_wait(k->bar); /* A: all prepared */
-        pthread_barrier_wait(k->bar); /* B: main decided */
-        if (*k->stop) {
-            if (k->ph->discard)
-                k->ph->discard(k, n);
-            break;
-        }
+        pthread_barrier_wait(&rc->bar); /* B: all prepared */
         uint64_t c = bench_thread_cpu_ns();
         k->run_t0 = bench_ns();
+        k->deadline = rc->left == UINT64_MAX ? UINT64_MAX : k->run_t0 + rc->left;
         uint64_t closed0 = k->closed;
         size_t ran = k->ph->run(k, n);
         k->run_t1 = bench_ns();
@@ -486,11 +491,7 @@ static void *worker_main(void *arg)
         k->done += ran;
         k->done_by[p] += ran;
         k->closed_by[p] += k->closed - closed0;
-        if (ran < n) {
-            k->quota = k->done; /* stopped by the budget */
-            k->stopped = 1;
-        }
-        pthread_barrier_wait(k->bar); /* C: round over */
+        pthread_barrier_wait(&rc->bar); /* C: round over */
     }
     return NULL;
 }
@@ -554,11 +555,12 @@ static uint64_t phase_figures(const struct world *w, const struct phase *ph, int
 }
 
 /* Run `total` operations on the world's threads and print the figures.
- * With two phases, the rounds alternate between them (round 0 the
- * first): both run on the same inputs' kind, over the same growth of the
- * store and the same stretch of a shared machine, so their figures stand
- * side by side; each gets about half of `total`. wall is the whole
- * run's. Returns the operations done. */
+ * With two phases, each gets half of `total` and a budget of its own, and
+ * the rounds alternate between them (round 0 the first): both run on the
+ * same inputs' kind, over the same growth of the store and the same
+ * stretch of a shared machine, so their figures stand side by side. A
+ * phase whose quota is done or whose budget is spent drops out; the other
+ * goes on alone. wall is the whole run's. Returns the operations done. */
 static uint64_t run_phase2(struct world *w, const struct phase *ph0, const struct phase *ph1,
                            uint64_t total)
 {
@@ -577,15 +579,15 @@ static uint64_t run_phase2(struct world *w, const struct phase *ph0, const struc
         k->rng = O.seed * 1000003u + (uint64_t)i * 7919u + name_hash(ph0->name);
         k->phs[0] = ph0;
         k->phs[1] = ph1;
-        k->nph = nph;
-        k->bar = &rc.bar;
-        k->stop = &rc.stop;
-        k->quota = share(total, i, t);
+        k->rc = &rc;
+        uint64_t quota = share(total, i, t);
+        k->quota_by[1] = nph == 2 ? quota / 2 : 0;
+        k->quota_by[0] = quota - k->quota_by[1];
         k->pool_cap = cap;
-        if (nph == 2) { /* at least one round each: a round at most half the quota */
-            size_t half = (size_t)(k->quota / 2 + BATCH - 1) / BATCH * BATCH;
-            if (half >= BATCH && half < cap)
-                k->pool_cap = half;
+        if (nph == 2) { /* alternate: a round at most a phase's quota */
+            size_t q = (size_t)(k->quota_by[1] + BATCH - 1) / BATCH * BATCH;
+            if (q >= BATCH && q < cap)
+                k->pool_cap = q;
         }
         k->ev = calloc(cap, sizeof *k->ev);
         k->us = calloc(cap, sizeof *k->us);
@@ -593,9 +595,8 @@ static uint64_t run_phase2(struct world *w, const struct phase *ph0, const struc
         k->idcopy = calloc(cap, sizeof *k->idcopy);
         if (!k->ev || !k->us || !k->ids || !k->idcopy)
             die("out of memory for pools");
-        /* a phase's share of the quota, and the last round it may run whole */
-        for (int p = 0; p < nph; p++)
-            if (bench_samples_init(&k->lats[p], k->quota / (size_t)nph + cap + 1))
+        for (int p = 0; p < nph; p++) /* the quota, and the last round run whole */
+            if (bench_samples_init(&k->lats[p], k->quota_by[p] + cap + 1))
                 die("out of memory for samples");
         if (ph0 == &PH_SIGNIN)
             CHECK(risk_verdict_new(&k->v));
@@ -603,23 +604,29 @@ static uint64_t run_phase2(struct world *w, const struct phase *ph0, const struc
             CHECK(risk_verdict_new(&k->vs[j]));
     }
     uint64_t start = bench_ns(), timed[2] = { 0, 0 };
-    for (int i = 0; i < t; i++) {
-        rc.ks[i].deadline = O.budget > 0 ? start + (uint64_t)(O.budget * 1e9) : UINT64_MAX;
+    uint64_t budget = O.budget > 0 ? (uint64_t)(O.budget * 1e9) : UINT64_MAX;
+    for (int i = 0; i < t; i++)
         if (pthread_create(&th[i], NULL, worker_main, &rc.ks[i]))
             die("pthread_create failed");
-    }
-    int truncated = 0;
-    for (unsigned round = 0;; round++) {
-        pthread_barrier_wait(&rc.bar); /* A */
-        int done = 1, late = bench_ns() > rc.ks[0].deadline;
-        for (int i = 0; i < t; i++) {
-            done &= rc.ks[i].done >= rc.ks[i].quota;
-            truncated |= rc.ks[i].stopped || (late && rc.ks[i].done < rc.ks[i].quota);
+    int truncated[2] = { 0, 0 };
+    for (int last = nph - 1;;) {
+        /* the next round: the other phase if it may run, else the same */
+        int open[2] = { 0, 0 };
+        for (int p = 0; p < nph; p++) {
+            int owed = 0;
+            for (int i = 0; i < t; i++)
+                owed |= rc.ks[i].done_by[p] < rc.ks[i].quota_by[p];
+            truncated[p] |= owed && timed[p] >= budget;
+            open[p] = owed && timed[p] < budget;
         }
-        rc.stop = done || late;
-        pthread_barrier_wait(&rc.bar); /* B */
+        int next = (last + 1) % nph;
+        rc.phase = open[next] ? next : last;
+        rc.stop = !open[rc.phase];
+        rc.left = budget == UINT64_MAX ? UINT64_MAX : budget - timed[rc.phase];
+        pthread_barrier_wait(&rc.bar); /* A */
         if (rc.stop)
             break;
+        pthread_barrier_wait(&rc.bar); /* B */
         pthread_barrier_wait(&rc.bar); /* C */
         /* the round: from the first thread's start to the last one's end
          * (the barriers' wake-ups are not the library's time) */
@@ -628,7 +635,8 @@ static uint64_t run_phase2(struct world *w, const struct phase *ph0, const struc
             t0 = rc.ks[i].run_t0 < t0 ? rc.ks[i].run_t0 : t0;
             t1 = rc.ks[i].run_t1 > t1 ? rc.ks[i].run_t1 : t1;
         }
-        timed[round % (unsigned)nph] += t1 - t0;
+        timed[rc.phase] += t1 - t0;
+        last = rc.phase;
     }
     uint64_t wall = bench_ns() - start;
     for (int i = 0; i < t; i++)
@@ -636,7 +644,7 @@ static uint64_t run_phase2(struct world *w, const struct phase *ph0, const struc
 
     uint64_t ops = 0;
     for (int p = 0; p < nph; p++)
-        ops += phase_figures(w, p ? ph1 : ph0, p, rc.ks, timed[p], wall, truncated);
+        ops += phase_figures(w, p ? ph1 : ph0, p, rc.ks, timed[p], wall, truncated[p]);
     for (int i = 0; i < t; i++) {
         struct worker *k = &rc.ks[i];
         for (int p = 0; p < nph; p++)
