@@ -1725,7 +1725,9 @@ RISK_API int risk_journal_open(risk_store *out, const char *path,
  * docs/journal-format.md describes what is checked.
  * @param[in] path the journal file.
  * @param[out] stats optional: frames checked (records_replayed) and the
- *             file size; bytes_dropped is always 0.
+ *             file size; bytes_dropped is always 0. Filled also when the
+ *             check returns RISK_ECORRUPT: then the frames before the
+ *             damage.
  * @retval RISK_OK every byte is a valid header followed by valid frames.
  * @retval RISK_ECORRUPT a bad header, a damaged frame or a torn tail (the
  *         byte offset is in the message). @retval RISK_ENOTFOUND no such file.
