@@ -40,6 +40,39 @@ static void m5_append_hist(uint8_t tag, uint64_t seq, const char *user)
     append_frame_raw(path, pay, m5_hist_op(pay, sizeof pay, tag, seq, user));
 }
 
+/* Append a frame holding one op: tag, then body. */
+static void m5_append_op(uint8_t tag, const uint8_t *body, uint32_t len)
+{
+    uint8_t pay[64];
+    cr_assert(len <= sizeof pay - 5);
+    pay[0] = tag;
+    put32(pay + 1, len);
+    memcpy(pay + 5, body, len);
+    append_frame_raw(path, pay, 5 + len);
+}
+
+/* The last failure's message names what. */
+static void m5_said(const char *what)
+{
+    cr_assert(strstr(risk_error_last(), what) != NULL, "%s", risk_error_last());
+}
+
+/* Both the check and an open find the journal at path corrupt; each
+ * message, when given, is what that one must name. */
+static void m5_corrupt(const char *check_says, const char *open_says)
+{
+    cr_assert_eq(risk_journal_check(path, NULL), RISK_ECORRUPT);
+    if (check_says)
+        m5_said(check_says);
+    risk_store s;
+    int rc = jopen(&s, path, RISK_DURABILITY_FULL, 1, NULL);
+    if (rc == RISK_OK)
+        jclose(&s);
+    cr_assert_eq(rc, RISK_ECORRUPT);
+    if (open_says)
+        m5_said(open_says);
+}
+
 /* The seqs read_history visits from since (all users). */
 static hcol m5_seqs(risk_store *s, uint64_t since)
 {
@@ -68,7 +101,7 @@ Test(journal, m5_check_refuses_a_torn_header)
         cr_assert_eq(write(fd, h, lens[i]), (ssize_t)lens[i]);
         close(fd);
         cr_assert_eq(risk_journal_check(path, NULL), RISK_ECORRUPT, "%zu bytes", lens[i]);
-        cr_assert(strstr(risk_error_last(), "torn header") != NULL, "%s", risk_error_last());
+        m5_said("torn header");
         cr_assert_eq(file_size(path), lens[i]); /* the check never writes */
     }
 }
@@ -83,7 +116,7 @@ Test(journal, m5_check_refuses_an_empty_file)
     close(fd);
     risk_journal_stats st;
     cr_assert_eq(risk_journal_check(path, &st), RISK_ECORRUPT);
-    cr_assert(strstr(risk_error_last(), "empty file") != NULL, "%s", risk_error_last());
+    m5_said("empty file");
 }
 
 /* risk_journal_check's stats: "frames checked (records_replayed) and the
@@ -98,7 +131,7 @@ Test(journal, m5_check_stats_hold_the_file_size_on_a_torn_tail)
     risk_journal_stats st;
     memset(&st, 0xEE, sizeof st);
     cr_assert_eq(risk_journal_check(path, &st), RISK_ECORRUPT);
-    cr_assert(strstr(risk_error_last(), "torn tail") != NULL, "%s", risk_error_last());
+    m5_said("torn tail");
     cr_assert_eq(st.records_replayed, 2);
     cr_assert_eq(st.bytes_dropped, 0);
     cr_assert_eq(st.file_bytes, sizes[2] + sizeof junk);
@@ -115,13 +148,7 @@ Test(journal, m5_op_tag_one_past_the_last_is_corrupt)
 {
     build(1, NULL, NULL);
     m5_append_hist(OP_COUNT, 2, "user-1");
-    cr_assert_eq(risk_journal_check(path, NULL), RISK_ECORRUPT);
-    cr_assert(strstr(risk_error_last(), "bad tag") != NULL, "%s", risk_error_last());
-    risk_store s;
-    int rc = jopen(&s, path, RISK_DURABILITY_FULL, 1, NULL);
-    if (rc == RISK_OK)
-        jclose(&s);
-    cr_assert_eq(rc, RISK_ECORRUPT);
+    m5_corrupt("bad tag", NULL);
 }
 
 /* ------------------------------------------------ journal: history seqs */
@@ -151,13 +178,7 @@ Test(journal, m5_history_seq_2_pow_32_is_corrupt_for_the_check)
 {
     build(1, NULL, NULL);
     m5_append_hist(OP_HISTORY, (uint64_t)UINT32_MAX + 1, "user-1");
-    cr_assert_eq(risk_journal_check(path, NULL), RISK_ECORRUPT);
-    cr_assert(strstr(risk_error_last(), "out of range") != NULL, "%s", risk_error_last());
-    risk_store s;
-    int rc = jopen(&s, path, RISK_DURABILITY_FULL, 1, NULL);
-    if (rc == RISK_OK)
-        jclose(&s);
-    cr_assert_eq(rc, RISK_ECORRUPT);
+    m5_corrupt("out of range", NULL);
 }
 
 /* Version 2: "in any order, but each seq once": the check finds a seq
@@ -169,7 +190,7 @@ Test(journal, m5_check_finds_the_only_two_items_sharing_a_seq)
     build(1, NULL, NULL);
     m5_append_hist(OP_HISTORY, 1, "user-1");
     cr_assert_eq(risk_journal_check(path, NULL), RISK_ECORRUPT);
-    cr_assert(strstr(risk_error_last(), "seq 1 appears twice") != NULL, "%s", risk_error_last());
+    m5_said("seq 1 appears twice");
 }
 
 /* The history index is kept in chunks of 2^16 seqs, its chunk array
@@ -234,19 +255,9 @@ Test(journal, m5_meta_key_of_256_bytes_round_trips)
 Test(journal, m5_open_refuses_a_meta_key_with_a_nul)
 {
     build(1, NULL, NULL);
-    uint8_t pay[64];
     const uint8_t body[] = {7, 0, 'k', 'e', 'y', '-', '0', 0, 'x', 1, 2};
-    pay[0] = OP_META;
-    put32(pay + 1, sizeof body);
-    memcpy(pay + 5, body, sizeof body);
-    append_frame_raw(path, pay, (uint32_t)(5 + sizeof body));
-    cr_assert_eq(risk_journal_check(path, NULL), RISK_ECORRUPT);
-    risk_store s;
-    int rc = jopen(&s, path, RISK_DURABILITY_FULL, 1, NULL);
-    if (rc == RISK_OK)
-        jclose(&s);
-    cr_assert_eq(rc, RISK_ECORRUPT);
-    cr_assert(strstr(risk_error_last(), "meta") != NULL, "%s", risk_error_last());
+    m5_append_op(OP_META, body, sizeof body);
+    m5_corrupt(NULL, "meta");
 }
 
 /* ------------------------------------------------ codec */
@@ -324,13 +335,11 @@ Test(mutants5, event_closing_fields_must_agree_with_the_state)
     n = m5_event_bytes(b, RISK_EVENT_ACTIVE, RISK_CLOSE_NONE, 0, "admin");
     rc = m5_event_decodes(b, n);
     cr_assert(eq(int, rc, RISK_ECORRUPT));
-    cr_assert(strstr(risk_error_last(), "active event with closed_by") != NULL, "%s",
-              risk_error_last());
+    m5_said("active event with closed_by");
     n = m5_event_bytes(b, RISK_EVENT_CLOSED, RISK_CLOSE_RESOLVED, 0, "admin");
     rc = m5_event_decodes(b, n);
     cr_assert(eq(int, rc, RISK_ECORRUPT));
-    cr_assert(strstr(risk_error_last(), "closed event without closed_at") != NULL, "%s",
-              risk_error_last());
+    m5_said("closed event without closed_at");
 }
 
 /* docs/encoding.md: a refused string is reported at "the offset of the
@@ -407,7 +416,7 @@ Test(mutants5, policy_list_of_the_maximum_length)
     p->n_include = ni + 1;
     rc = risk_policy_encode(NULL, 0, &m, p);
     cr_assert(eq(int, rc, RISK_EINVAL));
-    cr_assert(strstr(risk_error_last(), "include") != NULL, "%s", risk_error_last());
+    m5_said("include");
     risk_policy_free(p);
 }
 
@@ -425,7 +434,7 @@ Test(mutants5, history_body_refuses_a_negative_time)
     cr_assert(eq(int, rc, RISK_EINVAL));
     rc = risk_history_encode_body(buf, sizeof buf, &n, h);
     cr_assert(eq(int, rc, RISK_EINVAL));
-    cr_assert(strstr(risk_error_last(), "at") != NULL, "%s", risk_error_last());
+    m5_said("at");
     risk_history_free(h);
 }
 
@@ -444,7 +453,7 @@ Test(mutants5, trusted_user_encoder_refuses_a_flag_of_2)
     cr_assert(eq(int, rc, RISK_EINVAL));
     rc = risk_user_encode_trusted(buf, sizeof buf, &n, u);
     cr_assert(eq(int, rc, RISK_EINVAL));
-    cr_assert(strstr(risk_error_last(), "deleted") != NULL, "%s", risk_error_last());
+    m5_said("deleted");
     risk_user_free(u);
 }
 
@@ -460,7 +469,7 @@ Test(mutants5, encoder_refuses_an_absent_required_time)
     size_t n = 0;
     int rc = risk_event_encode(buf, sizeof buf, &n, e);
     cr_assert(eq(int, rc, RISK_EINVAL));
-    cr_assert(strstr(risk_error_last(), "detected_at") != NULL, "%s", risk_error_last());
+    m5_said("detected_at");
     rc = risk_event_encode_trusted(buf, sizeof buf, &n, e);
     cr_assert(eq(int, rc, RISK_EINVAL));
     risk_event_free(e);
@@ -485,7 +494,7 @@ Test(mutants5, encoder_refuses_enums_one_above_their_range)
     size_t n = 0;
     int rc = risk_event_encode(buf, sizeof buf, &n, e);
     cr_assert(eq(int, rc, RISK_EINVAL));
-    cr_assert(strstr(risk_error_last(), "level") != NULL, "%s", risk_error_last());
+    m5_said("level");
     rc = risk_event_encode_trusted(buf, sizeof buf, &n, e);
     cr_assert(eq(int, rc, RISK_EINVAL));
     risk_event_free(e);
@@ -493,7 +502,7 @@ Test(mutants5, encoder_refuses_enums_one_above_their_range)
     u->state = RISK_STATE_CONFIRMED_COMPROMISED + 1;
     rc = risk_user_encode(buf, sizeof buf, &n, u);
     cr_assert(eq(int, rc, RISK_EINVAL));
-    cr_assert(strstr(risk_error_last(), "state") != NULL, "%s", risk_error_last());
+    m5_said("state");
     rc = risk_user_encode_trusted(buf, sizeof buf, &n, u);
     cr_assert(eq(int, rc, RISK_EINVAL));
     risk_user_free(u);
@@ -507,19 +516,9 @@ Test(mutants5, encoder_refuses_enums_one_above_their_range)
 Test(journal, m5_open_refuses_a_removed_policy_name_that_is_not_an_id)
 {
     build(1, NULL, NULL);
-    uint8_t pay[32];
     const uint8_t body[] = {'p', 'o', 'l', 0xFF};
-    pay[0] = OP_POLICY_REMOVE;
-    put32(pay + 1, sizeof body);
-    memcpy(pay + 5, body, sizeof body);
-    append_frame_raw(path, pay, (uint32_t)(5 + sizeof body));
-    cr_assert_eq(risk_journal_check(path, NULL), RISK_ECORRUPT);
-    risk_store s;
-    int rc = jopen(&s, path, RISK_DURABILITY_FULL, 1, NULL);
-    if (rc == RISK_OK)
-        jclose(&s);
-    cr_assert_eq(rc, RISK_ECORRUPT);
-    cr_assert(strstr(risk_error_last(), "policy name") != NULL, "%s", risk_error_last());
+    m5_append_op(OP_POLICY_REMOVE, body, sizeof body);
+    m5_corrupt(NULL, "policy name");
 }
 
 /* risk_journal_check checks its path like every public function: NULL or
