@@ -38,6 +38,28 @@ static int put_meta_len(risk_store *s, const char *key, size_t vlen)
     return rc;
 }
 
+/* Open the journal at path in normal mode with the background thread
+ * idle (an hour's interval): nothing is written or synced but by the
+ * calls under test. */
+static void open_normal_idle(risk_store *s)
+{
+    risk_journal_options o = RISK_JOURNAL_OPTIONS_INIT;
+    o.durability = RISK_DURABILITY_NORMAL;
+    o.sync_interval_ms = 3600000u;
+    cr_assert_eq(risk_journal_open(s, path, &o, NULL), RISK_OK, "%s", risk_error_last());
+}
+
+/* Reopen the journal at path read-only (it must open): what the open
+ * found. */
+static risk_journal_stats reopen_ro(void)
+{
+    risk_store s;
+    risk_journal_stats st;
+    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 1, &st), RISK_OK, "%s", risk_error_last());
+    jclose(&s);
+    return st;
+}
+
 /* ---- group commit, ordered by the hooks ---- */
 
 #define M7_MAX (LEAD_ROUNDS + 2) /* tickets 1 .. LEAD_ROUNDS + 1 */
@@ -125,10 +147,8 @@ static void m7_chain(int mode)
     int syncs = atomic_load(&m7_syncs);
     cr_assert(eq(int, syncs, LEAD_ROUNDS + 1)); /* one sync per frame, as ordered */
     m7s.close(m7s.ctx);
-    risk_journal_stats st;
-    cr_assert_eq(jopen(&m7s, path, RISK_DURABILITY_FULL, 1, &st), RISK_OK);
+    risk_journal_stats st = reopen_ro();
     cr_assert_eq(st.records_replayed, LEAD_ROUNDS + 1);
-    jclose(&m7s);
 }
 
 /* R-CC-3 (docs/journal-format.md, full mode: "a commit returns once an
@@ -286,10 +306,7 @@ static int fill_buffer(risk_store *s, size_t upto)
 Test(journal, m7_a_frame_that_does_not_fit_writes_the_buffer_first)
 {
     risk_store s;
-    risk_journal_options o = RISK_JOURNAL_OPTIONS_INIT;
-    o.durability = RISK_DURABILITY_NORMAL;
-    o.sync_interval_ms = 3600000u;
-    cr_assert_eq(risk_journal_open(&s, path, &o, NULL), RISK_OK, "%s", risk_error_last());
+    open_normal_idle(&s);
     int frames = fill_buffer(&s, WBUF_CAP - 8);
     uint64_t size = file_size(path);
     cr_assert(eq(u64, size, HDR_LEN), "the buffer was written before it was full");
@@ -297,10 +314,8 @@ Test(journal, m7_a_frame_that_does_not_fit_writes_the_buffer_first)
     size = file_size(path);
     cr_assert(eq(u64, size, HDR_LEN + WBUF_CAP - 8), "the full buffer was not written first");
     jclose(&s);
-    risk_journal_stats st;
-    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 1, &st), RISK_OK);
+    risk_journal_stats st = reopen_ro();
     cr_assert_eq(st.records_replayed, (uint64_t)frames + 1);
-    jclose(&s);
 }
 
 /* R-CC-3 (docs: if writing the buffer fails "those frames are already
@@ -312,10 +327,7 @@ Test(journal, m7_a_frame_that_does_not_fit_writes_the_buffer_first)
 Test(journal, m7_a_failed_write_of_the_full_buffer_fails_the_commit)
 {
     risk_store s;
-    risk_journal_options o = RISK_JOURNAL_OPTIONS_INIT;
-    o.durability = RISK_DURABILITY_NORMAL;
-    o.sync_interval_ms = 3600000u;
-    cr_assert_eq(risk_journal_open(&s, path, &o, NULL), RISK_OK, "%s", risk_error_last());
+    open_normal_idle(&s);
     (void)fill_buffer(&s, WBUF_CAP - 8);
     risk_journal_test_fail_write(1, EIO);
     int rc = put_meta_len(&s, "k", 0);
@@ -381,10 +393,7 @@ static void *m7p_commit(void *arg)
  * returned RISK_OK from a poisoned journal.) */
 Test(journal, m7_commit_behind_a_failing_write_is_refused)
 {
-    risk_journal_options o = RISK_JOURNAL_OPTIONS_INIT;
-    o.durability = RISK_DURABILITY_NORMAL;
-    o.sync_interval_ms = 3600000u;
-    cr_assert_eq(risk_journal_open(&m7p, path, &o, NULL), RISK_OK, "%s", risk_error_last());
+    open_normal_idle(&m7p);
     cr_assert_eq(put_meta_len(&m7p, "a", 1), RISK_OK); /* buffered */
     jstore *js = m7p.ctx;
     atomic_store(&m7p_rc, -1);
@@ -443,10 +452,7 @@ Test(journal, m7_a_frame_larger_than_the_buffer, .timeout = 30)
     cr_assert(eq(u64, size, end));
     cr_assert_gt(end, HDR_LEN + WBUF_CAP);
     jclose(&s);
-    risk_journal_options o = RISK_JOURNAL_OPTIONS_INIT;
-    o.durability = RISK_DURABILITY_NORMAL;
-    o.sync_interval_ms = 3600000u;
-    cr_assert_eq(risk_journal_open(&s, path, &o, NULL), RISK_OK, "%s", risk_error_last());
+    open_normal_idle(&s);
     risk_journal_test_fail_write(1, EIO);
     rc = put_big(&s, 'b');
     risk_journal_test_fail_write(0, 0);
@@ -457,11 +463,9 @@ Test(journal, m7_a_frame_larger_than_the_buffer, .timeout = 30)
     cr_assert(eq(int, rc, RISK_OK), "the journal refuses commits after a clean cut: %s",
               risk_error_last());
     jclose(&s);
-    risk_journal_stats st;
-    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 1, &st), RISK_OK);
+    risk_journal_stats st = reopen_ro();
     cr_assert_eq(st.records_replayed, 2);
     cr_assert_eq(st.bytes_dropped, 0);
-    jclose(&s);
 }
 
 /* R-CC-3 (docs, compaction and backup step 1: write the buffer and
@@ -473,10 +477,7 @@ Test(journal, m7_a_frame_larger_than_the_buffer, .timeout = 30)
 Test(journal, m7_normal_mode_backup_syncs_first)
 {
     risk_store s;
-    risk_journal_options o = RISK_JOURNAL_OPTIONS_INIT;
-    o.durability = RISK_DURABILITY_NORMAL;
-    o.sync_interval_ms = 3600000u;
-    cr_assert_eq(risk_journal_open(&s, path, &o, NULL), RISK_OK, "%s", risk_error_last());
+    open_normal_idle(&s);
     cr_assert_eq(do_op(&s, 1), RISK_OK);
     atomic_store(jfx_syncs(), 0);
     risk_journal_test_before_sync(jfx_count_sync);
@@ -492,8 +493,6 @@ Test(journal, m7_normal_mode_backup_syncs_first)
     risk_journal_test_fail_sync(0);
     cr_assert(eq(int, rc, RISK_EIO));
     jclose(&s);
-    risk_journal_stats st;
-    cr_assert_eq(jopen(&s, path, RISK_DURABILITY_FULL, 1, &st), RISK_OK);
+    risk_journal_stats st = reopen_ro();
     cr_assert_eq(st.records_replayed, 1);
-    jclose(&s);
 }
