@@ -103,6 +103,17 @@ static inline void jclose(risk_store *s)
     s->close(s->ctx);
 }
 
+/* Open the journal at path with this durability and an hour's sync
+ * interval: the background thread never runs, so nothing is written or
+ * synced but by the calls under test. */
+static inline void jopen_idle(risk_store *s, uint32_t durability)
+{
+    risk_journal_options o = RISK_JOURNAL_OPTIONS_INIT;
+    o.durability = durability;
+    o.sync_interval_ms = 3600000u;
+    cr_assert_eq(risk_journal_open(s, path, &o, NULL), RISK_OK, "%s", risk_error_last());
+}
+
 static inline uint64_t file_size(const char *p)
 {
     struct stat st;

@@ -1109,10 +1109,7 @@ Test(journal, engine_sync_in_every_mode)
         unlink(path);
         risk_store s;
         risk_engine *e = NULL;
-        risk_journal_options o = RISK_JOURNAL_OPTIONS_INIT;
-        o.durability = modes[m];
-        o.sync_interval_ms = 3600000; /* the background sync never comes */
-        cr_assert_eq(risk_journal_open(&s, path, &o, NULL), RISK_OK);
+        jopen_idle(&s, modes[m]); /* the background sync never comes */
         cr_assert_eq(risk_engine_new(&e, &s, NULL), RISK_OK);
         cr_assert_eq(ingest(e, "ev-1"), RISK_OK);
         atomic_store(jfx_syncs(), 0);

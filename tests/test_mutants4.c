@@ -82,10 +82,7 @@ Test(journal, m4_read_only_open_of_an_empty_file_writes_nothing)
 Test(journal, m4_normal_mode_syncs_on_close)
 {
     risk_store s;
-    risk_journal_options o = RISK_JOURNAL_OPTIONS_INIT;
-    o.durability = RISK_DURABILITY_NORMAL;
-    o.sync_interval_ms = 3600000u;
-    cr_assert_eq(risk_journal_open(&s, path, &o, NULL), RISK_OK);
+    jopen_idle(&s, RISK_DURABILITY_NORMAL);
     cr_assert_eq(do_op(&s, 1), RISK_OK);
     cr_assert_eq(do_op(&s, 2), RISK_OK);
     atomic_store(jfx_syncs(), 0);

@@ -38,30 +38,16 @@ TestSuite(mutants6, .init = guard_setup, .fini = guard_teardown);
 /* a visitor that counts its calls and returns ret */
 static int calls;
 static int ret;
-static int count_user(const risk_user *u, void *arg)
+static int count_fn(const void *rec, void *arg)
 {
-    (void)u, (void)arg;
+    (void)rec, (void)arg;
     calls++;
     return ret;
 }
-static int count_event(const risk_event *e, void *arg)
-{
-    (void)e, (void)arg;
-    calls++;
-    return ret;
-}
-static int count_history(const risk_history *h, void *arg)
-{
-    (void)h, (void)arg;
-    calls++;
-    return ret;
-}
-static int count_policy(const risk_policy *p, void *arg)
-{
-    (void)p, (void)arg;
-    calls++;
-    return ret;
-}
+static int count_user(const risk_user *u, void *arg) { return count_fn(u, arg); }
+static int count_event(const risk_event *e, void *arg) { return count_fn(e, arg); }
+static int count_history(const risk_history *h, void *arg) { return count_fn(h, arg); }
+static int count_policy(const risk_policy *p, void *arg) { return count_fn(p, arg); }
 
 /* ---- host callbacks that misbehave in one way each ---- */
 
@@ -383,10 +369,7 @@ Test(mutants6, hist_peek_reads_no_byte_past_a_cut_varint)
 Test(journal, m6_compaction_writes_the_buffer_first)
 {
     risk_store s;
-    risk_journal_options o = RISK_JOURNAL_OPTIONS_INIT;
-    o.durability = RISK_DURABILITY_OFF;
-    o.sync_interval_ms = 3600000u;
-    cr_assert_eq(risk_journal_open(&s, path, &o, NULL), RISK_OK);
+    jopen_idle(&s, RISK_DURABILITY_OFF);
     for (int k = 1; k <= 3; k++)
         cr_assert_eq(do_op(&s, k), RISK_OK);
     cr_assert_eq(s.compact(s.ctx), RISK_OK, "%s", risk_error_last());

@@ -38,17 +38,6 @@ static int put_meta_len(risk_store *s, const char *key, size_t vlen)
     return rc;
 }
 
-/* Open the journal at path in normal mode with the background thread
- * idle (an hour's interval): nothing is written or synced but by the
- * calls under test. */
-static void open_normal_idle(risk_store *s)
-{
-    risk_journal_options o = RISK_JOURNAL_OPTIONS_INIT;
-    o.durability = RISK_DURABILITY_NORMAL;
-    o.sync_interval_ms = 3600000u;
-    cr_assert_eq(risk_journal_open(s, path, &o, NULL), RISK_OK, "%s", risk_error_last());
-}
-
 /* Reopen the journal at path read-only (it must open): what the open
  * found. */
 static risk_journal_stats reopen_ro(void)
@@ -260,12 +249,9 @@ Test(journal, m7_normal_mode_syncs_only_what_was_written)
 Test(journal, m7_normal_mode_creation_syncs_file_and_directory)
 {
     risk_store s;
-    risk_journal_options o = RISK_JOURNAL_OPTIONS_INIT;
-    o.durability = RISK_DURABILITY_NORMAL;
-    o.sync_interval_ms = 3600000u; /* the background thread never runs */
     atomic_store(jfx_syncs(), 0);
     risk_journal_test_before_sync(jfx_count_sync);
-    cr_assert_eq(risk_journal_open(&s, path, &o, NULL), RISK_OK, "%s", risk_error_last());
+    jopen_idle(&s, RISK_DURABILITY_NORMAL);
     int n = atomic_load(jfx_syncs());
     jclose(&s);
     risk_journal_test_before_sync(NULL);
@@ -306,7 +292,7 @@ static int fill_buffer(risk_store *s, size_t upto)
 Test(journal, m7_a_frame_that_does_not_fit_writes_the_buffer_first)
 {
     risk_store s;
-    open_normal_idle(&s);
+    jopen_idle(&s, RISK_DURABILITY_NORMAL);
     int frames = fill_buffer(&s, WBUF_CAP - 8);
     uint64_t size = file_size(path);
     cr_assert(eq(u64, size, HDR_LEN), "the buffer was written before it was full");
@@ -327,7 +313,7 @@ Test(journal, m7_a_frame_that_does_not_fit_writes_the_buffer_first)
 Test(journal, m7_a_failed_write_of_the_full_buffer_fails_the_commit)
 {
     risk_store s;
-    open_normal_idle(&s);
+    jopen_idle(&s, RISK_DURABILITY_NORMAL);
     (void)fill_buffer(&s, WBUF_CAP - 8);
     risk_journal_test_fail_write(1, EIO);
     int rc = put_meta_len(&s, "k", 0);
@@ -393,7 +379,7 @@ static void *m7p_commit(void *arg)
  * returned RISK_OK from a poisoned journal.) */
 Test(journal, m7_commit_behind_a_failing_write_is_refused)
 {
-    open_normal_idle(&m7p);
+    jopen_idle(&m7p, RISK_DURABILITY_NORMAL);
     cr_assert_eq(put_meta_len(&m7p, "a", 1), RISK_OK); /* buffered */
     jstore *js = m7p.ctx;
     atomic_store(&m7p_rc, -1);
@@ -452,7 +438,7 @@ Test(journal, m7_a_frame_larger_than_the_buffer, .timeout = 30)
     cr_assert(eq(u64, size, end));
     cr_assert_gt(end, HDR_LEN + WBUF_CAP);
     jclose(&s);
-    open_normal_idle(&s);
+    jopen_idle(&s, RISK_DURABILITY_NORMAL);
     risk_journal_test_fail_write(1, EIO);
     rc = put_big(&s, 'b');
     risk_journal_test_fail_write(0, 0);
@@ -477,7 +463,7 @@ Test(journal, m7_a_frame_larger_than_the_buffer, .timeout = 30)
 Test(journal, m7_normal_mode_backup_syncs_first)
 {
     risk_store s;
-    open_normal_idle(&s);
+    jopen_idle(&s, RISK_DURABILITY_NORMAL);
     cr_assert_eq(do_op(&s, 1), RISK_OK);
     atomic_store(jfx_syncs(), 0);
     risk_journal_test_before_sync(jfx_count_sync);
