@@ -349,9 +349,10 @@ int risk_engine_new(risk_engine **out, const risk_store *store, const risk_engin
     e->split = risk_store_split_of(store);
     e->pgen = risk_store_policy_gen_of(store);
     /* only a table the library made goes unguarded, callback for callback */
-    if (risk_store_is_builtin(&e->host))
+    if (risk_store_is_builtin(&e->host)) {
         e->st = e->host;
-    else
+        e->peek = risk_store_peeker_of(&e->host, &e->peek_ctx);
+    } else
         risk_store_guard(&e->st, &e->host);
     e->opts = o;
     e->opts.scoring = NULL;

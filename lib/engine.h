@@ -28,6 +28,10 @@ struct risk_engine {
      * NULL; and the count the policy cache was loaded at */
     const _Atomic uint64_t *pgen;
     _Atomic uint64_t pgen_seen;
+    /* a built-in store's one-line read of a user for the sign-in
+     * (risk_store_peeker_of), or NULL: view_user then */
+    const risk_peeker *peek;
+    void *peek_ctx;
     risk_scoring scoring;       /* type_aging points into owned copies below */
     risk_type_aging *type_aging; /* owned */
     risk_engine_options opts;   /* scoring/receipt_key pointers not used */

@@ -66,7 +66,17 @@ static int signin_fast(struct signin_arg *a, const char *user_id, size_t len, in
         return RISK_OK;
     a->due = 0;
     a->key = NOT_VISITED;
-    int rc = e->st.view_user(e->st.ctx, user_id, signin_key, a);
+    int rc;
+    if (e->peek != NULL && !a->v->want_receipt) { /* a receipt needs the version */
+        risk_peek p;
+        rc = e->peek->peek(e->peek_ctx, user_id, len, &p);
+        if (rc == RISK_OK) {
+            a->due = p.next_change_at != RISK_TIME_NONE && p.next_change_at <= a->now;
+            a->key = p.key;
+            a->level = p.level;
+        }
+    } else
+        rc = e->st.view_user(e->st.ctx, user_id, signin_key, a);
     if (rc == RISK_ENOTFOUND) { /* R-PO-8: unknown users sign in with level none */
         a->key = RISK_PTAB_UNKNOWN;
         a->level = RISK_LEVEL_NONE;
@@ -278,7 +288,9 @@ int risk_engine_sign_in_bulk(risk_engine *engine, const char *const *user_ids, s
             if (results[at + i] == RISK_OK)
                 ids[k++] = user_ids[at + i];
         }
-        if (k && engine->st.prefetch_users)
+        if (k && engine->peek)
+            engine->peek->prefetch(engine->peek_ctx, ids, k);
+        else if (k && engine->st.prefetch_users)
             engine->st.prefetch_users(engine->st.ctx, ids, k);
         int64_t now = risk_engine_clock(engine);
         for (size_t i = 0; i < m; i++) {

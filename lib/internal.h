@@ -371,6 +371,25 @@ const risk_store_split *risk_store_split_of(const risk_store *s);
  * the count their policy cache was loaded at (lib/engine_policy.c). */
 const _Atomic uint64_t *risk_store_policy_gen_of(const risk_store *s);
 const _Atomic uint64_t *risk_memstore_policy_gen(const risk_store *s);
+/* What a sign-in's decision table reads of a user (risk_ptab_key, the
+ * level and when aging is due), and the built-in stores' read of it: one
+ * line of the users map, under the user's shard's read lock. RISK_OK, or
+ * RISK_ENOTFOUND (no user; no message); the journal's also says why a
+ * poisoned journal cannot be read. id is len bytes and NUL-terminated. */
+typedef struct risk_peek {
+    int64_t next_change_at;
+    uint32_t key, level;
+} risk_peek;
+typedef struct risk_peeker {
+    int (*peek)(void *ctx, const char *id, size_t len, risk_peek *out);
+    /* a hint, as risk_store.prefetch_users, that fetches only what peek reads */
+    void (*prefetch)(void *ctx, const char *const *ids, size_t n);
+} risk_peeker;
+int risk_memstore_peek(void *ctx, const char *id, size_t len, risk_peek *out);
+void risk_memstore_peek_prefetch(void *ctx, const char *const *ids, size_t n);
+/* The peek of store s and the ctx to give it, for the built-in stores'
+ * tables (risk_store_is_builtin); NULL for any other. */
+const risk_peeker *risk_store_peeker_of(const risk_store *s, void **ctx);
 /* CRC32C (Castagnoli) of data, continuing from crc (0 to start); the
  * hardware instruction when available, else slicing-by-8. */
 uint32_t risk_crc32c(uint32_t crc, const void *data, size_t n);

@@ -369,25 +369,73 @@ typedef struct ientry {
     char s[];
 } ientry;
 
-const char *subject_key(const void *v);
 static inline const char *user_key(const void *v) { return ((const risk_user *)v)->id; }
 static inline const char *pnode_key(const void *v) { return ((const pnode *)v)->name; }
 static inline const char *event_key(const void *v) { return ((const risk_event *)v)->id; }
 
-/* The users map's lookup without the indirect key call (the sign-in path). */
-static inline subject *subject_find(const map *m, uint64_t h, const char *id)
+/* The users map: open addressing (linear probing, backward-shift
+ * deletion) over 64-byte slots, one cache line each, that hold besides
+ * the subject what a sign-in reads: the id when it is short (GUIDs fit)
+ * and the decision fields of the user. A one-call sign-in then misses the
+ * caches once, on the slot, instead of on a slot and then the subject
+ * (issue #9; docs/performance.md, "What one miss less would give").
+ * subject_set_user writes a user's fields to its slot too, under the
+ * shard's write lock, as it writes the subject. */
+#define USLOT_IDINL 37
+typedef struct uslot {
+    struct subject *val;    /* NULL: empty */
+    int64_t next_change_at; /* the user's (has_user) */
+    uint32_t hash;          /* the low half of the id's hash */
+    uint32_t key;           /* risk_ptab_key of the user (has_user) */
+    uint8_t level;          /* the user's (has_user) */
+    uint8_t has_user;       /* the subject's */
+    uint8_t id_inl;         /* id holds the id; else only the subject does */
+    char id[USLOT_IDINL];   /* the id, when shorter than USLOT_IDINL */
+} uslot;
+_Static_assert(sizeof(uslot) == 64, "a users map slot is one cache line");
+typedef struct umap {
+    uslot *s;   /* 64-aligned */
+    size_t cap, count;
+    void *mem;  /* what the allocator gave for s; NULL: the store's first table */
+} umap;
+
+static inline int uslot_is(const uslot *sl, uint64_t h, const char *id, size_t len)
+{
+    if (sl->hash != (uint32_t)h)
+        return 0;
+    if (sl->id_inl)
+        return len < USLOT_IDINL && memcmp(sl->id, id, len + 1) == 0;
+    return strcmp(sl->val->u.id, id) == 0;
+}
+
+/* The slot of id (len bytes, its hash h), or NULL. */
+static inline const uslot *umap_slot(const umap *m, uint64_t h, const char *id, size_t len)
 {
     if (m->count == 0)
         return NULL;
     size_t mask = m->cap - 1;
     for (size_t i = h & mask;; i = (i + 1) & mask) {
-        const slot *sl = &m->s[i];
+        const uslot *sl = &m->s[i];
         if (sl->val == NULL)
             return NULL;
-        if (sl->hash == h && strcmp(((const subject *)sl->val)->u.id, id) == 0)
-            return sl->val;
+        if (uslot_is(sl, h, id, len))
+            return sl;
     }
 }
+
+static inline subject *subject_find(const umap *m, uint64_t h, const char *id)
+{
+    const uslot *sl = umap_slot(m, h, id, strlen(id));
+    return sl ? sl->val : NULL;
+}
+
+/* Room for `extra` more subjects (load ≤ 7/8: a slot is a line, and a
+ * probe goes on to the next line, which the hardware fetches with it).
+ * ENOMEM leaves the map unchanged. */
+int umap_reserve(umap *m, size_t extra);
+int umap_add(umap *m, uint64_t h, subject *s); /* absent id, grows */
+void umap_remove(umap *m, uint64_t h, const subject *s); /* s is there */
+void umap_free(umap *m);
 const char *policy_key(const void *v);
 const char *meta_key(const void *v);
 const char *ientry_key(const void *v);
@@ -406,8 +454,8 @@ typedef struct mslock {
  * write after. */
 typedef struct ushard {
     mslock lock;
-    map users; /* subject* by id */
-    char pad0[64 - (sizeof(mslock) + sizeof(map)) % 64];
+    umap users; /* subject* by id */
+    char pad0[64 - (sizeof(mslock) + sizeof(umap)) % 64];
     subject *levels[N_LEVELS];
     size_t level_n[N_LEVELS];
 } ushard;
@@ -458,7 +506,8 @@ struct risk_memstore {
     void *ush_mem, *esh_mem;
     /* every shard's first table, one block: the first commit that reaches a
      * shard allocates none (and leaves none behind if it fails) */
-    slot *first_users;
+    uslot *first_users; /* 64-aligned, in first_users_mem */
+    void *first_users_mem;
     egroup *first_events;
     /* the global shard: policies, meta */
     mslock glock;
@@ -760,8 +809,9 @@ void ev_unlink(evnode *n);
 subject *subject_get(risk_memstore *ms, uint64_t h, const char *id);
 void subject_free(subject *s);
 /* Copy u's fields but the id into the subject's user (the id, the
- * subject's, is read without locks by history views). */
-void subject_set_user(subject *s, const risk_user *u);
+ * subject's, is read without locks by history views), and the fields a
+ * sign-in reads into its slot; h: the id's hash (the shard's write lock). */
+void subject_set_user(risk_memstore *ms, uint64_t h, subject *s, const risk_user *u);
 
 /* ---- transactions (lib/store_memory.c) ---- */
 mtxn *txn_new(void); /* an uninitialised txn object; NULL: ENOMEM */

@@ -832,6 +832,19 @@ const _Atomic uint64_t *risk_store_policy_gen_of(const risk_store *s)
     return risk_memstore_policy_gen(journal ? &((const jstore *)s->ctx)->mt : s);
 }
 
+static int j_peek(void *ctx, const char *id, size_t len, risk_peek *out);
+static void j_peek_prefetch(void *ctx, const char *const *ids, size_t n);
+
+const risk_peeker *risk_store_peeker_of(const risk_store *s, void **ctx)
+{
+    static const risk_peeker memory = { risk_memstore_peek, risk_memstore_peek_prefetch };
+    static const risk_peeker journal = { j_peek, j_peek_prefetch };
+    *ctx = s->ctx;
+    if (s->ctx != NULL && risk_store_same_table(s, &journal_table))
+        return &journal;
+    return risk_memstore_is_table(s) ? &memory : NULL;
+}
+
 /* ---- forwarded reads ---- */
 
 static int j_get_user(void *ctx, void *txn, const char *id, risk_user **out)
@@ -870,6 +883,16 @@ static int j_view_user(void *ctx, const char *id, risk_user_visit_fn fn, void *a
     if (js->mt.view_user == NULL)
         return risk_err(RISK_EUNSUPPORTED, "store: no view_user");
     return js->mt.view_user(js->mt.ctx, id, fn, arg);
+}
+static int j_peek(void *ctx, const char *id, size_t len, risk_peek *out)
+{
+    jstore *js = ctx;
+    int rc = check_readable(js);
+    return rc != RISK_OK ? rc : risk_memstore_peek(js->mt.ctx, id, len, out);
+}
+static void j_peek_prefetch(void *ctx, const char *const *ids, size_t n)
+{
+    risk_memstore_peek_prefetch(((jstore *)ctx)->mt.ctx, ids, n);
 }
 static void j_prefetch_users(void *ctx, const char *const *ids, size_t n)
 {

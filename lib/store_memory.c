@@ -310,10 +310,7 @@ static void unpin_all(risk_memstore *ms, mtxn *t)
         s->pins--;
         if (subject_empty(s)) {
             uint64_t h = hash_str(s->u.id);
-            map *m = &ush_of(ms, h)->users;
-            size_t at = map_find(m, h, s->u.id);
-            if (at != NOPE)
-                map_remove_at(m, at);
+            umap_remove(&ush_of(ms, h)->users, h, s);
             subject_free(s);
         }
     }
@@ -709,7 +706,7 @@ static void apply_locked(risk_memstore *ms, mtxn *t, int same_hold)
         int relink = !s->has_user || s->u.level != bu->level;
         if (relink && s->has_user)
             level_unlink(sh, s);
-        subject_set_user(s, bu);
+        subject_set_user(ms, t->usl[i]->h, s, bu);
         if (relink)
             level_link(sh, s);
     }

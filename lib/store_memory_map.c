@@ -86,7 +86,109 @@ void map_remove_at(map *m, size_t i)
     m->count--;
 }
 
-const char *subject_key(const void *v) { return ((const subject *)v)->u.id; }
+/* ---- the users map (lib/memstore.h explains its slots) ---- */
+static void *calloc64(size_t size, void **mem)
+{
+    *mem = risk_calloc(1, size + 63);
+    return *mem ? (void *)(((uintptr_t)*mem + 63) & ~(uintptr_t)63) : NULL;
+}
+
+void umap_free(umap *m)
+{
+    risk_free(m->mem);
+}
+
+/* What a sign-in reads of s, into its slot. */
+static void uslot_set_user(uslot *sl, const subject *s)
+{
+    sl->has_user = s->has_user;
+    sl->next_change_at = s->u.next_change_at;
+    sl->key = risk_ptab_key(&s->u);
+    sl->level = (uint8_t)s->u.level;
+}
+
+/* s's slot; NOPE: not in the map (never for a subject the map gave) */
+static size_t umap_at(const umap *m, uint64_t h, const subject *s)
+{
+    size_t mask = m->cap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        if (m->s[i].val == s)
+            return i;
+        if (m->s[i].val == NULL)
+            return NOPE;
+    }
+}
+
+static uslot *uslot_free_at(umap *m, uint64_t h)
+{
+    size_t mask = m->cap - 1, i = h & mask;
+    while (m->s[i].val != NULL)
+        i = (i + 1) & mask;
+    m->count++;
+    return &m->s[i];
+}
+
+int umap_reserve(umap *m, size_t extra)
+{
+    size_t need = m->count + extra;
+    if (need * 8 <= m->cap * 7)
+        return RISK_OK;
+    size_t cap = m->cap;
+    while (need * 8 > cap * 7)
+        cap *= 2;
+    /* the slots keep the low half of the hash: it must place them */
+    void *mem;
+    uslot *s = cap <= ((size_t)1 << 32) && cap <= SIZE_MAX / 2 / sizeof *s
+                   ? calloc64(cap * sizeof *s, &mem)
+                   : NULL;
+    if (s == NULL)
+        return risk_err(RISK_ENOMEM, "memstore: out of memory growing the users map to %zu", cap);
+    umap old = *m;
+    m->s = s, m->cap = cap, m->count = 0, m->mem = mem;
+    for (size_t i = 0; i < old.cap; i++)
+        if (old.s[i].val != NULL)
+            *uslot_free_at(m, old.s[i].hash) = old.s[i];
+    umap_free(&old);
+    return RISK_OK;
+}
+
+int umap_add(umap *m, uint64_t h, subject *s)
+{
+    int rc = umap_reserve(m, 1);
+    if (rc != RISK_OK)
+        return rc;
+    uslot *sl = uslot_free_at(m, h);
+    size_t len = strlen(s->u.id);
+    sl->val = s;
+    sl->hash = (uint32_t)h;
+    sl->id_inl = len < USLOT_IDINL;
+    if (sl->id_inl)
+        memcpy(sl->id, s->u.id, len + 1);
+    uslot_set_user(sl, s);
+    return RISK_OK;
+}
+
+/* Backward-shift deletion, as map_remove_at. */
+void umap_remove(umap *m, uint64_t h, const subject *s) /* absent: nothing */
+{
+    size_t mask = m->cap - 1, i = umap_at(m, h, s), j = i;
+    if (i == NOPE)
+        return;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (m->s[j].val == NULL)
+            break;
+        size_t home = m->s[j].hash & mask;
+        int stays = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            m->s[i] = m->s[j];
+            i = j;
+        }
+    }
+    memset(&m->s[i], 0, sizeof m->s[i]);
+    m->count--;
+}
+
 const char *policy_key(const void *v) { return ((const risk_policy *)v)->name; }
 const char *meta_key(const void *v) { return ((const metanode *)v)->key; }
 const char *ientry_key(const void *v) { return ((const ientry *)v)->s; }
@@ -377,11 +479,15 @@ void level_unlink(ushard *sh, subject *s)
     sh->level_n[l]--;
 }
 
-void subject_set_user(subject *s, const risk_user *u)
+void subject_set_user(risk_memstore *ms, uint64_t h, subject *s, const risk_user *u)
 {
     size_t at = offsetof(risk_user, mfa_registered); /* id is the first field */
     memcpy((char *)&s->u + at, (const char *)u + at, sizeof *u - at);
     s->has_user = 1;
+    umap *m = &ush_of(ms, h)->users;
+    size_t i = umap_at(m, h, s);
+    if (i != NOPE)
+        uslot_set_user(&m->s[i], s);
 }
 
 subject *subject_get(risk_memstore *ms, uint64_t h, const char *id)
@@ -399,7 +505,7 @@ subject *subject_get(risk_memstore *ms, uint64_t h, const char *id)
     }
     s->u.id = inl ? s->idbuf : s->idlong;
     memcpy(s->u.id, id, len + 1);
-    if (map_add(&sh->users, h, s) != RISK_OK) {
+    if (umap_add(&sh->users, h, s) != RISK_OK) {
         risk_free(s);
         ms_nomem();
         return NULL;
@@ -414,12 +520,6 @@ void subject_free(subject *s)
 }
 
 /* ---- store lifetime ---- */
-static void *calloc64(size_t size, void **mem)
-{
-    *mem = risk_calloc(1, size + 63);
-    return *mem ? (void *)(((uintptr_t)*mem + 63) & ~(uintptr_t)63) : NULL;
-}
-
 /* The store's mutexes (the shards' locks start zeroed: free). */
 static int locks_init(risk_memstore *ms)
 {
@@ -443,22 +543,21 @@ int risk_memstore_new(risk_memstore **out, int keep_history)
         return ms_nomem();
     ms->ush = calloc64(N_USHARDS * sizeof *ms->ush, &ms->ush_mem);
     ms->esh = calloc64(N_ESHARDS * sizeof *ms->esh, &ms->esh_mem);
-    ms->first_users = risk_calloc(N_USHARDS * USERS_FIRST, sizeof *ms->first_users);
+    ms->first_users = calloc64(N_USHARDS * USERS_FIRST * sizeof *ms->first_users,
+                               &ms->first_users_mem);
     ms->first_events = risk_calloc(N_ESHARDS * ETAB_FIRST, sizeof *ms->first_events);
     if (ms->ush == NULL || ms->esh == NULL || ms->first_users == NULL ||
         ms->first_events == NULL || locks_init(ms) != RISK_OK) {
         risk_free(ms->ush_mem);
         risk_free(ms->esh_mem);
-        risk_free(ms->first_users);
+        risk_free(ms->first_users_mem);
         risk_free(ms->first_events);
         risk_free(ms);
         return ms_nomem();
     }
     for (unsigned i = 0; i < N_USHARDS; i++) {
         ushard *sh = &ms->ush[i];
-        sh->users = (map){.s = ms->first_users + i * USERS_FIRST, .cap = USERS_FIRST,
-                          .key = subject_key};
-        sh->users.inl = sh->users.s;
+        sh->users = (umap){.s = ms->first_users + i * USERS_FIRST, .cap = USERS_FIRST};
     }
     for (unsigned i = 0; i < N_ESHARDS; i++) {
         etab *t = &ms->esh[i].t;
@@ -502,7 +601,7 @@ void risk_memstore_free(risk_memstore *ms)
         ushard *sh = &ms->ush[i];
         MAP_EACH(&sh->users, j)
             subject_free(sh->users.s[j].val);
-        map_free(&sh->users);
+        umap_free(&sh->users);
     }
     for (home *hm = ms->homes, *next; hm != NULL; hm = next) {
         next = hm->next;
@@ -522,7 +621,7 @@ void risk_memstore_free(risk_memstore *ms)
     risk_free(ms->meta.s);
     pthread_mutex_destroy(&ms->intern_mu);
     pthread_mutex_destroy(&ms->homes_mu);
-    risk_free(ms->first_users);
+    risk_free(ms->first_users_mem);
     risk_free(ms->first_events);
     risk_free(ms->ush_mem);
     risk_free(ms->esh_mem);
@@ -532,12 +631,11 @@ void risk_memstore_free(risk_memstore *ms)
 /* ---- bulk loading (recovery: one thread, nothing shared yet) ---- */
 void risk_memstore_reserve(risk_memstore *ms, size_t users, size_t events)
 {
-    /* hashing spreads them evenly: an eighth more per shard for the spread */
-    size_t u = users / N_USHARDS + users / N_USHARDS / 8, e = events / N_ESHARDS +
-                                                                 events / N_ESHARDS / 8;
+    /* hashing spreads them evenly: each shard gets room for the mean (the
+     * tables fill to 7/8; a shard that gets more grows when it does) */
+    size_t u = users / N_USHARDS, e = events / N_ESHARDS;
     for (unsigned i = 0; i < N_USHARDS; i++)
-        if (map_reserve(&ms->ush[i].users, u) == RISK_OK)
-            ms->ush[i].users.reserved -= u;
+        umap_reserve(&ms->ush[i].users, u);
     for (unsigned i = 0; i < N_ESHARDS; i++)
         if (etab_reserve(&ms->esh[i].t, e) == RISK_OK)
             ms->esh[i].t.reserved -= e;
@@ -557,7 +655,7 @@ int risk_memstore_load_user(risk_memstore *ms, risk_user *user)
     }
     if (s->has_user)
         level_unlink(ush_of(ms, h), s);
-    subject_set_user(s, user);
+    subject_set_user(ms, h, s, user);
     level_link(ush_of(ms, h), s);
     risk_user_free(user);
     return RISK_OK;

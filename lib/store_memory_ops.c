@@ -341,6 +341,20 @@ static int cb_view_user(void *ctx, const char *id, risk_user_visit_fn fn, void *
     return rc;
 }
 
+int risk_memstore_peek(void *ctx, const char *id, size_t len, risk_peek *out)
+{
+    risk_memstore *ms = ctx;
+    uint64_t h = risk_hash_bytes(id, len);
+    ushard *sh = ush_of(ms, h);
+    ms_rdlock(&sh->lock);
+    const uslot *sl = umap_slot(&sh->users, h, id, len);
+    int found = sl != NULL && sl->has_user;
+    if (found)
+        *out = (risk_peek){sl->next_change_at, sl->key, sl->level};
+    ms_rdunlock(&sh->lock);
+    return found ? RISK_OK : RISK_ENOTFOUND;
+}
+
 /* The bulk sign-in's hint (risk_store.prefetch_users): a lookup misses
  * the caches twice, on the map slot and then on the subject it points to,
  * and one sign-in can only wait for each in turn. Here the slots of up to
@@ -354,6 +368,30 @@ static int cb_view_user(void *ctx, const char *id, risk_user_visit_fn fn, void *
  * being replaced. */
 #define PREFETCH_MAX 32
 
+/* Request the home slots of ids (hs: their hashes) at once. */
+static void slots_prefetch(risk_memstore *ms, const char *const *ids, size_t m, uint64_t *hs)
+{
+    for (size_t i = 0; i < m; i++) {
+        ushard *sh = ush_of(ms, hs[i] = hash_str(ids[i]));
+        ms_rdlock(&sh->lock);
+        if (sh->users.count)
+            __builtin_prefetch(&sh->users.s[hs[i] & (sh->users.cap - 1)]);
+        ms_rdunlock(&sh->lock);
+    }
+}
+
+/* The bulk sign-in's hint when it peeks: the slots only. */
+void risk_memstore_peek_prefetch(void *ctx, const char *const *ids, size_t n)
+{
+    uint64_t hs[PREFETCH_MAX];
+    for (; n > 0;) {
+        size_t m = n < PREFETCH_MAX ? n : PREFETCH_MAX;
+        slots_prefetch(ctx, ids, m, hs);
+        ids += m;
+        n -= m;
+    }
+}
+
 static void cb_prefetch_users(void *ctx, const char *const *ids, size_t n)
 {
     risk_memstore *ms = ctx;
@@ -362,21 +400,15 @@ static void cb_prefetch_users(void *ctx, const char *const *ids, size_t n)
         return;
     for (; n > 0;) {
         size_t m = n < PREFETCH_MAX ? n : PREFETCH_MAX;
-        for (size_t i = 0; i < m; i++) {
-            ushard *sh = ush_of(ms, hs[i] = hash_str(ids[i]));
-            ms_rdlock(&sh->lock);
-            if (sh->users.count)
-                __builtin_prefetch(&sh->users.s[hs[i] & (sh->users.cap - 1)]);
-            ms_rdunlock(&sh->lock);
-        }
+        slots_prefetch(ms, ids, m, hs);
         for (size_t i = 0; i < m; i++) {
             ushard *sh = ush_of(ms, hs[i]);
             ms_rdlock(&sh->lock);
-            const map *mp = &sh->users;
+            const umap *mp = &sh->users;
             for (size_t j = hs[i] & (mp->cap - 1); mp->count && mp->s[j].val != NULL;
                  j = (j + 1) & (mp->cap - 1)) {
-                if (mp->s[j].hash == hs[i]) {
-                    const char *sub = mp->s[j].val;
+                if (mp->s[j].hash == (uint32_t)hs[i]) {
+                    const char *sub = (const char *)mp->s[j].val;
                     for (size_t off = 0; off < sizeof(subject); off += 64)
                         __builtin_prefetch(sub + off);
                     __builtin_prefetch(sub + sizeof(subject) - 1);
@@ -424,7 +456,7 @@ static int cb_get_event(void *ctx, void *txn, const char *id, risk_event **out)
      * in cache (the user's shard is read-locked for that: locks are taken
      * in order, users' shards first). */
     ushard *ush = t && t->has_uid_h ? ush_of(ms, t->uid_h) : NULL;
-    const slot *us = NULL;
+    const uslot *us = NULL;
     if (ush != NULL) {
         ms_rdlock(&ush->lock);
         if (ush->users.count) {

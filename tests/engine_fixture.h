@@ -31,13 +31,13 @@ struct fx_changes {
 };
 static struct fx_changes fx_ch;
 
-static int64_t fx_clock(void *ud)
+static inline int64_t fx_clock(void *ud)
 {
     (void)ud;
     return fx_now;
 }
 
-static void fx_feedback_fn(const risk_event *ev, int withdrawn, void *ud)
+static inline void fx_feedback_fn(const risk_event *ev, int withdrawn, void *ud)
 {
     (void)ud;
     fx_fb.calls++;
@@ -45,7 +45,7 @@ static void fx_feedback_fn(const risk_event *ev, int withdrawn, void *ud)
     strncpy(fx_fb.last, risk_event_id(ev), RISK_ID_MAX);
 }
 
-static void fx_change_fn(const risk_user *before, const risk_user *after, void *ud)
+static inline void fx_change_fn(const risk_user *before, const risk_user *after, void *ud)
 {
     (void)ud;
     fx_ch.calls++;
@@ -57,8 +57,8 @@ static void fx_change_fn(const risk_user *before, const risk_user *after, void *
 /* The fixture's engine (clock, hooks) over st, which it takes. */
 /* The fixture's engine over st (retries: max_conflict_retries, 0 for the
  * default). */
-static void fx_open_on(const risk_store *st, const risk_scoring *sc, int refuse,
-                       uint32_t retries)
+static inline void fx_open_on(const risk_store *st, const risk_scoring *sc, int refuse,
+                              uint32_t retries)
 {
     fx_now = T0;
     memset(&fx_fb, 0, sizeof fx_fb);
@@ -74,14 +74,14 @@ static void fx_open_on(const risk_store *st, const risk_scoring *sc, int refuse,
     cr_assert(eq(int, risk_engine_new(&fx, st, &o), RISK_OK), "%s", risk_error_last());
 }
 
-static void fx_open_with(const risk_scoring *sc, int refuse)
+static inline void fx_open_with(const risk_scoring *sc, int refuse)
 {
     risk_store st;
     cr_assert(eq(int, risk_memory_store_new(&st), RISK_OK));
     fx_open_on(&st, sc, refuse, 0);
 }
 
-static void fx_open(void)
+static inline void fx_open(void)
 {
     fx_open_with(NULL, 0);
 }
@@ -100,7 +100,7 @@ static inline void fx_expect_fail_closed(const char *user, int code)
     cr_assert(eq(int, (int)r, RISK_REASON_STORE_ERROR));
 }
 
-static void fx_close(void)
+static inline void fx_close(void)
 {
     risk_engine_free(fx);
     fx = NULL;
@@ -109,7 +109,7 @@ static void fx_close(void)
 }
 
 /* Create a user; mfa: -1 not registered, else registered at T0 + mfa minutes. */
-static void fx_user(const char *id, int mfa_at_minutes, int deleted)
+static inline void fx_user(const char *id, int mfa_at_minutes, int deleted)
 {
     risk_user *u = NULL;
     cr_assert(eq(int, risk_user_new(&u, id), RISK_OK));
@@ -123,8 +123,8 @@ static void fx_user(const char *id, int mfa_at_minutes, int deleted)
 }
 
 /* Ingest an event detected at T0 + minutes. */
-static int fx_event(const char *user, const char *id, const char *type, risk_level level,
-                    int64_t minutes)
+static inline int fx_event(const char *user, const char *id, const char *type,
+                           risk_level level, int64_t minutes)
 {
     risk_event *ev = NULL;
     cr_assert(eq(int, risk_event_new(&ev, id, user, type, level, T0 + minutes * MINUTE),
@@ -134,14 +134,14 @@ static int fx_event(const char *user, const char *id, const char *type, risk_lev
     return rc;
 }
 
-static risk_user *fx_get(const char *id)
+static inline risk_user *fx_get(const char *id)
 {
     risk_user *u = NULL;
     cr_assert(eq(int, risk_engine_user(&u, fx, id), RISK_OK), "%s", risk_error_last());
     return u;
 }
 
-static risk_level fx_level(const char *id)
+static inline risk_level fx_level(const char *id)
 {
     risk_user *u = fx_get(id);
     risk_level l = risk_user_risk_level(u);
@@ -149,7 +149,7 @@ static risk_level fx_level(const char *id)
     return l;
 }
 
-static risk_state fx_state(const char *id)
+static inline risk_state fx_state(const char *id)
 {
     risk_user *u = fx_get(id);
     risk_state s = risk_user_risk_state(u);
@@ -157,7 +157,7 @@ static risk_state fx_state(const char *id)
     return s;
 }
 
-static risk_detail fx_detail(const char *id)
+static inline risk_detail fx_detail(const char *id)
 {
     risk_user *u = fx_get(id);
     risk_detail d = risk_user_risk_detail(u);
@@ -165,14 +165,14 @@ static risk_detail fx_detail(const char *id)
     return d;
 }
 
-static risk_event *fx_ev(const char *id)
+static inline risk_event *fx_ev(const char *id)
 {
     risk_event *ev = NULL;
     cr_assert(eq(int, risk_engine_event(&ev, fx, id), RISK_OK), "%s", risk_error_last());
     return ev;
 }
 
-static risk_close_reason fx_reason(const char *id)
+static inline risk_close_reason fx_reason(const char *id)
 {
     risk_event *ev = fx_ev(id);
     risk_close_reason r = risk_event_close_reason(ev);
@@ -180,7 +180,7 @@ static risk_close_reason fx_reason(const char *id)
     return r;
 }
 
-static risk_event_state fx_evstate(const char *id)
+static inline risk_event_state fx_evstate(const char *id)
 {
     risk_event *ev = fx_ev(id);
     risk_event_state s = risk_event_state_get(ev);
@@ -188,8 +188,8 @@ static risk_event_state fx_evstate(const char *id)
     return s;
 }
 
-static void fx_policy(const char *name, risk_level threshold, risk_control control,
-                      risk_policy_mode mode)
+static inline void fx_policy(const char *name, risk_level threshold, risk_control control,
+                             risk_policy_mode mode)
 {
     risk_policy *p = NULL;
     cr_assert(eq(int, risk_policy_new(&p, name, threshold, control), RISK_OK));
@@ -199,7 +199,7 @@ static void fx_policy(const char *name, risk_level threshold, risk_control contr
     risk_policy_free(p);
 }
 
-static risk_decision fx_signin(const char *user, risk_reason *reason)
+static inline risk_decision fx_signin(const char *user, risk_reason *reason)
 {
     if (!fx_verdict)
         cr_assert(eq(int, risk_verdict_new(&fx_verdict), RISK_OK));
@@ -210,7 +210,7 @@ static risk_decision fx_signin(const char *user, risk_reason *reason)
     return risk_verdict_decision(fx_verdict);
 }
 
-static int fx_hist_count_cb(const risk_history *h, void *ud)
+static inline int fx_hist_count_cb(const risk_history *h, void *ud)
 {
     (void)h;
     ++*(int *)ud;
@@ -218,7 +218,7 @@ static int fx_hist_count_cb(const risk_history *h, void *ud)
 }
 
 /* Number of history items of a user (NULL: the whole store). */
-static int fx_history_count(const char *user)
+static inline int fx_history_count(const char *user)
 {
     int n = 0;
     int rc = user ? risk_engine_history(fx, user, fx_hist_count_cb, &n)
