@@ -66,6 +66,14 @@ int map_add(map *m, uint64_t h, void *val)
     return RISK_OK;
 }
 
+/* Backward-shift deletion keeps every probe chain intact without
+ * tombstones: the entry at j, after the hole at i, moves into the hole
+ * unless its home lies cyclically in (i, j]. */
+static int shift_stays(size_t home, size_t i, size_t j)
+{
+    return (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
+}
+
 /* Backward-shift deletion: keeps every probe chain intact without tombstones. */
 void map_remove_at(map *m, size_t i)
 {
@@ -74,10 +82,7 @@ void map_remove_at(map *m, size_t i)
         j = (j + 1) & mask;
         if (m->s[j].val == NULL)
             break;
-        size_t home = m->s[j].hash & mask;
-        /* entry j may move to the hole i unless its home lies cyclically in (i, j] */
-        int stays = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
-        if (!stays) {
+        if (!shift_stays(m->s[j].hash & mask, i, j)) {
             m->s[i] = m->s[j];
             i = j;
         }
@@ -178,9 +183,7 @@ void umap_remove(umap *m, uint64_t h, const subject *s) /* absent: nothing */
         j = (j + 1) & mask;
         if (m->s[j].val == NULL)
             break;
-        size_t home = m->s[j].hash & mask;
-        int stays = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
-        if (!stays) {
+        if (!shift_stays(m->s[j].hash & mask, i, j)) {
             m->s[i] = m->s[j];
             i = j;
         }

@@ -75,6 +75,9 @@ static void assert_refuses_everything(risk_store *s)
     cr_assert_eq(s->begin(s->ctx, "user-1", &txn), RISK_EIO);
     cr_assert(strstr(risk_error_last(), "reopen") != NULL, "%s", risk_error_last());
     cr_assert_eq(s->view_user(s->ctx, "user-1", NULL, NULL), RISK_EIO);
+    void *ctx = NULL; /* and the sign-in's one-line read (lib/memstore.h) */
+    risk_peek p;
+    cr_assert_eq(risk_store_peeker_of(s, &ctx)->peek(ctx, "user-1", 6, &p), RISK_EIO);
     cr_assert_eq(s->list_users(s->ctx, RISK_LEVEL_NONE, dg_user, NULL), RISK_EIO);
     cr_assert_eq(s->read_history(s->ctx, NULL, 0, collect, &c), RISK_EIO);
     cr_assert_eq(s->compact(s->ctx), RISK_EIO);

@@ -66,6 +66,22 @@ Test(users_map, colliding_hashes_long_ids_growth_and_removal)
     }
     /* the same id under another hash is not there either */
     cr_assert_null(subject_find(&m, H + 1, ids[0]));
+    /* an id with another home, first at its home (slot 0), inside the
+     * wrapped part of the chain: removing the chain's entry at the table's
+     * last slot must move the entries after it back, but not this one */
+    subject *other = fake_subject("other");
+    const uint64_t H0 = UINT64_C(0x7000000000000010); /* home 0 in 8 and 16 slots */
+    umap m2 = {.s = first, .cap = 8};
+    memset(first, 0, sizeof first);
+    cr_assert(eq(int, umap_add(&m2, H0, other), RISK_OK));
+    for (int i = 0; i < 12; i++)
+        cr_assert(eq(int, umap_add(&m2, H, s[i]), RISK_OK));
+    cr_assert(eq(sz, m2.cap, 16));
+    cr_assert(m2.s[0].val == other && m2.s[15].val != NULL);
+    umap_remove(&m2, H, m2.s[15].val);
+    cr_assert(subject_find(&m2, H0, "other") == other);
+    umap_free(&m2);
+    free(other);
     /* removal from the middle of the chain keeps the rest findable */
     umap_remove(&m, H, s[1]);
     umap_remove(&m, H, s[5]);
