@@ -1,6 +1,7 @@
 /* The sign-in decision (R-PO-1…11), the hot path: one user record read
- * through the store's view_user (no copy, no event), the cached policies,
- * the pure decision. Only when the user's level is due to change by aging
+ * (the built-in stores' peek: one line of their users map; any other
+ * store's view_user: no copy, no event), the cached policies, the pure
+ * decision. Only when the user's level is due to change by aging
  * does it first run that user's catch-up as its own operation (SPEC §4).
  *
  * Two ways to decide. The fast one reads the policies' decision table

@@ -311,9 +311,11 @@ typedef struct txn_seen {
 } txn_seen;
 
 /* The committed user is embedded (its id points at the subject's id): a
- * sign-in then touches slot → subject only, and a user commit allocates
- * nothing. This relies on `id` being risk_user's only pointer field.
- * Layout for the sign-in: has_user and a short id (< SUBJECT_IDINL bytes,
+ * read of the user touches slot → subject only, and a user commit
+ * allocates nothing. This relies on `id` being risk_user's only pointer
+ * field. A table-decided sign-in reads the slot alone (uslot, below); a
+ * receipt's or a listed user's reads the subject too. Layout for those:
+ * has_user and a short id (< SUBJECT_IDINL bytes,
  * as most are) sit right before the user, so the lookup's id compare, the
  * has_user test and the fields the decision reads (risk_user up to
  * next_change_at) are the first 96 bytes, two cache lines (three before:

@@ -2,8 +2,10 @@
  *
  * Layout. Committed state lives in open-addressing hash maps (linear
  * probing, power-of-two tables, backward-shift deletion, no tombstones):
- * users by id, policies by name, meta by key; events by id in a table of
- * tagged slot groups (lib/store_memory_events.c says why). A user id maps
+ * users by id (a slot is a cache line that also holds a short id and
+ * what a sign-in reads: lib/memstore.h), policies by name, meta by key;
+ * events by id in a table of tagged slot groups (lib/store_memory_events.c
+ * says why). A user id maps
  * to a "subject" that embeds the committed user (absent until the first
  * put), an array of the user's event nodes (user_events is O(that user's
  * events), and fetches every node at once rather than following a chain

@@ -355,9 +355,10 @@ int risk_memstore_peek(void *ctx, const char *id, size_t len, risk_peek *out)
     return found ? RISK_OK : RISK_ENOTFOUND;
 }
 
-/* The bulk sign-in's hint (risk_store.prefetch_users): a lookup misses
- * the caches twice, on the map slot and then on the subject it points to,
- * and one sign-in can only wait for each in turn. Here the slots of up to
+/* The bulk ingest's and dismissal's hint (risk_store.prefetch_users; a
+ * bulk sign-in that peeks fetches the slots only): a read of a user
+ * misses the caches twice, on the map slot and then on the subject it
+ * points to, and one call can only wait for each in turn. Here the slots of up to
  * PREFETCH_MAX users are requested at once, then (their lines arrived or
  * on the way) the subjects of the slots whose hash matches, whole (three
  * or four lines): the first 96 bytes hold the id, has_user and the fields
