@@ -142,6 +142,8 @@ typedef struct arena_mark {
  * prepared there. */
 typedef struct home {
     atomic_flag busy;
+    /* the users map this thread reads without its lock (umap_peek), or NULL */
+    _Atomic(const void *) hazard;
     pthread_t owner;
     struct home *next; /* the store's homes */
     uint64_t prep_gen;
@@ -395,11 +397,37 @@ typedef struct uslot {
     char id[USLOT_IDINL];   /* the id, when shorter than USLOT_IDINL */
 } uslot;
 _Static_assert(sizeof(uslot) == 64, "a users map slot is one cache line");
+/* A sign-in reads a slot without the shard's lock (umap_peek in
+ * lib/store_memory_ops.c): a read-locked sign-in writes the lock's line,
+ * which two threads' sign-ins then pass back and forth. Its reads are a
+ * sequence lock's: writers (under the write lock) make vseq odd while
+ * they change slots or the table, and store slots, s, cap and count with
+ * atomic stores; the reader loads them with atomic loads and tries again
+ * when vseq moved. A table the map outgrows is freed at once unless a
+ * reader's hazard (home.hazard) names this map, which the grower checks
+ * after publishing the new table: then it waits in `retired` for a later
+ * growth or the store's close. */
 typedef struct umap {
-    uslot *s;   /* 64-aligned */
+    uslot *s;   /* 64-aligned; the line before it is the table's header */
     size_t cap, count;
     void *mem;  /* what the allocator gave for s; NULL: the store's first table */
+    _Atomic uint32_t vseq;
+    struct risk_memstore *ms; /* whose homes' hazards to check (NULL: none) */
+    uslot *retired;           /* outgrown tables a reader may still read */
 } umap;
+
+/* Slots as eight words, for the sequence lock's atomic copies. */
+typedef uint64_t __attribute__((may_alias)) uword;
+static inline void uslot_load(uslot *dst, const uslot *src)
+{
+    for (int k = 0; k < 8; k++)
+        ((uword *)dst)[k] = __atomic_load_n(&((const uword *)src)[k], __ATOMIC_RELAXED);
+}
+static inline void uslot_store(uslot *dst, const uslot *src)
+{
+    for (int k = 0; k < 8; k++)
+        __atomic_store_n(&((uword *)dst)[k], ((const uword *)src)[k], __ATOMIC_RELAXED);
+}
 
 static inline int uslot_is(const uslot *sl, uint64_t h, const char *id, size_t len)
 {
@@ -717,6 +745,9 @@ void lockset_extend(risk_memstore *ms, lockset *held, const lockset *more);
 /* ---- homes ---- */
 /* The calling thread's home in ms, made on its first use; NULL: ENOMEM. */
 home *home_get(risk_memstore *ms);
+/* Whether a thread's hazard names m: the table m just outgrew may be
+ * being read (seq_cst, after the new table's seq_cst publication). */
+int home_hazard(risk_memstore *ms, const void *m);
 static inline void home_take(home *hm)
 {
     while (atomic_flag_test_and_set_explicit(&hm->busy, memory_order_acquire))

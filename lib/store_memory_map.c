@@ -98,9 +98,56 @@ static void *calloc64(size_t size, void **mem)
     return *mem ? (void *)(((uintptr_t)*mem + 63) & ~(uintptr_t)63) : NULL;
 }
 
+/* A users table of cap slots after a header line (utab_hdr): where an
+ * outgrown table keeps its place in the retired list. */
+typedef struct utab_hdr {
+    uslot *next; /* the next retired table */
+    void *mem;
+} utab_hdr;
+static utab_hdr *utab_hdr_of(uslot *s) { return (utab_hdr *)(void *)((char *)s - 64); }
+
+static uslot *utab_alloc(size_t cap, void **mem)
+{
+    if (cap > ((size_t)1 << 32) || cap > (SIZE_MAX - 127) / sizeof(uslot))
+        return NULL; /* (the slots keep the low half of the hash: it must place them) */
+    *mem = risk_calloc(1, cap * sizeof(uslot) + 127);
+    if (*mem == NULL)
+        return NULL;
+    uslot *s = (uslot *)(((uintptr_t)*mem + 63) & ~(uintptr_t)63) + 1;
+    utab_hdr_of(s)->mem = *mem;
+    return s;
+}
+
+/* Free the retired tables, unless a reader may be in one (after a growth). */
+static void umap_reap(umap *m)
+{
+    if (m->retired == NULL || (m->ms != NULL && home_hazard(m->ms, m)))
+        return;
+    for (uslot *t = m->retired, *next; t != NULL; t = next) {
+        next = utab_hdr_of(t)->next;
+        risk_free(utab_hdr_of(t)->mem);
+    }
+    m->retired = NULL;
+}
+
 void umap_free(umap *m)
 {
+    m->ms = NULL; /* no reader is left */
+    umap_reap(m);
     risk_free(m->mem);
+}
+
+/* The writers' half of the sequence lock (lib/memstore.h). */
+static void umap_wbegin(umap *m)
+{
+    uint32_t v = atomic_load_explicit(&m->vseq, memory_order_relaxed);
+    atomic_store_explicit(&m->vseq, v + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+}
+static void umap_wend(umap *m)
+{
+    uint32_t v = atomic_load_explicit(&m->vseq, memory_order_relaxed);
+    atomic_store_explicit(&m->vseq, v + 1, memory_order_release);
 }
 
 /* What a sign-in reads of s, into its slot. */
@@ -124,13 +171,12 @@ static size_t umap_at(const umap *m, uint64_t h, const subject *s)
     }
 }
 
-static uslot *uslot_free_at(umap *m, uint64_t h)
+static size_t free_at(const uslot *tab, size_t cap, uint64_t h)
 {
-    size_t mask = m->cap - 1, i = h & mask;
-    while (m->s[i].val != NULL)
+    size_t mask = cap - 1, i = h & mask;
+    while (tab[i].val != NULL)
         i = (i + 1) & mask;
-    m->count++;
-    return &m->s[i];
+    return i;
 }
 
 int umap_reserve(umap *m, size_t extra)
@@ -141,19 +187,26 @@ int umap_reserve(umap *m, size_t extra)
     size_t cap = m->cap;
     while (need * 8 > cap * 7)
         cap *= 2;
-    /* the slots keep the low half of the hash: it must place them */
     void *mem;
-    uslot *s = cap <= ((size_t)1 << 32) && cap <= SIZE_MAX / 2 / sizeof *s
-                   ? calloc64(cap * sizeof *s, &mem)
-                   : NULL;
+    uslot *s = utab_alloc(cap, &mem);
     if (s == NULL)
         return risk_err(RISK_ENOMEM, "memstore: out of memory growing the users map to %zu", cap);
-    umap old = *m;
-    m->s = s, m->cap = cap, m->count = 0, m->mem = mem;
-    for (size_t i = 0; i < old.cap; i++)
-        if (old.s[i].val != NULL)
-            *uslot_free_at(m, old.s[i].hash) = old.s[i];
-    umap_free(&old);
+    for (size_t i = 0; i < m->cap; i++) /* not yet seen by any reader */
+        if (m->s[i].val != NULL)
+            s[free_at(s, cap, m->s[i].hash)] = m->s[i];
+    uslot *old = m->s;
+    void *old_mem = m->mem;
+    umap_wbegin(m);
+    /* s before cap: a reader that loads the new cap loads the new table */
+    __atomic_store_n(&m->s, s, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&m->cap, cap, __ATOMIC_RELEASE);
+    m->mem = mem;
+    umap_wend(m);
+    if (old_mem != NULL) {
+        utab_hdr_of(old)->next = m->retired;
+        m->retired = old;
+    }
+    umap_reap(m);
     return RISK_OK;
 }
 
@@ -162,14 +215,18 @@ int umap_add(umap *m, uint64_t h, subject *s)
     int rc = umap_reserve(m, 1);
     if (rc != RISK_OK)
         return rc;
-    uslot *sl = uslot_free_at(m, h);
+    uslot sl = {0};
     size_t len = strlen(s->u.id);
-    sl->val = s;
-    sl->hash = (uint32_t)h;
-    sl->id_inl = len < USLOT_IDINL;
-    if (sl->id_inl)
-        memcpy(sl->id, s->u.id, len + 1);
-    uslot_set_user(sl, s);
+    sl.val = s;
+    sl.hash = (uint32_t)h;
+    sl.id_inl = len < USLOT_IDINL;
+    if (sl.id_inl)
+        memcpy(sl.id, s->u.id, len + 1);
+    uslot_set_user(&sl, s);
+    umap_wbegin(m);
+    uslot_store(&m->s[free_at(m->s, m->cap, h)], &sl);
+    __atomic_store_n(&m->count, m->count + 1, __ATOMIC_RELAXED);
+    umap_wend(m);
     return RISK_OK;
 }
 
@@ -179,17 +236,19 @@ void umap_remove(umap *m, uint64_t h, const subject *s) /* absent: nothing */
     size_t mask = m->cap - 1, i = umap_at(m, h, s), j = i;
     if (i == NOPE)
         return;
+    umap_wbegin(m);
     for (;;) {
         j = (j + 1) & mask;
         if (m->s[j].val == NULL)
             break;
         if (!shift_stays(m->s[j].hash & mask, i, j)) {
-            m->s[i] = m->s[j];
+            uslot_store(&m->s[i], &m->s[j]);
             i = j;
         }
     }
-    memset(&m->s[i], 0, sizeof m->s[i]);
-    m->count--;
+    uslot_store(&m->s[i], &(uslot){0});
+    __atomic_store_n(&m->count, m->count - 1, __ATOMIC_RELAXED);
+    umap_wend(m);
 }
 
 const char *policy_key(const void *v) { return ((const risk_policy *)v)->name; }
@@ -458,6 +517,16 @@ home *home_get(risk_memstore *ms)
     return hm;
 }
 
+int home_hazard(risk_memstore *ms, const void *m)
+{
+    int found = 0;
+    pthread_mutex_lock(&ms->homes_mu);
+    for (home *hm = ms->homes; hm != NULL && !found; hm = hm->next)
+        found = atomic_load(&hm->hazard) == m; /* seq_cst */
+    pthread_mutex_unlock(&ms->homes_mu);
+    return found;
+}
+
 /* ---- lists ---- */
 void level_link(ushard *sh, subject *s)
 {
@@ -489,8 +558,13 @@ void subject_set_user(risk_memstore *ms, uint64_t h, subject *s, const risk_user
     s->has_user = 1;
     umap *m = &ush_of(ms, h)->users;
     size_t i = umap_at(m, h, s);
-    if (i != NOPE)
-        uslot_set_user(&m->s[i], s);
+    if (i != NOPE) {
+        uslot sl = m->s[i];
+        uslot_set_user(&sl, s);
+        umap_wbegin(m);
+        uslot_store(&m->s[i], &sl);
+        umap_wend(m);
+    }
 }
 
 subject *subject_get(risk_memstore *ms, uint64_t h, const char *id)
@@ -560,7 +634,9 @@ int risk_memstore_new(risk_memstore **out, int keep_history)
     }
     for (unsigned i = 0; i < N_USHARDS; i++) {
         ushard *sh = &ms->ush[i];
-        sh->users = (umap){.s = ms->first_users + i * USERS_FIRST, .cap = USERS_FIRST};
+        sh->users.s = ms->first_users + i * USERS_FIRST;
+        sh->users.cap = USERS_FIRST;
+        sh->users.ms = ms;
     }
     for (unsigned i = 0; i < N_ESHARDS; i++) {
         etab *t = &ms->esh[i].t;

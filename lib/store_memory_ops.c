@@ -341,11 +341,54 @@ static int cb_view_user(void *ctx, const char *id, risk_user_visit_fn fn, void *
     return rc;
 }
 
+/* The peek's read of m without its lock (lib/memstore.h): RISK_OK,
+ * RISK_ENOTFOUND, or 1 when writers kept changing the map meanwhile. Ids
+ * of USLOT_IDINL bytes or more are not in the slots: the caller reads
+ * those under the lock. */
+static int umap_peek(const umap *m, home *hm, uint64_t h, const char *id, size_t len,
+                     risk_peek *out)
+{
+    for (int tries = 0; tries < 4; tries++) {
+        uint32_t v1 = atomic_load_explicit(&m->vseq, memory_order_acquire);
+        if (v1 & 1)
+            continue;
+        atomic_exchange(&hm->hazard, (const void *)m);
+        /* cap before s: a new cap comes with the new table */
+        size_t cap = __atomic_load_n(&m->cap, __ATOMIC_ACQUIRE), mask = cap - 1;
+        const uslot *tab = __atomic_load_n(&m->s, __ATOMIC_SEQ_CST);
+        int rc = RISK_ENOTFOUND;
+        uslot sl;
+        for (size_t i = h & mask, n = 0; n < cap; n++, i = (i + 1) & mask) {
+            uslot_load(&sl, &tab[i]);
+            if (sl.val == NULL)
+                break;
+            /* a slot without the id holds a longer one than id */
+            if (sl.hash == (uint32_t)h && sl.id_inl && memcmp(sl.id, id, len + 1) == 0) {
+                if (sl.has_user) {
+                    *out = (risk_peek){sl.next_change_at, sl.key, sl.level};
+                    rc = RISK_OK;
+                }
+                break;
+            }
+        }
+        atomic_thread_fence(memory_order_acquire);
+        uint32_t v2 = atomic_load_explicit(&m->vseq, memory_order_relaxed);
+        atomic_store_explicit(&hm->hazard, NULL, memory_order_release);
+        if (v1 == v2)
+            return rc;
+    }
+    return 1;
+}
+
 int risk_memstore_peek(void *ctx, const char *id, size_t len, risk_peek *out)
 {
     risk_memstore *ms = ctx;
     uint64_t h = risk_hash_bytes(id, len);
     ushard *sh = ush_of(ms, h);
+    home *hm = len < USLOT_IDINL ? home_get(ms) : NULL;
+    int rc = hm != NULL ? umap_peek(&sh->users, hm, h, id, len, out) : 1;
+    if (rc != 1) /* else a busy map, or no home (ENOMEM): under the lock */
+        return rc;
     ms_rdlock(&sh->lock);
     const uslot *sl = umap_slot(&sh->users, h, id, len);
     int found = sl != NULL && sl->has_user;
@@ -369,15 +412,15 @@ int risk_memstore_peek(void *ctx, const char *id, size_t len, risk_peek *out)
  * being replaced. */
 #define PREFETCH_MAX 32
 
-/* Request the home slots of ids (hs: their hashes) at once. */
+/* Request the home slots of ids (hs: their hashes) at once. Without the
+ * lock (lib/memstore.h): a prefetch of a table just outgrown is harmless. */
 static void slots_prefetch(risk_memstore *ms, const char *const *ids, size_t m, uint64_t *hs)
 {
     for (size_t i = 0; i < m; i++) {
-        ushard *sh = ush_of(ms, hs[i] = hash_str(ids[i]));
-        ms_rdlock(&sh->lock);
-        if (sh->users.count)
-            __builtin_prefetch(&sh->users.s[hs[i] & (sh->users.cap - 1)]);
-        ms_rdunlock(&sh->lock);
+        const umap *um = &ush_of(ms, hs[i] = hash_str(ids[i]))->users;
+        size_t cap = __atomic_load_n(&um->cap, __ATOMIC_ACQUIRE);
+        const uslot *tab = __atomic_load_n(&um->s, __ATOMIC_ACQUIRE);
+        __builtin_prefetch(&tab[hs[i] & (cap - 1)]);
     }
 }
 
