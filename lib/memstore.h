@@ -397,6 +397,8 @@ typedef struct uslot {
     char id[USLOT_IDINL];   /* the id, when shorter than USLOT_IDINL */
 } uslot;
 _Static_assert(sizeof(uslot) == 64, "a users map slot is one cache line");
+_Static_assert(offsetof(uslot, val) == 0 && offsetof(uslot, hash) / 8 == 2,
+               "umap_peek loads words 0 and 2 first");
 /* A sign-in reads a slot without the shard's lock (umap_peek in
  * lib/store_memory_ops.c): a read-locked sign-in writes the lock's line,
  * which two threads' sign-ins then pass back and forth. Its reads are a

@@ -359,9 +359,16 @@ static int umap_peek(const umap *m, home *hm, uint64_t h, const char *id, size_t
         int rc = RISK_ENOTFOUND;
         uslot sl;
         for (size_t i = h & mask, n = 0; n < cap; n++, i = (i + 1) & mask) {
-            uslot_load(&sl, &tab[i]);
+            /* the words of val and hash first: most slots a probe passes
+             * end it (empty) or are another id's (another hash) */
+            const uword *w = (const uword *)&tab[i];
+            ((uword *)&sl)[0] = __atomic_load_n(&w[0], __ATOMIC_RELAXED);
             if (sl.val == NULL)
                 break;
+            ((uword *)&sl)[2] = __atomic_load_n(&w[2], __ATOMIC_RELAXED);
+            if (sl.hash != (uint32_t)h)
+                continue;
+            uslot_load(&sl, &tab[i]);
             /* a slot without the id holds a longer one than id */
             if (sl.hash == (uint32_t)h && sl.id_inl && memcmp(sl.id, id, len + 1) == 0) {
                 if (sl.has_user) {
