@@ -382,7 +382,7 @@ static inline const char *event_key(const void *v) { return ((const risk_event *
  * the subject what a sign-in reads: the id when it is short (GUIDs fit)
  * and the decision fields of the user. A one-call sign-in then misses the
  * caches once, on the slot, instead of on a slot and then the subject
- * (issue #9; docs/performance.md, "What one miss less would give").
+ * (issue #9; docs/performance.md, "One miss per sign-in").
  * subject_set_user writes a user's fields to its slot too, under the
  * shard's write lock, as it writes the subject. */
 #define USLOT_IDINL 37

@@ -1,15 +1,16 @@
 /* lookup-shapes: what a one-call sign-in's user lookup costs on this
  * machine in two memory layouts, measured side by side (issue 9; see
- * docs/performance.md, "What one miss less would give").
+ * docs/performance.md, "One miss per sign-in").
  *
- * - two_miss: today's memory store. A 16-byte slot (hash, pointer) in a
- *   table of 2^18 slots (4 MiB), then the user's record (224 bytes, the
- *   size of a stored subject) in one array of 100,000: two dependent
- *   misses per lookup.
+ * - two_miss: the memory store before session 15. A 16-byte slot
+ *   (hash, pointer) in a table of 2^18 slots (4 MiB), then the user's
+ *   record (224 bytes, the size of a stored subject) in one array of
+ *   100,000: two dependent misses per lookup.
  * - one_miss: a 64-byte slot that holds the hash, the id inline (up to
  *   23 bytes) and the fields a decision reads (next change time, table
  *   key, level): one miss. 2^18 slots (16 MiB, load 0.38), and `dense`,
- *   2^17 (8 MiB, load 0.76).
+ *   2^17 (8 MiB, load 0.76), the shape the memory store's users map took
+ *   in session 15 (lib/memstore.h, whose slots hold ids up to 36 bytes).
  *
  * Each lookup is preceded by a CLOCK_REALTIME read, as a sign-in reads
  * the time (its lfence keeps one lookup from overlapping the next), and
