@@ -373,9 +373,11 @@ const _Atomic uint64_t *risk_store_policy_gen_of(const risk_store *s);
 const _Atomic uint64_t *risk_memstore_policy_gen(const risk_store *s);
 /* What a sign-in's decision table reads of a user (risk_ptab_key, the
  * level and when aging is due), and the built-in stores' read of it: one
- * line of the users map, under the user's shard's read lock. RISK_OK, or
- * RISK_ENOTFOUND (no user; no message); the journal's also says why a
- * poisoned journal cannot be read. id is len bytes and NUL-terminated. */
+ * line of the users map, read without a lock (lib/memstore.h; ids of 37
+ * bytes and more, and a map being rewritten, under the shard's read
+ * lock). RISK_OK, or RISK_ENOTFOUND (no user; no message); the journal's
+ * also says why a poisoned journal cannot be read. id is len bytes and
+ * NUL-terminated. Any thread, any time the store is open. */
 typedef struct risk_peek {
     int64_t next_change_at;
     uint32_t key, level;
