@@ -1,6 +1,6 @@
 /* The sign-in's read of the users map without its lock (umap_peek,
  * lib/memstore.h) under ThreadSanitizer: readers peek while writers add
- * users (the shards' tables grow from 8 slots to hundreds, and outgrown
+ * users (the shards' tables grow from 8 slots to 64, and outgrown
  * tables are freed or retired under the readers), rewrite them, and
  * create and roll back subjects (removals shift slots). Each write of a
  * user sets its level to v % 4 and next_change_at to v * 1000 for a
@@ -20,6 +20,9 @@
 #include <string.h>
 
 enum { WRITERS = 2, READERS = 2, USERS = 6000, ROUNDS = 3, HOT = 4, HOT_WRITES = 100000 };
+/* `quick` (the unit suite's run, under ASan and valgrind too): a quarter
+ * of the hot writes and half the users, still growing every table */
+static int users = USERS, hot_writes = HOT_WRITES;
 
 static risk_store st;
 static const risk_peeker *pk;
@@ -66,7 +69,7 @@ static void *writer(void *arg)
     int w = (int)(intptr_t)arg;
     char id[96];
     for (int r = 0; r < ROUNDS && !atomic_load(&bad); r++) {
-        for (int i = 0; i < USERS; i++) {
+        for (int i = 0; i < users; i++) {
             uid(id, sizeof id, w, i);
             if (put(id, (int64_t)r * 4 + i % 4 + 1, (uint64_t)r + 1) != RISK_OK)
                 fail("put failed", risk_error_last());
@@ -94,7 +97,7 @@ static void *hot_writer(void *arg)
 {
     (void)arg;
     char id[32];
-    for (int n = 0; n < HOT_WRITES && !atomic_load(&bad); n++) {
+    for (int n = 0; n < hot_writes && !atomic_load(&bad); n++) {
         snprintf(id, sizeof id, "hot-%d", n % HOT);
         if (put(id, n / HOT + 1, (uint64_t)(n / HOT) + 1) != RISK_OK)
             fail("hot put failed", risk_error_last());
@@ -108,7 +111,7 @@ static void *reader(void *arg)
     char id[96];
     while (!atomic_load(&stop) && !atomic_load(&bad)) {
         x = x * 1103515245u + 12345u;
-        int w = (int)(x >> 8) % WRITERS, i = (int)(x >> 12) % USERS;
+        int w = (int)(x >> 8) % WRITERS, i = (int)(x >> 12) % users;
         if (x & 0x10000)
             snprintf(id, sizeof id, "hot-%d", (int)(x >> 20) % HOT);
         else if ((x >> 28) == 0)
@@ -129,8 +132,10 @@ static void *reader(void *arg)
     return NULL;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "quick") == 0)
+        users = USERS / 2, hot_writes = HOT_WRITES / 4;
     if (risk_memory_store_new(&st) != RISK_OK)
         return fprintf(stderr, "tsan-peek: %s\n", risk_error_last()), 1;
     pk = risk_store_peeker_of(&st, &pk_ctx);
@@ -151,7 +156,7 @@ int main(void)
     /* every user shows its last write; no ghost is left */
     char id[96];
     for (int w = 0; w < WRITERS && !atomic_load(&bad); w++)
-        for (int i = 0; i < USERS; i++) {
+        for (int i = 0; i < users; i++) {
             risk_peek p;
             uid(id, sizeof id, w, i);
             int64_t v = (int64_t)(ROUNDS - 1) * 4 + i % 4 + 1;
@@ -167,7 +172,7 @@ int main(void)
         return 1;
     }
     printf("tsan-peek: %d writers x %d users x %d rounds, %d readers: %d peeks (%d found), "
-           "none torn\n", WRITERS, USERS, ROUNDS, READERS, atomic_load(&peeks),
+           "none torn\n", WRITERS, users, ROUNDS, READERS, atomic_load(&peeks),
            atomic_load(&found));
     return 0;
 }
