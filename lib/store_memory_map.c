@@ -110,10 +110,10 @@ static uslot *utab_alloc(size_t cap, void **mem)
 {
     if (cap > ((size_t)1 << 32) || cap > (SIZE_MAX - 127) / sizeof(uslot))
         return NULL; /* (the slots keep the low half of the hash: it must place them) */
-    *mem = risk_calloc(1, cap * sizeof(uslot) + 127);
-    if (*mem == NULL)
+    uslot *s = calloc64((cap + 1) * sizeof(uslot), mem);
+    if (s == NULL)
         return NULL;
-    uslot *s = (uslot *)(((uintptr_t)*mem + 63) & ~(uintptr_t)63) + 1;
+    s++; /* after the header line */
     utab_hdr_of(s)->mem = *mem;
     return s;
 }

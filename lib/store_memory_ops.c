@@ -369,8 +369,9 @@ static int umap_peek(const umap *m, home *hm, uint64_t h, const char *id, size_t
             if (sl.hash != (uint32_t)h)
                 continue;
             uslot_load(&sl, &tab[i]);
-            /* a slot without the id holds a longer one than id */
-            if (sl.hash == (uint32_t)h && sl.id_inl && memcmp(sl.id, id, len + 1) == 0) {
+            /* a slot without the id holds a longer one than id (and its
+             * subject is not to be read without the lock) */
+            if (sl.id_inl && uslot_is(&sl, h, id, len)) {
                 if (sl.has_user) {
                     *out = (risk_peek){sl.next_change_at, sl.key, sl.level};
                     rc = RISK_OK;
