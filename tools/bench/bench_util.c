@@ -1,4 +1,5 @@
 /* risk-bench helpers; see bench_util.h. */
+#define _GNU_SOURCE /* RUSAGE_THREAD */
 #include "bench_util.h"
 
 #include <errno.h>
@@ -268,6 +269,12 @@ double bench_clock_cost(void)
     for (int i = 0; i < N; i++)
         sink = sink + bench_ns();
     return (double)(bench_thread_cpu_ns() - t0) / N;
+}
+
+uint64_t bench_thread_minflt(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_THREAD, &ru) == 0 ? (uint64_t)ru.ru_minflt : 0;
 }
 
 long bench_peak_rss_kib(void)

@@ -14,6 +14,10 @@ uint64_t bench_ns(void);
  * count time the thread waited for a core on a loaded machine. */
 uint64_t bench_thread_cpu_ns(void);
 
+/* Minor page faults the calling thread has taken so far (first touches
+ * of memory the kernel must zero and map), or 0 if unknown. */
+uint64_t bench_thread_minflt(void);
+
 /* The 1-minute load average, or -1. */
 double bench_loadavg(void);
 

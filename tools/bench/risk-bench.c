@@ -108,7 +108,7 @@ struct worker {
     uint64_t rng;
     bench_samples *lat;       /* the samples of this round's phase */
     bench_samples lats[2];    /* per phase of the run (see run_phase) */
-    uint64_t cpu_ns[2], done_by[2], quota_by[2];
+    uint64_t cpu_ns[2], minflt[2], done_by[2], quota_by[2];
     uint64_t done; /* over both phases: numbers this thread's next input */
     uint64_t decisions[3], closed, closed_by[2];
     size_t pool_cap;
@@ -479,13 +479,14 @@ static void *worker_main(void *arg)
         k->lat = &k->lats[p];
         size_t n = k->ph->prepare(k, k->pool_cap);
         pthread_barrier_wait(&rc->bar); /* B: all prepared */
-        uint64_t c = bench_thread_cpu_ns();
+        uint64_t c = bench_thread_cpu_ns(), f = bench_thread_minflt();
         k->run_t0 = bench_ns();
         k->deadline = rc->left == UINT64_MAX ? UINT64_MAX : k->run_t0 + rc->left;
         uint64_t closed0 = k->closed;
         size_t ran = k->ph->run(k, n);
         k->run_t1 = bench_ns();
         k->cpu_ns[p] += bench_thread_cpu_ns() - c;
+        k->minflt[p] += bench_thread_minflt() - f;
         if (k->ph->discard) /* the pool's handles: freed, not timed */
             k->ph->discard(k, n);
         k->done += ran;
@@ -512,11 +513,12 @@ static uint64_t phase_figures(const struct world *w, const struct phase *ph, int
 {
     int t = w->nthreads;
     bench_samples all = { 0 };
-    uint64_t ops = 0, cpu = 0, dec[3] = { 0 }, closed = 0;
+    uint64_t ops = 0, cpu = 0, flt = 0, dec[3] = { 0 }, closed = 0;
     for (int i = 0; i < t; i++) {
         struct worker *k = &ks[i];
         ops += k->done_by[p];
         cpu += k->cpu_ns[p];
+        flt += k->minflt[p];
         for (int d = 0; d < 3; d++)
             dec[d] += k->decisions[d];
         closed += k->closed_by[p];
@@ -534,6 +536,8 @@ static uint64_t phase_figures(const struct world *w, const struct phase *ph, int
         bench_figf(bench_samples_q(&all, 0.99), "ns", "%s.%s.p99", pf, op);
         bench_figf(bench_samples_q(&all, 0.999), "ns", "%s.%s.p99.9", pf, op);
         bench_figf((double)cpu / (double)ops, "ns", "%s.%s.cpu_per_op", pf, op);
+        bench_figf((double)flt * 1000.0 / (double)ops, "faults", "%s.%s.minflt_per_1000", pf,
+                   op);
     }
     bench_figf((double)timed / 1e9, "s", "%s.%s.timed", pf, op);
     bench_figf((double)wall / 1e9, "s", "%s.%s.wall", pf, op);
