@@ -97,29 +97,33 @@ int ev_push(struct ev_vec *vec, risk_event *ev)
     return RISK_OK;
 }
 
+struct collect {
+    struct ev_vec vec;
+    int active_only;
+    int borrow; /* for one operation: risk_event_dup_borrowing */
+};
+
 static int collect_event(const risk_event *ev, void *arg)
 {
+    struct collect *c = arg;
+    if (c->active_only && ev->state != RISK_EVENT_ACTIVE)
+        return RISK_OK;
     risk_event *copy = NULL;
-    int rc = risk_event_dup(&copy, ev);
+    int rc = c->borrow ? risk_event_dup_borrowing(&copy, ev) : risk_event_dup(&copy, ev);
     if (rc)
         return rc;
-    rc = ev_push(arg, copy);
+    rc = ev_push(&c->vec, copy);
     if (rc)
         risk_event_free(copy);
     return rc;
 }
 
-static int collect_active_event(const risk_event *ev, void *arg)
-{
-    return ev->state == RISK_EVENT_ACTIVE ? collect_event(ev, arg) : RISK_OK;
-}
-
 int risk_engine_load_events_as(risk_engine *e, void *txn, const char *user_id,
-                               int active_only, risk_event ***out, size_t *n)
+                               int active_only, int borrow, risk_event ***out, size_t *n)
 {
-    struct ev_vec vec = { 0 };
-    int rc = e->st.user_events(e->st.ctx, txn, user_id,
-                               active_only ? collect_active_event : collect_event, &vec);
+    struct collect c = { { 0 }, active_only, borrow };
+    int rc = e->st.user_events(e->st.ctx, txn, user_id, collect_event, &c);
+    struct ev_vec vec = c.vec;
     if (rc) {
         risk_events_free(vec.v, vec.n);
         return rc;
@@ -157,7 +161,7 @@ int risk_engine_load_events_as(risk_engine *e, void *txn, const char *user_id,
 int risk_engine_load_events(risk_engine *e, void *txn, const char *user_id, risk_event ***out,
                             size_t *n)
 {
-    return risk_engine_load_events_as(e, txn, user_id, 0, out, n);
+    return risk_engine_load_events_as(e, txn, user_id, 0, 0, out, n);
 }
 
 int risk_engine_read_user(risk_engine *e, const char *user_id, risk_user **user,
@@ -453,7 +457,10 @@ int uop_load_events(struct uop *o)
         return RISK_OK;
     /* Closed events never count and most operations only change active
      * ones: copy the closed ones only for operations that need them. */
-    int rc = risk_engine_load_events_as(o->e, o->txn, o->user_id, !o->events_all, &o->ev,
+    /* The operation's copies point at the strings a built-in store keeps
+     * (they are freed before the operation returns): only ip and note,
+     * which a closing may rewrite, are copied. */
+    int rc = risk_engine_load_events_as(o->e, o->txn, o->user_id, !o->events_all, 1, &o->ev,
                                         &o->nev);
     if (rc)
         return rc;

@@ -110,9 +110,10 @@ int risk_engine_read_user(risk_engine *e, const char *user_id, risk_user **user,
 int risk_engine_load_events(risk_engine *e, void *txn, const char *user_id,
                             risk_event ***out, size_t *n);
 void risk_events_free(risk_event **ev, size_t n);
-/* The same, or only the active ones. */
+/* The same, or only the active ones; `borrow`: copies for one operation
+ * (risk_event_dup_borrowing), freed before it ends, never handed out. */
 int risk_engine_load_events_as(risk_engine *e, void *txn, const char *user_id,
-                               int active_only, risk_event ***out, size_t *n);
+                               int active_only, int borrow, risk_event ***out, size_t *n);
 
 /* The user and its events as of `now` without writing: what the aging
  * catch-up would produce (R-SC-2: "a sign-in is right at any time without

@@ -157,6 +157,8 @@ static int op_ingest(struct uop *o)
      * construction and alive for the call): the store copies what it keeps. */
     o->added_buf = *in;
     o->added_buf.closed_by = o->added_buf.note = NULL;
+    o->added_buf.stable = 0; /* the caller's strings, whatever they were copied from */
+    o->added_buf.stable_of = NULL;
     o->added_buf.state = RISK_EVENT_ACTIVE;
     o->added_buf.reason = RISK_CLOSE_NONE;
     o->added_buf.closed_at = RISK_TIME_NONE;

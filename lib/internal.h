@@ -113,21 +113,44 @@ struct risk_event {
      * outlive the event it was copied from. */
     char *arena;
     size_t arena_len;
-    /* RISK_EV_BORROWED_* bits: closed_by or note point at a string the
-     * event does not own (the engine closes the events of an operation
-     * with its actor and note, which outlive them: no copy per event). */
+    /* RISK_EV_BORROWED_* bits: fields pointing at a string the event
+     * does not own. The engine closes the events of an operation with its
+     * actor and note, which outlive them (closed_by, note), and its copies
+     * of a built-in store's events point at the strings that store keeps
+     * until it closes (risk_event_dup_borrowing): no copy per event. */
     uint8_t borrowed;
+    /* A built-in store's view or the engine's copy of one: the
+     * RISK_EV_BORROWED_* bits of fields pointing at strings that store
+     * (`stable_of`, its context) keeps unchanged until it is closed. A put
+     * of the event back into that store keeps those pointers instead of
+     * copying the strings. Zero everywhere else (risk_event_dup clears
+     * it: a copy owns its strings). */
+    uint8_t stable;
+    const void *stable_of;
 };
 #define RISK_EV_BORROWED_CLOSED_BY 1u
 #define RISK_EV_BORROWED_NOTE 2u
+#define RISK_EV_BORROWED_ID 4u
+#define RISK_EV_BORROWED_USER_ID 8u
+#define RISK_EV_BORROWED_TYPE 16u
+#define RISK_EV_BORROWED_IP 32u
+#define RISK_EV_BORROWED_LOCATION 64u
+#define RISK_EV_BORROWED_SOURCE 128u
 
 /* An event's eight strings packed in one block, as risk_event_dup and the
  * memory store's buffered writes keep them: strings_size measures them
  * once (len[i]: bytes with the NUL, 0 for NULL; returns the sum), then
- * pack_strings copies src's into `at` and points dst's fields at them. */
-size_t risk_event_strings_size(const risk_event *src, size_t len[8]);
-void risk_event_pack_strings(risk_event *dst, const risk_event *src, const size_t len[8],
-                             char *at);
+ * pack_strings copies src's into `at` and points dst's fields at them.
+ * The fields in `keep` (RISK_EV_BORROWED_* bits) are neither measured
+ * nor copied: dst points at src's strings. */
+size_t risk_event_strings_size(const risk_event *src, unsigned keep, size_t len[8]);
+void risk_event_pack_strings(risk_event *dst, const risk_event *src, unsigned keep,
+                             const size_t len[8], char *at);
+/* Engine-internal: a copy of a store's view for one operation, in one
+ * allocation, that points at the view's stable strings (view->stable)
+ * instead of copying them, and marks them borrowed. It must not outlive
+ * the store; risk_event_free frees it as any event. */
+int risk_event_dup_borrowing(risk_event **out, const risk_event *view);
 
 /* Engine-internal: close or reopen an event with values already valid,
  * borrowing `by` (and below, `note`), which must outlive the event. */

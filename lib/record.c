@@ -207,21 +207,35 @@ static int in_arena(const risk_event *e, const char *p)
     return e->arena != NULL && x >= a && x < a + e->arena_len;
 }
 
+/* The string fields in one order, for measuring, packing and freeing, and
+ * their RISK_EV_BORROWED_* bits. */
+#define EV_STRINGS(e) {(e)->id, (e)->user_id, (e)->type, (e)->ip, (e)->location, (e)->source, \
+                       (e)->closed_by, (e)->note}
+static const uint8_t ev_bit[8] = {
+    RISK_EV_BORROWED_ID,       RISK_EV_BORROWED_USER_ID, RISK_EV_BORROWED_TYPE,
+    RISK_EV_BORROWED_IP,       RISK_EV_BORROWED_LOCATION, RISK_EV_BORROWED_SOURCE,
+    RISK_EV_BORROWED_CLOSED_BY, RISK_EV_BORROWED_NOTE};
+
 static void ev_free_str(risk_event *e, char *p)
 {
     if (!in_arena(e, p))
         risk_free(p);
 }
 
-/* Replace *field by a copy of v (NULL clears); on ENOMEM *field is kept.
- * The old string may live in the event's arena. */
-static int ev_replace_str(risk_event *e, char **field, const char *v, const char *what)
+/* Replace *field (its RISK_EV_BORROWED_* bit: `bit`) by a copy of v
+ * (NULL clears); on ENOMEM *field is kept. The old string may live in the
+ * event's arena, or be borrowed. */
+static int ev_replace_str(risk_event *e, char **field, unsigned bit, const char *v,
+                          const char *what)
 {
     char *copy = NULL;
     if (v != NULL && (copy = risk_strdup(v)) == NULL)
         return nomem(what);
-    ev_free_str(e, *field);
+    if (!(e->borrowed & bit))
+        ev_free_str(e, *field);
     *field = copy;
+    e->borrowed = (uint8_t)(e->borrowed & ~bit);
+    e->stable = (uint8_t)(e->stable & ~bit);
     return RISK_OK;
 }
 
@@ -229,16 +243,10 @@ void risk_event_free(risk_event *e)
 {
     if (e == NULL)
         return;
-    ev_free_str(e, e->id);
-    ev_free_str(e, e->user_id);
-    ev_free_str(e, e->type);
-    ev_free_str(e, e->ip);
-    ev_free_str(e, e->location);
-    ev_free_str(e, e->source);
-    if (!(e->borrowed & RISK_EV_BORROWED_CLOSED_BY))
-        ev_free_str(e, e->closed_by);
-    if (!(e->borrowed & RISK_EV_BORROWED_NOTE))
-        ev_free_str(e, e->note);
+    char *const s[8] = EV_STRINGS(e);
+    for (int i = 0; i < 8; i++)
+        if (!(e->borrowed & ev_bit[i]))
+            ev_free_str(e, s[i]);
     risk_free(e); /* and the strings in its block */
 }
 
@@ -275,25 +283,25 @@ static size_t opt_len(const char *s)
     return s ? strlen(s) + 1 : 0;
 }
 
-/* The string fields in one order, for measuring and packing. */
-#define EV_STRINGS(e) {(e)->id, (e)->user_id, (e)->type, (e)->ip, (e)->location, (e)->source, \
-                       (e)->closed_by, (e)->note}
-
-size_t risk_event_strings_size(const risk_event *src, size_t len[8])
+size_t risk_event_strings_size(const risk_event *src, unsigned keep, size_t len[8])
 {
     const char *s[8] = EV_STRINGS(src);
     size_t n = 0;
     for (int i = 0; i < 8; i++)
-        n += len[i] = opt_len(s[i]);
+        n += len[i] = keep & ev_bit[i] ? 0 : opt_len(s[i]);
     return n;
 }
 
-void risk_event_pack_strings(risk_event *dst, const risk_event *src, const size_t len[8],
-                             char *at)
+void risk_event_pack_strings(risk_event *dst, const risk_event *src, unsigned keep,
+                             const size_t len[8], char *at)
 {
     const char *s[8] = EV_STRINGS(src);
     char *d[8];
     for (int i = 0; i < 8; i++) {
+        if (keep & ev_bit[i]) {
+            d[i] = (char *)s[i];
+            continue;
+        }
         d[i] = s[i] ? memcpy(at, s[i], len[i]) : NULL;
         at += len[i];
     }
@@ -312,21 +320,39 @@ void risk_event_pack_strings(risk_event *dst, const risk_event *src, const size_
  * loads, so this is on the path of every operation that reads events; one
  * block instead of two also keeps those copies out of the allocator's
  * fragmented bins, a cache miss each). */
-int risk_event_dup(risk_event **out, const risk_event *event)
+static int ev_dup_keeping(risk_event **out, const risk_event *event, unsigned keep)
 {
-    CHECK_OUT(out);
-    CHECK_NOT_NULL(event, "event");
-    size_t len[8], n = risk_event_strings_size(event, len);
+    size_t len[8], n = risk_event_strings_size(event, keep, len);
     risk_event *e = risk_malloc(sizeof *e + n);
     if (e == NULL)
         return nomem("risk_event_dup");
     *e = *event;
     e->arena = n ? (char *)(e + 1) : NULL;
     e->arena_len = n;
-    e->borrowed = 0;
-    risk_event_pack_strings(e, event, len, (char *)(e + 1));
+    e->borrowed = (uint8_t)keep;
+    e->stable = (uint8_t)keep;
+    e->stable_of = keep ? event->stable_of : NULL;
+    risk_event_pack_strings(e, event, keep, len, (char *)(e + 1));
     *out = e;
     return RISK_OK;
+}
+
+int risk_event_dup(risk_event **out, const risk_event *event)
+{
+    CHECK_OUT(out);
+    CHECK_NOT_NULL(event, "event");
+    return ev_dup_keeping(out, event, 0);
+}
+
+/* The strings a store keeps (id, user id, interned type, location, source
+ * and closer) are pointed at; ip and note, which a later version of the
+ * event may overwrite in place, are copied. */
+int risk_event_dup_borrowing(risk_event **out, const risk_event *view)
+{
+    return ev_dup_keeping(out, view,
+                          view->stable_of != NULL ? view->stable & ~(unsigned)(RISK_EV_BORROWED_IP |
+                                                                            RISK_EV_BORROWED_NOTE)
+                                                  : 0);
 }
 
 const char *risk_event_id(const risk_event *e) { return e ? e->id : NULL; }
@@ -356,21 +382,21 @@ int risk_event_set_ip(risk_event *event, const char *ip)
 {
     CHECK_NOT_NULL(event, "event");
     CHECK(risk_check_text("ip", ip, RISK_INFO_MAX));
-    return ev_replace_str(event, &event->ip, ip, "ip");
+    return ev_replace_str(event, &event->ip, RISK_EV_BORROWED_IP, ip, "ip");
 }
 
 int risk_event_set_location(risk_event *event, const char *location)
 {
     CHECK_NOT_NULL(event, "event");
     CHECK(risk_check_text("location", location, RISK_INFO_MAX));
-    return ev_replace_str(event, &event->location, location, "location");
+    return ev_replace_str(event, &event->location, RISK_EV_BORROWED_LOCATION, location, "location");
 }
 
 int risk_event_set_source(risk_event *event, const char *source)
 {
     CHECK_NOT_NULL(event, "event");
     CHECK(risk_check_text("source", source, RISK_INFO_MAX));
-    return ev_replace_str(event, &event->source, source, "source");
+    return ev_replace_str(event, &event->source, RISK_EV_BORROWED_SOURCE, source, "source");
 }
 
 int risk_event_set_level(risk_event *event, risk_level level)
@@ -438,6 +464,7 @@ void risk_event_close_borrowed(risk_event *e, uint32_t state, uint32_t reason, i
     e->closed_by = (char *)by;
     e->borrowed = (uint8_t)(by ? e->borrowed | RISK_EV_BORROWED_CLOSED_BY
                                : e->borrowed & ~RISK_EV_BORROWED_CLOSED_BY);
+    e->stable = (uint8_t)(e->stable & ~RISK_EV_BORROWED_CLOSED_BY);
     e->state = state;
     e->reason = reason;
     e->closed_at = at;
@@ -450,6 +477,7 @@ void risk_event_note_borrowed(risk_event *e, const char *note)
     e->note = (char *)note;
     e->borrowed = (uint8_t)(note ? e->borrowed | RISK_EV_BORROWED_NOTE
                                  : e->borrowed & ~RISK_EV_BORROWED_NOTE);
+    e->stable = (uint8_t)(e->stable & ~RISK_EV_BORROWED_NOTE);
 }
 
 /* ============================================================= policies */

@@ -238,6 +238,14 @@ void ev_view(const risk_memstore *ms, const evnode *n, risk_event *out)
     out->reason = n->reason;
     out->detected_at = n->detected_at;
     out->closed_at = n->closed_at;
+    /* what stays as it is until the store closes: the id (the arena; a
+     * new version keeps it), the owner's id, and the interned strings
+     * (never removed once a committed node names them). ip and note live
+     * in the node, which a later version may overwrite. */
+    out->stable = RISK_EV_BORROWED_ID | RISK_EV_BORROWED_USER_ID | RISK_EV_BORROWED_TYPE |
+                  RISK_EV_BORROWED_LOCATION | RISK_EV_BORROWED_SOURCE |
+                  RISK_EV_BORROWED_CLOSED_BY;
+    out->stable_of = ms;
 }
 
 int evnode_dup(const risk_memstore *ms, risk_event **out, const evnode *n)
@@ -340,8 +348,11 @@ static uint32_t intern_like(risk_memstore *ms, mtxn *t, uint32_t i, const char *
 {
     if (s == NULL)
         return 0;
-    if (i != 0 && strcmp(istr(ms, i), s) == 0)
-        return i;
+    if (i != 0) {
+        const char *was = istr(ms, i);
+        if (was == s || strcmp(was, s) == 0) /* the same pointer: a copy kept it */
+            return i;
+    }
     return intern(ms, s, t);
 }
 

@@ -79,16 +79,19 @@ static int cb_put_user(void *ctx, void *txn, const risk_user *user)
 }
 
 /* A scratch copy of e (fields this store does not keep stay zero), its
- * strings in the same block, each measured once. */
+ * strings in the same block, each measured once; but for strings of this
+ * store's own that stay until it closes (the engine's copy of a view:
+ * risk_event.stable), which are pointed at. */
 static bufev *copy_event(mtxn *t, const risk_event *e)
 {
-    size_t len[8], n = risk_event_strings_size(e, len);
+    unsigned keep = e->stable_of == (const void *)t->ms ? e->stable : 0;
+    size_t len[8], n = risk_event_strings_size(e, keep, len);
     bufev *b = sc_alloc(t, sizeof *b + n);
     if (b == NULL)
         return NULL;
     memset(b, 0, sizeof *b);
     risk_event *c = &b->e;
-    risk_event_pack_strings(c, e, len, (char *)(b + 1));
+    risk_event_pack_strings(c, e, keep, len, (char *)(b + 1));
     c->level = e->level;
     c->timing = e->timing;
     c->state = e->state;
