@@ -218,7 +218,7 @@ static const uint8_t ev_bit[8] = {
 
 static void ev_free_str(risk_event *e, char *p)
 {
-    if (!in_arena(e, p))
+    if (p != NULL && !in_arena(e, p)) /* no call for an absent field */
         risk_free(p);
 }
 
