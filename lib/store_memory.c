@@ -392,7 +392,8 @@ static void release_reservations(risk_memstore *ms, mtxn *t)
  * first. */
 static subject *pin(risk_memstore *ms, mtxn *t, uint64_t h, const char *id)
 {
-    subject *s = t->n_subs && strcmp(t->subs[t->n_subs - 1]->u.id, id) == 0
+    const char *last = t->n_subs ? t->subs[t->n_subs - 1]->u.id : NULL;
+    subject *s = last != NULL && (last == id || strcmp(last, id) == 0)
                      ? t->subs[t->n_subs - 1]
                      : subject_get(ms, h, id);
     if (s == NULL)
@@ -468,7 +469,11 @@ static int more_locks(risk_memstore *ms, mtxn *t, const lockset *held, lockset *
         const subject *owner = NULL;
         b->use_seen = 0;
         if (seen_ok && b->seen != NULL) {
-            owner = subject_find(&ush_of(ms, b->uh)->users, b->uh, e->user_id);
+            /* an operation's copy points at the subject's own id: that
+             * subject (one with a user is never freed before close) */
+            owner = e->user_id == t->seen_subj->u.id
+                        ? t->seen_subj
+                        : subject_find(&ush_of(ms, b->uh)->users, b->uh, e->user_id);
             b->use_seen = owner == t->seen_subj &&
                           ev_fits(b->seen, owner, ev_size(e->ip ? strlen(e->ip) + 1 : 0,
                                                           e->note ? strlen(e->note) + 1 : 0));

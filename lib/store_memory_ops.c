@@ -29,7 +29,7 @@ static void *list_grow(mtxn *t, const void *v, uint32_t n, uint32_t *cap)
  * once. */
 static uint64_t uid_hash(mtxn *t, const char *id)
 {
-    if (t->memo_id == NULL || strcmp(t->memo_id, id) != 0) {
+    if (t->memo_id != id && (t->memo_id == NULL || strcmp(t->memo_id, id) != 0)) {
         t->memo_id = id;
         t->memo_h = hash_str(id);
     }
@@ -126,9 +126,18 @@ static int cb_put_event(void *ctx, void *txn, const risk_event *event)
     if (b == NULL)
         return RISK_ENOMEM;
     const char *id = b->e.id;
-    uint64_t h = hash_str(id);
+    /* an operation's copy of an event this txn read kept the id's
+     * pointer (copy_event): that one is known, hash and node */
+    uint64_t h = 0;
+    b->seen = NULL;
+    for (uint32_t i = 0; i < t->n_seen && b->seen == NULL; i++)
+        if (t->seen[i].id == id)
+            h = t->seen[i].h, b->seen = t->seen[i].n;
+    if (b->seen == NULL) {
+        h = hash_str(id);
+        b->seen = seen_node(t, h, id);
+    }
     b->h = h;
-    b->seen = seen_node(t, h, id);
     b->create = 0;
     for (const txn_absent *a = t->absent; a != NULL && !b->create; a = a->next)
         b->create = a->h == h && strcmp(a->id, id) == 0;
