@@ -139,13 +139,13 @@ struct risk_event {
 
 /* An event's eight strings packed in one block, as risk_event_dup and the
  * memory store's buffered writes keep them: strings_size measures them
- * once (len[i]: bytes with the NUL, 0 for NULL; returns the sum), then
- * pack_strings copies src's into `at` and points dst's fields at them.
- * The fields in `keep` (RISK_EV_BORROWED_* bits) are neither measured
- * nor copied: dst points at src's strings. */
+ * once (len[i]: bytes with the NUL; 0 for NULL, and for the fields in
+ * `keep`, RISK_EV_BORROWED_* bits, which are not copied; returns the
+ * sum), then pack_strings copies src's into `at` and points dst's fields
+ * at them, and a field of length 0 at src's string (NULL, or kept). */
 size_t risk_event_strings_size(const risk_event *src, unsigned keep, size_t len[8]);
-void risk_event_pack_strings(risk_event *dst, const risk_event *src, unsigned keep,
-                             const size_t len[8], char *at);
+void risk_event_pack_strings(risk_event *dst, const risk_event *src, const size_t len[8],
+                             char *at);
 /* Engine-internal: a copy of a store's view for one operation, in one
  * allocation, that points at the view's stable strings (view->stable)
  * instead of copying them, and marks them borrowed. It must not outlive

@@ -292,17 +292,13 @@ size_t risk_event_strings_size(const risk_event *src, unsigned keep, size_t len[
     return n;
 }
 
-void risk_event_pack_strings(risk_event *dst, const risk_event *src, unsigned keep,
-                             const size_t len[8], char *at)
+void risk_event_pack_strings(risk_event *dst, const risk_event *src, const size_t len[8],
+                             char *at)
 {
     const char *s[8] = EV_STRINGS(src);
     char *d[8];
-    for (int i = 0; i < 8; i++) {
-        if (keep & ev_bit[i]) {
-            d[i] = (char *)s[i];
-            continue;
-        }
-        d[i] = s[i] ? memcpy(at, s[i], len[i]) : NULL;
+    for (int i = 0; i < 8; i++) { /* len 0: absent, or kept (dst points at src's) */
+        d[i] = len[i] ? memcpy(at, s[i], len[i]) : (char *)s[i];
         at += len[i];
     }
     dst->id = d[0];
@@ -332,7 +328,7 @@ static int ev_dup_keeping(risk_event **out, const risk_event *event, unsigned ke
     e->borrowed = (uint8_t)keep;
     e->stable = (uint8_t)keep;
     e->stable_of = keep ? event->stable_of : NULL;
-    risk_event_pack_strings(e, event, keep, len, (char *)(e + 1));
+    risk_event_pack_strings(e, event, len, (char *)(e + 1));
     *out = e;
     return RISK_OK;
 }

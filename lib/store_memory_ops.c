@@ -91,7 +91,7 @@ static bufev *copy_event(mtxn *t, const risk_event *e)
         return NULL;
     memset(b, 0, sizeof *b);
     risk_event *c = &b->e;
-    risk_event_pack_strings(c, e, keep, len, (char *)(b + 1));
+    risk_event_pack_strings(c, e, len, (char *)(b + 1));
     c->level = e->level;
     c->timing = e->timing;
     c->state = e->state;
