@@ -54,6 +54,20 @@ static risk_event *load_borrowed(void *t, const char *user)
     return b.copy;
 }
 
+/* ev-1 of alice stored, then the engine's kind of copy of it, read in a
+ * txn left open in *txn, or rolled back when txn is NULL. */
+static risk_event *stored_copy(void **txn)
+{
+    store_event(full_event("ev-1", "alice"));
+    void *t = begin("alice");
+    risk_event *c = load_borrowed(t, "alice");
+    if (txn != NULL)
+        *txn = t;
+    else
+        st.rollback(st.ctx, t);
+    return c;
+}
+
 static risk_event *get(const char *id)
 {
     risk_event *e = NULL;
@@ -65,10 +79,7 @@ static risk_event *get(const char *id)
 
 Test(borrow, copy_points_at_store_and_frees_cleanly)
 {
-    store_event(full_event("ev-1", "alice"));
-    void *t = begin("alice");
-    risk_event *c = load_borrowed(t, "alice");
-    st.rollback(st.ctx, t);
+    risk_event *c = stored_copy(NULL);
     /* freeing skips the borrowed strings (ASan and valgrind runs see an
      * invalid free otherwise) */
     cr_assert(eq(str, c->type, "leakedCredentials"));
@@ -77,12 +88,18 @@ Test(borrow, copy_points_at_store_and_frees_cleanly)
 
 Test(borrow, closing_put_back_keeps_every_field)
 {
-    store_event(full_event("ev-1", "alice"));
-    void *t = begin("alice");
-    risk_event *c = load_borrowed(t, "alice");
+    void *t = NULL;
+    risk_event *c = stored_copy(&t);
     risk_event_close_borrowed(c, RISK_EVENT_CLOSED, RISK_CLOSE_DISMISSED, 5000, "admin");
     risk_event_note_borrowed(c, "all clear");
     cr_assert(st.put_event(st.ctx, t, c) == RISK_OK);
+    /* the buffered write kept the store's strings, copied the others, and
+     * knows the node it replaces */
+    const mtxn *mt = t;
+    const bufev *b = mt->evl[mt->n_evl - 1];
+    cr_assert(b->e.id == c->id && b->e.type == c->type && b->e.location == c->location);
+    cr_assert(b->e.ip != c->ip && b->e.closed_by != c->closed_by);
+    cr_assert(b->seen != NULL);
     risk_event_free(c);
     cr_assert(st.commit(st.ctx, t) == RISK_OK);
     risk_event *e = get("ev-1");
@@ -104,9 +121,8 @@ Test(borrow, a_set_field_is_copied_not_kept)
 {
     /* a setter replaces a borrowed string: the copy owns the new one and
      * no longer claims it is the store's, so the put copies it */
-    store_event(full_event("ev-1", "alice"));
-    void *t = begin("alice");
-    risk_event *c = load_borrowed(t, "alice");
+    void *t = NULL;
+    risk_event *c = stored_copy(&t);
     const char *was = c->location;
     cr_assert(risk_event_set_location(c, "Porto, PT") == RISK_OK);
     cr_assert(risk_event_set_source(c, NULL) == RISK_OK);
@@ -127,10 +143,7 @@ Test(borrow, dup_of_a_borrowed_copy_owns_everything)
 {
     /* what leaves an operation (a feedback hook's event, a query's
      * answer) is a risk_event_dup: it outlives the store */
-    store_event(full_event("ev-1", "alice"));
-    void *t = begin("alice");
-    risk_event *c = load_borrowed(t, "alice");
-    st.rollback(st.ctx, t);
+    risk_event *c = stored_copy(NULL);
     risk_event *own = NULL;
     cr_assert(risk_event_dup(&own, c) == RISK_OK);
     risk_event_free(c);
@@ -147,10 +160,7 @@ Test(borrow, another_store_copies)
 {
     /* a copy whose strings are another store's is copied in full: the
      * pointers would not outlive that store */
-    store_event(full_event("ev-1", "alice"));
-    void *t = begin("alice");
-    risk_event *c = load_borrowed(t, "alice");
-    st.rollback(st.ctx, t);
+    risk_event *c = stored_copy(NULL);
     risk_store other;
     cr_assert(risk_memory_store_new(&other) == RISK_OK);
     void *u = NULL;
