@@ -97,10 +97,46 @@ int ev_push(struct ev_vec *vec, risk_event *ev)
     return RISK_OK;
 }
 
+/* An operation's copies of its user's events, in chunks freed together:
+ * ten events cost one allocation, not ten and ten frees. */
+struct evblk {
+    struct evblk *next;
+    size_t used, cap;
+    max_align_t mem[];
+};
+#define EVBLK_CHUNK 4000
+
+static void *evblk_alloc(void *ctx, size_t n)
+{
+    struct evblk **head = ctx, *b = *head;
+    n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+    if (b == NULL || b->cap - b->used < n) {
+        size_t cap = n > EVBLK_CHUNK ? n : EVBLK_CHUNK;
+        if ((b = risk_malloc(sizeof *b + cap)) == NULL)
+            return NULL;
+        b->next = *head;
+        b->used = 0;
+        b->cap = cap;
+        *head = b;
+    }
+    void *p = (char *)b->mem + b->used;
+    b->used += n;
+    return p;
+}
+
+void evblk_free(struct evblk **blk)
+{
+    for (struct evblk *b = *blk, *next; b != NULL; b = next) {
+        next = b->next;
+        risk_free(b);
+    }
+    *blk = NULL;
+}
+
 struct collect {
     struct ev_vec vec;
     int active_only;
-    int borrow; /* for one operation: risk_event_dup_borrowing */
+    struct evblk **blk; /* for one operation: risk_event_dup_borrowing */
 };
 
 static int collect_event(const risk_event *ev, void *arg)
@@ -109,7 +145,8 @@ static int collect_event(const risk_event *ev, void *arg)
     if (c->active_only && ev->state != RISK_EVENT_ACTIVE)
         return RISK_OK;
     risk_event *copy = NULL;
-    int rc = c->borrow ? risk_event_dup_borrowing(&copy, ev) : risk_event_dup(&copy, ev);
+    int rc = c->blk ? risk_event_dup_borrowing(&copy, ev, evblk_alloc, c->blk)
+                    : risk_event_dup(&copy, ev);
     if (rc)
         return rc;
     rc = ev_push(&c->vec, copy);
@@ -119,9 +156,10 @@ static int collect_event(const risk_event *ev, void *arg)
 }
 
 int risk_engine_load_events_as(risk_engine *e, void *txn, const char *user_id,
-                               int active_only, int borrow, risk_event ***out, size_t *n)
+                               int active_only, struct evblk **blk, risk_event ***out,
+                               size_t *n)
 {
-    struct collect c = { { 0 }, active_only, borrow };
+    struct collect c = { { 0 }, active_only, blk };
     int rc = e->st.user_events(e->st.ctx, txn, user_id, collect_event, &c);
     struct ev_vec vec = c.vec;
     if (rc) {
@@ -161,7 +199,7 @@ int risk_engine_load_events_as(risk_engine *e, void *txn, const char *user_id,
 int risk_engine_load_events(risk_engine *e, void *txn, const char *user_id, risk_event ***out,
                             size_t *n)
 {
-    return risk_engine_load_events_as(e, txn, user_id, 0, 0, out, n);
+    return risk_engine_load_events_as(e, txn, user_id, 0, NULL, out, n);
 }
 
 int risk_engine_read_user(risk_engine *e, const char *user_id, risk_user **user,
@@ -398,6 +436,7 @@ void uop_reset(struct uop *o)
     risk_user_free(o->user);
     risk_user_free(o->orig);
     risk_events_free(o->ev, o->nev);
+    evblk_free(&o->blk); /* after the events: they may live in it */
     risk_free(o->dirty);
     if (o->added != &o->added_buf)
         risk_event_free(o->added);
@@ -460,8 +499,8 @@ int uop_load_events(struct uop *o)
     /* The operation's copies point at the strings a built-in store keeps
      * (they are freed before the operation returns): only ip and note,
      * which a closing may rewrite, are copied. */
-    int rc = risk_engine_load_events_as(o->e, o->txn, o->user_id, !o->events_all, 1, &o->ev,
-                                        &o->nev);
+    int rc = risk_engine_load_events_as(o->e, o->txn, o->user_id, !o->events_all, &o->blk,
+                                        &o->ev, &o->nev);
     if (rc)
         return rc;
     o->dirty = risk_calloc(o->nev ? o->nev : 1, 1);

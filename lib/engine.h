@@ -110,10 +110,14 @@ int risk_engine_read_user(risk_engine *e, const char *user_id, risk_user **user,
 int risk_engine_load_events(risk_engine *e, void *txn, const char *user_id,
                             risk_event ***out, size_t *n);
 void risk_events_free(risk_event **ev, size_t n);
-/* The same, or only the active ones; `borrow`: copies for one operation
- * (risk_event_dup_borrowing), freed before it ends, never handed out. */
+/* The same, or only the active ones. With `blk`: copies for one
+ * operation (risk_event_dup_borrowing) placed in *blk, freed with it
+ * (evblk_free) after the events, never handed out. */
+struct evblk;
 int risk_engine_load_events_as(risk_engine *e, void *txn, const char *user_id,
-                               int active_only, int borrow, risk_event ***out, size_t *n);
+                               int active_only, struct evblk **blk, risk_event ***out,
+                               size_t *n);
+void evblk_free(struct evblk **blk);
 
 /* The user and its events as of `now` without writing: what the aging
  * catch-up would produce (R-SC-2: "a sign-in is right at any time without
@@ -175,6 +179,7 @@ struct uop {
     int is_new;
     risk_event **ev;   /* the user's events, when loaded */
     size_t nev;
+    struct evblk *blk; /* where the loaded copies live (freed by uop_reset) */
     int ev_loaded;
     uint8_t *dirty;    /* per event: must be written */
     risk_event *added; /* a new event (ingest, confirm compromised) */

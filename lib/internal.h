@@ -126,6 +126,10 @@ struct risk_event {
      * copying the strings. Zero everywhere else (risk_event_dup clears
      * it: a copy owns its strings). */
     uint8_t stable;
+    /* The handle itself was placed by its creator's allocator (an
+     * operation's block of copies: risk_event_dup_borrowing's `alloc`):
+     * risk_event_free frees only the strings it owns. */
+    uint8_t in_block;
     const void *stable_of;
 };
 #define RISK_EV_BORROWED_CLOSED_BY 1u
@@ -149,8 +153,11 @@ void risk_event_pack_strings(risk_event *dst, const risk_event *src, const size_
 /* Engine-internal: a copy of a store's view for one operation, in one
  * allocation, that points at the view's stable strings (view->stable)
  * instead of copying them, and marks them borrowed. It must not outlive
- * the store; risk_event_free frees it as any event. */
-int risk_event_dup_borrowing(risk_event **out, const risk_event *view);
+ * the store. `alloc` (NULL: risk_malloc) places it: a copy it placed is
+ * released with whatever alloc took it from (risk_event_free frees only
+ * the strings the copy owns). */
+int risk_event_dup_borrowing(risk_event **out, const risk_event *view,
+                             void *(*alloc)(void *ctx, size_t n), void *ctx);
 
 /* Engine-internal: close or reopen an event with values already valid,
  * borrowing `by` (and below, `note`), which must outlive the event. */

@@ -247,7 +247,8 @@ void risk_event_free(risk_event *e)
     for (int i = 0; i < 8; i++)
         if (!(e->borrowed & ev_bit[i]))
             ev_free_str(e, s[i]);
-    risk_free(e); /* and the strings in its block */
+    if (!e->in_block)
+        risk_free(e); /* and the strings in its block */
 }
 
 /* R-EV-1: a new event is active, reason none, realtime, nothing optional set. */
@@ -316,13 +317,15 @@ void risk_event_pack_strings(risk_event *dst, const risk_event *src, const size_
  * loads, so this is on the path of every operation that reads events; one
  * block instead of two also keeps those copies out of the allocator's
  * fragmented bins, a cache miss each). */
-static int ev_dup_keeping(risk_event **out, const risk_event *event, unsigned keep)
+static int ev_dup_keeping(risk_event **out, const risk_event *event, unsigned keep,
+                          void *(*alloc)(void *, size_t), void *ctx)
 {
     size_t len[8], n = risk_event_strings_size(event, keep, len);
-    risk_event *e = risk_malloc(sizeof *e + n);
+    risk_event *e = alloc ? alloc(ctx, sizeof *e + n) : risk_malloc(sizeof *e + n);
     if (e == NULL)
         return nomem("risk_event_dup");
     *e = *event;
+    e->in_block = alloc != NULL;
     e->arena = n ? (char *)(e + 1) : NULL;
     e->arena_len = n;
     e->borrowed = (uint8_t)keep;
@@ -337,18 +340,19 @@ int risk_event_dup(risk_event **out, const risk_event *event)
 {
     CHECK_OUT(out);
     CHECK_NOT_NULL(event, "event");
-    return ev_dup_keeping(out, event, 0);
+    return ev_dup_keeping(out, event, 0, NULL, NULL);
 }
 
 /* The strings a store keeps (id, user id, interned type, location, source
  * and closer) are pointed at; ip and note, which a later version of the
  * event may overwrite in place, are copied. */
-int risk_event_dup_borrowing(risk_event **out, const risk_event *view)
+int risk_event_dup_borrowing(risk_event **out, const risk_event *view,
+                             void *(*alloc)(void *ctx, size_t n), void *ctx)
 {
-    return ev_dup_keeping(out, view,
-                          view->stable_of != NULL ? view->stable & ~(unsigned)(RISK_EV_BORROWED_IP |
-                                                                            RISK_EV_BORROWED_NOTE)
-                                                  : 0);
+    unsigned keep = view->stable_of != NULL
+                        ? view->stable & ~(unsigned)(RISK_EV_BORROWED_IP | RISK_EV_BORROWED_NOTE)
+                        : 0;
+    return ev_dup_keeping(out, view, keep, alloc, ctx);
 }
 
 const char *risk_event_id(const risk_event *e) { return e ? e->id : NULL; }

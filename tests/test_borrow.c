@@ -36,7 +36,7 @@ static int borrow_one(const risk_event *v, void *arg)
 {
     borrowed *b = arg;
     cr_assert(b->copy == NULL, "one event");
-    cr_assert(risk_event_dup_borrowing(&b->copy, v) == RISK_OK);
+    cr_assert(risk_event_dup_borrowing(&b->copy, v, NULL, NULL) == RISK_OK);
     /* the stable strings are the view's own; ip and note are copies */
     cr_assert(b->copy->id == v->id && b->copy->user_id == v->user_id);
     cr_assert(b->copy->type == v->type && b->copy->location == v->location);
@@ -84,6 +84,47 @@ Test(borrow, copy_points_at_store_and_frees_cleanly)
      * invalid free otherwise) */
     cr_assert(eq(str, c->type, "leakedCredentials"));
     risk_event_free(c);
+}
+
+/* An allocator handing out a static buffer: freeing what it placed with
+ * risk_free would crash. */
+static _Alignas(max_align_t) unsigned char placed_buf[1024];
+static size_t placed_n;
+
+static void *place(void *ctx, size_t n)
+{
+    (void)ctx;
+    if (n > sizeof placed_buf)
+        return NULL;
+    placed_n = n;
+    return placed_buf;
+}
+
+static int place_one(const risk_event *v, void *arg)
+{
+    return risk_event_dup_borrowing((risk_event **)arg, v, place, NULL);
+}
+
+Test(borrow, a_placed_copy_is_not_freed_by_risk_event_free)
+{
+    /* the engine places an operation's copies in one block: freeing a
+     * copy frees the strings it owns (a setter's), never the handle */
+    store_event(full_event("ev-1", "alice"));
+    void *t = begin("alice");
+    risk_event *c = NULL;
+    cr_assert(st.user_events(st.ctx, t, "alice", place_one, &c) == RISK_OK);
+    st.rollback(st.ctx, t);
+    int placed = (void *)c == (void *)placed_buf && c->in_block == 1;
+    cr_assert(placed);
+    cr_assert(placed_n > sizeof *c); /* the ip went with it */
+    cr_assert(eq(str, c->ip, "192.0.2.7"));
+    cr_assert(risk_event_set_source(c, "elsewhere") == RISK_OK); /* owned: freed below */
+    risk_event *own = NULL;
+    cr_assert(risk_event_dup(&own, c) == RISK_OK);
+    cr_assert(own->in_block == 0); /* a copy of it is an ordinary event */
+    risk_event_free(c);
+    cr_assert(eq(str, own->source, "elsewhere"));
+    risk_event_free(own);
 }
 
 Test(borrow, closing_put_back_keeps_every_field)
