@@ -343,16 +343,14 @@ int risk_event_dup(risk_event **out, const risk_event *event)
     return ev_dup_keeping(out, event, 0, NULL, NULL);
 }
 
-/* The strings a store keeps (id, user id, interned type, location, source
- * and closer) are pointed at; ip and note, which a later version of the
- * event may overwrite in place, are copied. */
+/* The strings the view's store marks as kept (view->stable: id, user id,
+ * interned type, location, source and closer for the memory store) are
+ * pointed at; the others (ip and note, which a later version may
+ * overwrite in place) are copied. */
 int risk_event_dup_borrowing(risk_event **out, const risk_event *view,
                              void *(*alloc)(void *ctx, size_t n), void *ctx)
 {
-    unsigned keep = view->stable_of != NULL
-                        ? view->stable & ~(unsigned)(RISK_EV_BORROWED_IP | RISK_EV_BORROWED_NOTE)
-                        : 0;
-    return ev_dup_keeping(out, view, keep, alloc, ctx);
+    return ev_dup_keeping(out, view, view->stable, alloc, ctx);
 }
 
 const char *risk_event_id(const risk_event *e) { return e ? e->id : NULL; }

@@ -101,11 +101,17 @@ static bufev *copy_event(mtxn *t, const risk_event *e)
     return b;
 }
 
-/* The node of id (hash h) that this txn's user_events read saw, or NULL. */
-static evnode *seen_node(const mtxn *t, uint64_t h, const char *id)
+/* The node of id that this txn's user_events read saw, or NULL; the
+ * id's hash in *h. An operation's copy of an event this txn read kept the
+ * id's pointer (copy_event): that one is known by pointer, hash and node. */
+static evnode *seen_node(const mtxn *t, const char *id, uint64_t *h)
 {
     for (uint32_t i = 0; i < t->n_seen; i++)
-        if (t->seen[i].h == h && strcmp(t->seen[i].id, id) == 0)
+        if (t->seen[i].id == id)
+            return *h = t->seen[i].h, t->seen[i].n;
+    *h = hash_str(id);
+    for (uint32_t i = 0; i < t->n_seen; i++)
+        if (t->seen[i].h == *h && strcmp(t->seen[i].id, id) == 0)
             return t->seen[i].n;
     return NULL;
 }
@@ -126,17 +132,8 @@ static int cb_put_event(void *ctx, void *txn, const risk_event *event)
     if (b == NULL)
         return RISK_ENOMEM;
     const char *id = b->e.id;
-    /* an operation's copy of an event this txn read kept the id's
-     * pointer (copy_event): that one is known, hash and node */
-    uint64_t h = 0;
-    b->seen = NULL;
-    for (uint32_t i = 0; i < t->n_seen && b->seen == NULL; i++)
-        if (t->seen[i].id == id)
-            h = t->seen[i].h, b->seen = t->seen[i].n;
-    if (b->seen == NULL) {
-        h = hash_str(id);
-        b->seen = seen_node(t, h, id);
-    }
+    uint64_t h;
+    b->seen = seen_node(t, id, &h);
     b->h = h;
     b->create = 0;
     for (const txn_absent *a = t->absent; a != NULL && !b->create; a = a->next)
